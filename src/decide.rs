@@ -1,0 +1,391 @@
+//! The functional core of the request path: from request facts and a key record to a decision.
+//!
+//! The shell calls [`before_lookup`] with what the request says, looks the key's
+//! hash up in KV only if told to, then calls [`after_lookup`] with the record it
+//! found (if any) and the time. Neither function performs I/O or reads a clock.
+
+use crate::config::Config;
+use crate::credential::{self, CredentialError};
+use crate::key::{self, ApiKey};
+use crate::path;
+use crate::policy::RouteDecision;
+use crate::problem::{Code, Problem};
+use crate::record::{KeyRecord, KeyStatus};
+use crate::scope;
+use serde_json::json;
+
+/// What to do with a request before any lookup.
+#[derive(Debug)]
+pub enum Gate<'a> {
+    /// A public path: forward it, no key needed.
+    Public {
+        /// The canonical path, which is also what the origin receives.
+        path: String,
+    },
+    /// A well-formed key: look its hash up, then call [`after_lookup`].
+    Lookup {
+        /// The canonical path.
+        path: String,
+        /// The presented key (redacting `Debug`).
+        key: ApiKey,
+        /// What the policy requires of this route.
+        route: RouteDecision<'a>,
+    },
+}
+
+/// Judges everything that needs no lookup: the path, the policy's public list,
+/// the credential and the key's format. A malformed key never reaches KV.
+pub fn before_lookup<'a>(
+    config: &'a Config,
+    method: &str,
+    raw_path: &str,
+    authorization: Option<&str>,
+) -> Result<Gate<'a>, Problem> {
+    let path =
+        path::canonicalize(raw_path).map_err(|e| Problem::new(Code::InvalidPath, e.message()))?;
+    let route = config.policy.judge(method, &path);
+    if route == RouteDecision::Public {
+        return Ok(Gate::Public { path });
+    }
+    let presented = credential::bearer(authorization).map_err(credential_problem)?;
+    let key = key::parse(&config.key_prefix, presented).map_err(|e| {
+        Problem::new(Code::InvalidFormat, e.message(&config.key_prefix)).presented()
+    })?;
+    Ok(Gate::Lookup { path, key, route })
+}
+
+fn credential_problem(e: CredentialError) -> Problem {
+    if e.key_presented() {
+        Problem::new(Code::InvalidFormat, e.message()).presented()
+    } else {
+        Problem::new(Code::MissingKey, e.message())
+    }
+}
+
+/// Judges the record found for the key (or its absence) against the route at `now_ms`.
+/// Authentication is judged before authorization: an unknown key gets 401 even on a
+/// denied route.
+pub fn after_lookup(
+    record: Option<&KeyRecord>,
+    route: RouteDecision<'_>,
+    now_ms: i64,
+) -> Result<(), Problem> {
+    let record = record.ok_or_else(|| {
+        Problem::new(Code::InvalidKey, "no key matches the one presented").presented()
+    })?;
+    let status_problem = |code, detail: &str| {
+        Err(Problem::new(code, detail)
+            .presented()
+            .with("key_id", json!(record.id)))
+    };
+    match record.status(now_ms) {
+        KeyStatus::Active => {}
+        KeyStatus::Revoked => return status_problem(Code::KeyRevoked, "this key was revoked"),
+        KeyStatus::Disabled => return status_problem(Code::KeyDisabled, "this key is disabled"),
+        KeyStatus::Expired => {
+            let at = crate::expiry::rfc3339(record.expires_at.unwrap_or_default());
+            return status_problem(Code::KeyExpired, &format!("this key expired at {at}"));
+        }
+    }
+    match route {
+        RouteDecision::Public => Ok(()),
+        RouteDecision::Deny => Err(Problem::new(
+            Code::RouteNotAllowed,
+            "no key may use this method on this path",
+        )),
+        RouteDecision::Require(required) => {
+            let missing: Vec<&String> = required
+                .iter()
+                .filter(|r| !scope::granted(&record.scopes, r))
+                .collect();
+            if missing.is_empty() {
+                Ok(())
+            } else {
+                Err(Problem::new(
+                    Code::InsufficientScope,
+                    format!(
+                        "this route requires the scopes {}; the key lacks {}",
+                        required.join(", "),
+                        missing
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+                .with("required_scopes", json!(required))
+                .with("missing_scopes", json!(missing)))
+            }
+        }
+    }
+}
+
+/// The identity headers that the origin receives for an authorized key.
+pub fn identity_headers(record: &KeyRecord) -> Vec<(&'static str, String)> {
+    let mut headers = vec![
+        ("x-keyward-key-id", record.id.clone()),
+        ("x-keyward-team", record.team.clone()),
+        ("x-keyward-scopes", record.scopes.join(" ")),
+    ];
+    if let Some(subject) = &record.subject {
+        headers.push(("x-keyward-subject", subject.clone()));
+    }
+    headers
+}
+
+/// Headers that never travel between a client and the origin through keyward:
+/// hop-by-hop headers (RFC 9110 §7.6.1) and the host, which the fetch sets.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+];
+
+/// Whether a client request header (lowercase `name`) is forwarded to the origin.
+/// `connection` is the client's `Connection` header, whose tokens name further
+/// hop-by-hop headers. Client-sent `X-Keyward-*` headers are always dropped.
+pub fn forward_request_header(
+    name: &str,
+    forward_authorization: bool,
+    connection: Option<&str>,
+) -> bool {
+    if name.starts_with("x-keyward-") || HOP_BY_HOP.contains(&name) {
+        return false;
+    }
+    if name == "authorization" {
+        return forward_authorization;
+    }
+    !connection.is_some_and(|c| c.split(',').any(|t| t.trim().eq_ignore_ascii_case(name)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use serde_json::{json, Value};
+
+    fn config() -> Config {
+        Config::from_vars(|name| match name {
+            "POLICY" => Some(json!({
+                "public": ["/health"],
+                "routes": [
+                    {"method": "GET", "path": "/documents/**", "scopes": ["documents.read"]},
+                    {"method": "POST", "path": "/documents/**", "scopes": ["documents.write", "audit.log"]},
+                    {"method": "*", "path": "/internal/**", "deny": true}
+                ]
+            })),
+            "ORIGIN_URL" => Some(json!("http://127.0.0.1:1")),
+            _ => None,
+        })
+        .unwrap()
+    }
+
+    fn a_key() -> String {
+        key::generate("kw_", |b: &mut [u8]| {
+            b.iter_mut().enumerate().for_each(|(i, x)| *x = i as u8)
+        })
+        .expose()
+        .to_string()
+    }
+
+    #[track_caller]
+    fn check_before(path: &str, auth: Option<&str>, expected: Result<&str, Code>) {
+        let c = config();
+        let got = match before_lookup(&c, "GET", path, auth) {
+            Ok(Gate::Public { .. }) => Ok("public"),
+            Ok(Gate::Lookup { .. }) => Ok("lookup"),
+            Err(p) => Err(p.code),
+        };
+        assert_eq!(got, expected, "{path} {auth:?}");
+    }
+
+    #[test]
+    fn before_any_lookup() {
+        let key = a_key();
+        let bearer = format!("Bearer {key}");
+        let mut flipped = key.clone().into_bytes();
+        flipped[5] = if flipped[5] == b'x' { b'y' } else { b'x' };
+        let flipped = format!("Bearer {}", String::from_utf8(flipped).unwrap());
+        check_before("/health", None, Ok("public"));
+        check_before("/health", Some("Basic x"), Ok("public"));
+        check_before("/documents/1", Some(&bearer), Ok("lookup"));
+        check_before("/internal/x", Some(&bearer), Ok("lookup"));
+        check_before("/documents/1", None, Err(Code::MissingKey));
+        check_before("/documents/1", Some("Basic abc"), Err(Code::MissingKey));
+        check_before("/documents/1", Some("Bearer"), Err(Code::MissingKey));
+        check_before("/documents/1", Some("Bearer a b"), Err(Code::InvalidFormat));
+        check_before(
+            "/documents/1",
+            Some("Bearer api_123"),
+            Err(Code::InvalidFormat),
+        );
+        check_before("/documents/1", Some(&flipped), Err(Code::InvalidFormat));
+        check_before("/documents/%2F", Some(&bearer), Err(Code::InvalidPath));
+        check_before("/internal/x", None, Err(Code::MissingKey));
+    }
+
+    fn record(scopes: &[&str]) -> KeyRecord {
+        KeyRecord {
+            id: "key_1".into(),
+            team: "acme".into(),
+            subject: Some("user_9".into()),
+            name: "ci".into(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            hint: "kw_…abcd".into(),
+            created_at: 0,
+            expires_at: Some(1_000),
+            enabled: true,
+            revoked_at: None,
+        }
+    }
+
+    #[track_caller]
+    fn check_after(
+        record: Option<KeyRecord>,
+        method: &str,
+        path: &str,
+        now_s: i64,
+        expected: Result<(), Code>,
+    ) {
+        let c = config();
+        let route = c.policy.judge(method, path);
+        let got = after_lookup(record.as_ref(), route, now_s * 1000).map_err(|p| p.code);
+        assert_eq!(got, expected, "{method} {path}");
+    }
+
+    #[test]
+    fn after_the_lookup() {
+        let read = record(&["documents.read"]);
+        let all = record(&["documents.*", "audit.log"]);
+        let revoked = KeyRecord {
+            revoked_at: Some(10),
+            ..read.clone()
+        };
+        let disabled = KeyRecord {
+            enabled: false,
+            ..read.clone()
+        };
+        check_after(Some(read.clone()), "GET", "/documents/1", 5, Ok(()));
+        check_after(
+            Some(read.clone()),
+            "POST",
+            "/documents/1",
+            5,
+            Err(Code::InsufficientScope),
+        );
+        check_after(Some(all.clone()), "POST", "/documents/1", 5, Ok(()));
+        check_after(Some(record(&["*"])), "POST", "/documents/1", 5, Ok(()));
+        check_after(
+            Some(record(&["documents.write"])),
+            "POST",
+            "/documents/1",
+            5,
+            Err(Code::InsufficientScope),
+        );
+        check_after(
+            Some(all.clone()),
+            "GET",
+            "/internal/x",
+            5,
+            Err(Code::RouteNotAllowed),
+        );
+        check_after(
+            Some(all.clone()),
+            "GET",
+            "/unlisted",
+            5,
+            Err(Code::RouteNotAllowed),
+        );
+        check_after(
+            Some(read.clone()),
+            "GET",
+            "/documents/1",
+            1_000,
+            Err(Code::KeyExpired),
+        );
+        check_after(
+            Some(revoked.clone()),
+            "GET",
+            "/documents/1",
+            20,
+            Err(Code::KeyRevoked),
+        );
+        check_after(
+            Some(disabled),
+            "GET",
+            "/documents/1",
+            5,
+            Err(Code::KeyDisabled),
+        );
+        check_after(None, "GET", "/documents/1", 5, Err(Code::InvalidKey));
+        // 401 before 403: a bad key on a denied route learns nothing about the route.
+        check_after(None, "GET", "/internal/x", 5, Err(Code::InvalidKey));
+        check_after(
+            Some(revoked),
+            "GET",
+            "/internal/x",
+            20,
+            Err(Code::KeyRevoked),
+        );
+    }
+
+    #[test]
+    fn insufficient_scope_names_the_scopes() {
+        let c = config();
+        let route = c.policy.judge("POST", "/documents/1");
+        let p = after_lookup(Some(&record(&["audit.log"])), route, 0).unwrap_err();
+        assert_eq!(
+            p.extensions["required_scopes"],
+            json!(["documents.write", "audit.log"])
+        );
+        assert_eq!(p.extensions["missing_scopes"], json!(["documents.write"]));
+        assert!(!p.key_presented || p.www_authenticate().unwrap().contains("insufficient_scope"));
+        let body: Value = serde_json::from_str(&p.body("/", "r")).unwrap();
+        assert_eq!(body["status"], 403);
+    }
+
+    #[test]
+    fn identity() {
+        let h = identity_headers(&record(&["documents.read", "audit.log"]));
+        assert_eq!(
+            h,
+            vec![
+                ("x-keyward-key-id", "key_1".to_string()),
+                ("x-keyward-team", "acme".to_string()),
+                ("x-keyward-scopes", "documents.read audit.log".to_string()),
+                ("x-keyward-subject", "user_9".to_string()),
+            ]
+        );
+    }
+
+    #[track_caller]
+    fn check_forward(name: &str, forward_auth: bool, connection: Option<&str>, expected: bool) {
+        assert_eq!(
+            forward_request_header(name, forward_auth, connection),
+            expected,
+            "{name}"
+        );
+    }
+
+    #[test]
+    fn forwarded_headers() {
+        check_forward("accept", false, None, true);
+        check_forward("content-type", false, None, true);
+        check_forward("authorization", false, None, false);
+        check_forward("authorization", true, None, true);
+        check_forward("x-keyward-team", false, None, false);
+        check_forward("x-keyward-anything", true, None, false);
+        check_forward("connection", false, None, false);
+        check_forward("transfer-encoding", false, None, false);
+        check_forward("host", false, None, false);
+        check_forward("x-custom", false, Some("close, X-Custom"), false);
+        check_forward("x-other", false, Some("close, X-Custom"), true);
+    }
+}

@@ -1,0 +1,37 @@
+//! keyward: an API-key authorizer for the edge, as a Cloudflare Worker.
+//!
+//! # Layout
+//!
+//! The functional core is plain Rust that builds and tests natively; it never
+//! performs I/O and never reads the clock (time is a `now` parameter):
+//!
+//! - [`key`]: key format, CRC32 checksum, generation and SHA-256 hashing.
+//! - [`credential`]: the `Authorization: Bearer` credential.
+//! - [`path`]: canonical request paths, judged and forwarded alike.
+//! - [`scope`]: scope grammar and wildcard matching.
+//! - [`policy`]: the route policy (`POLICY`): public, denied and scoped routes.
+//! - [`record`]: the stored key record and its status at a given time.
+//! - [`expiry`]: expiry choices and RFC 3339 timestamps.
+//! - [`config`]: vars and secrets, validated once, errors naming the field.
+//! - [`decide`]: the request path's decisions, from facts and a record.
+//! - [`admin`]: the admin API's routes, validation and views.
+//! - [`problem`]: RFC 9457 problem bodies; every code in one enum.
+//!
+//! The shell (`shell`, wasm32 only) is the only code that touches `worker::*`:
+//! it gathers facts from the request and the bindings, calls the core, and turns
+//! its decisions into responses.
+
+pub mod admin;
+pub mod config;
+pub mod credential;
+pub mod decide;
+pub mod expiry;
+pub mod key;
+pub mod path;
+pub mod policy;
+pub mod problem;
+pub mod record;
+pub mod scope;
+
+#[cfg(target_arch = "wasm32")]
+mod shell;

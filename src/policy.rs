@@ -1,0 +1,526 @@
+//! The route policy (`POLICY`): which paths are public, denied, or need which scopes.
+//!
+//! Paths match segment by segment: `*` matches one non-empty segment, a trailing
+//! `**` matches the rest (zero or more segments), anything else matches literally.
+//! The first matching rule wins. A trailing slash is significant.
+
+use crate::config::ConfigError;
+use crate::path;
+use crate::scope;
+use serde_json::{Map, Value};
+
+/// What happens to a request that matches no route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Unmatched {
+    /// Refuse it with `ROUTE_NOT_ALLOWED` (the default).
+    #[default]
+    Deny,
+    /// Let any valid key through, with no scope required.
+    Authenticate,
+}
+
+/// A parsed route policy.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Policy {
+    public: Vec<Pattern>,
+    unmatched: Unmatched,
+    routes: Vec<Route>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Route {
+    /// Upper-case method names; empty means any method (`"*"`).
+    methods: Vec<String>,
+    path: Pattern,
+    rule: Rule,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Rule {
+    Deny,
+    Require(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Pattern {
+    segments: Vec<Seg>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seg {
+    Literal(String),
+    One,
+    Rest,
+}
+
+/// How the policy judges one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteDecision<'a> {
+    /// A public path: no key needed.
+    Public,
+    /// A key is needed, holding all these (normalised) scopes; none for an empty list.
+    Require(&'a [String]),
+    /// No key opens this route.
+    Deny,
+}
+
+impl Policy {
+    /// Parses the `POLICY` value (already decoded from a JSON string if it was one).
+    pub fn parse(value: &Value) -> Result<Policy, Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        let policy = parse_policy(value, &mut errors);
+        if errors.is_empty() {
+            Ok(policy)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Judges a request by its method and canonical path.
+    pub fn judge(&self, method: &str, canonical_path: &str) -> RouteDecision<'_> {
+        let segs: Vec<&str> = path::segments(canonical_path).collect();
+        if self.public.iter().any(|p| p.matches(&segs)) {
+            return RouteDecision::Public;
+        }
+        for route in &self.routes {
+            let method_ok = route.methods.is_empty() || route.methods.iter().any(|m| m == method);
+            if method_ok && route.path.matches(&segs) {
+                return match &route.rule {
+                    Rule::Deny => RouteDecision::Deny,
+                    Rule::Require(scopes) => RouteDecision::Require(scopes),
+                };
+            }
+        }
+        match self.unmatched {
+            Unmatched::Deny => RouteDecision::Deny,
+            Unmatched::Authenticate => RouteDecision::Require(&[]),
+        }
+    }
+}
+
+impl Pattern {
+    fn parse(s: &str) -> Result<Pattern, String> {
+        let rest = s
+            .strip_prefix('/')
+            .ok_or_else(|| format!("{s:?} must start with '/'"))?;
+        if rest.is_empty() {
+            return Ok(Pattern { segments: vec![] });
+        }
+        let parts: Vec<&str> = rest.split('/').collect();
+        let last = parts.len() - 1;
+        let mut segments = Vec::with_capacity(parts.len());
+        for (i, part) in parts.iter().enumerate() {
+            segments.push(match *part {
+                "**" if i == last => Seg::Rest,
+                "**" => return Err(format!("{s:?}: '**' may only be the last segment")),
+                "*" => Seg::One,
+                "" if i == last => Seg::Literal(String::new()),
+                "" => return Err(format!("{s:?} has an empty segment ('//')")),
+                p if p.contains('*') => {
+                    return Err(format!("{s:?}: '*' must be a whole segment"));
+                }
+                p => {
+                    let canonical = path::canonicalize(&format!("/{p}"))
+                        .map_err(|e| format!("{s:?}: {}", e.message()))?;
+                    Seg::Literal(canonical[1..].to_string())
+                }
+            });
+        }
+        Ok(Pattern { segments })
+    }
+
+    fn matches(&self, segs: &[&str]) -> bool {
+        let mut i = 0;
+        for seg in &self.segments {
+            match seg {
+                Seg::Rest => return true,
+                Seg::One => {
+                    if segs.get(i).is_none_or(|s| s.is_empty()) {
+                        return false;
+                    }
+                }
+                Seg::Literal(lit) => {
+                    if segs.get(i) != Some(&lit.as_str()) {
+                        return false;
+                    }
+                }
+            }
+            i += 1;
+        }
+        i == segs.len()
+    }
+}
+
+fn parse_policy(value: &Value, errors: &mut Vec<ConfigError>) -> Policy {
+    let mut policy = Policy::default();
+    let Some(obj) = value.as_object() else {
+        errors.push(ConfigError::new("POLICY", "must be a JSON object"));
+        return policy;
+    };
+    reject_unknown(obj, "POLICY", &["public", "unmatched", "routes"], errors);
+    if let Some(public) = obj.get("public") {
+        match public.as_array() {
+            Some(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let field = format!("POLICY.public[{i}]");
+                    match item.as_str().map(Pattern::parse) {
+                        Some(Ok(p)) => policy.public.push(p),
+                        Some(Err(msg)) => errors.push(ConfigError::new(field, msg)),
+                        None => errors.push(ConfigError::new(field, "must be a path string")),
+                    }
+                }
+            }
+            None => errors.push(ConfigError::new(
+                "POLICY.public",
+                "must be an array of paths",
+            )),
+        }
+    }
+    match obj.get("unmatched").map(|v| v.as_str()) {
+        None => {}
+        Some(Some("deny")) => policy.unmatched = Unmatched::Deny,
+        Some(Some("authenticate")) => policy.unmatched = Unmatched::Authenticate,
+        Some(_) => errors.push(ConfigError::new(
+            "POLICY.unmatched",
+            "must be \"deny\" or \"authenticate\"",
+        )),
+    }
+    if let Some(routes) = obj.get("routes") {
+        match routes.as_array() {
+            Some(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if let Some(route) = parse_route(item, &format!("POLICY.routes[{i}]"), errors) {
+                        policy.routes.push(route);
+                    }
+                }
+            }
+            None => errors.push(ConfigError::new(
+                "POLICY.routes",
+                "must be an array of routes",
+            )),
+        }
+    }
+    policy
+}
+
+fn parse_route(value: &Value, field: &str, errors: &mut Vec<ConfigError>) -> Option<Route> {
+    let Some(obj) = value.as_object() else {
+        errors.push(ConfigError::new(
+            field,
+            "must be an object with method, path and scopes or deny",
+        ));
+        return None;
+    };
+    let before = errors.len();
+    reject_unknown(obj, field, &["method", "path", "scopes", "deny"], errors);
+    let methods = match obj.get("method") {
+        None => vec![],
+        Some(Value::String(m)) if m == "*" => vec![],
+        Some(Value::String(m)) => parse_method(m, &format!("{field}.method"), errors)
+            .into_iter()
+            .collect(),
+        Some(Value::Array(ms)) => ms
+            .iter()
+            .enumerate()
+            .filter_map(|(j, m)| {
+                let f = format!("{field}.method[{j}]");
+                match m.as_str() {
+                    Some(m) => parse_method(m, &f, errors),
+                    None => {
+                        errors.push(ConfigError::new(f, "must be a method name"));
+                        None
+                    }
+                }
+            })
+            .collect(),
+        Some(_) => {
+            errors.push(ConfigError::new(
+                format!("{field}.method"),
+                "must be a method name, \"*\" or an array of method names",
+            ));
+            vec![]
+        }
+    };
+    let path = match obj.get("path").map(|p| p.as_str().map(Pattern::parse)) {
+        Some(Some(Ok(p))) => Some(p),
+        Some(Some(Err(msg))) => {
+            errors.push(ConfigError::new(format!("{field}.path"), msg));
+            None
+        }
+        Some(None) => {
+            errors.push(ConfigError::new(
+                format!("{field}.path"),
+                "must be a path string",
+            ));
+            None
+        }
+        None => {
+            errors.push(ConfigError::new(format!("{field}.path"), "is required"));
+            None
+        }
+    };
+    let deny = match obj.get("deny") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            errors.push(ConfigError::new(
+                format!("{field}.deny"),
+                "must be true or false",
+            ));
+            false
+        }
+    };
+    let rule = match (deny, obj.get("scopes")) {
+        (true, Some(_)) => {
+            errors.push(ConfigError::new(
+                field,
+                "has both \"deny\": true and \"scopes\"; choose one",
+            ));
+            Rule::Deny
+        }
+        (true, None) => Rule::Deny,
+        (false, None) => {
+            errors.push(ConfigError::new(
+                field,
+                "needs \"scopes\" (an array, empty for any valid key) or \"deny\": true",
+            ));
+            Rule::Deny
+        }
+        (false, Some(Value::Array(items))) => {
+            let mut scopes = Vec::with_capacity(items.len());
+            for (j, item) in items.iter().enumerate() {
+                let f = format!("{field}.scopes[{j}]");
+                match item.as_str().map(scope::parse_required) {
+                    Some(Ok(s)) => scopes.push(s),
+                    Some(Err(e)) => errors.push(ConfigError::new(f, e.to_string())),
+                    None => errors.push(ConfigError::new(f, "must be a scope string")),
+                }
+            }
+            Rule::Require(scopes)
+        }
+        (false, Some(_)) => {
+            errors.push(ConfigError::new(
+                format!("{field}.scopes"),
+                "must be an array of scopes",
+            ));
+            Rule::Deny
+        }
+    };
+    if errors.len() > before {
+        return None;
+    }
+    Some(Route {
+        methods,
+        path: path?,
+        rule,
+    })
+}
+
+fn parse_method(m: &str, field: &str, errors: &mut Vec<ConfigError>) -> Option<String> {
+    if m.is_empty() || !m.bytes().all(|b| b.is_ascii_alphabetic()) {
+        errors.push(ConfigError::new(
+            field,
+            format!("{m:?} is not a method name"),
+        ));
+        return None;
+    }
+    Some(m.to_ascii_uppercase())
+}
+
+/// Records an error for every key of `obj` that is not in `known`: a misspelt
+/// field is reported, never silently ignored.
+pub(crate) fn reject_unknown(
+    obj: &Map<String, Value>,
+    field: &str,
+    known: &[&str],
+    errors: &mut Vec<ConfigError>,
+) {
+    for key in obj.keys() {
+        if !known.contains(&key.as_str()) {
+            errors.push(ConfigError::new(
+                field,
+                format!(
+                    "unknown field {key:?} (expected one of: {})",
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn demo() -> Policy {
+        Policy::parse(&json!({
+            "public": ["/health", "/docs/**"],
+            "routes": [
+                {"method": "GET", "path": "/documents/**", "scopes": ["documents.read"]},
+                {"method": ["POST", "put"], "path": "/documents/*", "scopes": ["documents:write", "audit.log"]},
+                {"method": "*", "path": "/internal/**", "deny": true},
+                {"path": "/me", "scopes": []},
+                {"method": "GET", "path": "/teams/*/members/", "scopes": ["teams.read"]}
+            ]
+        }))
+        .unwrap()
+    }
+
+    #[track_caller]
+    fn check(method: &str, path: &str, expected: RouteDecision<'_>) {
+        assert_eq!(demo().judge(method, path), expected, "{method} {path}");
+    }
+
+    #[test]
+    fn judging() {
+        use RouteDecision::*;
+        let read = ["documents.read".to_string()];
+        let write = ["documents.write".to_string(), "audit.log".to_string()];
+        check("GET", "/health", Public);
+        check("POST", "/health", Public);
+        check("GET", "/health/", Deny);
+        check("GET", "/healthz", Deny);
+        check("GET", "/docs", Public);
+        check("GET", "/docs/a/b", Public);
+        check("GET", "/documents", Require(&read));
+        check("GET", "/documents/", Require(&read));
+        check("GET", "/documents/1/pages", Require(&read));
+        check("POST", "/documents/1", Require(&write));
+        check("PUT", "/documents/1", Require(&write));
+        check("POST", "/documents/", Deny);
+        check("POST", "/documents/1/2", Deny);
+        check("DELETE", "/documents/1", Deny);
+        check("get", "/documents/1", Deny);
+        check("GET", "/internal", Deny);
+        check("GET", "/internal/x", Deny);
+        check("PATCH", "/me", Require(&[]));
+        check(
+            "GET",
+            "/teams/acme/members/",
+            Require(&["teams.read".to_string()]),
+        );
+        check("GET", "/teams/acme/members", Deny);
+        check("GET", "/Documents/1", Deny);
+        check("GET", "/", Deny);
+    }
+
+    #[test]
+    fn unmatched_authenticate_and_first_match_wins() {
+        let p = Policy::parse(&json!({
+            "unmatched": "authenticate",
+            "routes": [
+                {"method": "*", "path": "/a/**", "deny": true},
+                {"method": "GET", "path": "/a/b", "scopes": ["x"]},
+                {"path": "/", "scopes": ["root"]}
+            ]
+        }))
+        .unwrap();
+        assert_eq!(p.judge("GET", "/a/b"), RouteDecision::Deny);
+        assert_eq!(p.judge("GET", "/elsewhere"), RouteDecision::Require(&[]));
+        assert_eq!(
+            p.judge("GET", "/"),
+            RouteDecision::Require(&["root".to_string()])
+        );
+        assert_eq!(
+            Policy::parse(&json!({})).unwrap().judge("GET", "/x"),
+            RouteDecision::Deny
+        );
+    }
+
+    #[track_caller]
+    fn check_error(value: Value, field: &str, message_part: &str) {
+        let errors = Policy::parse(&value).expect_err("should be rejected");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.field == field && e.message.contains(message_part)),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn config_errors_name_the_field() {
+        check_error(json!([]), "POLICY", "JSON object");
+        check_error(json!({"publik": []}), "POLICY", "unknown field \"publik\"");
+        check_error(json!({"public": "/health"}), "POLICY.public", "array");
+        check_error(
+            json!({"public": ["health"]}),
+            "POLICY.public[0]",
+            "start with '/'",
+        );
+        check_error(json!({"public": [3]}), "POLICY.public[0]", "path string");
+        check_error(
+            json!({"unmatched": "allow"}),
+            "POLICY.unmatched",
+            "\"deny\" or",
+        );
+        check_error(json!({"routes": {}}), "POLICY.routes", "array");
+        check_error(json!({"routes": [1]}), "POLICY.routes[0]", "object");
+        check_error(
+            json!({"routes": [{"path": "/a"}]}),
+            "POLICY.routes[0]",
+            "needs \"scopes\"",
+        );
+        check_error(
+            json!({"routes": [{"scopes": []}]}),
+            "POLICY.routes[0].path",
+            "required",
+        );
+        check_error(
+            json!({"routes": [{"path": "/a/**/b", "scopes": []}]}),
+            "POLICY.routes[0].path",
+            "last segment",
+        );
+        check_error(
+            json!({"routes": [{"path": "/a*", "scopes": []}]}),
+            "POLICY.routes[0].path",
+            "whole segment",
+        );
+        check_error(
+            json!({"routes": [{"path": "/a//b", "scopes": []}]}),
+            "POLICY.routes[0].path",
+            "empty segment",
+        );
+        check_error(
+            json!({"routes": [{"path": "/a", "scopes": ["docs.*"]}]}),
+            "POLICY.routes[0].scopes[0]",
+            "wildcard",
+        );
+        check_error(
+            json!({"routes": [{"path": "/a", "scopes": ["Docs"]}]}),
+            "POLICY.routes[0].scopes[0]",
+            "not allowed",
+        );
+        check_error(
+            json!({"routes": [{"path": "/a", "scopes": "docs"}]}),
+            "POLICY.routes[0].scopes",
+            "array",
+        );
+        check_error(
+            json!({"routes": [{"path": "/a", "deny": true, "scopes": []}]}),
+            "POLICY.routes[0]",
+            "choose one",
+        );
+        check_error(
+            json!({"routes": [{"path": "/a", "deny": "yes"}]}),
+            "POLICY.routes[0].deny",
+            "true or false",
+        );
+        check_error(
+            json!({"routes": [{"path": "/a", "method": "G ET", "scopes": []}]}),
+            "POLICY.routes[0].method",
+            "not a method",
+        );
+        check_error(
+            json!({"routes": [{"path": "/a", "method": 7, "scopes": []}]}),
+            "POLICY.routes[0].method",
+            "method name",
+        );
+        check_error(
+            json!({"routes": [{"path": "/a", "scope": [], "deny": true}]}),
+            "POLICY.routes[0]",
+            "unknown field \"scope\"",
+        );
+    }
+}

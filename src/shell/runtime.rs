@@ -1,0 +1,91 @@
+//! Runtime facts for the shell: the clock, randomness, the cached configuration and logging.
+
+use crate::config::{Config, ConfigError};
+use crate::problem::{Code, Problem};
+use serde_json::Value;
+use std::sync::OnceLock;
+use wasm_bindgen::prelude::wasm_bindgen;
+use worker::Env;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues)]
+    fn get_random_values(buf: &mut [u8]);
+}
+
+/// Fills `buf` from `crypto.getRandomValues`.
+pub fn fill_random(buf: &mut [u8]) {
+    get_random_values(buf);
+}
+
+/// Unix milliseconds.
+pub fn now_ms() -> i64 {
+    js_sys::Date::now() as i64
+}
+
+/// A random 16-hex-character request id.
+pub fn request_id() -> String {
+    let mut b = [0u8; 8];
+    fill_random(&mut b);
+    hex::encode(b)
+}
+
+/// Writes one structured log line. Callers never pass secret material.
+pub fn log(line: Value) {
+    worker::console_log!("{line}");
+}
+
+static CONFIG: OnceLock<Result<Config, Vec<ConfigError>>> = OnceLock::new();
+
+/// The configuration, parsed once per isolate. An invalid configuration answers
+/// every request with `MISCONFIGURED`, naming each field, and is logged.
+pub fn config(env: &Env) -> Result<&'static Config, Problem> {
+    let parsed = CONFIG.get_or_init(|| {
+        let parsed = Config::from_vars(|name| var(env, name));
+        if let Err(errors) = &parsed {
+            let fields: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            log(serde_json::json!({"event": "config_error", "errors": fields}));
+        }
+        parsed
+    });
+    parsed.as_ref().map_err(|errors| {
+        let detail = errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        Problem::new(
+            Code::Misconfigured,
+            format!("invalid configuration: {detail}"),
+        )
+        .with(
+            "fields",
+            serde_json::json!(errors.iter().map(|e| &e.field).collect::<Vec<_>>()),
+        )
+    })
+}
+
+/// A var or secret as JSON: strings as they are, objects (from `[vars]` tables)
+/// through `JSON.stringify`. `None` when unset.
+fn var(env: &Env, name: &str) -> Option<Value> {
+    let v = js_sys::Reflect::get(env.as_ref(), &name.into()).ok()?;
+    if v.is_undefined() || v.is_null() {
+        return None;
+    }
+    if let Some(s) = v.as_string() {
+        return Some(Value::String(s));
+    }
+    let json: String = js_sys::JSON::stringify(&v).ok()?.into();
+    serde_json::from_str(&json).ok()
+}
+
+/// Logs an unexpected failure of a binding and returns the fail-closed problem.
+pub fn unavailable(what: &str, err: impl std::fmt::Display) -> Problem {
+    log(
+        serde_json::json!({"event": "dependency_error", "dependency": what, "error": err.to_string()}),
+    );
+    Problem::new(
+        Code::Unavailable,
+        format!("{what} is unavailable; retry later"),
+    )
+}
