@@ -5,7 +5,8 @@
 # cannot be downloaded, it builds a wasm32 standard library for Debian's
 # rustc-web toolchain instead (see ARCHITECTURE.md, "Toolchain"). A second run
 # only checks and takes seconds. Source it (`. scripts/setup.sh`) to get the
-# environment (PATH, *_BIN) that the build scripts use.
+# environment (PATH, *_BIN) that the build scripts use. KW_FORCE_DEBIAN_TOOLCHAIN=1
+# takes the Debian path even where rustup works.
 set -euo pipefail
 
 KW_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,8 +29,8 @@ has_wasm_std() { # $1: rustc
 # PATH for wasm builds only, empty for the standard path).
 setup_wasm_toolchain() {
   KW_WASM_PATH=""
-  if has_wasm_std rustc; then return; fi
-  if command -v rustup >/dev/null && rustup target add wasm32-unknown-unknown >/dev/null 2>&1 \
+  if [ -z "${KW_FORCE_DEBIAN_TOOLCHAIN:-}" ] && has_wasm_std rustc; then return; fi
+  if [ -z "${KW_FORCE_DEBIAN_TOOLCHAIN:-}" ] && command -v rustup >/dev/null && rustup target add wasm32-unknown-unknown >/dev/null 2>&1 \
      && has_wasm_std rustc; then
     log "added rustup target wasm32-unknown-unknown"
     return
@@ -99,10 +100,11 @@ setup_wasm_toolchain
 setup_cargo_tools
 setup_npm
 
-# Environment for the build and run scripts. node_modules/.bin comes first so
-# that wrangler runs on the Node 22 that package.json installs.
+# Environment for the build, run and test scripts. node_modules/.bin comes first
+# so that wrangler runs on the Node 22 that package.json installs; on the Debian
+# path, /usr/bin's cargo and rustc then build everything, native and wasm32 alike.
 export KW_ROOT KW_WASM_PATH
-export PATH="$KW_ROOT/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+export PATH="$KW_ROOT/node_modules/.bin${KW_WASM_PATH:+:$KW_WASM_PATH}:$HOME/.cargo/bin:$PATH"
 export WASM_BINDGEN_BIN="$HOME/.cargo/bin/wasm-bindgen"
 export ESBUILD_BIN="$KW_ROOT/node_modules/.bin/esbuild"
 export WASM_OPT_BIN="$KW_ROOT/node_modules/.bin/wasm-opt"

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints (native and wasm32), the release build,
+# the unit tests and the end-to-end tests against a real `wrangler dev`.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+cd "$KW_ROOT"
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== clippy (native, all targets)"
+cargo clippy --all-targets -q -- -D warnings
+echo "== clippy (wasm32 worker)"
+cargo clippy --lib --target wasm32-unknown-unknown -q -- -D warnings
+echo "== build the worker"
+bash scripts/build.sh
+echo "== unit and end-to-end tests"
+cargo test

@@ -1,0 +1,490 @@
+//! Starts and stops the real processes the end-to-end tests drive: the echo origin
+//! (`demo/origin.mjs`) and `wrangler dev` (workerd, local KV) on ephemeral ports,
+//! each with its own state directory. Every wait is bounded; every process is
+//! stopped when its handle drops or, for shared instances, when the test binary exits.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A free TCP port on loopback (bound, then released for the child to take).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Process groups to kill when the test binary exits.
+static GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+extern "C" fn kill_groups_at_exit() {
+    if let Ok(groups) = GROUPS.lock() {
+        for &pgid in groups.iter() {
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        }
+    }
+}
+
+fn register_group(pgid: i32) {
+    static AT_EXIT: OnceLock<()> = OnceLock::new();
+    AT_EXIT.get_or_init(|| unsafe {
+        libc::atexit(kill_groups_at_exit);
+    });
+    GROUPS.lock().unwrap().push(pgid);
+}
+
+type SpawnRequest = (Command, std::sync::mpsc::Sender<std::io::Result<Child>>);
+
+/// Spawns `cmd` from one thread that lives as long as the test binary: a parent-death
+/// signal fires when the spawning *thread* ends, so children must not be spawned
+/// from the short-lived test threads.
+fn spawn_from_keeper(cmd: Command) -> std::io::Result<Child> {
+    static KEEPER: OnceLock<Mutex<std::sync::mpsc::Sender<SpawnRequest>>> = OnceLock::new();
+    let keeper = KEEPER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<SpawnRequest>();
+        std::thread::spawn(move || {
+            for (mut cmd, reply) in rx {
+                let _ = reply.send(cmd.spawn());
+            }
+        });
+        Mutex::new(tx)
+    });
+    let (tx, rx) = std::sync::mpsc::channel();
+    keeper
+        .lock()
+        .unwrap()
+        .send((cmd, tx))
+        .expect("the spawner thread");
+    rx.recv().expect("the spawner thread")
+}
+
+/// A child process in its own process group, killed (with its children) on drop.
+pub struct Proc {
+    child: Child,
+    /// Everything the process wrote to stdout and stderr so far.
+    pub output: Arc<Mutex<String>>,
+}
+
+impl Proc {
+    fn spawn(
+        mut cmd: Command,
+        ready: impl Fn(&str) -> bool + Send + Sync + 'static,
+    ) -> (Proc, std::sync::mpsc::Receiver<()>) {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd.process_group(0);
+        unsafe {
+            cmd.pre_exec(|| {
+                // If the test binary dies, so does the child.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let program = format!("{:?}", cmd.get_program());
+        let mut child =
+            spawn_from_keeper(cmd).unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+        register_group(child.id() as i32);
+        let output = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let ready = Arc::new(ready);
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let output = output.clone();
+            let tx = tx.clone();
+            let ready = ready.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if ready(&line) {
+                        let _ = tx.send(());
+                    }
+                    let mut out = output.lock().unwrap();
+                    out.push_str(&line);
+                    out.push('\n');
+                }
+            });
+        }
+        (Proc { child, output }, rx)
+    }
+
+    fn output_text(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let pgid = self.child.id() as i32;
+        unsafe { libc::kill(-pgid, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        let _ = self.child.wait();
+        GROUPS.lock().unwrap().retain(|&g| g != pgid);
+    }
+}
+
+/// PATH with the project's `node_modules/.bin` (wrangler, Node 22) first.
+fn tool_path() -> String {
+    format!(
+        "{}:{}",
+        root().join("node_modules/.bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// The echo origin.
+pub struct Origin {
+    /// Its base URL.
+    pub url: String,
+    _proc: Proc,
+}
+
+impl Origin {
+    /// Starts `demo/origin.mjs` on a free port; waits at most 15 s for it.
+    pub fn start() -> Origin {
+        let mut cmd = Command::new("node");
+        cmd.arg(root().join("demo/origin.mjs"))
+            .args(["--port", "0"])
+            .env("PATH", tool_path());
+        let port = Arc::new(Mutex::new(None::<u16>));
+        let p = port.clone();
+        let (proc_, rx) = Proc::spawn(cmd, move |line| {
+            if let Some(n) = line.strip_prefix("listening ") {
+                *p.lock().unwrap() = n.trim().parse().ok();
+                return true;
+            }
+            false
+        });
+        rx.recv_timeout(Duration::from_secs(15))
+            .unwrap_or_else(|_| panic!("the echo origin did not start:\n{}", proc_.output_text()));
+        let port = port.lock().unwrap().expect("a port");
+        Origin {
+            url: format!("http://127.0.0.1:{port}"),
+            _proc: proc_,
+        }
+    }
+}
+
+/// How to start one `wrangler dev`.
+pub struct WorkerOptions {
+    /// Keep the `KEYS` KV binding (false simulates a missing or failing namespace).
+    pub kv: bool,
+    /// `--var NAME:VALUE` overrides.
+    pub vars: Vec<(String, String)>,
+    /// The state directory (`--persist-to`); a fresh one when `None`.
+    pub state: Option<PathBuf>,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        WorkerOptions {
+            kv: true,
+            vars: vec![],
+            state: None,
+        }
+    }
+}
+
+/// A running `wrangler dev` serving the built worker.
+pub struct Worker {
+    /// Its base URL.
+    pub url: String,
+    /// The admin token written to its `.dev.vars`.
+    pub admin_token: String,
+    /// Its state directory.
+    pub state: PathBuf,
+    proc_: Proc,
+    _dir: TempDir,
+}
+
+/// A directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// A new, empty directory under the system temp dir.
+    pub fn new(tag: &str) -> TempDir {
+        let mut bytes = [0u8; 8];
+        getrandom(&mut bytes);
+        let dir = std::env::temp_dir().join(format!("keyward-{tag}-{}", hex::encode(bytes)));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Random bytes from the OS.
+pub fn getrandom(buf: &mut [u8]) {
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(buf))
+        .expect("/dev/urandom");
+}
+
+/// The shipped `wrangler.toml`, made runnable from another directory: no build
+/// step (the tests run the build that `scripts/test.sh` made), an absolute `main`,
+/// and optionally no KV binding.
+fn test_config(kv: bool) -> String {
+    let shipped = std::fs::read_to_string(root().join("wrangler.toml")).expect("wrangler.toml");
+    let main = root().join("build/index.js");
+    assert!(
+        main.exists(),
+        "{} is missing: build the worker first (scripts/test.sh does)",
+        main.display()
+    );
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in shipped.lines() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            skipping = t == "[build]" || (!kv && t == "[[kv_namespaces]]");
+        }
+        if skipping {
+            continue;
+        }
+        if t.starts_with("main = ") {
+            out.push_str(&format!("main = {:?}\n", main.display().to_string()));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+impl Worker {
+    /// Starts `wrangler dev` on free ports and waits (at most 90 s) until it answers.
+    pub fn start(opts: WorkerOptions) -> Worker {
+        let dir = TempDir::new("worker");
+        std::fs::write(dir.0.join("wrangler.toml"), test_config(opts.kv)).unwrap();
+        let mut token = [0u8; 24];
+        getrandom(&mut token);
+        let admin_token = hex::encode(token);
+        std::fs::write(
+            dir.0.join(".dev.vars"),
+            format!("ADMIN_TOKEN=\"{admin_token}\"\n"),
+        )
+        .unwrap();
+        let state = opts.state.clone().unwrap_or_else(|| dir.0.join("state"));
+        let port = free_port();
+        let mut cmd = Command::new(root().join("node_modules/.bin/wrangler"));
+        cmd.current_dir(&dir.0)
+            .env("PATH", tool_path())
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("NO_COLOR", "1")
+            .env("CI", "true")
+            .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--inspector-port", &free_port().to_string()])
+            .arg("--persist-to")
+            .arg(&state)
+            .args(["--log-level", "log", "--show-interactive-dev-session=false"]);
+        for (name, value) in &opts.vars {
+            cmd.arg("--var").arg(format!("{name}:{value}"));
+        }
+        let (proc_, _ready) = Proc::spawn(cmd, |_| false);
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let probe = ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .get(&format!("{url}/_keyward/health"))
+                .call();
+            match probe {
+                Ok(_) | Err(ureq::Error::Status(..)) => break,
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(250))
+                }
+                Err(e) => panic!(
+                    "wrangler dev did not answer in 90 s ({e}):\n{}",
+                    proc_.output_text()
+                ),
+            }
+        }
+        Worker {
+            url,
+            admin_token,
+            state,
+            proc_,
+            _dir: dir,
+        }
+    }
+
+    /// Everything wrangler and the worker logged so far.
+    pub fn logs(&self) -> String {
+        self.proc_.output_text()
+    }
+
+    /// A request builder for `path` on this worker.
+    pub fn req(&self, method: &str, path: &str) -> ureq::Request {
+        agent().request(method, &format!("{}{path}", self.url))
+    }
+
+    /// A request to the admin API, authorized with the admin token.
+    pub fn admin(&self, method: &str, path: &str) -> ureq::Request {
+        self.req(method, &format!("/_keyward/v1{path}"))
+            .set("authorization", &format!("Bearer {}", self.admin_token))
+    }
+
+    /// Issues a key for `team` with `body` (JSON) and returns (key, reply).
+    pub fn issue(&self, team: &str, body: Value) -> (String, Value) {
+        let r = send_json(self.admin("POST", &format!("/teams/{team}/keys")), &body);
+        assert_eq!(r.status, 201, "issue failed: {}", r.text());
+        let v = r.json();
+        let key = v["key"].as_str().expect("a key in the reply").to_string();
+        (key, v)
+    }
+}
+
+fn agent() -> ureq::Agent {
+    static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
+    AGENT
+        .get_or_init(|| {
+            ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(60))
+                .redirects(0)
+                .build()
+        })
+        .clone()
+}
+
+/// A response, read whole.
+pub struct Resp {
+    /// HTTP status.
+    pub status: u16,
+    /// Lowercase header names with their values.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    fn from(r: ureq::Response) -> Resp {
+        let status = r.status();
+        let headers = r
+            .headers_names()
+            .into_iter()
+            .flat_map(|n| {
+                r.all(&n)
+                    .into_iter()
+                    .map(|v| (n.to_ascii_lowercase(), v.to_string()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let mut body = Vec::new();
+        r.into_reader()
+            .take(64 * 1024 * 1024)
+            .read_to_end(&mut body)
+            .expect("read the body");
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// The first value of a header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): status {} {}", self.status, self.text()))
+    }
+}
+
+fn finish(result: Result<ureq::Response, ureq::Error>) -> Resp {
+    match result {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => Resp::from(r),
+        Err(e) => panic!("request failed: {e}"),
+    }
+}
+
+/// Sends a request without a body.
+pub fn send(req: ureq::Request) -> Resp {
+    finish(req.call())
+}
+
+/// Sends a request with a JSON body.
+pub fn send_json(req: ureq::Request, body: &Value) -> Resp {
+    finish(
+        req.set("content-type", "application/json")
+            .send_bytes(body.to_string().as_bytes()),
+    )
+}
+
+/// Sends a request with a raw body.
+pub fn send_bytes(req: ureq::Request, body: &[u8]) -> Resp {
+    finish(req.send_bytes(body))
+}
+
+/// Sends a request with a streamed body (chunked).
+pub fn send_reader(req: ureq::Request, body: impl Read) -> Resp {
+    finish(req.send(body))
+}
+
+/// Asserts the response is an RFC 9457 problem with `code` and `status`, and
+/// returns its body.
+#[track_caller]
+pub fn assert_problem(r: &Resp, status: u16, code: &str) -> Value {
+    assert_eq!(
+        (r.status, r.header("content-type")),
+        (status, Some("application/problem+json")),
+        "expected {status} {code}, got: {}",
+        r.text()
+    );
+    let v = r.json();
+    assert_eq!(v["code"], code, "{v}");
+    assert_eq!(v["status"], status, "{v}");
+    for field in ["type", "title", "detail", "request_id"] {
+        assert!(
+            v[field].as_str().is_some_and(|s| !s.is_empty()),
+            "{field} missing in {v}"
+        );
+    }
+    assert!(v["type"]
+        .as_str()
+        .unwrap()
+        .ends_with(&code.to_ascii_lowercase().replace('_', "-")));
+    v
+}
+
+/// Unix seconds now.
+pub fn now_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
