@@ -91,8 +91,11 @@ setup_cargo_tools() {
 setup_npm() {
   local stamp="$KW_ROOT/node_modules/.package-lock.json"
   if [ ! -f "$stamp" ] || [ "$KW_ROOT/package-lock.json" -nt "$stamp" ]; then
-    log "npm ci"
-    (cd "$KW_ROOT" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    # `npm install --no-save` installs exactly what the lockfile pins and leaves it
+    # untouched; unlike `npm ci`, it tolerates a registry that lacks some other
+    # platform's optional packages (workerd for macOS and Windows).
+    log "npm install (from package-lock.json)"
+    (cd "$KW_ROOT" && npm install --no-save --no-audit --no-fund --loglevel=error >/dev/null)
   fi
 }
 

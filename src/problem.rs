@@ -375,6 +375,15 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_lists_every_code_with_its_status() {
+        let readme = include_str!("../README.md");
+        for code in ALL {
+            let row = format!("| `{}` | {} |", code.as_str(), code.info().status);
+            assert!(readme.contains(&row), "README.md lacks the row {row}");
+        }
+    }
+
+    #[test]
     fn body_is_rfc9457() {
         let p = Problem::new(Code::InsufficientScope, "needs documents.read")
             .with("required_scopes", json!(["documents.read"]))
