@@ -4,8 +4,10 @@
 //! is parsed), route, validate the whole body (reporting every invalid field at
 //! once), then act.
 
+use crate::config::Config;
 use crate::expiry::{self, ExpiresIn};
 use crate::problem::{Code, FieldError, Problem};
+use crate::ratelimit::{self, LimitPolicy};
 use crate::record::KeyRecord;
 use crate::scope;
 use serde_json::{json, Map, Value};
@@ -56,6 +58,14 @@ pub enum Route {
 pub fn valid_team(team: &str) -> bool {
     (1..=64).contains(&team.len())
         && team
+            .bytes()
+            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'))
+}
+
+/// Whether `name` is a valid plan name: `[a-z0-9_-]{1,32}`.
+pub fn valid_plan_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
             .bytes()
             .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'))
 }
@@ -126,6 +136,10 @@ pub struct NewKey {
     pub subject: Option<String>,
     /// Unix seconds, or `None` for never.
     pub expires_at: Option<i64>,
+    /// A plan from `PLANS`.
+    pub plan: Option<String>,
+    /// The key's own limits.
+    pub rate_limits: Option<Vec<LimitPolicy>>,
 }
 
 /// Parses a JSON object body, or explains why it is not one.
@@ -150,18 +164,23 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Problem> {
 }
 
 /// Validates the body of `POST /teams/{team}/keys` at `now` (Unix seconds).
-pub fn validate_create(
-    body: &[u8],
-    now: i64,
-    default_expiry: ExpiresIn,
-) -> Result<NewKey, Problem> {
+pub fn validate_create(body: &[u8], now: i64, config: &Config) -> Result<NewKey, Problem> {
     let obj = parse_object(body)?;
     let mut errors = Vec::new();
     unknown_fields(
         &obj,
-        &["name", "scopes", "subject", "expires_in", "expires_at"],
+        &[
+            "name",
+            "scopes",
+            "subject",
+            "expires_in",
+            "expires_at",
+            "plan",
+            "rate_limits",
+        ],
         &mut errors,
     );
+    let (plan, rate_limits) = validate_limits(&obj, config, &mut errors);
     let name = match obj.get("name") {
         None => {
             errors.push(FieldError::new("name", "is required"));
@@ -230,7 +249,7 @@ pub fn validate_create(
                 None
             }
         },
-        (None, None) => default_expiry.at(now),
+        (None, None) => config.default_expires_in.at(now),
     };
     if errors.is_empty() {
         Ok(NewKey {
@@ -238,6 +257,8 @@ pub fn validate_create(
             scopes,
             subject,
             expires_at,
+            plan,
+            rate_limits,
         })
     } else {
         Err(Problem::validation(errors))
@@ -295,6 +316,46 @@ pub fn validate_update(body: &[u8]) -> Result<KeyUpdate, Problem> {
         Ok(update)
     } else {
         Err(Problem::validation(errors))
+    }
+}
+
+/// `plan` (a name in `PLANS`) or `rate_limits` (a list of policies), not both.
+fn validate_limits(
+    obj: &Map<String, Value>,
+    config: &Config,
+    errors: &mut Vec<FieldError>,
+) -> (Option<String>, Option<Vec<LimitPolicy>>) {
+    match (obj.get("plan"), obj.get("rate_limits")) {
+        (Some(_), Some(_)) => {
+            errors.push(FieldError::new(
+                "rate_limits",
+                "give plan or rate_limits, not both",
+            ));
+            (None, None)
+        }
+        (Some(v), None) => match v.as_str() {
+            Some(p) if config.plans.contains_key(p) => (Some(p.to_string()), None),
+            _ => {
+                let known: Vec<&str> = config.plans.keys().map(String::as_str).collect();
+                errors.push(FieldError::new(
+                    "plan",
+                    if known.is_empty() {
+                        "no plans are configured (PLANS)".to_string()
+                    } else {
+                        format!("must be one of: {}", known.join(", "))
+                    },
+                ));
+                (None, None)
+            }
+        },
+        (None, Some(v)) => match ratelimit::parse_policies(v, "rate_limits") {
+            Ok(list) => (None, Some(list)),
+            Err(e) => {
+                errors.extend(e.into_iter().map(|(f, m)| FieldError::new(f, m)));
+                (None, None)
+            }
+        },
+        (None, None) => (None, None),
     }
 }
 
@@ -375,6 +436,8 @@ pub fn key_view(record: &KeyRecord, now_ms: i64) -> Value {
         "created_at": expiry::rfc3339(record.created_at),
         "expires_at": record.expires_at.map(expiry::rfc3339),
         "revoked_at": record.revoked_at.map(expiry::rfc3339),
+        "plan": record.plan,
+        "rate_limits": record.rate_limits,
     })
 }
 
@@ -389,6 +452,8 @@ pub fn created_view(record: &KeyRecord, plaintext: &str) -> Value {
         "subject": record.subject,
         "created_at": expiry::rfc3339(record.created_at),
         "expires_at": record.expires_at.map(expiry::rfc3339),
+        "plan": record.plan,
+        "rate_limits": record.rate_limits,
     })
 }
 
@@ -486,9 +551,19 @@ mod tests {
 
     const NOW: i64 = 1_800_000_000;
 
+    fn config() -> Config {
+        Config::from_vars(|name| match name {
+            "POLICY" => Some(json!({})),
+            "ORIGIN_URL" => Some(json!("http://127.0.0.1:1")),
+            "PLANS" => Some(json!({"free": [{"name": "daily", "limit": 10, "window": "1d"}]})),
+            _ => None,
+        })
+        .unwrap()
+    }
+
     #[track_caller]
     fn check_create(body: &str, expected: Result<NewKey, &[&str]>) {
-        let got = validate_create(body.as_bytes(), NOW, ExpiresIn::Days(90));
+        let got = validate_create(body.as_bytes(), NOW, &config());
         match (got, expected) {
             (Ok(g), Ok(e)) => assert_eq!(g, e, "{body}"),
             (Err(p), Err(fields)) => {
@@ -514,6 +589,8 @@ mod tests {
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             subject: subject.map(Into::into),
             expires_at,
+            plan: None,
+            rate_limits: None,
         }
     }
 
@@ -577,6 +654,43 @@ mod tests {
             &format!(r#"{{"name":"{}","scopes":[]}}"#, "x".repeat(101)),
             Err(&["name"]),
         );
+        let with_plan = NewKey {
+            plan: Some("free".into()),
+            ..new_key("abc", &[], None, d90)
+        };
+        check_create(r#"{"name":"abc","scopes":[],"plan":"free"}"#, Ok(with_plan));
+        let own = NewKey {
+            rate_limits: Some(vec![LimitPolicy {
+                name: "x".into(),
+                limit: 5,
+                window_s: 10,
+            }]),
+            ..new_key("abc", &[], None, d90)
+        };
+        check_create(
+            r#"{"name":"abc","scopes":[],"rate_limits":[{"name":"x","limit":5,"window":"10s"}]}"#,
+            Ok(own),
+        );
+        let unlimited = NewKey {
+            rate_limits: Some(vec![]),
+            ..new_key("abc", &[], None, d90)
+        };
+        check_create(
+            r#"{"name":"abc","scopes":[],"rate_limits":[]}"#,
+            Ok(unlimited),
+        );
+        check_create(
+            r#"{"name":"abc","scopes":[],"plan":"gold"}"#,
+            Err(&["plan"]),
+        );
+        check_create(
+            r#"{"name":"abc","scopes":[],"plan":"free","rate_limits":[]}"#,
+            Err(&["rate_limits"]),
+        );
+        check_create(
+            r#"{"name":"abc","scopes":[],"rate_limits":[{"name":"x","limit":0,"window":"10s"}]}"#,
+            Err(&["rate_limits[0].limit"]),
+        );
         check_create("[]", Err(&["body"]));
         check_create("{nope", Err(&["body"]));
         check_create("", Err(&["body"]));
@@ -585,7 +699,7 @@ mod tests {
     #[test]
     fn too_large() {
         let body = format!(r#"{{"name":"{}","scopes":[]}}"#, "x".repeat(MAX_BODY));
-        let p = validate_create(body.as_bytes(), NOW, ExpiresIn::Never).unwrap_err();
+        let p = validate_create(body.as_bytes(), NOW, &config()).unwrap_err();
         assert_eq!(p.code, Code::PayloadTooLarge);
     }
 
@@ -633,6 +747,8 @@ mod tests {
             expires_at: None,
             enabled: true,
             revoked_at: None,
+            plan: None,
+            rate_limits: None,
         };
         let v = key_view(&r, NOW * 1000);
         assert_eq!(v["status"], "active");

@@ -6,7 +6,9 @@
 use crate::expiry::ExpiresIn;
 use crate::key::MAX_PREFIX_LEN;
 use crate::policy::Policy;
+use crate::ratelimit::{self, LimitPolicy};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// A configuration problem, naming the field (`POLICY.routes[2].path`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +53,12 @@ pub struct Config {
     pub default_expires_in: ExpiresIn,
     /// `ADMIN_TOKEN` (a secret); `None` disables admin-token access.
     pub admin_token: Option<Secret>,
+    /// `RATE_LIMITS`: the policies of keys with neither a plan nor their own.
+    pub rate_limits: Vec<LimitPolicy>,
+    /// `PLANS`: named lists of policies, chosen per key with `plan`.
+    pub plans: BTreeMap<String, Vec<LimitPolicy>>,
+    /// `RATE_LIMIT_FAILURE`: let traffic through (`open`) when the rate limiter fails.
+    pub rate_limit_fail_open: bool,
 }
 
 /// A secret string whose `Debug` output is redacted.
@@ -170,8 +178,63 @@ impl Config {
             }
         };
 
+        let rate_limits = match get("RATE_LIMITS").map(json_value) {
+            None => vec![],
+            Some(Err(e)) => {
+                errors.push(ConfigError::new("RATE_LIMITS", e));
+                vec![]
+            }
+            Some(Ok(v)) => ratelimit::parse_policies(&v, "RATE_LIMITS").unwrap_or_else(|e| {
+                errors.extend(e.into_iter().map(|(f, m)| ConfigError::new(f, m)));
+                vec![]
+            }),
+        };
+
+        let mut plans = BTreeMap::new();
+        match get("PLANS").map(json_value) {
+            None => {}
+            Some(Err(e)) => errors.push(ConfigError::new("PLANS", e)),
+            Some(Ok(Value::Object(map))) => {
+                for (name, v) in map {
+                    if !crate::admin::valid_plan_name(&name) {
+                        errors.push(ConfigError::new(
+                            format!("PLANS.{name}"),
+                            "a plan name is 1 to 32 characters of a-z, 0-9, '_' and '-'",
+                        ));
+                        continue;
+                    }
+                    match ratelimit::parse_policies(&v, &format!("PLANS.{name}")) {
+                        Ok(list) => {
+                            plans.insert(name, list);
+                        }
+                        Err(e) => errors.extend(e.into_iter().map(|(f, m)| ConfigError::new(f, m))),
+                    }
+                }
+            }
+            Some(Ok(_)) => errors.push(ConfigError::new(
+                "PLANS",
+                "must be an object of plan names to lists of policies",
+            )),
+        }
+
+        let rate_limit_fail_open = match get("RATE_LIMIT_FAILURE") {
+            None => false,
+            Some(Value::String(s)) if s == "closed" => false,
+            Some(Value::String(s)) if s == "open" => true,
+            Some(_) => {
+                errors.push(ConfigError::new(
+                    "RATE_LIMIT_FAILURE",
+                    "must be \"closed\" or \"open\"",
+                ));
+                false
+            }
+        };
+
         if errors.is_empty() {
             Ok(Config {
+                rate_limits,
+                plans,
+                rate_limit_fail_open,
                 key_prefix,
                 policy,
                 origin_url,
@@ -299,6 +362,48 @@ mod tests {
             "DEFAULT_EXPIRES_IN",
         );
         check_error(("ADMIN_TOKEN", json!("short")), "ADMIN_TOKEN");
+        check_error(("RATE_LIMITS", json!("[oops")), "RATE_LIMITS");
+        check_error(
+            (
+                "RATE_LIMITS",
+                json!([{"name": "a", "limit": 1, "window": "1y"}]),
+            ),
+            "RATE_LIMITS[0].window",
+        );
+        check_error(("PLANS", json!([])), "PLANS");
+        check_error(("PLANS", json!({"Free": []})), "PLANS.Free");
+        check_error(
+            (
+                "PLANS",
+                json!({"free": [{"name": "a", "limit": 0, "window": "1m"}]}),
+            ),
+            "PLANS.free[0].limit",
+        );
+        check_error(
+            ("RATE_LIMIT_FAILURE", json!("sometimes")),
+            "RATE_LIMIT_FAILURE",
+        );
+    }
+
+    #[test]
+    fn rate_limits_plans_and_failure_mode() {
+        let mut v = base();
+        v.push((
+            "RATE_LIMITS",
+            json!(r#"[{"name": "burst", "limit": 100, "window": "1m"}]"#),
+        ));
+        v.push((
+            "PLANS",
+            json!({"free": [{"name": "daily", "limit": 10, "window": "1d"}], "unlimited": []}),
+        ));
+        v.push(("RATE_LIMIT_FAILURE", json!("open")));
+        let c = vars(&v).unwrap();
+        assert_eq!(c.rate_limits.len(), 1);
+        assert_eq!(c.plans["free"][0].window_s, 86_400);
+        assert!(c.plans["unlimited"].is_empty());
+        assert!(c.rate_limit_fail_open);
+        let d = vars(&base()).unwrap();
+        assert!(d.rate_limits.is_empty() && d.plans.is_empty() && !d.rate_limit_fail_open);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::key::{self, ApiKey};
 use crate::path;
 use crate::policy::RouteDecision;
 use crate::problem::{Code, Problem};
+use crate::ratelimit::{self, LimitPolicy, Verdict};
 use crate::record::{KeyRecord, KeyStatus};
 use crate::scope;
 use serde_json::json;
@@ -118,6 +119,58 @@ pub fn after_lookup(
             }
         }
     }
+}
+
+/// The rate-limit policies of a key: its own, else its plan's, else `RATE_LIMITS`.
+/// A plan that is no longer configured is a configuration error, not "unlimited".
+pub fn limits<'a>(record: &'a KeyRecord, config: &'a Config) -> Result<&'a [LimitPolicy], Problem> {
+    if let Some(own) = &record.rate_limits {
+        return Ok(own);
+    }
+    match &record.plan {
+        None => Ok(&config.rate_limits),
+        Some(plan) => config.plans.get(plan).map(Vec::as_slice).ok_or_else(|| {
+            Problem::new(
+                Code::Misconfigured,
+                format!("the key's plan {plan:?} is not in PLANS"),
+            )
+            .with("fields", json!(["PLANS"]))
+        }),
+    }
+}
+
+/// The `RateLimit-Policy` and `RateLimit` fields of a verdict (none for no policy).
+pub fn ratelimit_headers(verdict: &Verdict) -> Vec<(&'static str, String)> {
+    if verdict.policies.is_empty() {
+        return vec![];
+    }
+    vec![
+        (
+            "ratelimit-policy",
+            ratelimit::policy_header(&verdict.policies),
+        ),
+        ("ratelimit", ratelimit::ratelimit_header(&verdict.policies)),
+    ]
+}
+
+/// The 429 for a refused verdict: the violated policies, a true `Retry-After`
+/// (a retry after that many seconds is admitted) and the RateLimit fields.
+pub fn rate_limited(verdict: &Verdict) -> Problem {
+    let retry = verdict.retry_after_s.unwrap_or(1).max(1);
+    let mut p = Problem::new(
+        Code::RateLimited,
+        format!(
+            "the rate limit {} is exhausted; retry in {retry} s",
+            verdict.violated.join(", ")
+        ),
+    )
+    .with("violated-policies", json!(verdict.violated))
+    .with("retry_after", json!(retry))
+    .header("retry-after", retry.to_string());
+    for (name, value) in ratelimit_headers(verdict) {
+        p = p.header(name, value);
+    }
+    p
 }
 
 /// The identity headers that the origin receives for an authorized key.
@@ -243,6 +296,8 @@ mod tests {
             expires_at: Some(1_000),
             enabled: true,
             revoked_at: None,
+            plan: None,
+            rate_limits: None,
         }
     }
 
@@ -349,6 +404,54 @@ mod tests {
         assert!(!p.key_presented || p.www_authenticate().unwrap().contains("insufficient_scope"));
         let body: Value = serde_json::from_str(&p.body("/", "r")).unwrap();
         assert_eq!(body["status"], 403);
+    }
+
+    #[test]
+    fn limits_come_from_the_key_its_plan_or_the_default() {
+        let c = Config::from_vars(|name| match name {
+            "POLICY" => Some(json!({})),
+            "ORIGIN_URL" => Some(json!("http://127.0.0.1:1")),
+            "RATE_LIMITS" => Some(json!([{"name": "default", "limit": 100, "window": "1m"}])),
+            "PLANS" => Some(json!({"free": [{"name": "daily", "limit": 10, "window": "1d"}]})),
+            _ => None,
+        })
+        .unwrap();
+        let names = |r: &KeyRecord| {
+            limits(r, &c).map(|l| l.iter().map(|p| p.name.clone()).collect::<Vec<_>>())
+        };
+        let mut r = record(&[]);
+        assert_eq!(names(&r), Ok(vec!["default".to_string()]));
+        r.plan = Some("free".into());
+        assert_eq!(names(&r), Ok(vec!["daily".to_string()]));
+        r.rate_limits = Some(vec![]);
+        assert_eq!(names(&r), Ok(vec![]));
+        r.rate_limits = None;
+        r.plan = Some("gone".into());
+        assert_eq!(limits(&r, &c).unwrap_err().code, Code::Misconfigured);
+    }
+
+    #[test]
+    fn rate_limited_problem() {
+        let policies = [ratelimit::LimitPolicy {
+            name: "burst".into(),
+            limit: 1,
+            window_s: 60,
+        }];
+        let mut counters = ratelimit::Counters::new();
+        assert!(ratelimit::admit(&policies, &mut counters, 0).admitted);
+        let v = ratelimit::admit(&policies, &mut counters, 43_000);
+        let p = rate_limited(&v);
+        assert_eq!(p.status(), 429);
+        assert_eq!(p.extensions["violated-policies"], json!(["burst"]));
+        assert_eq!(
+            p.headers,
+            vec![
+                ("retry-after", "17".to_string()),
+                ("ratelimit-policy", "\"burst\";q=1;w=60".to_string()),
+                ("ratelimit", "\"burst\";r=0;t=17".to_string()),
+            ]
+        );
+        assert!(ratelimit_headers(&ratelimit::admit(&[], &mut counters, 0)).is_empty());
     }
 
     #[test]

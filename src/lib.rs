@@ -15,6 +15,7 @@
 //! - [`config`]: vars and secrets, validated once, errors naming the field.
 //! - [`decide`]: the request path's decisions, from facts and a record.
 //! - [`admin`]: the admin API's routes, validation and views.
+//! - [`ratelimit`]: rate-limit policies and fixed-window arithmetic.
 //! - [`problem`]: RFC 9457 problem bodies; every code in one enum.
 //!
 //! The shell (`shell`, wasm32 only) is the only code that touches `worker::*`:
@@ -30,6 +31,7 @@ pub mod key;
 pub mod path;
 pub mod policy;
 pub mod problem;
+pub mod ratelimit;
 pub mod record;
 pub mod scope;
 

@@ -23,6 +23,8 @@ pub enum Code {
     InsufficientScope,
     /// The route is denied, or matches no rule.
     RouteNotAllowed,
+    /// A rate limit of the key is exhausted.
+    RateLimited,
     /// The path uses an ambiguous encoding.
     InvalidPath,
     /// Admin API input failed validation.
@@ -63,6 +65,7 @@ pub const ALL: &[Code] = &[
     Code::KeyExpired,
     Code::InsufficientScope,
     Code::RouteNotAllowed,
+    Code::RateLimited,
     Code::InvalidPath,
     Code::ValidationFailed,
     Code::NotFound,
@@ -85,6 +88,7 @@ impl Code {
             Code::KeyExpired => "KEY_EXPIRED",
             Code::InsufficientScope => "INSUFFICIENT_SCOPE",
             Code::RouteNotAllowed => "ROUTE_NOT_ALLOWED",
+            Code::RateLimited => "RATE_LIMITED",
             Code::InvalidPath => "INVALID_PATH",
             Code::ValidationFailed => "VALIDATION_FAILED",
             Code::NotFound => "NOT_FOUND",
@@ -156,6 +160,12 @@ impl Code {
                 "Route not allowed",
                 "The route is denied by the policy, or matches no rule and unmatched routes are denied.",
                 "Check the method and the path; if the route should be open, add it to POLICY.",
+            ),
+            Code::RateLimited => (
+                429,
+                "Rate limit exceeded",
+                "The key has used all the requests one of its rate-limit policies allows in the current window.",
+                "Wait for the number of seconds in Retry-After, then retry; the RateLimit header shows what is left.",
             ),
             Code::InvalidPath => (
                 400,
@@ -245,6 +255,8 @@ pub struct Problem {
     pub extensions: Map<String, Value>,
     /// Whether the client presented a key (for `WWW-Authenticate`).
     pub key_presented: bool,
+    /// Response headers beyond the standard ones (`Retry-After`, `RateLimit`, ...).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Problem {
@@ -255,12 +267,19 @@ impl Problem {
             detail: detail.into(),
             extensions: Map::new(),
             key_presented: false,
+            headers: Vec::new(),
         }
     }
 
     /// Adds an extension member.
     pub fn with(mut self, name: &str, value: Value) -> Self {
         self.extensions.insert(name.to_string(), value);
+        self
+    }
+
+    /// Adds a response header.
+    pub fn header(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, value));
         self
     }
 
@@ -362,6 +381,7 @@ mod tests {
         check(Code::KeyExpired, 401, "KEY_EXPIRED");
         check(Code::InsufficientScope, 403, "INSUFFICIENT_SCOPE");
         check(Code::RouteNotAllowed, 403, "ROUTE_NOT_ALLOWED");
+        check(Code::RateLimited, 429, "RATE_LIMITED");
         check(Code::InvalidPath, 400, "INVALID_PATH");
         check(Code::ValidationFailed, 400, "VALIDATION_FAILED");
         check(Code::NotFound, 404, "NOT_FOUND");
@@ -370,7 +390,7 @@ mod tests {
         check(Code::OriginUnavailable, 502, "ORIGIN_UNAVAILABLE");
         check(Code::Unavailable, 503, "UNAVAILABLE");
         check(Code::Misconfigured, 503, "MISCONFIGURED");
-        assert_eq!(ALL.len(), 16);
+        assert_eq!(ALL.len(), 17);
         assert_eq!(Code::from_slug("nope"), None);
     }
 

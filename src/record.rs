@@ -1,5 +1,6 @@
 //! The stored key record (KV value under the key's hash) and its status at a given time.
 
+use crate::ratelimit::LimitPolicy;
 use serde::{Deserialize, Serialize};
 
 /// What keyward knows of one key. Never holds the plaintext or the hash.
@@ -26,6 +27,12 @@ pub struct KeyRecord {
     pub enabled: bool,
     /// Unix seconds; set once the key is revoked, for good.
     pub revoked_at: Option<i64>,
+    /// The plan (a name in `PLANS`) whose limits apply, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    /// The key's own limits, overriding any plan; an empty list means unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limits: Option<Vec<LimitPolicy>>,
 }
 
 /// The state of a key at a given time.
@@ -80,6 +87,8 @@ mod tests {
             expires_at: Some(200),
             enabled: true,
             revoked_at: None,
+            plan: None,
+            rate_limits: None,
         }
     }
 

@@ -35,7 +35,7 @@ pub async fn handle(
     match route {
         Route::CreateKey { team } => {
             let body = read_body(&mut req).await?;
-            let new = admin::validate_create(&body, now, config.default_expires_in)?;
+            let new = admin::validate_create(&body, now, config)?;
             let plaintext = key::generate(&config.key_prefix, runtime::fill_random);
             let record = KeyRecord {
                 id: key::generate_id("key_", 16, runtime::fill_random),
@@ -48,6 +48,8 @@ pub async fn handle(
                 expires_at: new.expires_at,
                 enabled: true,
                 revoked_at: None,
+                plan: new.plan,
+                rate_limits: new.rate_limits,
             };
             keys.insert(&plaintext.hash(), &record).await?;
             ctx.key_id = Some(record.id.clone());

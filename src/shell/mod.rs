@@ -4,6 +4,7 @@
 //! and the admin API under `v1/`. Everything else takes the request path.
 
 mod admin;
+mod authority;
 mod proxy;
 mod respond;
 mod runtime;
@@ -77,8 +78,45 @@ async fn handle(
             }
             decide::after_lookup(record.as_ref(), route, ctx.now_ms)?;
             let record = record.expect("after_lookup refuses a missing record");
-            proxy::forward(req, config, &path, Some(&record), ctx).await
+            let verdict = rate_limit(env, config, &record, ctx).await?;
+            let response = proxy::forward(req, config, &path, Some(&record), ctx).await?;
+            Ok(match verdict {
+                Some(v) => respond::with_headers(response, &decide::ratelimit_headers(&v)),
+                None => response,
+            })
         }
+    }
+}
+
+/// Counts the request against the key's limits in its Durable Object. Refused
+/// requests become 429; a failing object fails closed unless `RATE_LIMIT_FAILURE`
+/// is `open`. `None` when the key has no limits (or the failure was let through).
+async fn rate_limit(
+    env: &Env,
+    config: &Config,
+    record: &crate::record::KeyRecord,
+    ctx: &Ctx,
+) -> std::result::Result<Option<crate::ratelimit::Verdict>, Problem> {
+    let policies = decide::limits(record, config)?;
+    if policies.is_empty() {
+        return Ok(None);
+    }
+    match authority::admit(env, &record.id, policies).await {
+        Ok(v) if v.admitted => Ok(Some(v)),
+        Ok(v) => Err(decide::rate_limited(&v)),
+        Err(e) if config.rate_limit_fail_open => {
+            runtime::log(json!({
+                "event": "rate_limit_failure_open",
+                "request_id": ctx.request_id,
+                "key_id": record.id,
+                "error": e.to_string(),
+            }));
+            Ok(None)
+        }
+        Err(e) => Err(runtime::unavailable(
+            "the rate limiter (Durable Object KEY_AUTHORITY)",
+            e,
+        )),
     }
 }
 

@@ -12,6 +12,9 @@ pub fn problem(problem: &Problem, type_base: &str, request_id: &str) -> Response
     if let Some(challenge) = problem.www_authenticate() {
         let _ = headers.set("www-authenticate", &challenge);
     }
+    for (name, value) in &problem.headers {
+        let _ = headers.set(name, value);
+    }
     if problem.code == Code::MethodNotAllowed {
         if let Some(allow) = problem.extensions.get("allow").and_then(Value::as_str) {
             let _ = headers.set("allow", allow);
@@ -31,4 +34,17 @@ pub fn json(status: u16, value: &Value) -> Result<Response, Problem> {
     Response::from_bytes(value.to_string().into_bytes())
         .map(|r| r.with_status(status).with_headers(headers))
         .map_err(|e| super::runtime::unavailable("response", e))
+}
+
+/// The response with extra headers set (on a copy of its headers: a fetched
+/// response's own headers are immutable).
+pub fn with_headers(response: Response, extra: &[(&'static str, String)]) -> Response {
+    if extra.is_empty() {
+        return response;
+    }
+    let headers = response.headers().clone();
+    for (name, value) in extra {
+        let _ = headers.set(name, value);
+    }
+    response.with_headers(headers)
 }

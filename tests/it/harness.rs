@@ -188,6 +188,8 @@ impl Origin {
 pub struct WorkerOptions {
     /// Keep the `KEYS` KV binding (false simulates a missing or failing namespace).
     pub kv: bool,
+    /// Keep the `KEY_AUTHORITY` Durable Object binding (false: a failing rate limiter).
+    pub authority: bool,
     /// `--var NAME:VALUE` overrides.
     pub vars: Vec<(String, String)>,
     /// The state directory (`--persist-to`); a fresh one when `None`.
@@ -198,6 +200,7 @@ impl Default for WorkerOptions {
     fn default() -> Self {
         WorkerOptions {
             kv: true,
+            authority: true,
             vars: vec![],
             state: None,
         }
@@ -245,8 +248,8 @@ pub fn getrandom(buf: &mut [u8]) {
 
 /// The shipped `wrangler.toml`, made runnable from another directory: no build
 /// step (the tests run the build that `scripts/test.sh` made), an absolute `main`,
-/// and optionally no KV binding.
-fn test_config(kv: bool) -> String {
+/// and optionally without the KV or the Durable Object binding.
+fn test_config(opts: &WorkerOptions) -> String {
     let shipped = std::fs::read_to_string(root().join("wrangler.toml")).expect("wrangler.toml");
     let main = root().join("build/index.js");
     assert!(
@@ -259,7 +262,9 @@ fn test_config(kv: bool) -> String {
     for line in shipped.lines() {
         let t = line.trim();
         if t.starts_with('[') {
-            skipping = t == "[build]" || (!kv && t == "[[kv_namespaces]]");
+            skipping = t == "[build]"
+                || (!opts.kv && t == "[[kv_namespaces]]")
+                || (!opts.authority && t == "[[durable_objects.bindings]]");
         }
         if skipping {
             continue;
@@ -278,7 +283,7 @@ impl Worker {
     /// Starts `wrangler dev` on free ports and waits (at most 90 s) until it answers.
     pub fn start(opts: WorkerOptions) -> Worker {
         let dir = TempDir::new("worker");
-        std::fs::write(dir.0.join("wrangler.toml"), test_config(opts.kv)).unwrap();
+        std::fs::write(dir.0.join("wrangler.toml"), test_config(&opts)).unwrap();
         let mut token = [0u8; 24];
         getrandom(&mut token);
         let admin_token = hex::encode(token);

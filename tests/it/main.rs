@@ -6,11 +6,13 @@
 //!   JSON string, another key prefix);
 //! - [`shipped_worker`]: the shipped config as it is, forwarding `Authorization`;
 //! - [`broken_worker`]: no KV binding and an unreachable origin (fail-closed paths);
+//! - [`no_limiter_worker`]: no Durable Object binding, failing closed or open;
 //! - [`misconfigured_worker`]: an invalid `POLICY`.
 
 mod admin;
 mod failures;
 mod harness;
+mod ratelimit;
 mod request_path;
 
 use harness::{free_port, Origin, Worker, WorkerOptions};
@@ -18,6 +20,15 @@ use std::sync::OnceLock;
 
 /// The key prefix the main instance is configured with through `--var`.
 pub const PREFIX: &str = "e2e_";
+
+/// The default limits of the main instance (`--var RATE_LIMITS`).
+pub const RATE_LIMITS: &str = r#"[{"name": "burst", "limit": 1000, "window": "1m"}]"#;
+
+/// The plans of the main instance (`--var PLANS`).
+pub const PLANS: &str = r#"{
+  "tiny": [{"name": "total", "limit": 3, "window": "366d"}],
+  "two": [{"name": "burst", "limit": 5, "window": "1m"}, {"name": "daily", "limit": 100, "window": "1d"}]
+}"#;
 
 /// The route policy of the main instance, passed as a JSON string through `--var`.
 pub const POLICY: &str = r#"{
@@ -50,6 +61,8 @@ pub fn main_worker() -> &'static Worker {
                 var("ORIGIN_URL", &origin().url),
                 var("POLICY", POLICY),
                 var("KEY_PREFIX", PREFIX),
+                var("RATE_LIMITS", RATE_LIMITS),
+                var("PLANS", PLANS),
             ],
             ..Default::default()
         })
@@ -83,6 +96,35 @@ pub fn broken_worker() -> &'static Worker {
             )],
             ..Default::default()
         })
+    })
+}
+
+/// No `KEY_AUTHORITY` binding: the rate limiter fails; `open` lets traffic through.
+pub fn no_limiter_worker(fail_open: bool) -> &'static Worker {
+    static CLOSED: OnceLock<Worker> = OnceLock::new();
+    static OPEN: OnceLock<Worker> = OnceLock::new();
+    let cell = if fail_open { &OPEN } else { &CLOSED };
+    cell.get_or_init(|| {
+        Worker::start(WorkerOptions {
+            authority: false,
+            vars: vec![
+                var("ORIGIN_URL", &origin().url),
+                var(
+                    "RATE_LIMIT_FAILURE",
+                    if fail_open { "open" } else { "closed" },
+                ),
+            ],
+            ..Default::default()
+        })
+    })
+}
+
+/// A main-like instance of its own, on `state`, for restart tests.
+pub fn private_worker(state: &std::path::Path) -> Worker {
+    Worker::start(WorkerOptions {
+        vars: vec![var("ORIGIN_URL", &origin().url)],
+        state: Some(state.to_path_buf()),
+        ..Default::default()
     })
 }
 

@@ -1,0 +1,253 @@
+//! Exact per-key rate limiting in the key's Durable Object, and the RateLimit fields.
+
+use crate::harness::{assert_problem, now_s, send, Resp, TempDir, Worker};
+use crate::{main_worker, no_limiter_worker, private_worker};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+fn issue(w: &Worker, extra: Value) -> String {
+    let mut body = json!({"name": "limited", "scopes": ["documents.read"]});
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    w.issue("acme", body).0
+}
+
+fn get(w: &Worker, key: &str) -> Resp {
+    send(
+        w.req("GET", "/documents/1")
+            .set("authorization", &format!("Bearer {key}")),
+    )
+}
+
+/// Parses `"name";r=1;t=2, ...` into (name, r, t).
+fn parse_ratelimit(v: &str) -> Vec<(String, u64, u64)> {
+    v.split(", ")
+        .map(|item| {
+            let mut parts = item.split(';');
+            let name = parts.next().unwrap().trim_matches('"').to_string();
+            let mut r = None;
+            let mut t = None;
+            for p in parts {
+                match p.split_once('=') {
+                    Some(("r", n)) => r = n.parse().ok(),
+                    Some(("t", n)) => t = n.parse().ok(),
+                    _ => {}
+                }
+            }
+            (name, r.expect("r"), t.expect("t"))
+        })
+        .collect()
+}
+
+#[test]
+fn concurrent_requests_admit_exactly_the_limit() {
+    let w = main_worker();
+    // A long window, so that no boundary falls inside the test.
+    let key = issue(
+        w,
+        json!({"rate_limits": [{"name": "total", "limit": 10, "window": "366d"}]}),
+    );
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..64).map(|_| s.spawn(|| get(w, &key).status)).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let ok = statuses.iter().filter(|&&s| s == 200).count();
+    let limited = statuses.iter().filter(|&&s| s == 429).count();
+    assert_eq!((ok, limited), (10, 54), "{statuses:?}");
+    assert_problem(&get(w, &key), 429, "RATE_LIMITED");
+}
+
+#[test]
+fn denied_requests_consume_nothing() {
+    let w = main_worker();
+    let key = issue(
+        w,
+        json!({"rate_limits": [{"name": "total", "limit": 3, "window": "366d"}]}),
+    );
+    let auth = format!("Bearer {key}");
+    for _ in 0..4 {
+        // 403 for a missing scope and for a denied route: nothing counted.
+        assert_eq!(
+            send(w.req("POST", "/documents/1").set("authorization", &auth)).status,
+            403
+        );
+        assert_eq!(
+            send(w.req("GET", "/internal/x").set("authorization", &auth)).status,
+            403
+        );
+    }
+    for i in 0..3 {
+        let r = get(w, &key);
+        assert_eq!(r.status, 200, "request {i}: {}", r.text());
+    }
+    for _ in 0..3 {
+        assert_problem(&get(w, &key), 429, "RATE_LIMITED");
+    }
+}
+
+#[test]
+fn headers_tell_the_truth() {
+    let w = main_worker();
+    let key = issue(w, json!({"plan": "two"}));
+    let before = now_s();
+    let r = get(w, &key);
+    let after = now_s();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.header("x-origin"),
+        Some("echo"),
+        "the fields are added to the origin's answer"
+    );
+    assert_eq!(
+        r.header("ratelimit-policy"),
+        Some("\"burst\";q=5;w=60, \"daily\";q=100;w=86400")
+    );
+    let rl = parse_ratelimit(r.header("ratelimit").unwrap());
+    assert_eq!(rl[0].0, "burst");
+    assert_eq!(rl[0].1, 4);
+    let burst_t = |now: i64| (60 - now.rem_euclid(60)) as u64;
+    assert!(
+        (burst_t(after)..=burst_t(before)).contains(&rl[0].2) || rl[0].2 == 60,
+        "{rl:?}"
+    );
+    assert_eq!(rl[1].0, "daily");
+    assert_eq!(rl[1].1, 99);
+    let daily_t = |now: i64| (86_400 - now.rem_euclid(86_400)) as u64;
+    assert!(
+        (daily_t(after)..=daily_t(before) + 1).contains(&rl[1].2),
+        "{rl:?}"
+    );
+
+    // Use up the burst policy (unless a minute boundary resets it on the way).
+    let mut last = rl;
+    for _ in 0..4 {
+        let r = get(w, &key);
+        assert_eq!(r.status, 200);
+        let rl = parse_ratelimit(r.header("ratelimit").unwrap());
+        assert_eq!(
+            rl[1].1,
+            last[1].1 - 1,
+            "every admitted request counts against daily"
+        );
+        if rl[0].2 <= last[0].2 {
+            assert_eq!(rl[0].1, last[0].1 - 1, "{rl:?} after {last:?}");
+        }
+        last = rl;
+    }
+    if last[0].1 == 0 {
+        let r = get(w, &key);
+        let p = assert_problem(&r, 429, "RATE_LIMITED");
+        assert_eq!(p["violated-policies"], json!(["burst"]));
+        let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+        let rl = parse_ratelimit(r.header("ratelimit").unwrap());
+        assert!((1..=60).contains(&retry));
+        assert_eq!(rl[0].1, 0);
+        assert_eq!(rl[0].2, retry, "Retry-After is the burst window's reset");
+        assert_eq!(rl[1].1, last[1].1, "the refused request was not counted");
+        assert!(r.header("x-origin").is_none(), "the origin was not called");
+        assert_eq!(
+            r.header("ratelimit-policy"),
+            Some("\"burst\";q=5;w=60, \"daily\";q=100;w=86400")
+        );
+    }
+}
+
+#[test]
+fn waiting_retry_after_seconds_succeeds() {
+    let w = main_worker();
+    let key = issue(
+        w,
+        json!({"rate_limits": [{"name": "quick", "limit": 2, "window": "3s"}]}),
+    );
+    // Both requests in one window (a boundary may fall in between: then retry).
+    let mut limited = None;
+    for _ in 0..8 {
+        let r = get(w, &key);
+        if r.status == 429 {
+            limited = Some(r);
+            break;
+        }
+        assert_eq!(r.status, 200);
+    }
+    let r = limited.expect("a 429 within 8 requests of a 2-per-3s key");
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=3).contains(&retry), "{retry}");
+    std::thread::sleep(Duration::from_secs(retry));
+    let r = get(w, &key);
+    assert_eq!(r.status, 200, "after Retry-After: {}", r.text());
+}
+
+#[test]
+fn plans_overrides_and_defaults() {
+    let w = main_worker();
+    let tiny = issue(w, json!({"plan": "tiny"}));
+    for _ in 0..3 {
+        assert_eq!(get(w, &tiny).status, 200);
+    }
+    let p = assert_problem(&get(w, &tiny), 429, "RATE_LIMITED");
+    assert_eq!(p["violated-policies"], json!(["total"]));
+
+    let unlimited = issue(w, json!({"rate_limits": []}));
+    for _ in 0..20 {
+        let r = get(w, &unlimited);
+        assert_eq!(r.status, 200);
+        assert!(r.header("ratelimit").is_none() && r.header("ratelimit-policy").is_none());
+    }
+
+    let default = issue(w, json!({}));
+    let r = get(w, &default);
+    assert_eq!(r.header("ratelimit-policy"), Some("\"burst\";q=1000;w=60"));
+
+    let r = send(w.admin(
+        "GET",
+        &format!("/teams/acme/keys/{}", issue_id(w, json!({"plan": "tiny"}))),
+    ));
+    assert_eq!(r.json()["plan"], "tiny");
+}
+
+fn issue_id(w: &Worker, extra: Value) -> String {
+    let mut body = json!({"name": "limited", "scopes": []});
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    w.issue("acme", body).1["id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn counts_survive_a_restart() {
+    let state = TempDir::new("state");
+    let w = private_worker(&state.0);
+    let key = issue(
+        &w,
+        json!({"rate_limits": [{"name": "total", "limit": 3, "window": "366d"}]}),
+    );
+    assert_eq!(get(&w, &key).status, 200);
+    assert_eq!(get(&w, &key).status, 200);
+    drop(w);
+    let w = private_worker(&state.0);
+    assert_eq!(get(&w, &key).status, 200, "the third request of three");
+    assert_problem(&get(&w, &key), 429, "RATE_LIMITED");
+}
+
+#[test]
+fn a_failing_limiter_fails_closed() {
+    let w = no_limiter_worker(false);
+    let key = issue(w, json!({}));
+    let r = get(w, &key);
+    assert_problem(&r, 503, "UNAVAILABLE");
+    assert!(r.header("x-origin").is_none(), "nothing reached the origin");
+    // A key without limits never needs the limiter.
+    let unlimited = issue(w, json!({"rate_limits": []}));
+    assert_eq!(get(w, &unlimited).status, 200);
+}
+
+#[test]
+fn rate_limit_failure_open_lets_traffic_through_and_logs_it() {
+    let w = no_limiter_worker(true);
+    let key = issue(w, json!({}));
+    let r = get(w, &key);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.header("ratelimit").is_none());
+    assert!(w.logs().contains("rate_limit_failure_open"));
+}
