@@ -120,42 +120,34 @@ pub fn parse(prefix: &str, presented: &str) -> Result<ApiKey, FormatError> {
 
 /// Generates a new key. `fill` supplies cryptographically secure random bytes
 /// (`crypto.getRandomValues` in the worker).
-pub fn generate(prefix: &str, mut fill: impl FnMut(&mut [u8])) -> ApiKey {
-    let mut random = String::with_capacity(RANDOM_LEN);
-    let mut buf = [0u8; 64];
-    while random.len() < RANDOM_LEN {
-        fill(&mut buf);
-        // Rejection sampling: 248 = 4 * 62, so `b % 62` stays uniform.
-        for &b in buf.iter().filter(|&&b| b < 248) {
-            if random.len() == RANDOM_LEN {
-                break;
-            }
-            random.push(BASE62[usize::from(b % 62)] as char);
-        }
-    }
-    let check = checksum(prefix, &random);
+pub fn generate(prefix: &str, fill: impl FnMut(&mut [u8])) -> ApiKey {
     let mut key = String::with_capacity(prefix.len() + RANDOM_LEN + CHECKSUM_LEN);
     key.push_str(prefix);
-    key.push_str(&random);
+    push_random(&mut key, RANDOM_LEN, fill);
+    let check = checksum(prefix, &key[prefix.len()..]);
     key.push_str(std::str::from_utf8(&check).expect("base62 is ASCII"));
     ApiKey(key)
 }
 
-/// Generates an identifier: `prefix` followed by `len` base62 characters.
-pub fn generate_id(prefix: &str, len: usize, mut fill: impl FnMut(&mut [u8])) -> String {
+/// Generates an identifier: `prefix` followed by `len` random base62 characters.
+pub fn generate_id(prefix: &str, len: usize, fill: impl FnMut(&mut [u8])) -> String {
     let mut id = String::with_capacity(prefix.len() + len);
     id.push_str(prefix);
-    let mut buf = [0u8; 32];
-    while id.len() < prefix.len() + len {
+    push_random(&mut id, len, fill);
+    id
+}
+
+/// Appends `len` uniformly random base62 characters.
+fn push_random(out: &mut String, len: usize, mut fill: impl FnMut(&mut [u8])) {
+    let target = out.len() + len;
+    let mut buf = [0u8; 64];
+    while out.len() < target {
         fill(&mut buf);
-        for &b in buf.iter().filter(|&&b| b < 248) {
-            if id.len() == prefix.len() + len {
-                break;
-            }
-            id.push(BASE62[usize::from(b % 62)] as char);
+        // Rejection sampling: 248 = 4 * 62, so `b % 62` stays uniform.
+        for &b in buf.iter().filter(|&&b| b < 248).take(target - out.len()) {
+            out.push(BASE62[usize::from(b % 62)] as char);
         }
     }
-    id
 }
 
 /// The 6-character base62 encoding of CRC32(prefix + random), zero-padded.

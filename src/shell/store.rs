@@ -10,6 +10,10 @@ use worker::{Env, KvStore};
 /// The KV binding that holds key records.
 pub struct Keys(KvStore);
 
+fn kv_error(e: impl std::fmt::Display) -> Problem {
+    unavailable("KV namespace KEYS", e)
+}
+
 fn record_key(hash: &KeyHash) -> String {
     format!("key:{}", hash.as_str())
 }
@@ -21,9 +25,7 @@ fn id_key(team: &str, id: &str) -> String {
 impl Keys {
     /// Opens the `KEYS` binding; a missing binding fails closed.
     pub fn open(env: &Env) -> Result<Keys, Problem> {
-        env.kv("KEYS")
-            .map(Keys)
-            .map_err(|e| unavailable("KV namespace KEYS", e))
+        env.kv("KEYS").map(Keys).map_err(kv_error)
     }
 
     /// The record stored under a key's hash.
@@ -33,7 +35,7 @@ impl Keys {
             .get(&record_key(hash))
             .text()
             .await
-            .map_err(|e| unavailable("KV namespace KEYS", e))?;
+            .map_err(kv_error)?;
         match text {
             None => Ok(None),
             Some(t) => serde_json::from_str(&t)
@@ -53,7 +55,7 @@ impl Keys {
             .get(&id_key(team, id))
             .text()
             .await
-            .map_err(|e| unavailable("KV namespace KEYS", e))?;
+            .map_err(kv_error)?;
         let Some(hash) = hash.map(KeyHash) else {
             return Ok(None);
         };
@@ -69,10 +71,10 @@ impl Keys {
         let json = serde_json::to_string(record).map_err(|e| unavailable("record encoding", e))?;
         self.0
             .put(&record_key(hash), json)
-            .map_err(|e| unavailable("KV namespace KEYS", e))?
+            .map_err(kv_error)?
             .execute()
             .await
-            .map_err(|e| unavailable("KV namespace KEYS", e))
+            .map_err(kv_error)
     }
 
     /// Stores a new record and its id index.
@@ -80,9 +82,9 @@ impl Keys {
         self.put(hash, record).await?;
         self.0
             .put(&id_key(&record.team, &record.id), hash.as_str())
-            .map_err(|e| unavailable("KV namespace KEYS", e))?
+            .map_err(kv_error)?
             .execute()
             .await
-            .map_err(|e| unavailable("KV namespace KEYS", e))
+            .map_err(kv_error)
     }
 }

@@ -5,12 +5,17 @@ use crate::{main_worker, no_limiter_worker, private_worker};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-fn issue(w: &Worker, extra: Value) -> String {
+/// Issues a key that may read documents, with `extra` fields; returns (key, reply).
+fn issue_with(w: &Worker, extra: Value) -> (String, Value) {
     let mut body = json!({"name": "limited", "scopes": ["documents.read"]});
     for (k, v) in extra.as_object().unwrap() {
         body[k] = v.clone();
     }
-    w.issue("acme", body).0
+    w.issue("acme", body)
+}
+
+fn issue(w: &Worker, extra: Value) -> String {
+    issue_with(w, extra).0
 }
 
 fn get(w: &Worker, key: &str) -> Resp {
