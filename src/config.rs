@@ -57,9 +57,16 @@ pub struct Config {
     pub rate_limits: Vec<LimitPolicy>,
     /// `PLANS`: named lists of policies, chosen per key with `plan`.
     pub plans: BTreeMap<String, Vec<LimitPolicy>>,
-    /// `RATE_LIMIT_FAILURE`: let traffic through (`open`) when the rate limiter fails.
+    /// `RATE_LIMIT_FAILURE`: let traffic through (`open`) when the key's Durable Object fails.
     pub rate_limit_fail_open: bool,
+    /// `RECORD_CACHE_TTL`: seconds a key record read from KV is reused within an
+    /// isolate (0 disables the cache). Revocation and disabling stay exact: they are
+    /// checked in the key's Durable Object on every request.
+    pub record_cache_ttl_s: u32,
 }
+
+/// Longest accepted `RECORD_CACHE_TTL`, seconds.
+pub const MAX_RECORD_CACHE_TTL_S: u32 = 300;
 
 /// A secret string whose `Debug` output is redacted.
 #[derive(Clone, PartialEq, Eq)]
@@ -230,8 +237,28 @@ impl Config {
             }
         };
 
+        let record_cache_ttl_s = match get("RECORD_CACHE_TTL") {
+            None => 30,
+            Some(v) => {
+                match v
+                    .as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                {
+                    Some(n) if n <= u64::from(MAX_RECORD_CACHE_TTL_S) => n as u32,
+                    _ => {
+                        errors.push(ConfigError::new(
+                        "RECORD_CACHE_TTL",
+                        format!("must be a whole number of seconds from 0 to {MAX_RECORD_CACHE_TTL_S}"),
+                    ));
+                        0
+                    }
+                }
+            }
+        };
+
         if errors.is_empty() {
             Ok(Config {
+                record_cache_ttl_s,
                 rate_limits,
                 plans,
                 rate_limit_fail_open,
@@ -316,6 +343,7 @@ mod tests {
         assert!(!c.forward_authorization);
         assert_eq!(c.default_expires_in, ExpiresIn::Days(90));
         assert_eq!(c.admin_token, None);
+        assert_eq!(c.record_cache_ttl_s, 30);
     }
 
     #[test]

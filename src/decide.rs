@@ -7,6 +7,7 @@
 use crate::config::Config;
 use crate::credential::{self, CredentialError};
 use crate::key::{self, ApiKey};
+use crate::keystate::Answer;
 use crate::path;
 use crate::policy::RouteDecision;
 use crate::problem::{Code, Problem};
@@ -136,6 +137,26 @@ pub fn limits<'a>(record: &'a KeyRecord, config: &'a Config) -> Result<&'a [Limi
             )
             .with("fields", json!(["PLANS"]))
         }),
+    }
+}
+
+/// Turns the key's Durable Object's answer into a denial or the verdict to report.
+/// The object's view of revocation and disabling is authoritative.
+pub fn authority_answer(record: &KeyRecord, answer: Answer) -> Result<Option<Verdict>, Problem> {
+    let refuse = |code, detail: &str| {
+        Err(Problem::new(code, detail)
+            .presented()
+            .with("key_id", json!(record.id)))
+    };
+    match answer.status {
+        KeyStatus::Revoked => refuse(Code::KeyRevoked, "this key was revoked"),
+        KeyStatus::Disabled => refuse(Code::KeyDisabled, "this key is disabled"),
+        KeyStatus::Expired => refuse(Code::KeyExpired, "this key expired"),
+        KeyStatus::Active => match answer.verdict {
+            Some(v) if !v.admitted => Err(rate_limited(&v)),
+            Some(v) if !v.policies.is_empty() => Ok(Some(v)),
+            _ => Ok(None),
+        },
     }
 }
 
@@ -452,6 +473,40 @@ mod tests {
             ]
         );
         assert!(ratelimit_headers(&ratelimit::admit(&[], &mut counters, 0)).is_empty());
+    }
+
+    #[test]
+    fn the_authority_answer_is_final() {
+        let r = record(&[]);
+        let answer = |status, verdict| Answer { status, verdict };
+        let code = |a| {
+            authority_answer(&r, a)
+                .map(|v| v.is_some())
+                .map_err(|p| p.code)
+        };
+        assert_eq!(
+            code(answer(KeyStatus::Revoked, None)),
+            Err(Code::KeyRevoked)
+        );
+        assert_eq!(
+            code(answer(KeyStatus::Disabled, None)),
+            Err(Code::KeyDisabled)
+        );
+        let unlimited = ratelimit::admit(&[], &mut ratelimit::Counters::new(), 0);
+        assert_eq!(code(answer(KeyStatus::Active, Some(unlimited))), Ok(false));
+        let policies = [ratelimit::LimitPolicy {
+            name: "a".into(),
+            limit: 1,
+            window_s: 60,
+        }];
+        let mut counters = ratelimit::Counters::new();
+        let first = ratelimit::admit(&policies, &mut counters, 0);
+        assert_eq!(code(answer(KeyStatus::Active, Some(first))), Ok(true));
+        let second = ratelimit::admit(&policies, &mut counters, 0);
+        assert_eq!(
+            code(answer(KeyStatus::Active, Some(second))),
+            Err(Code::RateLimited)
+        );
     }
 
     #[test]

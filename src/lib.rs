@@ -11,6 +11,8 @@
 //! - [`scope`]: scope grammar and wildcard matching.
 //! - [`policy`]: the route policy (`POLICY`): public, denied and scoped routes.
 //! - [`record`]: the stored key record and its status at a given time.
+//! - [`keystate`]: revocation and disabling as the key's Durable Object holds them.
+//! - [`cache`]: a bounded TTL cache for key records within an isolate.
 //! - [`expiry`]: expiry choices and RFC 3339 timestamps.
 //! - [`config`]: vars and secrets, validated once, errors naming the field.
 //! - [`decide`]: the request path's decisions, from facts and a record.
@@ -23,11 +25,13 @@
 //! its decisions into responses.
 
 pub mod admin;
+pub mod cache;
 pub mod config;
 pub mod credential;
 pub mod decide;
 pub mod expiry;
 pub mod key;
+pub mod keystate;
 pub mod path;
 pub mod policy;
 pub mod problem;

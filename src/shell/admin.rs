@@ -1,5 +1,6 @@
 //! The admin API's shell half: authorization, bodies and KV writes around [`crate::admin`].
 
+use super::authority;
 use super::respond;
 use super::runtime;
 use super::store::Keys;
@@ -8,6 +9,7 @@ use crate::admin::{self, Route};
 use crate::config::Config;
 use crate::credential;
 use crate::key;
+use crate::keystate::StateChange;
 use crate::problem::{Code, Problem};
 use crate::record::KeyRecord;
 use futures_util::StreamExt;
@@ -30,7 +32,7 @@ pub async fn handle(
         config,
     )?;
     let route = admin::route(method, path)?;
-    let keys = Keys::open(env)?;
+    let keys = Keys::open(env, config)?;
     let now = ctx.now_ms.div_euclid(1000);
     match route {
         Route::CreateKey { team } => {
@@ -64,6 +66,18 @@ pub async fn handle(
             let body = read_body(&mut req).await?;
             let update = admin::validate_update(&body)?;
             let (hash, mut record) = find(&keys, &team, &id).await?;
+            if let Some(enabled) = update.enabled {
+                // The key's object first: it decides every request from now on.
+                let change = StateChange {
+                    revoked_at: None,
+                    enabled: Some(enabled),
+                };
+                authority::change(env, &record.id, change)
+                    .await
+                    .map_err(|e| {
+                        runtime::unavailable("the key authority (Durable Object KEY_AUTHORITY)", e)
+                    })?;
+            }
             update.apply(&mut record);
             keys.put(&hash, &record).await?;
             audit(ctx, "key.update", &record);
@@ -71,6 +85,15 @@ pub async fn handle(
         }
         Route::RevokeKey { team, id } => {
             let (hash, mut record) = find(&keys, &team, &id).await?;
+            let change = StateChange {
+                revoked_at: Some(now),
+                enabled: None,
+            };
+            authority::change(env, &record.id, change)
+                .await
+                .map_err(|e| {
+                    runtime::unavailable("the key authority (Durable Object KEY_AUTHORITY)", e)
+                })?;
             if record.revoked_at.is_none_or(|r| r > now) {
                 record.revoked_at = Some(now);
                 keys.put(&hash, &record).await?;

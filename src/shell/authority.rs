@@ -1,5 +1,6 @@
 //! The per-key Durable Object, `KeyAuthority`: the authority for what must be exact.
-//! Today it holds the key's rate-limit counters; one object per key id.
+//! It holds the key's revocation and disabling, checked on every request, and its
+//! rate-limit counters; one object per key id.
 //!
 //! Counters live in memory and in the object's SQLite storage. Each admission reads
 //! and updates them with no `await` in between, so concurrent requests are decided
@@ -7,7 +8,9 @@
 //! output gate) before the verdict leaves the object, so an admitted request is
 //! never lost to a restart.
 
-use crate::ratelimit::{self, Counter, Counters, LimitPolicy, Verdict};
+use crate::keystate::{Answer, KeyState, StateChange};
+use crate::ratelimit::{self, Counter, Counters, LimitPolicy};
+use crate::record::KeyStatus;
 use serde::Deserialize;
 use std::cell::RefCell;
 use worker::wasm_bindgen::JsValue;
@@ -22,7 +25,12 @@ pub const BINDING: &str = "KEY_AUTHORITY";
 #[durable_object]
 pub struct KeyAuthority {
     state: State,
-    counters: RefCell<Option<Counters>>,
+    loaded: RefCell<Option<(KeyState, Counters)>>,
+}
+
+#[derive(Deserialize)]
+struct MetaRow {
+    v: String,
 }
 
 #[derive(Deserialize)]
@@ -36,47 +44,93 @@ impl DurableObject for KeyAuthority {
     fn new(state: State, _env: Env) -> Self {
         KeyAuthority {
             state,
-            counters: RefCell::new(None),
+            loaded: RefCell::new(None),
         }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        if req.path() != "/admit" || req.method() != Method::Post {
+        if req.method() != Method::Post {
             return Response::error("no such key authority call", 404);
         }
-        let policies: Vec<LimitPolicy> = req.json().await?;
-        let verdict = self.admit(&policies)?;
-        Response::from_json(&verdict)
+        match req.path().as_str() {
+            "/admit" => {
+                let policies: Vec<LimitPolicy> = req.json().await?;
+                Response::from_json(&self.admit(&policies)?)
+            }
+            "/state" => {
+                let change: StateChange = req.json().await?;
+                Response::from_json(&self.change(change)?)
+            }
+            _ => Response::error("no such key authority call", 404),
+        }
     }
 }
 
 impl KeyAuthority {
-    /// Decides one request: no `await` from the read of the counters to their write.
-    fn admit(&self, policies: &[LimitPolicy]) -> Result<Verdict> {
+    /// Decides one request: revocation and disabling first, then the limits. No
+    /// `await` from the read of the state to its write.
+    fn admit(&self, policies: &[LimitPolicy]) -> Result<Answer> {
         let now_ms = worker::Date::now().as_millis() as i64;
-        let mut slot = self.counters.borrow_mut();
+        let mut slot = self.loaded.borrow_mut();
         if slot.is_none() {
             *slot = Some(self.load()?);
         }
-        let counters = slot.as_mut().expect("loaded above");
+        let (state, counters) = slot.as_mut().expect("loaded above");
+        let status = state.status(now_ms);
+        if status != KeyStatus::Active {
+            return Ok(Answer {
+                status,
+                verdict: None,
+            });
+        }
         let before = counters.clone();
         let verdict = ratelimit::admit(policies, counters, now_ms);
         if *counters != before {
             self.persist(&before, counters)?;
         }
-        Ok(verdict)
+        Ok(Answer {
+            status,
+            verdict: Some(verdict),
+        })
     }
 
-    fn load(&self) -> Result<Counters> {
+    /// Applies an admin change (revoke, enable, disable) and stores it.
+    fn change(&self, change: StateChange) -> Result<KeyState> {
+        let mut slot = self.loaded.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(self.load()?);
+        }
+        let (state, _) = slot.as_mut().expect("loaded above");
+        state.apply(change);
+        let json = serde_json::to_string(&*state)?;
+        self.state.storage().sql().exec(
+            "INSERT INTO meta (k, v) VALUES ('state', ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v",
+            vec![SqlStorageValue::from(json)],
+        )?;
+        Ok(*state)
+    }
+
+    fn load(&self) -> Result<(KeyState, Counters)> {
         let sql = self.state.storage().sql();
         sql.exec(
             "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, window_start_ms INTEGER NOT NULL, count INTEGER NOT NULL)",
             None,
         )?;
+        sql.exec(
+            "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
+            None,
+        )?;
+        let state: Vec<MetaRow> = sql
+            .exec("SELECT v FROM meta WHERE k = 'state'", None)?
+            .to_array()?;
+        let state = match state.first() {
+            Some(row) => serde_json::from_str(&row.v)?,
+            None => KeyState::default(),
+        };
         let rows: Vec<Row> = sql
             .exec("SELECT name, window_start_ms, count FROM counters", None)?
             .to_array()?;
-        Ok(rows
+        let counters = rows
             .into_iter()
             .map(|r| {
                 let counter = Counter {
@@ -85,7 +139,8 @@ impl KeyAuthority {
                 };
                 (r.name, counter)
             })
-            .collect())
+            .collect();
+        Ok((state, counters))
     }
 
     fn persist(&self, before: &Counters, after: &Counters) -> Result<()> {
@@ -114,16 +169,29 @@ impl KeyAuthority {
 }
 
 /// Asks the key's object to admit one request under `policies`.
-pub async fn admit(env: &Env, key_id: &str, policies: &[LimitPolicy]) -> Result<Verdict> {
+pub async fn admit(env: &Env, key_id: &str, policies: &[LimitPolicy]) -> Result<Answer> {
+    call(env, key_id, "admit", &serde_json::to_string(policies)?).await
+}
+
+/// Tells the key's object about a revocation or an enable/disable.
+pub async fn change(env: &Env, key_id: &str, change: StateChange) -> Result<KeyState> {
+    call(env, key_id, "state", &serde_json::to_string(&change)?).await
+}
+
+async fn call<T: serde::de::DeserializeOwned>(
+    env: &Env,
+    key_id: &str,
+    method: &str,
+    body: &str,
+) -> Result<T> {
     let stub = env
         .durable_object(BINDING)?
         .id_from_name(key_id)?
         .get_stub()?;
-    let body = serde_json::to_string(policies)?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
-        .with_body(Some(JsValue::from_str(&body)));
-    let req = Request::new_with_init("https://key-authority/admit", &init)?;
+        .with_body(Some(JsValue::from_str(body)));
+    let req = Request::new_with_init(&format!("https://key-authority/{method}"), &init)?;
     let mut resp = stub.fetch_with_request(req).await?;
     if resp.status_code() != 200 {
         let text = resp.text().await.unwrap_or_default();

@@ -72,13 +72,15 @@ async fn handle(
     match decide::before_lookup(config, method, path, authorization.as_deref())? {
         Gate::Public { path } => proxy::forward(req, config, &path, None, ctx).await,
         Gate::Lookup { path, key, route } => {
-            let record = store::Keys::open(env)?.by_hash(&key.hash()).await?;
+            let record = store::Keys::open(env, config)?
+                .by_hash(&key.hash(), ctx.now_ms)
+                .await?;
             if let Some(r) = &record {
                 ctx.key_id = Some(r.id.clone());
             }
             decide::after_lookup(record.as_ref(), route, ctx.now_ms)?;
             let record = record.expect("after_lookup refuses a missing record");
-            let verdict = rate_limit(env, config, &record, ctx).await?;
+            let verdict = consult_authority(env, config, &record, ctx).await?;
             let response = proxy::forward(req, config, &path, Some(&record), ctx).await?;
             Ok(match verdict {
                 Some(v) => respond::with_headers(response, &decide::ratelimit_headers(&v)),
@@ -88,22 +90,19 @@ async fn handle(
     }
 }
 
-/// Counts the request against the key's limits in its Durable Object. Refused
-/// requests become 429; a failing object fails closed unless `RATE_LIMIT_FAILURE`
-/// is `open`. `None` when the key has no limits (or the failure was let through).
-async fn rate_limit(
+/// Asks the key's Durable Object: it refuses a revoked or disabled key (exactly, even
+/// when the KV record or the isolate's cache is stale) and counts the request against
+/// the key's limits. A failing object fails closed unless `RATE_LIMIT_FAILURE` is
+/// `open`. `None` when the key has no limits or the failure was let through.
+async fn consult_authority(
     env: &Env,
     config: &Config,
     record: &crate::record::KeyRecord,
     ctx: &Ctx,
 ) -> std::result::Result<Option<crate::ratelimit::Verdict>, Problem> {
     let policies = decide::limits(record, config)?;
-    if policies.is_empty() {
-        return Ok(None);
-    }
     match authority::admit(env, &record.id, policies).await {
-        Ok(v) if v.admitted => Ok(Some(v)),
-        Ok(v) => Err(decide::rate_limited(&v)),
+        Ok(answer) => decide::authority_answer(record, answer),
         Err(e) if config.rate_limit_fail_open => {
             runtime::log(json!({
                 "event": "rate_limit_failure_open",
@@ -114,7 +113,7 @@ async fn rate_limit(
             Ok(None)
         }
         Err(e) => Err(runtime::unavailable(
-            "the rate limiter (Durable Object KEY_AUTHORITY)",
+            "the key authority (Durable Object KEY_AUTHORITY)",
             e,
         )),
     }

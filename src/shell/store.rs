@@ -1,14 +1,32 @@
 //! Key records in the `KEYS` KV namespace: `key:<sha256 hex>` holds the record,
 //! `id:<team>:<key id>` holds the hash, so admin calls can find a key by its id.
+//! The request path reuses records for `RECORD_CACHE_TTL` within an isolate; the
+//! admin API always reads KV itself. Writes do not touch the cache, so that one
+//! isolate (as under `wrangler dev`) behaves like the many of a deployment: record
+//! changes apply within the TTL, while revocation and disabling are exact through
+//! the key's Durable Object.
 
 use super::runtime::unavailable;
+use crate::cache::TtlCache;
+use crate::config::Config;
 use crate::key::KeyHash;
 use crate::problem::Problem;
 use crate::record::KeyRecord;
+use std::cell::RefCell;
 use worker::{Env, KvStore};
 
+/// Most records one isolate keeps.
+const CACHE_CAPACITY: usize = 4096;
+
+thread_local! {
+    static CACHE: RefCell<Option<TtlCache<String, KeyRecord>>> = const { RefCell::new(None) };
+}
+
 /// The KV binding that holds key records.
-pub struct Keys(KvStore);
+pub struct Keys {
+    kv: KvStore,
+    cache_ttl_ms: i64,
+}
 
 fn kv_error(e: impl std::fmt::Display) -> Problem {
     unavailable("KV namespace KEYS", e)
@@ -24,14 +42,40 @@ fn id_key(team: &str, id: &str) -> String {
 
 impl Keys {
     /// Opens the `KEYS` binding; a missing binding fails closed.
-    pub fn open(env: &Env) -> Result<Keys, Problem> {
-        env.kv("KEYS").map(Keys).map_err(kv_error)
+    pub fn open(env: &Env, config: &Config) -> Result<Keys, Problem> {
+        let kv = env.kv("KEYS").map_err(kv_error)?;
+        Ok(Keys {
+            kv,
+            cache_ttl_ms: i64::from(config.record_cache_ttl_s) * 1000,
+        })
     }
 
-    /// The record stored under a key's hash.
-    pub async fn by_hash(&self, hash: &KeyHash) -> Result<Option<KeyRecord>, Problem> {
+    /// The record under a key's hash, from the isolate's cache when fresh. Misses
+    /// are not cached, so a new key works at once.
+    pub async fn by_hash(&self, hash: &KeyHash, now_ms: i64) -> Result<Option<KeyRecord>, Problem> {
+        let cached = CACHE.with(|c| {
+            c.borrow()
+                .as_ref()
+                .and_then(|cache| cache.get(&hash.0, now_ms))
+        });
+        if cached.is_some() {
+            return Ok(cached);
+        }
+        let record = self.read(hash).await?;
+        if let Some(r) = &record {
+            CACHE.with(|c| {
+                c.borrow_mut()
+                    .get_or_insert_with(|| TtlCache::new(CACHE_CAPACITY, self.cache_ttl_ms))
+                    .insert(hash.0.clone(), r.clone(), now_ms)
+            });
+        }
+        Ok(record)
+    }
+
+    /// The record under a key's hash, read from KV.
+    async fn read(&self, hash: &KeyHash) -> Result<Option<KeyRecord>, Problem> {
         let text = self
-            .0
+            .kv
             .get(&record_key(hash))
             .text()
             .await
@@ -51,7 +95,7 @@ impl Keys {
         id: &str,
     ) -> Result<Option<(KeyHash, KeyRecord)>, Problem> {
         let hash = self
-            .0
+            .kv
             .get(&id_key(team, id))
             .text()
             .await
@@ -60,7 +104,7 @@ impl Keys {
             return Ok(None);
         };
         Ok(self
-            .by_hash(&hash)
+            .read(&hash)
             .await?
             .filter(|r| r.team == team && r.id == id)
             .map(|r| (hash, r)))
@@ -69,7 +113,7 @@ impl Keys {
     /// Stores a record under its hash.
     pub async fn put(&self, hash: &KeyHash, record: &KeyRecord) -> Result<(), Problem> {
         let json = serde_json::to_string(record).map_err(|e| unavailable("record encoding", e))?;
-        self.0
+        self.kv
             .put(&record_key(hash), json)
             .map_err(kv_error)?
             .execute()
@@ -80,7 +124,7 @@ impl Keys {
     /// Stores a new record and its id index.
     pub async fn insert(&self, hash: &KeyHash, record: &KeyRecord) -> Result<(), Problem> {
         self.put(hash, record).await?;
-        self.0
+        self.kv
             .put(&id_key(&record.team, &record.id), hash.as_str())
             .map_err(kv_error)?
             .execute()

@@ -163,6 +163,36 @@ fn revoked_disabled_and_expired_keys() {
     assert!(p["detail"].as_str().unwrap().contains(&expires_at));
 }
 
+#[test]
+fn revocation_takes_effect_on_the_very_next_request() {
+    // The worker caches the KV record (RECORD_CACHE_TTL, 30 s here), so only the
+    // key's Durable Object can refuse these next requests.
+    let w = main_worker();
+    for limits in [
+        json!([]),
+        json!([{"name": "total", "limit": 1000, "window": "1d"}]),
+    ] {
+        let (key, reply) = w.issue(
+            "acme",
+            json!({"name": "hot key", "scopes": ["documents.read"], "rate_limits": limits}),
+        );
+        let id = reply["id"].as_str().unwrap();
+        let auth = bearer(&key);
+        for _ in 0..3 {
+            assert_eq!(get("/documents/1", Some(&auth)).status, 200);
+        }
+        let r = send_json(
+            w.admin("PATCH", &format!("/teams/acme/keys/{id}")),
+            &json!({"enabled": false}),
+        );
+        assert_eq!(r.status, 200);
+        assert_problem(&get("/documents/1", Some(&auth)), 401, "KEY_DISABLED");
+        let r = send(w.admin("DELETE", &format!("/teams/acme/keys/{id}")));
+        assert_eq!(r.status, 200);
+        assert_problem(&get("/documents/1", Some(&auth)), 401, "KEY_REVOKED");
+    }
+}
+
 #[track_caller]
 fn check_access(scopes: &[&str], method: &str, path: &str, expected: Result<(), &str>) {
     let key = issue(scopes);
