@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measures what rate limiting costs per request under `wrangler dev`: a key without
-# limits (no Durable Object call) against a key with one policy (a Durable Object
-# call and a synchronous SQLite write of its counter on every request). Rounds
+# limits (a Durable Object call that checks revocation) against a key with one policy
+# (the same call plus a synchronous SQLite write of its counter). Rounds
 # alternate between the two; prints requests per second per round and the medians.
 #   bench/ratelimit-cost.sh [rounds=3] [seconds=10] [connections=8]
 set -euo pipefail
