@@ -13,17 +13,19 @@ rounds="${1:-3}" secs="${2:-10}" conns="${3:-8}"
 
 work="$(mktemp -d)"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+# Each child runs in its own process group (setsid), so that wrangler's workerd
+# processes stop with it.
+cleanup() { for p in "${pids[@]}"; do kill -- "-$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
 free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 origin_port="$(free_port)" port="$(free_port)"
-node demo/origin.mjs --port "$origin_port" >/dev/null &
+setsid node demo/origin.mjs --port "$origin_port" >/dev/null &
 pids+=($!)
 sed -e "s|^main = .*|main = \"$KW_ROOT/build/index.js\"|" -e '/^\[build\]/,/^command/d' wrangler.toml >"$work/wrangler.toml"
 token="$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')"
 printf 'ADMIN_TOKEN="%s"\n' "$token" >"$work/.dev.vars"
-(cd "$work" && wrangler dev --ip 127.0.0.1 --port "$port" --persist-to "$work/state" \
+(cd "$work" && exec setsid wrangler dev --ip 127.0.0.1 --port "$port" --persist-to "$work/state" \
   --var "ORIGIN_URL:http://127.0.0.1:$origin_port" --show-interactive-dev-session=false >"$work/wrangler.log" 2>&1) &
 pids+=($!)
 for _ in $(seq 1 240); do curl -fsS -o /dev/null "http://127.0.0.1:$port/_keyward/health" 2>/dev/null && break; sleep 0.5; done
