@@ -74,9 +74,7 @@ pub async fn handle(
                 };
                 authority::change(env, &record.id, change)
                     .await
-                    .map_err(|e| {
-                        runtime::unavailable("the key authority (Durable Object KEY_AUTHORITY)", e)
-                    })?;
+                    .map_err(authority::unavailable)?;
             }
             update.apply(&mut record);
             keys.put(&hash, &record).await?;
@@ -91,9 +89,7 @@ pub async fn handle(
             };
             authority::change(env, &record.id, change)
                 .await
-                .map_err(|e| {
-                    runtime::unavailable("the key authority (Durable Object KEY_AUTHORITY)", e)
-                })?;
+                .map_err(authority::unavailable)?;
             if record.revoked_at.is_none_or(|r| r > now) {
                 record.revoked_at = Some(now);
                 keys.put(&hash, &record).await?;

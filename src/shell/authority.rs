@@ -8,11 +8,13 @@
 //! output gate) before the verdict leaves the object, so an admitted request is
 //! never lost to a restart.
 
+use super::runtime;
 use crate::keystate::{Answer, KeyState, StateChange};
+use crate::problem::Problem;
 use crate::ratelimit::{self, Counter, Counters, LimitPolicy};
 use crate::record::KeyStatus;
 use serde::Deserialize;
-use std::cell::RefCell;
+use std::cell::{RefCell, RefMut};
 use worker::wasm_bindgen::JsValue;
 use worker::{
     durable_object, DurableObject, Env, Method, Request, RequestInit, Response, Result,
@@ -71,11 +73,8 @@ impl KeyAuthority {
     /// `await` from the read of the state to its write.
     fn admit(&self, policies: &[LimitPolicy]) -> Result<Answer> {
         let now_ms = worker::Date::now().as_millis() as i64;
-        let mut slot = self.loaded.borrow_mut();
-        if slot.is_none() {
-            *slot = Some(self.load()?);
-        }
-        let (state, counters) = slot.as_mut().expect("loaded above");
+        let mut loaded = self.loaded()?;
+        let (state, counters) = &mut *loaded;
         let status = state.status(now_ms);
         if status != KeyStatus::Active {
             return Ok(Answer {
@@ -96,11 +95,8 @@ impl KeyAuthority {
 
     /// Applies an admin change (revoke, enable, disable) and stores it.
     fn change(&self, change: StateChange) -> Result<KeyState> {
-        let mut slot = self.loaded.borrow_mut();
-        if slot.is_none() {
-            *slot = Some(self.load()?);
-        }
-        let (state, _) = slot.as_mut().expect("loaded above");
+        let mut loaded = self.loaded()?;
+        let state = &mut loaded.0;
         state.apply(change);
         let json = serde_json::to_string(&*state)?;
         self.state.storage().sql().exec(
@@ -108,6 +104,15 @@ impl KeyAuthority {
             vec![SqlStorageValue::from(json)],
         )?;
         Ok(*state)
+    }
+
+    /// The state and counters, read from storage on first use.
+    fn loaded(&self) -> Result<RefMut<'_, (KeyState, Counters)>> {
+        let mut slot = self.loaded.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(self.load()?);
+        }
+        Ok(RefMut::map(slot, |s| s.as_mut().expect("loaded above")))
     }
 
     fn load(&self) -> Result<(KeyState, Counters)> {
@@ -166,6 +171,11 @@ impl KeyAuthority {
         }
         Ok(())
     }
+}
+
+/// The fail-closed problem for a key authority that cannot be reached (logged).
+pub fn unavailable(e: worker::Error) -> Problem {
+    runtime::unavailable("the key authority (Durable Object KEY_AUTHORITY)", e)
 }
 
 /// Asks the key's object to admit one request under `policies`.

@@ -112,10 +112,7 @@ async fn consult_authority(
             }));
             Ok(None)
         }
-        Err(e) => Err(runtime::unavailable(
-            "the key authority (Durable Object KEY_AUTHORITY)",
-            e,
-        )),
+        Err(e) => Err(authority::unavailable(e)),
     }
 }
 
