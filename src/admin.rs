@@ -6,11 +6,15 @@
 
 use crate::config::Config;
 use crate::expiry::{self, ExpiresIn};
+use crate::keystate::{Outcome, Usage};
 use crate::problem::{Code, FieldError, Problem};
 use crate::ratelimit::{self, LimitPolicy};
 use crate::record::KeyRecord;
 use crate::scope;
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+use std::net::IpAddr;
 
 /// Path prefix of the admin API.
 pub const PREFIX: &str = "/_keyward/v1";
@@ -30,6 +34,28 @@ pub enum Route {
     CreateKey {
         /// Team id.
         team: String,
+    },
+    /// `GET /teams/{team}/keys`
+    ListKeys {
+        /// Team id.
+        team: String,
+    },
+    /// `POST /teams/{team}/keys/import`
+    ImportKey {
+        /// Team id.
+        team: String,
+    },
+    /// `GET /teams/{team}/audit`
+    Audit {
+        /// Team id.
+        team: String,
+    },
+    /// `POST /teams/{team}/keys/{id}/rotate`
+    RotateKey {
+        /// Team id.
+        team: String,
+        /// Key id.
+        id: String,
     },
     /// `GET /teams/{team}/keys/{id}`
     GetKey {
@@ -52,6 +78,87 @@ pub enum Route {
         /// Key id.
         id: String,
     },
+}
+
+impl Route {
+    /// The team the call acts on.
+    pub fn team(&self) -> &str {
+        match self {
+            Route::CreateKey { team }
+            | Route::ListKeys { team }
+            | Route::ImportKey { team }
+            | Route::Audit { team }
+            | Route::RotateKey { team, .. }
+            | Route::GetKey { team, .. }
+            | Route::UpdateKey { team, .. }
+            | Route::RevokeKey { team, .. } => team,
+        }
+    }
+}
+
+/// The scope that lets a key manage its own team's keys.
+pub const MANAGE_SCOPE: &str = "keys.manage";
+
+/// Who calls the admin API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// The `ADMIN_TOKEN`: every team.
+    Admin,
+    /// A key holding `keys:manage`: its own team, and scopes it holds itself.
+    Key {
+        /// The key's id.
+        id: String,
+        /// Its team.
+        team: String,
+        /// Its scopes.
+        scopes: Vec<String>,
+    },
+}
+
+impl Actor {
+    /// The name kept in `created_by` and the audit log.
+    pub fn name(&self) -> &str {
+        match self {
+            Actor::Admin => crate::record::ADMIN_ACTOR,
+            Actor::Key { id, .. } => id,
+        }
+    }
+
+    /// A key may only manage its own team.
+    pub fn may_manage(&self, team: &str) -> Result<(), Problem> {
+        match self {
+            Actor::Key { team: own, .. } if own != team => Err(Problem::new(
+                Code::Forbidden,
+                "this key may manage only its own team's keys",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// A key may only grant scopes that its own scopes cover (a wildcard grant
+    /// only if it holds that wildcard or a wider one).
+    pub fn may_grant(&self, scopes: &[String]) -> Result<(), Problem> {
+        let Actor::Key { scopes: own, .. } = self else {
+            return Ok(());
+        };
+        let beyond: Vec<&String> = scopes.iter().filter(|s| !scope::granted(own, s)).collect();
+        if beyond.is_empty() {
+            Ok(())
+        } else {
+            Err(Problem::new(
+                Code::Forbidden,
+                format!(
+                    "a key may grant only scopes it holds; this one lacks {}",
+                    beyond
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+            .with("beyond_scopes", json!(beyond)))
+        }
+    }
 }
 
 /// Whether `team` is a valid team id: `[a-z0-9_-]{1,64}`.
@@ -83,9 +190,14 @@ pub fn route(method: &str, path: &str) -> Result<Route, Problem> {
         .strip_prefix(PREFIX)
         .ok_or_else(|| not_found("no such admin endpoint"))?;
     let parts: Vec<&str> = rest.split('/').collect();
-    let (team, id) = match parts.as_slice() {
-        ["", "teams", team, "keys"] => (*team, None),
-        ["", "teams", team, "keys", id] => (*team, Some(*id)),
+    let (team, tail) = match parts.as_slice() {
+        ["", "teams", team, tail @ ..] if !tail.is_empty() => (*team, tail),
+        _ => return Err(not_found("no such admin endpoint")),
+    };
+    let (id, action) = match tail {
+        ["keys"] | ["audit"] | ["keys", "import"] => (None, None),
+        ["keys", id] => (Some(*id), None),
+        ["keys", id, "rotate"] => (Some(*id), Some("rotate")),
         _ => return Err(not_found("no such admin endpoint")),
     };
     if !valid_team(team) {
@@ -95,23 +207,36 @@ pub fn route(method: &str, path: &str) -> Result<Route, Problem> {
         )]));
     }
     let team = team.to_string();
-    match (method, id) {
-        ("POST", None) => Ok(Route::CreateKey { team }),
-        (_, None) => Err(method_not_allowed("POST")),
-        (_, Some(id)) if !valid_key_id(id) => Err(not_found("no such key")),
-        ("GET", Some(id)) => Ok(Route::GetKey {
+    if id.is_some_and(|id| !valid_key_id(id)) {
+        return Err(not_found("no such key"));
+    }
+    match (method, tail, id, action) {
+        ("POST", ["keys"], ..) => Ok(Route::CreateKey { team }),
+        ("GET", ["keys"], ..) => Ok(Route::ListKeys { team }),
+        (_, ["keys"], ..) => Err(method_not_allowed("GET, POST")),
+        ("POST", ["keys", "import"], ..) => Ok(Route::ImportKey { team }),
+        (_, ["keys", "import"], ..) => Err(method_not_allowed("POST")),
+        ("GET", ["audit"], ..) => Ok(Route::Audit { team }),
+        (_, ["audit"], ..) => Err(method_not_allowed("GET")),
+        ("POST", _, Some(id), Some("rotate")) => Ok(Route::RotateKey {
             team,
             id: id.into(),
         }),
-        ("PATCH", Some(id)) => Ok(Route::UpdateKey {
+        (_, _, Some(_), Some(_)) => Err(method_not_allowed("POST")),
+        (_, _, None, _) => Err(not_found("no such admin endpoint")),
+        ("GET", _, Some(id), None) => Ok(Route::GetKey {
             team,
             id: id.into(),
         }),
-        ("DELETE", Some(id)) => Ok(Route::RevokeKey {
+        ("PATCH", _, Some(id), None) => Ok(Route::UpdateKey {
             team,
             id: id.into(),
         }),
-        (_, Some(_)) => Err(method_not_allowed("GET, PATCH, DELETE")),
+        ("DELETE", _, Some(id), None) => Ok(Route::RevokeKey {
+            team,
+            id: id.into(),
+        }),
+        (_, _, Some(_), None) => Err(method_not_allowed("GET, PATCH, DELETE")),
     }
 }
 
@@ -125,8 +250,8 @@ fn method_not_allowed(allow: &str) -> Problem {
         .with("allow", json!(allow))
 }
 
-/// A validated request to issue a key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A validated request to issue (or import) a key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NewKey {
     /// Name, trimmed.
     pub name: String,
@@ -140,7 +265,54 @@ pub struct NewKey {
     pub plan: Option<String>,
     /// The key's own limits.
     pub rate_limits: Option<Vec<LimitPolicy>>,
+    /// Networks the key may be used from.
+    pub ip_allow: Option<Vec<IpNet>>,
+    /// Forwarded to the origin as `X-Keyward-Meta`.
+    pub meta: Option<Map<String, Value>>,
 }
+
+impl NewKey {
+    /// The record of a new key, active from `now` (Unix seconds).
+    pub fn into_record(
+        self,
+        id: String,
+        team: String,
+        hint: String,
+        now: i64,
+        created_by: &str,
+    ) -> KeyRecord {
+        KeyRecord {
+            id,
+            team,
+            subject: self.subject,
+            name: self.name,
+            scopes: self.scopes,
+            hint,
+            created_at: now,
+            created_by: created_by.to_string(),
+            expires_at: self.expires_at,
+            enabled: true,
+            plan: self.plan,
+            rate_limits: self.rate_limits,
+            ip_allow: self.ip_allow,
+            meta: self.meta,
+            ..Default::default()
+        }
+    }
+}
+
+/// The fields of `POST /teams/{team}/keys`.
+const CREATE_FIELDS: &[&str] = &[
+    "name",
+    "scopes",
+    "subject",
+    "expires_in",
+    "expires_at",
+    "plan",
+    "rate_limits",
+    "ip_allow",
+    "meta",
+];
 
 /// Parses a JSON object body, or explains why it is not one.
 pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Problem> {
@@ -167,26 +339,164 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Problem> {
 pub fn validate_create(body: &[u8], now: i64, config: &Config) -> Result<NewKey, Problem> {
     let obj = parse_object(body)?;
     let mut errors = Vec::new();
-    unknown_fields(
-        &obj,
-        &[
-            "name",
-            "scopes",
-            "subject",
-            "expires_in",
-            "expires_at",
-            "plan",
-            "rate_limits",
-        ],
-        &mut errors,
-    );
-    let (plan, rate_limits) = validate_limits(&obj, config, &mut errors);
+    unknown_fields(&obj, CREATE_FIELDS, &mut errors);
+    let new = new_key_fields(&obj, now, config, &mut errors);
+    finish(errors, new)
+}
+
+/// A validated `POST /teams/{team}/keys/import`: a key issued elsewhere, known by
+/// its SHA-256 hash only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportKey {
+    /// Lowercase hex SHA-256 of the key.
+    pub hash: String,
+    /// The key's prefix (`KEY_PREFIX` or a `LEGACY_KEY_FORMATS` prefix), for the hint.
+    pub prefix: String,
+    /// The key's last 4 characters, for the hint, if the issuer shares them.
+    pub last4: Option<String>,
+    /// Everything else, as for a new key.
+    pub key: NewKey,
+}
+
+/// Validates the body of `POST /teams/{team}/keys/import` at `now`.
+pub fn validate_import(body: &[u8], now: i64, config: &Config) -> Result<ImportKey, Problem> {
+    let obj = parse_object(body)?;
+    let mut errors = Vec::new();
+    let mut known = CREATE_FIELDS.to_vec();
+    known.extend(["hash", "prefix", "last4"]);
+    unknown_fields(&obj, &known, &mut errors);
+    let hash = match obj.get("hash").and_then(Value::as_str) {
+        Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            h.to_ascii_lowercase()
+        }
+        _ => {
+            errors.push(FieldError::new(
+                "hash",
+                "is required: the key's SHA-256 digest as 64 hexadecimal characters",
+            ));
+            String::new()
+        }
+    };
+    let prefixes: Vec<&str> = std::iter::once(config.key_prefix.as_str())
+        .chain(config.legacy_formats.iter().map(|f| f.prefix.as_str()))
+        .collect();
+    let prefix = match obj.get("prefix").and_then(Value::as_str) {
+        Some(p) if prefixes.contains(&p) => p.to_string(),
+        _ => {
+            errors.push(FieldError::new(
+                "prefix",
+                format!(
+                    "is required: one of the accepted key prefixes ({}); declare others in LEGACY_KEY_FORMATS",
+                    prefixes.join(", ")
+                ),
+            ));
+            String::new()
+        }
+    };
+    let last4 = match obj.get("last4") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(l)) if l.len() == 4 && l.bytes().all(|b| b.is_ascii_graphic()) => {
+            Some(l.clone())
+        }
+        Some(_) => {
+            errors.push(FieldError::new(
+                "last4",
+                "must be the key's last 4 characters (printable ASCII)",
+            ));
+            None
+        }
+    };
+    let key = new_key_fields(&obj, now, config, &mut errors);
+    finish(
+        errors,
+        ImportKey {
+            hash,
+            prefix,
+            last4,
+            key,
+        },
+    )
+}
+
+/// A validated `POST /teams/{team}/keys/{id}/rotate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rotate {
+    /// Seconds the old key keeps working (never past its own expiry).
+    pub grace_s: u32,
+    /// The new key's expiry: `None` keeps the old key's.
+    pub expires_at: Option<Option<i64>>,
+}
+
+/// Validates the body of a rotation at `now`.
+pub fn validate_rotate(body: &[u8], now: i64) -> Result<Rotate, Problem> {
+    let obj = parse_object(body)?;
+    let mut errors = Vec::new();
+    unknown_fields(&obj, &["grace", "expires_in", "expires_at"], &mut errors);
+    let grace_s = match obj.get("grace").and_then(Value::as_str).map(parse_grace) {
+        Some(Ok(g)) => g,
+        Some(Err(m)) => {
+            errors.push(FieldError::new("grace", m));
+            0
+        }
+        None => {
+            errors.push(FieldError::new(
+                "grace",
+                "is required: how long the old key keeps working (\"0s\" for a leaked key, \"1h\", \"7d\")",
+            ));
+            0
+        }
+    };
+    let expires_at = if obj.contains_key("expires_in") || obj.contains_key("expires_at") {
+        Some(expires_fields(&obj, now, None, &mut errors))
+    } else {
+        None
+    };
+    finish(
+        errors,
+        Rotate {
+            grace_s,
+            expires_at,
+        },
+    )
+}
+
+/// A grace period: `0s`, or a window such as `1h` or `7d` (at most 366 days).
+pub fn parse_grace(s: &str) -> Result<u32, String> {
+    let zero = s.len() >= 2
+        && s[..s.len() - 1].bytes().all(|b| b == b'0')
+        && matches!(s.as_bytes()[s.len() - 1], b's' | b'm' | b'h' | b'd');
+    if zero {
+        return Ok(0);
+    }
+    ratelimit::parse_window(s).map_err(|e| e.replace("a window", "a grace"))
+}
+
+fn finish<T>(errors: Vec<FieldError>, value: T) -> Result<T, Problem> {
+    if errors.is_empty() {
+        Ok(value)
+    } else {
+        Err(Problem::validation(errors))
+    }
+}
+
+/// The fields shared by issue and import.
+fn new_key_fields(
+    obj: &Map<String, Value>,
+    now: i64,
+    config: &Config,
+    errors: &mut Vec<FieldError>,
+) -> NewKey {
+    let (plan, rate_limits) = match validate_limits(obj, config, errors) {
+        Some(Limits::Plan(p)) => (Some(p), None),
+        Some(Limits::Own(l)) => (None, Some(l)),
+        Some(Limits::Default) | None => (None, None),
+    };
     let name = match obj.get("name") {
         None => {
             errors.push(FieldError::new("name", "is required"));
             String::new()
         }
-        Some(v) => validate_name(v, &mut errors),
+        Some(v) => validate_name(v, errors),
     };
     let scopes = match obj.get("scopes") {
         None => {
@@ -196,7 +506,7 @@ pub fn validate_create(body: &[u8], now: i64, config: &Config) -> Result<NewKey,
             ));
             vec![]
         }
-        Some(v) => validate_scopes(v, &mut errors),
+        Some(v) => validate_scopes(v, errors),
     };
     let subject = match obj.get("subject") {
         None | Some(Value::Null) => None,
@@ -209,7 +519,35 @@ pub fn validate_create(body: &[u8], now: i64, config: &Config) -> Result<NewKey,
             None
         }
     };
-    let expires_at = match (obj.get("expires_in"), obj.get("expires_at")) {
+    let expires_at = expires_fields(obj, now, Some(config.default_expires_in), errors);
+    let ip_allow = match obj.get("ip_allow") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(validate_ip_allow(v, errors)),
+    };
+    let meta = match obj.get("meta") {
+        None | Some(Value::Null) => None,
+        Some(v) => validate_meta(v, errors),
+    };
+    NewKey {
+        name,
+        scopes,
+        subject,
+        expires_at,
+        plan,
+        rate_limits,
+        ip_allow,
+        meta,
+    }
+}
+
+/// `expires_in` or `expires_at` (not both); neither gives `default` (or never).
+fn expires_fields(
+    obj: &Map<String, Value>,
+    now: i64,
+    default: Option<ExpiresIn>,
+    errors: &mut Vec<FieldError>,
+) -> Option<i64> {
+    match (obj.get("expires_in"), obj.get("expires_at")) {
         (Some(_), Some(_)) => {
             errors.push(FieldError::new(
                 "expires_at",
@@ -249,32 +587,136 @@ pub fn validate_create(body: &[u8], now: i64, config: &Config) -> Result<NewKey,
                 None
             }
         },
-        (None, None) => config.default_expires_in.at(now),
+        (None, None) => default.and_then(|d| d.at(now)),
+    }
+}
+
+/// Most networks in one `ip_allow` list.
+pub const MAX_IP_ALLOW: usize = 64;
+/// Largest `meta`, as compact JSON.
+pub const MAX_META_BYTES: usize = 1024;
+
+fn validate_ip_allow(v: &Value, errors: &mut Vec<FieldError>) -> Vec<IpNet> {
+    let Some(items) = v.as_array() else {
+        errors.push(FieldError::new(
+            "ip_allow",
+            "must be an array of IPv4 or IPv6 networks (\"203.0.113.0/24\", \"2001:db8::/32\", or a single address)",
+        ));
+        return vec![];
     };
-    if errors.is_empty() {
-        Ok(NewKey {
-            name,
-            scopes,
-            subject,
-            expires_at,
-            plan,
-            rate_limits,
-        })
-    } else {
-        Err(Problem::validation(errors))
+    if items.is_empty() || items.len() > MAX_IP_ALLOW {
+        errors.push(FieldError::new(
+            "ip_allow",
+            format!("must list 1 to {MAX_IP_ALLOW} networks (null allows every address)"),
+        ));
+        return vec![];
+    }
+    let mut nets = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let field = format!("ip_allow[{i}]");
+        let Some(text) = item.as_str() else {
+            errors.push(FieldError::new(field, "must be a network string"));
+            continue;
+        };
+        let net = text
+            .parse::<IpNet>()
+            .or_else(|_| text.parse::<IpAddr>().map(IpNet::from));
+        match net {
+            Ok(n) if n.trunc() == n => nets.push(n),
+            Ok(n) => errors.push(FieldError::new(
+                field,
+                format!("{text:?} has host bits set; did you mean {}?", n.trunc()),
+            )),
+            Err(_) => errors.push(FieldError::new(
+                field,
+                format!("{text:?} is not an IPv4 or IPv6 network (\"203.0.113.0/24\", \"2001:db8::/32\")"),
+            )),
+        }
+    }
+    nets
+}
+
+fn validate_meta(v: &Value, errors: &mut Vec<FieldError>) -> Option<Map<String, Value>> {
+    match v {
+        Value::Object(map) if v.to_string().len() <= MAX_META_BYTES => Some(map.clone()),
+        Value::Object(_) => {
+            errors.push(FieldError::new(
+                "meta",
+                format!("is larger than {MAX_META_BYTES} bytes as JSON"),
+            ));
+            None
+        }
+        _ => {
+            errors.push(FieldError::new("meta", "must be a JSON object (or null)"));
+            None
+        }
+    }
+}
+
+/// A change of a key's limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Limits {
+    /// Neither a plan nor its own: `RATE_LIMITS` applies.
+    Default,
+    /// A plan from `PLANS`.
+    Plan(String),
+    /// The key's own policies (`[]`: unlimited).
+    Own(Vec<LimitPolicy>),
+}
+
+/// A field that a `PATCH` sets or clears (`null`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Patch<T> {
+    /// Set to `null`.
+    Clear,
+    /// Set to a value.
+    Set(T),
+}
+
+impl<T: Clone> Patch<T> {
+    fn value(&self) -> Option<T> {
+        match self {
+            Patch::Clear => None,
+            Patch::Set(v) => Some(v.clone()),
+        }
     }
 }
 
 /// A validated `PATCH` body: each field is `None` when absent.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyUpdate {
     /// New name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// New scopes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
     /// Enable or disable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// New limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Limits>,
+    /// New networks, or none (every address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_allow: Option<Patch<Vec<IpNet>>>,
+    /// New meta, or none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Patch<Map<String, Value>>>,
 }
+
+/// The fields a `PATCH` may change.
+pub const UPDATE_FIELDS: &[&str] = &[
+    "name",
+    "scopes",
+    "enabled",
+    "plan",
+    "rate_limits",
+    "ip_allow",
+    "meta",
+];
 
 impl KeyUpdate {
     /// Applies the update to a record.
@@ -288,18 +730,58 @@ impl KeyUpdate {
         if let Some(enabled) = self.enabled {
             record.enabled = enabled;
         }
+        match &self.limits {
+            None => {}
+            Some(Limits::Default) => (record.plan, record.rate_limits) = (None, None),
+            Some(Limits::Plan(p)) => (record.plan, record.rate_limits) = (Some(p.clone()), None),
+            Some(Limits::Own(l)) => (record.plan, record.rate_limits) = (None, Some(l.clone())),
+        }
+        if let Some(p) = &self.ip_allow {
+            record.ip_allow = p.value();
+        }
+        if let Some(p) = &self.meta {
+            record.meta = p.value();
+        }
+    }
+
+    /// The names of the fields it changes, for the audit log.
+    pub fn fields(&self) -> Vec<&'static str> {
+        let mut f = Vec::new();
+        let present = [
+            ("name", self.name.is_some()),
+            ("scopes", self.scopes.is_some()),
+            ("enabled", self.enabled.is_some()),
+            ("limits", self.limits.is_some()),
+            ("ip_allow", self.ip_allow.is_some()),
+            ("meta", self.meta.is_some()),
+        ];
+        for (name, p) in present {
+            if p {
+                f.push(name);
+            }
+        }
+        f
     }
 }
 
 /// Validates the body of `PATCH /teams/{team}/keys/{id}`.
-pub fn validate_update(body: &[u8]) -> Result<KeyUpdate, Problem> {
+pub fn validate_update(body: &[u8], config: &Config) -> Result<KeyUpdate, Problem> {
     let obj = parse_object(body)?;
     let mut errors = Vec::new();
-    unknown_fields(&obj, &["name", "scopes", "enabled"], &mut errors);
+    unknown_fields(&obj, UPDATE_FIELDS, &mut errors);
     let mut update = KeyUpdate {
         name: obj.get("name").map(|v| validate_name(v, &mut errors)),
         scopes: obj.get("scopes").map(|v| validate_scopes(v, &mut errors)),
-        enabled: None,
+        limits: validate_limits(&obj, config, &mut errors),
+        ip_allow: obj.get("ip_allow").map(|v| match v {
+            Value::Null => Patch::Clear,
+            v => Patch::Set(validate_ip_allow(v, &mut errors)),
+        }),
+        meta: obj.get("meta").map(|v| match v {
+            Value::Null => Patch::Clear,
+            v => validate_meta(v, &mut errors).map_or(Patch::Clear, Patch::Set),
+        }),
+        ..Default::default()
     };
     match obj.get("enabled") {
         None => {}
@@ -309,32 +791,30 @@ pub fn validate_update(body: &[u8]) -> Result<KeyUpdate, Problem> {
     if errors.is_empty() && update == KeyUpdate::default() {
         errors.push(FieldError::new(
             "body",
-            "names no field to change (name, scopes, enabled)",
+            format!("names no field to change ({})", UPDATE_FIELDS.join(", ")),
         ));
     }
-    if errors.is_empty() {
-        Ok(update)
-    } else {
-        Err(Problem::validation(errors))
-    }
+    finish(errors, update)
 }
 
-/// `plan` (a name in `PLANS`) or `rate_limits` (a list of policies), not both.
+/// `plan` (a name in `PLANS`) or `rate_limits` (a list of policies), not both;
+/// `null` for either returns the key to `RATE_LIMITS`. `None` when both are absent.
 fn validate_limits(
     obj: &Map<String, Value>,
     config: &Config,
     errors: &mut Vec<FieldError>,
-) -> (Option<String>, Option<Vec<LimitPolicy>>) {
+) -> Option<Limits> {
     match (obj.get("plan"), obj.get("rate_limits")) {
         (Some(_), Some(_)) => {
             errors.push(FieldError::new(
                 "rate_limits",
                 "give plan or rate_limits, not both",
             ));
-            (None, None)
+            None
         }
+        (Some(Value::Null), None) | (None, Some(Value::Null)) => Some(Limits::Default),
         (Some(v), None) => match v.as_str() {
-            Some(p) if config.plans.contains_key(p) => (Some(p.to_string()), None),
+            Some(p) if config.plans.contains_key(p) => Some(Limits::Plan(p.to_string())),
             _ => {
                 let known: Vec<&str> = config.plans.keys().map(String::as_str).collect();
                 errors.push(FieldError::new(
@@ -345,17 +825,17 @@ fn validate_limits(
                         format!("must be one of: {}", known.join(", "))
                     },
                 ));
-                (None, None)
+                None
             }
         },
         (None, Some(v)) => match ratelimit::parse_policies(v, "rate_limits") {
-            Ok(list) => (None, Some(list)),
+            Ok(list) => Some(Limits::Own(list)),
             Err(e) => {
                 errors.extend(e.into_iter().map(|(f, m)| FieldError::new(f, m)));
-                (None, None)
+                None
             }
         },
-        (None, None) => (None, None),
+        (None, None) => None,
     }
 }
 
@@ -423,7 +903,8 @@ fn valid_subject(s: &str) -> bool {
 }
 
 /// The JSON view of a key: metadata only, never the plaintext or the hash.
-pub fn key_view(record: &KeyRecord, now_ms: i64) -> Value {
+/// `usage` comes from the key's Durable Object (`null` when it could not be read).
+pub fn key_view(record: &KeyRecord, now_ms: i64, usage: Option<&Usage>) -> Value {
     json!({
         "id": record.id,
         "team": record.team,
@@ -434,27 +915,53 @@ pub fn key_view(record: &KeyRecord, now_ms: i64) -> Value {
         "status": record.status(now_ms),
         "enabled": record.enabled,
         "created_at": expiry::rfc3339(record.created_at),
+        "created_by": record.created_by,
         "expires_at": record.expires_at.map(expiry::rfc3339),
         "revoked_at": record.revoked_at.map(expiry::rfc3339),
         "plan": record.plan,
         "rate_limits": record.rate_limits,
+        "ip_allow": record.ip_allow,
+        "meta": record.meta,
+        "imported": record.imported,
+        "replaces": record.replaces,
+        "replaced_by": record.replaced_by,
+        "last_used_at": usage.and_then(|u| u.last_used_at).map(expiry::rfc3339),
+        "requests": usage.map(|u| u.requests),
+        "denied": usage.map(|u| u.denied),
     })
 }
 
-/// The reply to a successful issue: the only time the plaintext is ever returned.
-pub fn created_view(record: &KeyRecord, plaintext: &str) -> Value {
-    json!({
-        "id": record.id,
-        "key": plaintext,
-        "team": record.team,
-        "name": record.name,
-        "scopes": record.scopes,
-        "subject": record.subject,
-        "created_at": expiry::rfc3339(record.created_at),
-        "expires_at": record.expires_at.map(expiry::rfc3339),
-        "plan": record.plan,
-        "rate_limits": record.rate_limits,
-    })
+/// The JSON view of recent outcomes, newest first.
+pub fn outcomes_view(outcomes: &[Outcome]) -> Value {
+    Value::Array(
+        outcomes
+            .iter()
+            .rev()
+            .map(|o| {
+                json!({
+                    "at": expiry::rfc3339_ms(o.at_ms),
+                    "method": o.method,
+                    "path": o.path,
+                    "status": o.status,
+                    "code": o.code,
+                    "forwarded": o.status.is_none(),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// The reply to a successful issue or rotation: the only time the plaintext is
+/// ever returned.
+pub fn created_view(record: &KeyRecord, plaintext: &str, now_ms: i64) -> Value {
+    let mut v = key_view(record, now_ms, None);
+    if let Value::Object(map) = &mut v {
+        map.insert("key".into(), json!(plaintext));
+        for usage_field in ["last_used_at", "requests", "denied"] {
+            map.remove(usage_field);
+        }
+    }
+    v
 }
 
 #[cfg(test)]
@@ -508,6 +1015,12 @@ mod tests {
             "/_keyward/v1/teams/acme/keys",
             Err(Code::MethodNotAllowed),
         );
+        assert_eq!(
+            route("GET", "/_keyward/v1/teams/acme/audit")
+                .unwrap()
+                .team(),
+            "acme"
+        );
         check_route(
             "PUT",
             "/_keyward/v1/teams/acme/keys/key_abc123",
@@ -541,6 +1054,59 @@ mod tests {
         check_route(
             "POST",
             "/_keyward/v1/teams//keys",
+            Err(Code::ValidationFailed),
+        );
+        check_route(
+            "GET",
+            "/_keyward/v1/teams/acme/keys",
+            Ok(Route::ListKeys { team: team() }),
+        );
+        check_route(
+            "POST",
+            "/_keyward/v1/teams/acme/keys/import",
+            Ok(Route::ImportKey { team: team() }),
+        );
+        check_route(
+            "GET",
+            "/_keyward/v1/teams/acme/keys/import",
+            Err(Code::MethodNotAllowed),
+        );
+        check_route(
+            "GET",
+            "/_keyward/v1/teams/acme/audit",
+            Ok(Route::Audit { team: team() }),
+        );
+        check_route(
+            "POST",
+            "/_keyward/v1/teams/acme/audit",
+            Err(Code::MethodNotAllowed),
+        );
+        check_route(
+            "POST",
+            "/_keyward/v1/teams/acme/keys/key_abc123/rotate",
+            Ok(Route::RotateKey {
+                team: team(),
+                id: id(),
+            }),
+        );
+        check_route(
+            "GET",
+            "/_keyward/v1/teams/acme/keys/key_abc123/rotate",
+            Err(Code::MethodNotAllowed),
+        );
+        check_route(
+            "POST",
+            "/_keyward/v1/teams/acme/keys/nope/rotate",
+            Err(Code::NotFound),
+        );
+        check_route(
+            "POST",
+            "/_keyward/v1/teams/acme/keys/key_abc123/rename",
+            Err(Code::NotFound),
+        );
+        check_route(
+            "POST",
+            "/_keyward/v1/teams/ACME/audit",
             Err(Code::ValidationFailed),
         );
         check_route("POST", "/_keyward/v1/teams/acme/keys/", Err(Code::NotFound));
@@ -589,8 +1155,7 @@ mod tests {
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             subject: subject.map(Into::into),
             expires_at,
-            plan: None,
-            rate_limits: None,
+            ..Default::default()
         }
     }
 
@@ -691,6 +1256,42 @@ mod tests {
             r#"{"name":"abc","scopes":[],"rate_limits":[{"name":"x","limit":0,"window":"10s"}]}"#,
             Err(&["rate_limits[0].limit"]),
         );
+        let guarded = NewKey {
+            ip_allow: Some(vec![
+                "203.0.113.0/24".parse().unwrap(),
+                "2001:db8::1/128".parse().unwrap(),
+            ]),
+            meta: json!({"tier": "gold"}).as_object().cloned(),
+            ..new_key("abc", &[], None, d90)
+        };
+        check_create(
+            r#"{"name":"abc","scopes":[],"ip_allow":["203.0.113.0/24","2001:db8::1"],"meta":{"tier":"gold"}}"#,
+            Ok(guarded),
+        );
+        check_create(
+            r#"{"name":"abc","scopes":[],"ip_allow":null,"meta":null}"#,
+            Ok(new_key("abc", &[], None, d90)),
+        );
+        check_create(
+            r#"{"name":"abc","scopes":[],"ip_allow":["203.0.113.7/24","nope",7]}"#,
+            Err(&["ip_allow[0]", "ip_allow[1]", "ip_allow[2]"]),
+        );
+        check_create(
+            r#"{"name":"abc","scopes":[],"ip_allow":[]}"#,
+            Err(&["ip_allow"]),
+        );
+        check_create(
+            r#"{"name":"abc","scopes":[],"ip_allow":"10.0.0.0/8"}"#,
+            Err(&["ip_allow"]),
+        );
+        check_create(r#"{"name":"abc","scopes":[],"meta":[1]}"#, Err(&["meta"]));
+        check_create(
+            &format!(
+                r#"{{"name":"abc","scopes":[],"meta":{{"x":"{}"}}}}"#,
+                "y".repeat(1100)
+            ),
+            Err(&["meta"]),
+        );
         check_create("[]", Err(&["body"]));
         check_create("{nope", Err(&["body"]));
         check_create("", Err(&["body"]));
@@ -706,7 +1307,7 @@ mod tests {
     #[track_caller]
     fn check_update(body: &str, expected: Result<KeyUpdate, Code>) {
         assert_eq!(
-            validate_update(body.as_bytes()).map_err(|p| p.code),
+            validate_update(body.as_bytes(), &config()).map_err(|p| p.code),
             expected,
             "{body}"
         );
@@ -726,12 +1327,192 @@ mod tests {
             Ok(KeyUpdate {
                 name: Some("renamed".into()),
                 scopes: Some(vec!["a.b".into()]),
-                enabled: None,
+                ..Default::default()
             }),
         );
+        let update = |f: fn(&mut KeyUpdate)| {
+            let mut u = KeyUpdate::default();
+            f(&mut u);
+            Ok(u)
+        };
+        check_update(
+            r#"{"plan":"free"}"#,
+            update(|u| u.limits = Some(Limits::Plan("free".into()))),
+        );
+        check_update(
+            r#"{"plan":null}"#,
+            update(|u| u.limits = Some(Limits::Default)),
+        );
+        check_update(
+            r#"{"rate_limits":[]}"#,
+            update(|u| u.limits = Some(Limits::Own(vec![]))),
+        );
+        check_update(
+            r#"{"ip_allow":null}"#,
+            update(|u| u.ip_allow = Some(Patch::Clear)),
+        );
+        check_update(
+            r#"{"ip_allow":["10.0.0.0/8"]}"#,
+            update(|u| u.ip_allow = Some(Patch::Set(vec!["10.0.0.0/8".parse().unwrap()]))),
+        );
+        check_update(r#"{"meta":null}"#, update(|u| u.meta = Some(Patch::Clear)));
+        check_update(r#"{"plan":"gold"}"#, Err(Code::ValidationFailed));
+        check_update(r#"{"ip_allow":["x"]}"#, Err(Code::ValidationFailed));
+        check_update(r#"{"meta":"x"}"#, Err(Code::ValidationFailed));
         check_update(r#"{"enabled":"no"}"#, Err(Code::ValidationFailed));
         check_update(r#"{}"#, Err(Code::ValidationFailed));
         check_update(r#"{"team":"other"}"#, Err(Code::ValidationFailed));
+    }
+
+    #[track_caller]
+    fn check_actor(actor: &Actor, team: &str, grants: &[&str], expected: Result<(), Code>) {
+        let grants: Vec<String> = grants.iter().map(|s| s.to_string()).collect();
+        let got = actor
+            .may_manage(team)
+            .and_then(|_| actor.may_grant(&grants));
+        assert_eq!(
+            got.map_err(|p| p.code),
+            expected,
+            "{actor:?} {team} {grants:?}"
+        );
+    }
+
+    #[test]
+    fn who_may_manage_what() {
+        let key = |scopes: &[&str]| Actor::Key {
+            id: "key_m".into(),
+            team: "acme".into(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        };
+        let manager = key(&["keys.manage", "documents.*"]);
+        check_actor(&Actor::Admin, "other", &["*"], Ok(()));
+        check_actor(&manager, "acme", &["documents.read", "documents.*"], Ok(()));
+        check_actor(&manager, "acme", &["keys.manage"], Ok(()));
+        check_actor(&manager, "acme", &[], Ok(()));
+        check_actor(&manager, "acme", &["*"], Err(Code::Forbidden));
+        check_actor(&manager, "acme", &["billing.read"], Err(Code::Forbidden));
+        check_actor(&manager, "other", &[], Err(Code::Forbidden));
+        check_actor(&key(&["*"]), "acme", &["*", "billing.read"], Ok(()));
+        check_actor(
+            &key(&["keys.manage", "documents.read.*"]),
+            "acme",
+            &["documents.*"],
+            Err(Code::Forbidden),
+        );
+        assert_eq!(manager.name(), "key_m");
+        assert_eq!(Actor::Admin.name(), "admin");
+    }
+
+    #[test]
+    fn update_applies_each_field() {
+        let mut r = KeyRecord {
+            plan: Some("free".into()),
+            meta: json!({"a": 1}).as_object().cloned(),
+            ..Default::default()
+        };
+        let u = validate_update(
+            br#"{"rate_limits":[],"ip_allow":["10.0.0.0/8"],"meta":null,"enabled":true}"#,
+            &config(),
+        )
+        .unwrap();
+        u.apply(&mut r);
+        assert_eq!(
+            (r.plan.clone(), r.rate_limits.clone()),
+            (None, Some(vec![]))
+        );
+        assert_eq!(r.ip_allow.as_ref().map(Vec::len), Some(1));
+        assert_eq!(r.meta, None);
+        assert!(r.enabled);
+        assert_eq!(u.fields(), ["enabled", "limits", "ip_allow", "meta"]);
+        // The update survives its trip to the team directory.
+        let json = serde_json::to_string(&u).unwrap();
+        assert_eq!(serde_json::from_str::<KeyUpdate>(&json).unwrap(), u);
+    }
+
+    fn legacy_config() -> Config {
+        Config::from_vars(|name| match name {
+            "POLICY" => Some(json!({})),
+            "ORIGIN_URL" => Some(json!("http://127.0.0.1:1")),
+            "LEGACY_KEY_FORMATS" => Some(json!([{"prefix": "api_", "length": 20}])),
+            _ => None,
+        })
+        .unwrap()
+    }
+
+    #[track_caller]
+    fn check_import(body: &str, expected: Result<(&str, &str, Option<&str>), &[&str]>) {
+        let got = validate_import(body.as_bytes(), NOW, &legacy_config());
+        match (got, expected) {
+            (Ok(i), Ok((hash, prefix, last4))) => {
+                assert_eq!(
+                    (i.hash.as_str(), i.prefix.as_str(), i.last4.as_deref()),
+                    (hash, prefix, last4)
+                )
+            }
+            (Err(p), Err(fields)) => {
+                let errors = p.extensions["errors"].as_array().unwrap().clone();
+                let got: Vec<&str> = errors.iter().filter_map(|e| e["field"].as_str()).collect();
+                assert_eq!(got, fields, "{body}");
+            }
+            (g, e) => panic!("{body}: got {g:?}, expected {e:?}"),
+        }
+    }
+
+    #[test]
+    fn import_validation() {
+        let h = "ab".repeat(32);
+        let upper = "AB".repeat(32);
+        check_import(
+            &format!(r#"{{"hash":"{h}","prefix":"api_","last4":"x9Zq","name":"old","scopes":[]}}"#),
+            Ok((&h, "api_", Some("x9Zq"))),
+        );
+        check_import(
+            &format!(r#"{{"hash":"{upper}","prefix":"kw_","name":"old","scopes":[]}}"#),
+            Ok((&h, "kw_", None)),
+        );
+        check_import(
+            r#"{"hash":"abc","prefix":"isk_","last4":"toolong","name":"old","scopes":[]}"#,
+            Err(&["hash", "prefix", "last4"]),
+        );
+        check_import(
+            &format!(r#"{{"hash":"{h}","prefix":"api_","name":"old","scopes":[],"key":"api_x"}}"#),
+            Err(&["key"]),
+        );
+    }
+
+    #[track_caller]
+    fn check_rotate(body: &str, expected: Result<Rotate, Code>) {
+        assert_eq!(
+            validate_rotate(body.as_bytes(), NOW).map_err(|p| p.code),
+            expected,
+            "{body}"
+        );
+    }
+
+    #[test]
+    fn rotate_validation() {
+        let grace = |grace_s, expires_at| {
+            Ok(Rotate {
+                grace_s,
+                expires_at,
+            })
+        };
+        check_rotate(r#"{"grace":"0s"}"#, grace(0, None));
+        check_rotate(r#"{"grace":"0h"}"#, grace(0, None));
+        check_rotate(r#"{"grace":"1h"}"#, grace(3_600, None));
+        check_rotate(
+            r#"{"grace":"7d","expires_in":"never"}"#,
+            grace(7 * 86_400, Some(None)),
+        );
+        check_rotate(
+            r#"{"grace":"90s","expires_in":"30d"}"#,
+            grace(90, Some(Some(NOW + 30 * 86_400))),
+        );
+        check_rotate(r#"{}"#, Err(Code::ValidationFailed));
+        check_rotate(r#"{"grace":"forever"}"#, Err(Code::ValidationFailed));
+        check_rotate(r#"{"grace":"400d"}"#, Err(Code::ValidationFailed));
+        check_rotate(r#"{"grace":3600}"#, Err(Code::ValidationFailed));
+        check_rotate(r#"{"grace":"1h","scopes":[]}"#, Err(Code::ValidationFailed));
     }
 
     #[test]
@@ -739,22 +1520,33 @@ mod tests {
         let r = KeyRecord {
             id: "key_1".into(),
             team: "acme".into(),
-            subject: None,
             name: "ci".into(),
-            scopes: vec![],
             hint: "kw_…abcd".into(),
             created_at: NOW,
-            expires_at: None,
+            created_by: "admin".into(),
             enabled: true,
-            revoked_at: None,
-            plan: None,
-            rate_limits: None,
+            ..Default::default()
         };
-        let v = key_view(&r, NOW * 1000);
+        let v = key_view(&r, NOW * 1000, None);
         assert_eq!(v["status"], "active");
         assert_eq!(v["expires_at"], Value::Null);
         assert_eq!(v["created_at"], "2027-01-15T08:00:00Z");
+        assert_eq!(v["created_by"], "admin");
+        assert_eq!(v["last_used_at"], Value::Null);
         assert!(v.get("key").is_none() && v.get("hash").is_none());
-        assert_eq!(created_view(&r, "kw_x")["key"], "kw_x");
+        let usage = Usage {
+            last_used_at: Some(NOW + 5),
+            requests: 3,
+            denied: 1,
+        };
+        let v = key_view(&r, NOW * 1000, Some(&usage));
+        assert_eq!(v["last_used_at"], "2027-01-15T08:00:05Z");
+        assert_eq!(
+            (v["requests"].as_u64(), v["denied"].as_u64()),
+            (Some(3), Some(1))
+        );
+        let created = created_view(&r, "kw_x", NOW * 1000);
+        assert_eq!(created["key"], "kw_x");
+        assert!(created.get("requests").is_none());
     }
 }

@@ -4,7 +4,7 @@
 //! strings from `--var NAME:VALUE`. Object-valued settings accept both.
 
 use crate::expiry::ExpiresIn;
-use crate::key::MAX_PREFIX_LEN;
+use crate::key::{LegacyFormat, MAX_PREFIX_LEN};
 use crate::policy::Policy;
 use crate::ratelimit::{self, LimitPolicy};
 use serde_json::Value;
@@ -63,7 +63,22 @@ pub struct Config {
     /// isolate (0 disables the cache). Revocation and disabling stay exact: they are
     /// checked in the key's Durable Object on every request.
     pub record_cache_ttl_s: u32,
+    /// `LEGACY_KEY_FORMATS`: formats of keys issued elsewhere and imported by hash.
+    pub legacy_formats: Vec<LegacyFormat>,
+    /// `MAX_KEYS_PER_TEAM`: most live keys one team may hold.
+    pub max_keys_per_team: u32,
+    /// `EXPIRY_NOTICE_DAYS`: thresholds, in days before expiry, at which a notice is sent.
+    pub expiry_notice_days: Vec<u32>,
+    /// `EXPIRY_WEBHOOK_URL`: where expiry notices are POSTed; `None` sends none.
+    pub expiry_webhook_url: Option<String>,
+    /// `EXPIRY_WEBHOOK_SECRET` (a secret): the HMAC-SHA256 key of the notices' signature.
+    pub expiry_webhook_secret: Option<Secret>,
 }
+
+/// Most live keys a team may hold by default.
+pub const DEFAULT_MAX_KEYS_PER_TEAM: u32 = 100;
+/// Longest legacy key accepted.
+pub const MAX_LEGACY_KEY_LEN: usize = 256;
 
 /// Longest accepted `RECORD_CACHE_TTL`, seconds.
 pub const MAX_RECORD_CACHE_TTL_S: u32 = 300;
@@ -237,28 +252,76 @@ impl Config {
             }
         };
 
-        let record_cache_ttl_s = match get("RECORD_CACHE_TTL") {
-            None => 30,
-            Some(v) => {
-                match v
-                    .as_u64()
-                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-                {
-                    Some(n) if n <= u64::from(MAX_RECORD_CACHE_TTL_S) => n as u32,
-                    _ => {
-                        errors.push(ConfigError::new(
-                        "RECORD_CACHE_TTL",
-                        format!("must be a whole number of seconds from 0 to {MAX_RECORD_CACHE_TTL_S}"),
-                    ));
-                        0
-                    }
+        let record_cache_ttl_s = whole_number(
+            get("RECORD_CACHE_TTL"),
+            "RECORD_CACHE_TTL",
+            (0, MAX_RECORD_CACHE_TTL_S),
+            30,
+            &mut errors,
+        );
+        let max_keys_per_team = whole_number(
+            get("MAX_KEYS_PER_TEAM"),
+            "MAX_KEYS_PER_TEAM",
+            (1, 100_000),
+            DEFAULT_MAX_KEYS_PER_TEAM,
+            &mut errors,
+        );
+        let legacy_formats = match get("LEGACY_KEY_FORMATS").map(json_value) {
+            None => vec![],
+            Some(Err(e)) => {
+                errors.push(ConfigError::new("LEGACY_KEY_FORMATS", e));
+                vec![]
+            }
+            Some(Ok(v)) => parse_legacy_formats(&v, &key_prefix, &mut errors),
+        };
+        let expiry_notice_days = match get("EXPIRY_NOTICE_DAYS") {
+            None => vec![7],
+            Some(v) => parse_notice_days(&v).unwrap_or_else(|msg| {
+                errors.push(ConfigError::new("EXPIRY_NOTICE_DAYS", msg));
+                vec![]
+            }),
+        };
+        let expiry_webhook_url = match get("EXPIRY_WEBHOOK_URL") {
+            None => None,
+            Some(Value::String(u)) if u.is_empty() => None,
+            Some(Value::String(u)) => match check_origin(&u) {
+                Ok(_) => Some(u),
+                Err(msg) => {
+                    errors.push(ConfigError::new("EXPIRY_WEBHOOK_URL", msg));
+                    None
                 }
+            },
+            Some(_) => {
+                errors.push(ConfigError::new(
+                    "EXPIRY_WEBHOOK_URL",
+                    "must be a URL string",
+                ));
+                None
+            }
+        };
+        let expiry_webhook_secret = match get("EXPIRY_WEBHOOK_SECRET") {
+            Some(Value::String(t)) if t.len() >= MIN_ADMIN_TOKEN_LEN => Some(Secret(t)),
+            None if expiry_webhook_url.is_none() => None,
+            Some(Value::String(t)) if t.is_empty() && expiry_webhook_url.is_none() => None,
+            _ => {
+                errors.push(ConfigError::new(
+                    "EXPIRY_WEBHOOK_SECRET",
+                    format!(
+                        "must be a secret of at least {MIN_ADMIN_TOKEN_LEN} characters when EXPIRY_WEBHOOK_URL is set"
+                    ),
+                ));
+                None
             }
         };
 
         if errors.is_empty() {
             Ok(Config {
                 record_cache_ttl_s,
+                legacy_formats,
+                max_keys_per_team,
+                expiry_notice_days,
+                expiry_webhook_url,
+                expiry_webhook_secret,
                 rate_limits,
                 plans,
                 rate_limit_fail_open,
@@ -273,6 +336,115 @@ impl Config {
             Err(errors)
         }
     }
+}
+
+/// A whole number within `range`, given as a JSON number or a string.
+fn whole_number(
+    v: Option<Value>,
+    name: &str,
+    range: (u32, u32),
+    default: u32,
+    errors: &mut Vec<ConfigError>,
+) -> u32 {
+    let Some(v) = v else { return default };
+    match v
+        .as_u64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    {
+        Some(n) if (u64::from(range.0)..=u64::from(range.1)).contains(&n) => n as u32,
+        _ => {
+            errors.push(ConfigError::new(
+                name,
+                format!("must be a whole number from {} to {}", range.0, range.1),
+            ));
+            default
+        }
+    }
+}
+
+fn parse_legacy_formats(
+    v: &Value,
+    key_prefix: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<LegacyFormat> {
+    let Some(items) = v.as_array() else {
+        errors.push(ConfigError::new(
+            "LEGACY_KEY_FORMATS",
+            "must be a list of {\"prefix\": \"api_\", \"length\": 20}",
+        ));
+        return vec![];
+    };
+    let mut formats: Vec<LegacyFormat> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let field = format!("LEGACY_KEY_FORMATS[{i}]");
+        let Ok(f) = serde_json::from_value::<LegacyFormat>(item.clone()) else {
+            errors.push(ConfigError::new(
+                field,
+                "must be {\"prefix\": \"api_\", \"length\": 20}",
+            ));
+            continue;
+        };
+        let prefix_ok = !f.prefix.is_empty()
+            && f.prefix.len() <= MAX_PREFIX_LEN
+            && f.prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !prefix_ok {
+            errors.push(ConfigError::new(
+                format!("{field}.prefix"),
+                format!("must be 1 to {MAX_PREFIX_LEN} characters of A-Z, a-z, 0-9, '_' or '-'"),
+            ));
+        } else if f.prefix.starts_with(key_prefix) || key_prefix.starts_with(&f.prefix) {
+            errors.push(ConfigError::new(
+                format!("{field}.prefix"),
+                format!("overlaps KEY_PREFIX {key_prefix:?}"),
+            ));
+        } else if formats
+            .iter()
+            .any(|o| o.prefix.starts_with(&f.prefix) || f.prefix.starts_with(&o.prefix))
+        {
+            errors.push(ConfigError::new(
+                format!("{field}.prefix"),
+                "overlaps the prefix of another legacy format",
+            ));
+        } else if f.length <= f.prefix.len() + 7 || f.length > MAX_LEGACY_KEY_LEN {
+            errors.push(ConfigError::new(
+                format!("{field}.length"),
+                format!(
+                    "must be the total key length, at least 8 characters after the prefix and at most {MAX_LEGACY_KEY_LEN}"
+                ),
+            ));
+        } else {
+            formats.push(f);
+        }
+    }
+    formats
+}
+
+fn parse_notice_days(v: &Value) -> Result<Vec<u32>, String> {
+    let msg =
+        || "must be a number of days (1 to 365), or a list of them such as \"7,1\"".to_string();
+    let items: Vec<Value> = match v {
+        Value::Array(a) => a.clone(),
+        Value::Number(_) => vec![v.clone()],
+        Value::String(s) => s
+            .split(',')
+            .map(|d| d.trim().parse::<u64>().map(Value::from).map_err(|_| msg()))
+            .collect::<Result<_, _>>()?,
+        _ => return Err(msg()),
+    };
+    let mut days = Vec::with_capacity(items.len());
+    for item in items {
+        match item.as_u64() {
+            Some(d @ 1..=365) if !days.contains(&(d as u32)) => days.push(d as u32),
+            _ => return Err(msg()),
+        }
+    }
+    if days.is_empty() {
+        return Err(msg());
+    }
+    days.sort_unstable_by(|a, b| b.cmp(a));
+    Ok(days)
 }
 
 /// An object-valued var: a JSON value, or a string holding JSON (from `--var`).
@@ -344,6 +516,29 @@ mod tests {
         assert_eq!(c.default_expires_in, ExpiresIn::Days(90));
         assert_eq!(c.admin_token, None);
         assert_eq!(c.record_cache_ttl_s, 30);
+        assert_eq!(c.max_keys_per_team, 100);
+        assert!(c.legacy_formats.is_empty());
+        assert_eq!(c.expiry_notice_days, vec![7]);
+        assert_eq!(c.expiry_webhook_url, None);
+    }
+
+    #[test]
+    fn lifecycle_settings() {
+        let mut v = base();
+        v.push(("MAX_KEYS_PER_TEAM", json!("3")));
+        v.push((
+            "LEGACY_KEY_FORMATS",
+            json!(r#"[{"prefix": "api_", "length": 20}, {"prefix": "isk_", "length": 36}]"#),
+        ));
+        v.push(("EXPIRY_NOTICE_DAYS", json!("1, 7,30")));
+        v.push(("EXPIRY_WEBHOOK_URL", json!("https://hooks.example/keys")));
+        v.push(("EXPIRY_WEBHOOK_SECRET", json!("w".repeat(32))));
+        let c = vars(&v).unwrap();
+        assert_eq!(c.max_keys_per_team, 3);
+        assert_eq!(c.legacy_formats[0].prefix, "api_");
+        assert_eq!(c.legacy_formats[1].length, 36);
+        assert_eq!(c.expiry_notice_days, vec![30, 7, 1]);
+        assert!(c.expiry_webhook_secret.is_some());
     }
 
     #[test]
@@ -410,6 +605,42 @@ mod tests {
         check_error(
             ("RATE_LIMIT_FAILURE", json!("sometimes")),
             "RATE_LIMIT_FAILURE",
+        );
+        check_error(("MAX_KEYS_PER_TEAM", json!("0")), "MAX_KEYS_PER_TEAM");
+        check_error(("MAX_KEYS_PER_TEAM", json!("lots")), "MAX_KEYS_PER_TEAM");
+        check_error(("LEGACY_KEY_FORMATS", json!({})), "LEGACY_KEY_FORMATS");
+        check_error(
+            ("LEGACY_KEY_FORMATS", json!([{"prefix": "api_"}])),
+            "LEGACY_KEY_FORMATS[0]",
+        );
+        check_error(
+            (
+                "LEGACY_KEY_FORMATS",
+                json!([{"prefix": "kw_x", "length": 20}]),
+            ),
+            "LEGACY_KEY_FORMATS[0].prefix",
+        );
+        check_error(
+            (
+                "LEGACY_KEY_FORMATS",
+                json!([{"prefix": "api_", "length": 20}, {"prefix": "api", "length": 20}]),
+            ),
+            "LEGACY_KEY_FORMATS[1].prefix",
+        );
+        check_error(
+            (
+                "LEGACY_KEY_FORMATS",
+                json!([{"prefix": "api_", "length": 8}]),
+            ),
+            "LEGACY_KEY_FORMATS[0].length",
+        );
+        check_error(("EXPIRY_NOTICE_DAYS", json!("0")), "EXPIRY_NOTICE_DAYS");
+        check_error(("EXPIRY_NOTICE_DAYS", json!("7,7")), "EXPIRY_NOTICE_DAYS");
+        check_error(("EXPIRY_NOTICE_DAYS", json!("soon")), "EXPIRY_NOTICE_DAYS");
+        check_error(("EXPIRY_WEBHOOK_URL", json!("hooks")), "EXPIRY_WEBHOOK_URL");
+        check_error(
+            ("EXPIRY_WEBHOOK_URL", json!("http://127.0.0.1:1/h")),
+            "EXPIRY_WEBHOOK_SECRET",
         );
     }
 

@@ -14,7 +14,8 @@ use crate::problem::{Code, Problem};
 use crate::ratelimit::{self, LimitPolicy, Verdict};
 use crate::record::{KeyRecord, KeyStatus};
 use crate::scope;
-use serde_json::json;
+use serde_json::{json, Value};
+use std::net::IpAddr;
 
 /// What to do with a request before any lookup.
 #[derive(Debug)]
@@ -50,9 +51,8 @@ pub fn before_lookup<'a>(
         return Ok(Gate::Public { path });
     }
     let presented = credential::bearer(authorization).map_err(credential_problem)?;
-    let key = key::parse(&config.key_prefix, presented).map_err(|e| {
-        Problem::new(Code::InvalidFormat, e.message(&config.key_prefix)).presented()
-    })?;
+    let key = key::parse_any(&config.key_prefix, &config.legacy_formats, presented)
+        .map_err(|(_, message)| Problem::new(Code::InvalidFormat, message).presented())?;
     Ok(Gate::Lookup { path, key, route })
 }
 
@@ -64,12 +64,13 @@ fn credential_problem(e: CredentialError) -> Problem {
     }
 }
 
-/// Judges the record found for the key (or its absence) against the route at `now_ms`.
-/// Authentication is judged before authorization: an unknown key gets 401 even on a
-/// denied route.
+/// Judges the record found for the key (or its absence) against the client's
+/// address (`CF-Connecting-IP`) and the route at `now_ms`. Authentication is judged
+/// before authorization: an unknown key gets 401 even on a denied route.
 pub fn after_lookup(
     record: Option<&KeyRecord>,
     route: RouteDecision<'_>,
+    client_ip: Option<IpAddr>,
     now_ms: i64,
 ) -> Result<(), Problem> {
     let record = record.ok_or_else(|| {
@@ -88,6 +89,14 @@ pub fn after_lookup(
             let at = crate::expiry::rfc3339(record.expires_at.unwrap_or_default());
             return status_problem(Code::KeyExpired, &format!("this key expired at {at}"));
         }
+    }
+    if !record.ip_allowed(client_ip) {
+        let from = client_ip.map_or("an unknown address".to_string(), |ip| ip.to_string());
+        return Err(Problem::new(
+            Code::IpNotAllowed,
+            format!("this key may not be used from {from}"),
+        )
+        .with("key_id", json!(record.id)));
     }
     match route {
         RouteDecision::Public => Ok(()),
@@ -204,7 +213,28 @@ pub fn identity_headers(record: &KeyRecord) -> Vec<(&'static str, String)> {
     if let Some(subject) = &record.subject {
         headers.push(("x-keyward-subject", subject.clone()));
     }
+    if let Some(meta) = &record.meta {
+        headers.push(("x-keyward-meta", ascii_json(&Value::Object(meta.clone()))));
+    }
     headers
+}
+
+/// Compact JSON with every non-ASCII character escaped (`\uXXXX`, surrogate pairs
+/// above the BMP), so that it is a valid header value.
+pub fn ascii_json(value: &Value) -> String {
+    let json = value.to_string();
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{u:04x}"));
+            }
+        }
+    }
+    out
 }
 
 /// Headers that never travel between a client and the origin through keyward:
@@ -316,9 +346,7 @@ mod tests {
             created_at: 0,
             expires_at: Some(1_000),
             enabled: true,
-            revoked_at: None,
-            plan: None,
-            rate_limits: None,
+            ..Default::default()
         }
     }
 
@@ -332,7 +360,8 @@ mod tests {
     ) {
         let c = config();
         let route = c.policy.judge(method, path);
-        let got = after_lookup(record.as_ref(), route, now_s * 1000).map_err(|p| p.code);
+        let ip = Some("203.0.113.9".parse().unwrap());
+        let got = after_lookup(record.as_ref(), route, ip, now_s * 1000).map_err(|p| p.code);
         assert_eq!(got, expected, "{method} {path}");
     }
 
@@ -412,11 +441,62 @@ mod tests {
         );
     }
 
+    #[track_caller]
+    fn check_ip(allow: &[&str], ip: Option<&str>, now_s: i64, expected: Result<(), Code>) {
+        let c = config();
+        let r = KeyRecord {
+            ip_allow: Some(allow.iter().map(|n| n.parse().unwrap()).collect()),
+            ..record(&["documents.read"])
+        };
+        let ip = ip.map(|i| i.parse().unwrap());
+        let route = c.policy.judge("GET", "/documents/1");
+        let got = after_lookup(Some(&r), route, ip, now_s * 1000).map_err(|p| p.code);
+        assert_eq!(got, expected, "{allow:?} {ip:?}");
+    }
+
+    #[test]
+    fn ip_allow_is_judged_after_the_status_and_before_the_route() {
+        let net = &["198.51.100.0/24"];
+        check_ip(net, Some("198.51.100.7"), 5, Ok(()));
+        check_ip(net, Some("192.0.2.1"), 5, Err(Code::IpNotAllowed));
+        check_ip(net, None, 5, Err(Code::IpNotAllowed));
+        check_ip(net, Some("192.0.2.1"), 1_000, Err(Code::KeyExpired));
+        let c = config();
+        let r = KeyRecord {
+            ip_allow: Some(vec!["198.51.100.0/24".parse().unwrap()]),
+            ..record(&[])
+        };
+        let ip = Some("192.0.2.1".parse().unwrap());
+        let p = after_lookup(Some(&r), c.policy.judge("GET", "/internal/x"), ip, 5).unwrap_err();
+        assert_eq!(p.code, Code::IpNotAllowed);
+        assert!(p.detail.contains("192.0.2.1"));
+    }
+
+    #[test]
+    fn meta_travels_as_ascii_json() {
+        let mut r = record(&[]);
+        assert!(!identity_headers(&r)
+            .iter()
+            .any(|(n, _)| *n == "x-keyward-meta"));
+        r.meta = json!({"tier": "gold", "name": "Zoë 😀", "n": 1})
+            .as_object()
+            .cloned();
+        let (_, meta) = identity_headers(&r)
+            .into_iter()
+            .find(|(n, _)| *n == "x-keyward-meta")
+            .unwrap();
+        assert!(meta.is_ascii(), "{meta}");
+        assert!(meta.contains(r"Zo\u00eb \ud83d\ude00"), "{meta}");
+        let back: Value = serde_json::from_str(&meta).unwrap();
+        assert_eq!(back["name"], "Zoë 😀");
+        assert_eq!(back["n"], 1);
+    }
+
     #[test]
     fn insufficient_scope_names_the_scopes() {
         let c = config();
         let route = c.policy.judge("POST", "/documents/1");
-        let p = after_lookup(Some(&record(&["audit.log"])), route, 0).unwrap_err();
+        let p = after_lookup(Some(&record(&["audit.log"])), route, None, 0).unwrap_err();
         assert_eq!(
             p.extensions["required_scopes"],
             json!(["documents.write", "audit.log"])

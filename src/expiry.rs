@@ -43,6 +43,13 @@ pub fn rfc3339(secs: i64) -> String {
         .unwrap_or_else(|| secs.to_string())
 }
 
+/// Formats Unix milliseconds as RFC 3339 UTC with milliseconds.
+pub fn rfc3339_ms(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
+        .unwrap_or_else(|| ms.to_string())
+}
+
 /// Parses an RFC 3339 timestamp (any offset) to Unix seconds; a fractional
 /// second is dropped, so a key never outlives the time asked for.
 pub fn parse_rfc3339(s: &str) -> Result<i64, String> {
@@ -80,6 +87,7 @@ mod tests {
     fn timestamps() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_795_438_245), "2026-11-23T12:50:45Z");
+        assert_eq!(rfc3339_ms(1_795_438_245_007), "2026-11-23T12:50:45.007Z");
         assert_eq!(parse_rfc3339("2026-11-23T12:50:45Z"), Ok(1_795_438_245));
         assert_eq!(
             parse_rfc3339("2026-11-23T13:50:45+01:00"),

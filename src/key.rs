@@ -118,6 +118,42 @@ pub fn parse(prefix: &str, presented: &str) -> Result<ApiKey, FormatError> {
     Ok(ApiKey(presented.to_string()))
 }
 
+/// A key format issued elsewhere, accepted by prefix and total length only (its
+/// keys carry no keyward checksum). Declared in `LEGACY_KEY_FORMATS`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LegacyFormat {
+    /// The prefix, such as `api_`.
+    pub prefix: String,
+    /// The total length of a key, prefix included.
+    pub length: usize,
+}
+
+/// Checks a presented key against keyward's own format, or, when it starts with
+/// the prefix of a legacy format instead, against that format's length. The
+/// returned error speaks of the format the key claims to have.
+pub fn parse_any(
+    prefix: &str,
+    legacy: &[LegacyFormat],
+    presented: &str,
+) -> Result<ApiKey, (FormatError, String)> {
+    if !presented.starts_with(prefix) {
+        if let Some(f) = legacy.iter().find(|f| presented.starts_with(&f.prefix)) {
+            return if presented.len() == f.length {
+                Ok(ApiKey(presented.to_string()))
+            } else {
+                Err((
+                    FormatError::Length,
+                    format!(
+                        "a \"{}\" key must be {} characters long",
+                        f.prefix, f.length
+                    ),
+                ))
+            };
+        }
+    }
+    parse(prefix, presented).map_err(|e| (e, e.message(prefix)))
+}
+
 /// Generates a new key. `fill` supplies cryptographically secure random bytes
 /// (`crypto.getRandomValues` in the worker).
 pub fn generate(prefix: &str, fill: impl FnMut(&mut [u8])) -> ApiKey {
@@ -309,5 +345,34 @@ mod tests {
     fn hints() {
         assert_eq!(hint("kw_", "kw_abcdefWXYZ"), "kw_…WXYZ");
         assert_eq!(hint("api_", "ab"), "api_…ab");
+    }
+
+    #[track_caller]
+    fn check_any(presented: &str, expected: Result<(), &str>) {
+        let legacy = [LegacyFormat {
+            prefix: "api_".into(),
+            length: 20,
+        }];
+        let got = parse_any("kw_", &legacy, presented)
+            .map(|_| ())
+            .map_err(|(_, m)| m);
+        match expected {
+            Ok(()) => assert!(got.is_ok(), "{presented}: {got:?}"),
+            Err(part) => assert!(
+                got.as_ref().unwrap_err().contains(part),
+                "{presented}: {got:?}"
+            ),
+        }
+    }
+
+    #[test]
+    fn legacy_formats_are_judged_by_prefix_and_length_only() {
+        let native = generate("kw_", |b: &mut [u8]| b.fill(7));
+        check_any(native.expose(), Ok(()));
+        check_any("api_0123456789abcdef", Ok(()));
+        check_any("api_0123456789abcde", Err("20 characters"));
+        check_any("api_0123456789abcdefg", Err("20 characters"));
+        check_any("kw_0123456789abcdef", Err("characters long"));
+        check_any("zz_0123456789abcdef", Err("must start with \"kw_\""));
     }
 }

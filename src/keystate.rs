@@ -1,9 +1,17 @@
-//! What a key's Durable Object knows for certain: revocation and disabling, applied
-//! before its rate limits, so that they take effect on the very next request.
+//! What a key's Durable Object knows for certain, as plain data: revocation and
+//! disabling per key id, the shared rate-limit counters of a rotation chain, and
+//! each key's usage and last request outcomes. It is decided here, persisted by
+//! the shell.
 
-use crate::ratelimit::Verdict;
+use crate::ratelimit::{self, Counters, LimitPolicy, Verdict};
 use crate::record::KeyStatus;
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+
+/// Outcomes kept per key, newest last.
+pub const OUTCOMES_KEPT: usize = 50;
+/// Longest path kept in an outcome (longer ones are cut, marked with `…`).
+pub const OUTCOME_PATH_LEN: usize = 256;
 
 /// The authoritative state of one key.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,8 +23,10 @@ pub struct KeyState {
 }
 
 /// A change sent by the admin API.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateChange {
+    /// The key id.
+    pub key: String,
     /// Revoke from this time (Unix seconds). The earliest revocation always wins.
     #[serde(default)]
     pub revoked_at: Option<i64>,
@@ -25,18 +35,84 @@ pub struct StateChange {
     pub enabled: Option<bool>,
 }
 
+/// A denial decided before the object was asked (scope, expiry, address): the
+/// object only records it, and counts nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Denial {
+    /// The HTTP status answered.
+    pub status: u16,
+    /// The problem code.
+    pub code: String,
+}
+
+/// One request for the object to decide (or, with `denial`, to record).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Admission {
+    /// The key id.
+    pub key: String,
+    /// The key's rate-limit policies.
+    pub policies: Vec<LimitPolicy>,
+    /// The request method.
+    pub method: String,
+    /// The canonical request path (never the query).
+    pub path: String,
+    /// Set when the request is already refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denial: Option<Denial>,
+}
+
 /// The object's answer to one admission.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Answer {
     /// `active`, or why the key may not be used.
     pub status: KeyStatus,
-    /// The rate-limit verdict, for an active key.
+    /// The rate-limit verdict, for an active key that was not already refused.
     pub verdict: Option<Verdict>,
+}
+
+/// One request as the key's owner sees it when troubleshooting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Unix milliseconds.
+    pub at_ms: i64,
+    /// The method.
+    pub method: String,
+    /// The canonical path, without the query.
+    pub path: String,
+    /// The status keyward answered with; `None` for a request forwarded to the
+    /// origin (whose own status is the origin's business).
+    pub status: Option<u16>,
+    /// The problem code of a refusal; `None` when forwarded.
+    pub code: Option<String>,
+}
+
+/// Usage figures of one key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Unix seconds of the last request that was let through.
+    pub last_used_at: Option<i64>,
+    /// Requests let through.
+    pub requests: u64,
+    /// Requests refused after the key was recognised.
+    pub denied: u64,
+}
+
+/// Everything one object holds: the keys of one rotation chain.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Authority {
+    /// State by key id.
+    pub states: BTreeMap<String, KeyState>,
+    /// Usage by key id.
+    pub usage: BTreeMap<String, Usage>,
+    /// Last outcomes by key id, oldest first.
+    pub outcomes: BTreeMap<String, VecDeque<Outcome>>,
+    /// The chain's shared counters.
+    pub counters: Counters,
 }
 
 impl KeyState {
     /// Applies a change. A revocation is never undone or postponed.
-    pub fn apply(&mut self, change: StateChange) {
+    pub fn apply(&mut self, change: &StateChange) {
         if let Some(at) = change.revoked_at {
             self.revoked_at = Some(self.revoked_at.map_or(at, |old| old.min(at)));
         }
@@ -60,6 +136,67 @@ impl KeyState {
     }
 }
 
+impl Authority {
+    /// Decides one admission at `now_ms`: a recorded denial stays one; then
+    /// revocation and disabling; then the limits. Updates the usage, the outcomes
+    /// and (only when admitted) the counters. Returns the answer and the outcome.
+    pub fn admit(&mut self, a: &Admission, now_ms: i64) -> (Answer, Outcome) {
+        let state = self.states.get(&a.key).copied().unwrap_or_default();
+        let status = state.status(now_ms);
+        let (verdict, denial) = match (&a.denial, status) {
+            (Some(d), _) => (None, Some((d.status, d.code.clone()))),
+            (None, KeyStatus::Active) => {
+                let v = ratelimit::admit(&a.policies, &mut self.counters, now_ms);
+                let denial = (!v.admitted).then(|| (429, "RATE_LIMITED".to_string()));
+                (Some(v), denial)
+            }
+            (None, KeyStatus::Revoked) => (None, Some((401, "KEY_REVOKED".into()))),
+            (None, KeyStatus::Disabled) => (None, Some((401, "KEY_DISABLED".into()))),
+            (None, KeyStatus::Expired) => (None, Some((401, "KEY_EXPIRED".into()))),
+        };
+        let usage = self.usage.entry(a.key.clone()).or_default();
+        match &denial {
+            None => {
+                usage.requests += 1;
+                usage.last_used_at = Some(now_ms.div_euclid(1000));
+            }
+            Some(_) => usage.denied += 1,
+        }
+        let (status_code, code) = denial.map_or((None, None), |(s, c)| (Some(s), Some(c)));
+        let outcome = Outcome {
+            at_ms: now_ms,
+            method: a.method.clone(),
+            path: cut_path(&a.path),
+            status: status_code,
+            code,
+        };
+        let kept = self.outcomes.entry(a.key.clone()).or_default();
+        kept.push_back(outcome.clone());
+        while kept.len() > OUTCOMES_KEPT {
+            kept.pop_front();
+        }
+        (Answer { status, verdict }, outcome)
+    }
+
+    /// Applies an admin change to one key and returns its new state.
+    pub fn change(&mut self, change: &StateChange) -> KeyState {
+        let state = self.states.entry(change.key.clone()).or_default();
+        state.apply(change);
+        *state
+    }
+}
+
+fn cut_path(path: &str) -> String {
+    if path.len() <= OUTCOME_PATH_LEN {
+        return path.to_string();
+    }
+    let mut end = OUTCOME_PATH_LEN;
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &path[..end])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,13 +205,14 @@ mod tests {
     fn check(changes: &[StateChange], now_ms: i64, expected: KeyStatus) {
         let mut s = KeyState::default();
         for c in changes {
-            s.apply(*c);
+            s.apply(c);
         }
         assert_eq!(s.status(now_ms), expected, "{changes:?}");
     }
 
     fn revoke(at: i64) -> StateChange {
         StateChange {
+            key: "key_a".into(),
             revoked_at: Some(at),
             enabled: None,
         }
@@ -82,6 +220,7 @@ mod tests {
 
     fn enable(on: bool) -> StateChange {
         StateChange {
+            key: "key_a".into(),
             revoked_at: None,
             enabled: Some(on),
         }
@@ -104,7 +243,92 @@ mod tests {
 
     #[test]
     fn changes_decode_with_missing_fields() {
-        let c: StateChange = serde_json::from_str(r#"{"enabled": false}"#).unwrap();
+        let c: StateChange = serde_json::from_str(r#"{"key":"key_a","enabled": false}"#).unwrap();
         assert_eq!(c, enable(false));
+    }
+
+    fn admission(key: &str, limit: u32, denial: Option<(u16, &str)>) -> Admission {
+        Admission {
+            key: key.into(),
+            policies: vec![LimitPolicy {
+                name: "burst".into(),
+                limit,
+                window_s: 60,
+            }],
+            method: "GET".into(),
+            path: "/documents/1".into(),
+            denial: denial.map(|(status, code)| Denial {
+                status,
+                code: code.into(),
+            }),
+        }
+    }
+
+    /// Admits `a` and returns (status, outcome code, requests, denied).
+    #[track_caller]
+    fn check_admit(
+        auth: &mut Authority,
+        a: &Admission,
+        now_ms: i64,
+        expected: (KeyStatus, Option<&str>, u64, u64),
+    ) {
+        let (answer, outcome) = auth.admit(a, now_ms);
+        let u = &auth.usage[&a.key];
+        let got = (answer.status, outcome.code.as_deref(), u.requests, u.denied);
+        assert_eq!(got, expected, "{a:?}");
+    }
+
+    #[test]
+    fn admissions_count_usage_and_keep_outcomes() {
+        use KeyStatus::*;
+        let mut auth = Authority::default();
+        let ok = admission("key_a", 2, None);
+        check_admit(&mut auth, &ok, 1_000, (Active, None, 1, 0));
+        check_admit(&mut auth, &ok, 2_500, (Active, None, 2, 0));
+        check_admit(&mut auth, &ok, 3_000, (Active, Some("RATE_LIMITED"), 2, 1));
+        assert_eq!(auth.usage["key_a"].last_used_at, Some(2));
+        // A denial decided elsewhere is recorded, and consumes no quota.
+        let scope = admission("key_a", 2, Some((403, "INSUFFICIENT_SCOPE")));
+        check_admit(
+            &mut auth,
+            &scope,
+            61_000,
+            (Active, Some("INSUFFICIENT_SCOPE"), 2, 2),
+        );
+        check_admit(&mut auth, &ok, 61_000, (Active, None, 3, 2));
+        // Another key of the chain shares the counters but not the state or usage.
+        let other = admission("key_b", 2, None);
+        check_admit(&mut auth, &other, 61_500, (Active, None, 1, 0));
+        check_admit(
+            &mut auth,
+            &other,
+            61_600,
+            (Active, Some("RATE_LIMITED"), 1, 1),
+        );
+        auth.change(&revoke(61));
+        check_admit(&mut auth, &ok, 62_000, (Revoked, Some("KEY_REVOKED"), 3, 3));
+        check_admit(&mut auth, &other, 121_000, (Active, None, 2, 1));
+        let kinds: Vec<Option<u16>> = auth.outcomes["key_a"].iter().map(|o| o.status).collect();
+        assert_eq!(
+            kinds,
+            vec![None, None, Some(429), Some(403), None, Some(401)]
+        );
+    }
+
+    #[test]
+    fn outcomes_keep_the_last_fifty_and_cut_long_paths() {
+        let mut auth = Authority::default();
+        let mut a = admission("key_a", 1_000, None);
+        for i in 0..60 {
+            a.path = format!("/p/{i}");
+            auth.admit(&a, 1_000 + i);
+        }
+        let kept = &auth.outcomes["key_a"];
+        assert_eq!(kept.len(), OUTCOMES_KEPT);
+        assert_eq!(kept.front().unwrap().path, "/p/10");
+        assert_eq!(kept.back().unwrap().path, "/p/59");
+        a.path = format!("/{}", "é".repeat(300));
+        let (_, o) = auth.admit(&a, 2_000);
+        assert!(o.path.ends_with('…') && o.path.len() <= OUTCOME_PATH_LEN + 3);
     }
 }

@@ -17,6 +17,7 @@
 //! - [`config`]: vars and secrets, validated once, errors naming the field.
 //! - [`decide`]: the request path's decisions, from facts and a record.
 //! - [`admin`]: the admin API's routes, validation and views.
+//! - [`directory`]: a team's directory of keys: its calls, rotation, audit entries.
 //! - [`ratelimit`]: rate-limit policies and fixed-window arithmetic.
 //! - [`problem`]: RFC 9457 problem bodies; every code in one enum.
 //!
@@ -29,6 +30,7 @@ pub mod cache;
 pub mod config;
 pub mod credential;
 pub mod decide;
+pub mod directory;
 pub mod expiry;
 pub mod key;
 pub mod keystate;

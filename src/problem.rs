@@ -21,6 +21,8 @@ pub enum Code {
     KeyExpired,
     /// The key lacks a scope the route requires.
     InsufficientScope,
+    /// The request comes from an address outside the key's `ip_allow` list.
+    IpNotAllowed,
     /// The route is denied, or matches no rule.
     RouteNotAllowed,
     /// A rate limit of the key is exhausted.
@@ -29,10 +31,16 @@ pub enum Code {
     InvalidPath,
     /// Admin API input failed validation.
     ValidationFailed,
+    /// The admin caller may not act on this team, or grant these scopes.
+    Forbidden,
     /// The admin API has no such resource.
     NotFound,
     /// The admin API resource does not support the method.
     MethodNotAllowed,
+    /// The request conflicts with the key's state (already imported, already revoked).
+    Conflict,
+    /// The team already holds `MAX_KEYS_PER_TEAM` live keys.
+    TeamKeyLimit,
     /// The request body is larger than keyward accepts.
     PayloadTooLarge,
     /// The origin could not be reached.
@@ -64,12 +72,16 @@ pub const ALL: &[Code] = &[
     Code::KeyDisabled,
     Code::KeyExpired,
     Code::InsufficientScope,
+    Code::IpNotAllowed,
     Code::RouteNotAllowed,
     Code::RateLimited,
     Code::InvalidPath,
     Code::ValidationFailed,
+    Code::Forbidden,
     Code::NotFound,
     Code::MethodNotAllowed,
+    Code::Conflict,
+    Code::TeamKeyLimit,
     Code::PayloadTooLarge,
     Code::OriginUnavailable,
     Code::Unavailable,
@@ -87,12 +99,16 @@ impl Code {
             Code::KeyDisabled => "KEY_DISABLED",
             Code::KeyExpired => "KEY_EXPIRED",
             Code::InsufficientScope => "INSUFFICIENT_SCOPE",
+            Code::IpNotAllowed => "IP_NOT_ALLOWED",
             Code::RouteNotAllowed => "ROUTE_NOT_ALLOWED",
             Code::RateLimited => "RATE_LIMITED",
             Code::InvalidPath => "INVALID_PATH",
             Code::ValidationFailed => "VALIDATION_FAILED",
+            Code::Forbidden => "FORBIDDEN",
             Code::NotFound => "NOT_FOUND",
             Code::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Code::Conflict => "CONFLICT",
+            Code::TeamKeyLimit => "TEAM_KEY_LIMIT",
             Code::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Code::OriginUnavailable => "ORIGIN_UNAVAILABLE",
             Code::Unavailable => "UNAVAILABLE",
@@ -155,6 +171,12 @@ impl Code {
                 "The key is valid but lacks a scope that this route requires.",
                 "Use a key that holds every scope listed in required_scopes.",
             ),
+            Code::IpNotAllowed => (
+                403,
+                "Address not allowed",
+                "The key may only be used from the addresses in its ip_allow list, and this request came from elsewhere.",
+                "Call from an allowed address, or ask your team admin to add yours to the key's ip_allow.",
+            ),
             Code::RouteNotAllowed => (
                 403,
                 "Route not allowed",
@@ -179,6 +201,12 @@ impl Code {
                 "The admin request body or parameters are invalid.",
                 "Fix each field listed in errors and send the request again.",
             ),
+            Code::Forbidden => (
+                403,
+                "Forbidden",
+                "The caller is a key of another team, lacks keys:manage, or asked to grant scopes it does not hold itself.",
+                "Manage your own team's keys only, with scopes your key holds; the ADMIN_TOKEN may manage every team.",
+            ),
             Code::NotFound => (
                 404,
                 "Not found",
@@ -190,6 +218,18 @@ impl Code {
                 "Method not allowed",
                 "The admin API resource does not support this method.",
                 "Use one of the methods listed in the Allow header.",
+            ),
+            Code::Conflict => (
+                409,
+                "Conflict",
+                "The request conflicts with the current state: the key hash is already registered, or the key is already revoked.",
+                "Read the key's current state, then decide whether the request is still needed.",
+            ),
+            Code::TeamKeyLimit => (
+                409,
+                "Team key limit reached",
+                "The team already holds MAX_KEYS_PER_TEAM live (neither revoked nor expired) keys.",
+                "Revoke keys the team no longer uses, or ask the operators to raise MAX_KEYS_PER_TEAM.",
             ),
             Code::PayloadTooLarge => (
                 413,
@@ -384,13 +424,17 @@ mod tests {
         check(Code::RateLimited, 429, "RATE_LIMITED");
         check(Code::InvalidPath, 400, "INVALID_PATH");
         check(Code::ValidationFailed, 400, "VALIDATION_FAILED");
+        check(Code::IpNotAllowed, 403, "IP_NOT_ALLOWED");
+        check(Code::Forbidden, 403, "FORBIDDEN");
         check(Code::NotFound, 404, "NOT_FOUND");
         check(Code::MethodNotAllowed, 405, "METHOD_NOT_ALLOWED");
+        check(Code::Conflict, 409, "CONFLICT");
+        check(Code::TeamKeyLimit, 409, "TEAM_KEY_LIMIT");
         check(Code::PayloadTooLarge, 413, "PAYLOAD_TOO_LARGE");
         check(Code::OriginUnavailable, 502, "ORIGIN_UNAVAILABLE");
         check(Code::Unavailable, 503, "UNAVAILABLE");
         check(Code::Misconfigured, 503, "MISCONFIGURED");
-        assert_eq!(ALL.len(), 17);
+        assert_eq!(ALL.len(), 21);
         assert_eq!(Code::from_slug("nope"), None);
     }
 

@@ -1,10 +1,24 @@
 //! The stored key record (KV value under the key's hash) and its status at a given time.
 
 use crate::ratelimit::LimitPolicy;
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::net::IpAddr;
+
+/// Who issued a key, or acted in the admin API: the admin token, or a key.
+pub const ADMIN_ACTOR: &str = "admin";
+
+fn admin_actor() -> String {
+    ADMIN_ACTOR.to_string()
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
 
 /// What keyward knows of one key. Never holds the plaintext or the hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyRecord {
     /// Stable identifier (`key_…`), safe to show and log.
     pub id: String,
@@ -21,6 +35,9 @@ pub struct KeyRecord {
     pub hint: String,
     /// Unix seconds.
     pub created_at: i64,
+    /// `admin`, or the id of the `keys:manage` key that issued it.
+    #[serde(default = "admin_actor")]
+    pub created_by: String,
     /// Unix seconds; `None` means never.
     pub expires_at: Option<i64>,
     /// A disabled key is refused until enabled again.
@@ -33,6 +50,26 @@ pub struct KeyRecord {
     /// The key's own limits, overriding any plan; an empty list means unlimited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limits: Option<Vec<LimitPolicy>>,
+    /// The networks the key may be used from; `None` means anywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_allow: Option<Vec<IpNet>>,
+    /// A small JSON object forwarded to the origin as `X-Keyward-Meta`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Map<String, Value>>,
+    /// The id of the key whose Durable Object counts this key's requests: the
+    /// first key of a rotation chain, so that a rotated key keeps its counters.
+    /// `None` means the key's own id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<String>,
+    /// The key this one replaced by rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
+    /// The key that replaced this one by rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced_by: Option<String>,
+    /// Registered by its hash (`import`), issued elsewhere.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub imported: bool,
 }
 
 /// The state of a key at a given time.
@@ -50,6 +87,34 @@ pub enum KeyStatus {
 }
 
 impl KeyRecord {
+    /// The name of the Durable Object that decides for this key.
+    pub fn authority(&self) -> &str {
+        self.lineage.as_deref().unwrap_or(&self.id)
+    }
+
+    /// Whether a request from `ip` may use the key. No list allows every address
+    /// (and a missing address); with a list, an unknown address is refused.
+    /// IPv4-mapped IPv6 addresses match IPv4 networks.
+    pub fn ip_allowed(&self, ip: Option<IpAddr>) -> bool {
+        match (&self.ip_allow, ip) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(nets), Some(ip)) => {
+                let ip = ip.to_canonical();
+                nets.iter().any(|n| n.contains(&ip))
+            }
+        }
+    }
+
+    /// Whether the key still counts against `MAX_KEYS_PER_TEAM` at `now_ms`:
+    /// neither revoked (or due to be) nor expired.
+    pub fn is_live(&self, now_ms: i64) -> bool {
+        self.revoked_at.is_none()
+            && self
+                .expires_at
+                .is_none_or(|e| now_ms < e.saturating_mul(1000))
+    }
+
     /// The status at `now_ms` (Unix milliseconds). Revocation outranks disabling,
     /// which outranks expiry: the answer names the most permanent reason.
     pub fn status(&self, now_ms: i64) -> KeyStatus {
@@ -86,9 +151,7 @@ mod tests {
             created_at: 100,
             expires_at: Some(200),
             enabled: true,
-            revoked_at: None,
-            plan: None,
-            rate_limits: None,
+            ..Default::default()
         }
     }
 
@@ -117,11 +180,69 @@ mod tests {
         );
     }
 
+    #[track_caller]
+    fn check_ip(allow: Option<&[&str]>, ip: Option<&str>, expected: bool) {
+        let r = KeyRecord {
+            ip_allow: allow.map(|a| a.iter().map(|n| n.parse().unwrap()).collect()),
+            ..record()
+        };
+        let ip = ip.map(|i| i.parse().unwrap());
+        assert_eq!(r.ip_allowed(ip), expected, "{allow:?} {ip:?}");
+    }
+
+    #[test]
+    fn ip_allow() {
+        check_ip(None, None, true);
+        check_ip(None, Some("203.0.113.9"), true);
+        check_ip(Some(&[]), Some("203.0.113.9"), false);
+        check_ip(Some(&["203.0.113.0/24"]), None, false);
+        check_ip(Some(&["203.0.113.0/24"]), Some("203.0.113.9"), true);
+        check_ip(Some(&["203.0.113.0/24"]), Some("203.0.114.9"), false);
+        check_ip(Some(&["203.0.113.9/32"]), Some("203.0.113.9"), true);
+        check_ip(Some(&["203.0.113.0/24"]), Some("::ffff:203.0.113.9"), true);
+        check_ip(Some(&["2001:db8::/32"]), Some("2001:db8:1::7"), true);
+        check_ip(Some(&["2001:db8::/32"]), Some("2001:db9::7"), false);
+        check_ip(
+            Some(&["2001:db8::/32", "10.0.0.0/8"]),
+            Some("10.1.2.3"),
+            true,
+        );
+        check_ip(Some(&["0.0.0.0/0"]), Some("::1"), false);
+        check_ip(Some(&["::/0"]), Some("::1"), true);
+    }
+
+    #[test]
+    fn liveness() {
+        let r = record();
+        assert!(r.is_live(199_999));
+        assert!(!r.is_live(200_000));
+        let revoked_later = KeyRecord {
+            revoked_at: Some(10_000),
+            ..record()
+        };
+        assert!(
+            !revoked_later.is_live(100_000),
+            "a pending revocation is not live"
+        );
+        assert_eq!(r.authority(), "key_1");
+        let rotated = KeyRecord {
+            lineage: Some("key_0".into()),
+            ..record()
+        };
+        assert_eq!(rotated.authority(), "key_0");
+    }
+
     #[test]
     fn json_round_trip_and_optional_subject() {
         let r = record();
         let json = serde_json::to_string(&r).unwrap();
-        assert!(!json.contains("subject"));
+        assert!(!json.contains("subject") && !json.contains("imported"));
+        // Records written before `created_by` existed read as issued by the admin.
+        let old = r#"{"id":"key_1","team":"t","name":"n","scopes":[],"hint":"h","created_at":1,"expires_at":null,"enabled":true,"revoked_at":null}"#;
+        assert_eq!(
+            serde_json::from_str::<KeyRecord>(old).unwrap().created_by,
+            "admin"
+        );
         assert_eq!(serde_json::from_str::<KeyRecord>(&json).unwrap(), r);
         let with = KeyRecord {
             subject: Some("user_7".into()),

@@ -1,19 +1,28 @@
-//! The admin API's shell half: authorization, bodies and KV writes around [`crate::admin`].
+//! The admin API's shell half: who calls, then the team directory, the key's
+//! Durable Object and KV, around [`crate::admin`].
+//!
+//! Order of every write: the key's Durable Object first when the change affects
+//! requests at once (revocation, disabling), then the team directory (the record's
+//! authority, with its audit entry), then the KV copy that the request path reads.
 
 use super::authority;
+use super::directory;
 use super::respond;
 use super::runtime;
 use super::store::Keys;
 use super::Ctx;
-use crate::admin::{self, Route};
+use crate::admin::{self, Actor, Route, MANAGE_SCOPE};
 use crate::config::Config;
 use crate::credential;
-use crate::key;
+use crate::directory::{Applied, AuditEntry, Call, Change, Page, Stored};
+use crate::key::{self, KeyHash};
 use crate::keystate::StateChange;
+use crate::policy::RouteDecision;
 use crate::problem::{Code, Problem};
 use crate::record::KeyRecord;
+use futures_util::future::join_all;
 use futures_util::StreamExt;
-use serde_json::json;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use worker::{Env, Request, Response};
@@ -27,108 +36,311 @@ pub async fn handle(
     method: &str,
     path: &str,
 ) -> Result<Response, Problem> {
-    authorize(
-        req.headers().get("authorization").ok().flatten().as_deref(),
-        config,
-    )?;
+    let actor = authorize(&req, env, config, ctx, method, path).await?;
     let route = admin::route(method, path)?;
+    actor.may_manage(route.team())?;
     let keys = Keys::open(env, config)?;
     let now = ctx.now_ms.div_euclid(1000);
+    let query = req.url().ok().and_then(|u| u.query().map(str::to_string));
+    let audit = |action: &str, key_id: &str, details: Value| AuditEntry {
+        seq: 0,
+        at_ms: ctx.now_ms,
+        actor: actor.name().to_string(),
+        action: action.to_string(),
+        key_id: key_id.to_string(),
+        request_id: ctx.request_id.clone(),
+        details,
+    };
     match route {
         Route::CreateKey { team } => {
             let body = read_body(&mut req).await?;
             let new = admin::validate_create(&body, now, config)?;
+            actor.may_grant(&new.scopes)?;
             let plaintext = key::generate(&config.key_prefix, runtime::fill_random);
-            let record = KeyRecord {
-                id: key::generate_id("key_", 16, runtime::fill_random),
-                team,
-                subject: new.subject,
-                name: new.name,
-                scopes: new.scopes,
-                hint: plaintext.hint(&config.key_prefix),
-                created_at: now,
-                expires_at: new.expires_at,
-                enabled: true,
-                revoked_at: None,
-                plan: new.plan,
-                rate_limits: new.rate_limits,
-            };
-            keys.insert(&plaintext.hash(), &record).await?;
+            let id = key::generate_id("key_", 16, runtime::fill_random);
+            let hint = plaintext.hint(&config.key_prefix);
+            let record = new.into_record(id, team, hint, now, actor.name());
+            let entry = audit("key.create", &record.id, created_details(&record));
+            insert(env, &keys, config, &plaintext.hash(), &record, entry).await?;
             ctx.key_id = Some(record.id.clone());
-            audit(ctx, "key.create", &record);
-            respond::json(201, &admin::created_view(&record, plaintext.expose()))
+            respond::json(
+                201,
+                &admin::created_view(&record, plaintext.expose(), ctx.now_ms),
+            )
+        }
+        Route::ImportKey { team } => {
+            let body = read_body(&mut req).await?;
+            let import = admin::validate_import(&body, now, config)?;
+            actor.may_grant(&import.key.scopes)?;
+            let hash = KeyHash(import.hash);
+            if keys.exists(&hash).await? {
+                return Err(Problem::new(
+                    Code::Conflict,
+                    "this key is already registered",
+                ));
+            }
+            let id = key::generate_id("key_", 16, runtime::fill_random);
+            let hint = format!("{}…{}", import.prefix, import.last4.unwrap_or_default());
+            let mut record = import.key.into_record(id, team, hint, now, actor.name());
+            record.imported = true;
+            let entry = audit("key.import", &record.id, created_details(&record));
+            insert(env, &keys, config, &hash, &record, entry).await?;
+            ctx.key_id = Some(record.id.clone());
+            respond::json(201, &admin::key_view(&record, ctx.now_ms, None))
+        }
+        Route::ListKeys { team } => {
+            let (cursor, limit) = crate::directory::page_query(query.as_deref())?;
+            let page: Page<KeyRecord> =
+                directory::call(env, &team, &Call::List { cursor, limit }).await?;
+            let usages = join_all(
+                page.items
+                    .iter()
+                    .map(|r| authority::usage(env, r.authority(), &r.id, false)),
+            )
+            .await;
+            let items: Vec<Value> = page
+                .items
+                .iter()
+                .zip(usages)
+                .map(|(r, u)| admin::key_view(r, ctx.now_ms, u.ok().map(|u| u.usage).as_ref()))
+                .collect();
+            respond::json(
+                200,
+                &json!({"items": items, "next_cursor": page.next_cursor}),
+            )
         }
         Route::GetKey { team, id } => {
-            let (_, record) = find(&keys, &team, &id).await?;
-            respond::json(200, &admin::key_view(&record, ctx.now_ms))
+            let stored = find(env, &team, &id).await?;
+            let r = &stored.record;
+            let report = authority::usage(env, r.authority(), &r.id, true)
+                .await
+                .map_err(authority::unavailable)?;
+            let mut view = admin::key_view(r, ctx.now_ms, Some(&report.usage));
+            view["recent"] = admin::outcomes_view(&report.outcomes);
+            respond::json(200, &view)
         }
         Route::UpdateKey { team, id } => {
             let body = read_body(&mut req).await?;
-            let update = admin::validate_update(&body)?;
-            let (hash, mut record) = find(&keys, &team, &id).await?;
+            let update = admin::validate_update(&body, config)?;
+            if let Some(scopes) = &update.scopes {
+                actor.may_grant(scopes)?;
+            }
+            let stored = find(env, &team, &id).await?;
             if let Some(enabled) = update.enabled {
                 // The key's object first: it decides every request from now on.
                 let change = StateChange {
+                    key: id.clone(),
                     revoked_at: None,
                     enabled: Some(enabled),
                 };
-                authority::change(env, &record.id, change)
+                authority::change(env, stored.record.authority(), &change)
                     .await
                     .map_err(authority::unavailable)?;
             }
-            update.apply(&mut record);
-            keys.put(&hash, &record).await?;
-            audit(ctx, "key.update", &record);
-            respond::json(200, &admin::key_view(&record, ctx.now_ms))
+            let entry = audit("key.update", &id, json!({"fields": update.fields()}));
+            let applied = apply(env, &keys, &team, &id, Change::Update(update), entry).await?;
+            respond::json(200, &admin::key_view(&applied.key.record, ctx.now_ms, None))
         }
         Route::RevokeKey { team, id } => {
-            let (hash, mut record) = find(&keys, &team, &id).await?;
+            let stored = find(env, &team, &id).await?;
             let change = StateChange {
+                key: id.clone(),
                 revoked_at: Some(now),
                 enabled: None,
             };
-            authority::change(env, &record.id, change)
+            authority::change(env, stored.record.authority(), &change)
                 .await
                 .map_err(authority::unavailable)?;
-            if record.revoked_at.is_none_or(|r| r > now) {
-                record.revoked_at = Some(now);
-                keys.put(&hash, &record).await?;
-            }
-            audit(ctx, "key.revoke", &record);
-            respond::json(200, &admin::key_view(&record, ctx.now_ms))
+            let entry = audit("key.revoke", &id, json!({}));
+            let applied = apply(env, &keys, &team, &id, Change::Revoke { at: now }, entry).await?;
+            respond::json(200, &admin::key_view(&applied.key.record, ctx.now_ms, None))
+        }
+        Route::RotateKey { team, id } => {
+            let body = read_body(&mut req).await?;
+            let rotate = admin::validate_rotate(&body, now)?;
+            let stored = find(env, &team, &id).await?;
+            let plaintext = key::generate(&config.key_prefix, runtime::fill_random);
+            let new_id = key::generate_id("key_", 16, runtime::fill_random);
+            let new_hint = plaintext.hint(&config.key_prefix);
+            // Checked here too, so that a refused rotation changes nothing anywhere.
+            let (old, _) = crate::directory::rotate(
+                &stored.record,
+                &new_id,
+                &new_hint,
+                now,
+                rotate,
+                ctx.now_ms,
+            )?;
+            let change = StateChange {
+                key: id.clone(),
+                revoked_at: old.revoked_at,
+                enabled: None,
+            };
+            authority::change(env, stored.record.authority(), &change)
+                .await
+                .map_err(authority::unavailable)?;
+            let entry = audit(
+                "key.rotate",
+                &id,
+                json!({"replaced_by": new_id, "grace_s": rotate.grace_s}),
+            );
+            let change = Change::Rotate {
+                new_id,
+                new_hash: plaintext.hash().0,
+                new_hint,
+                rotate,
+                now,
+            };
+            let applied = apply(env, &keys, &team, &id, change, entry).await?;
+            let new = applied.new_key.ok_or_else(|| {
+                runtime::unavailable("the team directory", "a rotation returned no new key")
+            })?;
+            ctx.key_id = Some(new.record.id.clone());
+            let mut view = admin::created_view(&new.record, plaintext.expose(), ctx.now_ms);
+            view["replaces"] = admin::key_view(&applied.key.record, ctx.now_ms, None);
+            respond::json(201, &view)
+        }
+        Route::Audit { team } => {
+            let (cursor, limit) = crate::directory::page_query(query.as_deref())?;
+            let page: Page<AuditEntry> =
+                directory::call(env, &team, &Call::Audit { cursor, limit }).await?;
+            let items: Vec<Value> = page.items.iter().map(AuditEntry::view).collect();
+            respond::json(
+                200,
+                &json!({"items": items, "next_cursor": page.next_cursor}),
+            )
         }
     }
 }
 
-/// Accepts only the `ADMIN_TOKEN`, compared in constant time (over SHA-256
-/// digests, so that the length is not revealed either).
-fn authorize(header: Option<&str>, config: &Config) -> Result<(), Problem> {
-    let presented = credential::bearer(header).map_err(|e| {
+/// The non-secret facts of a new key, for its audit entry.
+fn created_details(r: &KeyRecord) -> Value {
+    json!({
+        "name": r.name,
+        "scopes": r.scopes,
+        "expires_at": r.expires_at.map(crate::expiry::rfc3339),
+        "plan": r.plan,
+    })
+}
+
+/// Adds a key: the team directory (which enforces `MAX_KEYS_PER_TEAM`), then KV.
+async fn insert(
+    env: &Env,
+    keys: &Keys,
+    config: &Config,
+    hash: &KeyHash,
+    record: &KeyRecord,
+    audit: AuditEntry,
+) -> Result<(), Problem> {
+    let call = Call::Insert {
+        hash: hash.0.clone(),
+        record: Box::new(record.clone()),
+        max_live: config.max_keys_per_team,
+        audit,
+    };
+    directory::call::<()>(env, &record.team, &call).await?;
+    keys.put(hash, record).await
+}
+
+/// Changes a key in the team directory, then copies the result to KV. Each writer
+/// reads the directory again after its KV write and writes once more if another
+/// change landed meanwhile, so KV converges on the directory's record.
+async fn apply(
+    env: &Env,
+    keys: &Keys,
+    team: &str,
+    id: &str,
+    change: Change,
+    audit: AuditEntry,
+) -> Result<Applied, Problem> {
+    let call = Call::Apply {
+        id: id.to_string(),
+        change,
+        audit,
+    };
+    let applied: Applied = directory::call(env, team, &call).await?;
+    if let Some(new) = &applied.new_key {
+        keys.put(&KeyHash(new.hash.clone()), &new.record).await?;
+    }
+    let mut written = applied.key.clone();
+    for _ in 0..3 {
+        keys.put(&KeyHash(written.hash.clone()), &written.record)
+            .await?;
+        let latest: Option<Stored> =
+            directory::call(env, team, &Call::Get { id: id.into() }).await?;
+        match latest {
+            Some(l) if l != written => written = l,
+            _ => break,
+        }
+    }
+    Ok(applied)
+}
+
+async fn find(env: &Env, team: &str, id: &str) -> Result<Stored, Problem> {
+    let stored: Option<Stored> = directory::call(env, team, &Call::Get { id: id.into() }).await?;
+    stored.ok_or_else(|| admin::not_found("no such key in this team"))
+}
+
+/// The caller: the `ADMIN_TOKEN` (compared in constant time over SHA-256 digests,
+/// so that the length is not revealed either), or a key holding `keys:manage`,
+/// judged like any request (status, address, its Durable Object and limits).
+async fn authorize(
+    req: &Request,
+    env: &Env,
+    config: &Config,
+    ctx: &mut Ctx,
+    method: &str,
+    path: &str,
+) -> Result<Actor, Problem> {
+    let header = req.headers().get("authorization").ok().flatten();
+    let presented = credential::bearer(header.as_deref()).map_err(|e| {
         if e.key_presented() {
             Problem::new(Code::InvalidKey, "the admin token is not recognised").presented()
         } else {
             Problem::new(
                 Code::MissingKey,
-                "the admin API needs \"Authorization: Bearer <ADMIN_TOKEN>\"",
+                "the admin API needs \"Authorization: Bearer <ADMIN_TOKEN>\" or a key holding keys:manage",
             )
         }
     })?;
-    let ok = config.admin_token.as_ref().is_some_and(|token| {
+    let is_admin = config.admin_token.as_ref().is_some_and(|token| {
         let a = Sha256::digest(presented.as_bytes());
         let b = Sha256::digest(token.0.as_bytes());
         bool::from(a.ct_eq(&b))
     });
-    if ok {
-        Ok(())
-    } else {
-        Err(Problem::new(Code::InvalidKey, "the admin token is not recognised").presented())
+    if is_admin {
+        return Ok(Actor::Admin);
     }
-}
-
-async fn find(keys: &Keys, team: &str, id: &str) -> Result<(key::KeyHash, KeyRecord), Problem> {
-    keys.by_id(team, id)
-        .await?
-        .ok_or_else(|| admin::not_found("no such key in this team"))
+    let Ok(key) = key::parse_any(&config.key_prefix, &config.legacy_formats, presented) else {
+        return Err(
+            Problem::new(Code::InvalidKey, "the admin token is not recognised").presented(),
+        );
+    };
+    let required = [MANAGE_SCOPE.to_string()];
+    let ip = super::client_ip(req);
+    let (record, _) = super::authenticate(
+        env,
+        config,
+        ctx,
+        &key,
+        RouteDecision::Require(&required),
+        ip,
+        method,
+        path,
+    )
+    .await
+    .map_err(|p| match p.code {
+        Code::InsufficientScope => Problem::new(
+            Code::Forbidden,
+            "this key does not hold keys:manage, which the admin API requires",
+        ),
+        _ => p,
+    })?;
+    Ok(Actor::Key {
+        id: record.id,
+        team: record.team,
+        scopes: record.scopes,
+    })
 }
 
 /// Reads at most `admin::MAX_BODY` bytes (plus one, to detect excess).
@@ -157,14 +369,4 @@ async fn read_body(req: &mut Request) -> Result<Vec<u8>, Problem> {
         }
     }
     Ok(body)
-}
-
-fn audit(ctx: &Ctx, action: &str, record: &KeyRecord) {
-    runtime::log(json!({
-        "event": "audit",
-        "request_id": ctx.request_id,
-        "action": action,
-        "team": record.team,
-        "key_id": record.id,
-    }));
 }

@@ -1,6 +1,7 @@
 //! The per-key Durable Object, `KeyAuthority`: the authority for what must be exact.
-//! It holds the key's revocation and disabling, checked on every request, and its
-//! rate-limit counters; one object per key id.
+//! It holds the revocation and disabling of each key of one rotation chain (one
+//! object per chain, named by its first key's id), checked on every request, the
+//! chain's shared rate-limit counters, and each key's usage and last outcomes.
 //!
 //! Counters live in memory and in the object's SQLite storage. Each admission reads
 //! and updates them with no `await` in between, so concurrent requests are decided
@@ -9,11 +10,12 @@
 //! never lost to a restart.
 
 use super::runtime;
-use crate::keystate::{Answer, KeyState, StateChange};
+use crate::keystate::{
+    Admission, Answer, Authority, KeyState, Outcome, StateChange, Usage, OUTCOMES_KEPT,
+};
 use crate::problem::Problem;
-use crate::ratelimit::{self, Counter, Counters, LimitPolicy};
-use crate::record::KeyStatus;
-use serde::Deserialize;
+use crate::ratelimit::Counter;
+use serde::{Deserialize, Serialize};
 use std::cell::{RefCell, RefMut};
 use worker::wasm_bindgen::JsValue;
 use worker::{
@@ -27,19 +29,49 @@ pub const BINDING: &str = "KEY_AUTHORITY";
 #[durable_object]
 pub struct KeyAuthority {
     state: State,
-    loaded: RefCell<Option<(KeyState, Counters)>>,
+    loaded: RefCell<Option<Authority>>,
 }
 
 #[derive(Deserialize)]
-struct MetaRow {
-    v: String,
+struct KeyRow {
+    id: String,
+    state: String,
+    last_used_at: Option<f64>,
+    requests: f64,
+    denied: f64,
 }
 
 #[derive(Deserialize)]
-struct Row {
+struct CounterRow {
     name: String,
     window_start_ms: f64,
     count: f64,
+}
+
+#[derive(Deserialize)]
+struct OutcomeRow {
+    key_id: String,
+    at_ms: f64,
+    method: String,
+    path: String,
+    status: Option<f64>,
+    code: Option<String>,
+}
+
+/// A request for one key's usage.
+#[derive(Serialize, Deserialize)]
+struct UsageQuery {
+    key: String,
+    outcomes: bool,
+}
+
+/// One key's usage and, when asked, its last outcomes (oldest first).
+#[derive(Serialize, Deserialize)]
+pub struct UsageReport {
+    /// The figures.
+    pub usage: Usage,
+    /// The last outcomes.
+    pub outcomes: Vec<Outcome>,
 }
 
 impl DurableObject for KeyAuthority {
@@ -56,12 +88,22 @@ impl DurableObject for KeyAuthority {
         }
         match req.path().as_str() {
             "/admit" => {
-                let policies: Vec<LimitPolicy> = req.json().await?;
-                Response::from_json(&self.admit(&policies)?)
+                let admission: Admission = req.json().await?;
+                Response::from_json(&self.admit(&admission)?)
             }
             "/state" => {
                 let change: StateChange = req.json().await?;
-                Response::from_json(&self.change(change)?)
+                Response::from_json(&self.change(&change)?)
+            }
+            "/usage" => {
+                let q: UsageQuery = req.json().await?;
+                let auth = self.loaded()?;
+                let usage = auth.usage.get(&q.key).cloned().unwrap_or_default();
+                let outcomes = match (q.outcomes, auth.outcomes.get(&q.key)) {
+                    (true, Some(o)) => o.iter().cloned().collect(),
+                    _ => vec![],
+                };
+                Response::from_json(&UsageReport { usage, outcomes })
             }
             _ => Response::error("no such key authority call", 404),
         }
@@ -69,45 +111,53 @@ impl DurableObject for KeyAuthority {
 }
 
 impl KeyAuthority {
-    /// Decides one request: revocation and disabling first, then the limits. No
-    /// `await` from the read of the state to its write.
-    fn admit(&self, policies: &[LimitPolicy]) -> Result<Answer> {
+    /// Decides one request: revocation and disabling first, then the limits; records
+    /// its usage and outcome. No `await` from the read of the state to its write.
+    fn admit(&self, a: &Admission) -> Result<Answer> {
         let now_ms = worker::Date::now().as_millis() as i64;
-        let mut loaded = self.loaded()?;
-        let (state, counters) = &mut *loaded;
-        let status = state.status(now_ms);
-        if status != KeyStatus::Active {
-            return Ok(Answer {
-                status,
-                verdict: None,
-            });
+        let mut auth = self.loaded()?;
+        let before = auth.counters.clone();
+        let (answer, outcome) = auth.admit(a, now_ms);
+        let sql = self.state.storage().sql();
+        if auth.counters != before {
+            self.persist_counters(&before, &auth.counters)?;
         }
-        let before = counters.clone();
-        let verdict = ratelimit::admit(policies, counters, now_ms);
-        if *counters != before {
-            self.persist(&before, counters)?;
-        }
-        Ok(Answer {
-            status,
-            verdict: Some(verdict),
-        })
+        let usage = auth.usage.get(&a.key).cloned().unwrap_or_default();
+        let state = auth.states.get(&a.key).copied().unwrap_or_default();
+        self.persist_key(&a.key, &state, &usage)?;
+        sql.exec(
+            "INSERT INTO outcomes (key_id, at_ms, method, path, status, code) VALUES (?, ?, ?, ?, ?, ?)",
+            vec![
+                a.key.clone().into(),
+                SqlStorageValue::Integer(outcome.at_ms),
+                outcome.method.into(),
+                outcome.path.into(),
+                outcome.status.map_or(SqlStorageValue::Null, |s| SqlStorageValue::Integer(i64::from(s))),
+                outcome.code.map_or(SqlStorageValue::Null, SqlStorageValue::from),
+            ],
+        )?;
+        sql.exec(
+            "DELETE FROM outcomes WHERE key_id = ?1 AND seq NOT IN \
+             (SELECT seq FROM outcomes WHERE key_id = ?1 ORDER BY seq DESC LIMIT ?2)",
+            vec![
+                a.key.clone().into(),
+                SqlStorageValue::Integer(OUTCOMES_KEPT as i64),
+            ],
+        )?;
+        Ok(answer)
     }
 
     /// Applies an admin change (revoke, enable, disable) and stores it.
-    fn change(&self, change: StateChange) -> Result<KeyState> {
-        let mut loaded = self.loaded()?;
-        let state = &mut loaded.0;
-        state.apply(change);
-        let json = serde_json::to_string(&*state)?;
-        self.state.storage().sql().exec(
-            "INSERT INTO meta (k, v) VALUES ('state', ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v",
-            vec![SqlStorageValue::from(json)],
-        )?;
-        Ok(*state)
+    fn change(&self, change: &StateChange) -> Result<KeyState> {
+        let mut auth = self.loaded()?;
+        let state = auth.change(change);
+        let usage = auth.usage.get(&change.key).cloned().unwrap_or_default();
+        self.persist_key(&change.key, &state, &usage)?;
+        Ok(state)
     }
 
-    /// The state and counters, read from storage on first use.
-    fn loaded(&self) -> Result<RefMut<'_, (KeyState, Counters)>> {
+    /// Everything, read from storage on first use.
+    fn loaded(&self) -> Result<RefMut<'_, Authority>> {
         let mut slot = self.loaded.borrow_mut();
         if slot.is_none() {
             *slot = Some(self.load()?);
@@ -115,40 +165,84 @@ impl KeyAuthority {
         Ok(RefMut::map(slot, |s| s.as_mut().expect("loaded above")))
     }
 
-    fn load(&self) -> Result<(KeyState, Counters)> {
+    fn load(&self) -> Result<Authority> {
         let sql = self.state.storage().sql();
-        sql.exec(
+        for ddl in [
             "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, window_start_ms INTEGER NOT NULL, count INTEGER NOT NULL)",
-            None,
-        )?;
-        sql.exec(
-            "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
-            None,
-        )?;
-        let state: Vec<MetaRow> = sql
-            .exec("SELECT v FROM meta WHERE k = 'state'", None)?
+            "CREATE TABLE IF NOT EXISTS keys (id TEXT PRIMARY KEY, state TEXT NOT NULL, last_used_at INTEGER, requests INTEGER NOT NULL, denied INTEGER NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS outcomes (seq INTEGER PRIMARY KEY AUTOINCREMENT, key_id TEXT NOT NULL, at_ms INTEGER NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL, status INTEGER, code TEXT)",
+        ] {
+            sql.exec(ddl, None)?;
+        }
+        let mut auth = Authority::default();
+        let keys: Vec<KeyRow> = sql
+            .exec(
+                "SELECT id, state, last_used_at, requests, denied FROM keys",
+                None,
+            )?
             .to_array()?;
-        let state = match state.first() {
-            Some(row) => serde_json::from_str(&row.v)?,
-            None => KeyState::default(),
-        };
-        let rows: Vec<Row> = sql
+        for k in keys {
+            auth.states
+                .insert(k.id.clone(), serde_json::from_str(&k.state)?);
+            let usage = Usage {
+                last_used_at: k.last_used_at.map(|t| t as i64),
+                requests: k.requests as u64,
+                denied: k.denied as u64,
+            };
+            auth.usage.insert(k.id, usage);
+        }
+        let rows: Vec<CounterRow> = sql
             .exec("SELECT name, window_start_ms, count FROM counters", None)?
             .to_array()?;
-        let counters = rows
-            .into_iter()
-            .map(|r| {
-                let counter = Counter {
-                    window_start_ms: r.window_start_ms as i64,
-                    count: r.count as u32,
-                };
-                (r.name, counter)
-            })
-            .collect();
-        Ok((state, counters))
+        for r in rows {
+            let counter = Counter {
+                window_start_ms: r.window_start_ms as i64,
+                count: r.count as u32,
+            };
+            auth.counters.insert(r.name, counter);
+        }
+        let rows: Vec<OutcomeRow> = sql
+            .exec(
+                "SELECT key_id, at_ms, method, path, status, code FROM outcomes ORDER BY seq",
+                None,
+            )?
+            .to_array()?;
+        for r in rows {
+            auth.outcomes
+                .entry(r.key_id)
+                .or_default()
+                .push_back(Outcome {
+                    at_ms: r.at_ms as i64,
+                    method: r.method,
+                    path: r.path,
+                    status: r.status.map(|s| s as u16),
+                    code: r.code,
+                });
+        }
+        Ok(auth)
     }
 
-    fn persist(&self, before: &Counters, after: &Counters) -> Result<()> {
+    fn persist_key(&self, id: &str, state: &KeyState, usage: &Usage) -> Result<()> {
+        self.state.storage().sql().exec(
+            "INSERT INTO keys (id, state, last_used_at, requests, denied) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT(id) DO UPDATE SET state = excluded.state, last_used_at = excluded.last_used_at, \
+             requests = excluded.requests, denied = excluded.denied",
+            vec![
+                id.into(),
+                serde_json::to_string(state)?.into(),
+                usage.last_used_at.map_or(SqlStorageValue::Null, SqlStorageValue::Integer),
+                SqlStorageValue::Integer(usage.requests as i64),
+                SqlStorageValue::Integer(usage.denied as i64),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn persist_counters(
+        &self,
+        before: &crate::ratelimit::Counters,
+        after: &crate::ratelimit::Counters,
+    ) -> Result<()> {
         let sql = self.state.storage().sql();
         for (name, c) in after {
             if before.get(name) != Some(c) {
@@ -178,25 +272,34 @@ pub fn unavailable(e: worker::Error) -> Problem {
     runtime::unavailable("the key authority (Durable Object KEY_AUTHORITY)", e)
 }
 
-/// Asks the key's object to admit one request under `policies`.
-pub async fn admit(env: &Env, key_id: &str, policies: &[LimitPolicy]) -> Result<Answer> {
-    call(env, key_id, "admit", &serde_json::to_string(policies)?).await
+/// Asks the object named `authority` to admit (or record) one request.
+pub async fn admit(env: &Env, authority: &str, admission: &Admission) -> Result<Answer> {
+    call(env, authority, "admit", &serde_json::to_string(admission)?).await
 }
 
-/// Tells the key's object about a revocation or an enable/disable.
-pub async fn change(env: &Env, key_id: &str, change: StateChange) -> Result<KeyState> {
-    call(env, key_id, "state", &serde_json::to_string(&change)?).await
+/// Tells the object about a revocation or an enable/disable of one of its keys.
+pub async fn change(env: &Env, authority: &str, change: &StateChange) -> Result<KeyState> {
+    call(env, authority, "state", &serde_json::to_string(change)?).await
+}
+
+/// One key's usage, and its last outcomes when asked.
+pub async fn usage(env: &Env, authority: &str, key: &str, outcomes: bool) -> Result<UsageReport> {
+    let q = UsageQuery {
+        key: key.to_string(),
+        outcomes,
+    };
+    call(env, authority, "usage", &serde_json::to_string(&q)?).await
 }
 
 async fn call<T: serde::de::DeserializeOwned>(
     env: &Env,
-    key_id: &str,
+    authority: &str,
     method: &str,
     body: &str,
 ) -> Result<T> {
     let stub = env
         .durable_object(BINDING)?
-        .id_from_name(key_id)?
+        .id_from_name(authority)?
         .get_stub()?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post)

@@ -2,9 +2,12 @@
 //!
 //! Reserved paths under `/_keyward/` are never forwarded: `health`, `problems/<slug>`
 //! and the admin API under `v1/`. Everything else takes the request path.
+//! The Durable Object classes live in `authority` (one per key chain) and
+//! `directory` (one per team).
 
 mod admin;
 mod authority;
+mod directory;
 mod proxy;
 mod respond;
 mod runtime;
@@ -12,7 +15,12 @@ mod store;
 
 use crate::config::Config;
 use crate::decide::{self, Gate};
+use crate::key::ApiKey;
+use crate::keystate::{Admission, Denial};
+use crate::policy::RouteDecision;
 use crate::problem::{Code, Problem};
+use crate::ratelimit::Verdict;
+use crate::record::KeyRecord;
 use serde_json::json;
 use worker::{event, Context, Env, Request, Response, Result};
 
@@ -72,15 +80,9 @@ async fn handle(
     match decide::before_lookup(config, method, path, authorization.as_deref())? {
         Gate::Public { path } => proxy::forward(req, config, &path, None, ctx).await,
         Gate::Lookup { path, key, route } => {
-            let record = store::Keys::open(env, config)?
-                .by_hash(&key.hash(), ctx.now_ms)
-                .await?;
-            if let Some(r) = &record {
-                ctx.key_id = Some(r.id.clone());
-            }
-            decide::after_lookup(record.as_ref(), route, ctx.now_ms)?;
-            let record = record.expect("after_lookup refuses a missing record");
-            let verdict = consult_authority(env, config, &record, ctx).await?;
+            let ip = client_ip(&req);
+            let (record, verdict) =
+                authenticate(env, config, ctx, &key, route, ip, method, &path).await?;
             let response = proxy::forward(req, config, &path, Some(&record), ctx).await?;
             Ok(match verdict {
                 Some(v) => respond::with_headers(response, &decide::ratelimit_headers(&v)),
@@ -90,19 +92,62 @@ async fn handle(
     }
 }
 
-/// Asks the key's Durable Object: it refuses a revoked or disabled key (exactly, even
-/// when the KV record or the isolate's cache is stale) and counts the request against
-/// the key's limits. A failing object fails closed unless `RATE_LIMIT_FAILURE` is
-/// `open`. `None` when the key has no limits or the failure was let through.
-async fn consult_authority(
+/// The client's address, as Cloudflare reports it in `CF-Connecting-IP`.
+pub(crate) fn client_ip(req: &Request) -> Option<std::net::IpAddr> {
+    req.headers()
+        .get("cf-connecting-ip")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Finds the key's record and judges it (status, address, route), then asks the
+/// key's Durable Object, which refuses a revoked or disabled key exactly, counts
+/// the request and records its outcome. A refusal decided here is recorded in the
+/// object too (counting nothing), so that the key's owner can see it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn authenticate(
     env: &Env,
     config: &Config,
-    record: &crate::record::KeyRecord,
-    ctx: &Ctx,
-) -> std::result::Result<Option<crate::ratelimit::Verdict>, Problem> {
-    let policies = decide::limits(record, config)?;
-    match authority::admit(env, &record.id, policies).await {
-        Ok(answer) => decide::authority_answer(record, answer),
+    ctx: &mut Ctx,
+    key: &ApiKey,
+    route: RouteDecision<'_>,
+    ip: Option<std::net::IpAddr>,
+    method: &str,
+    path: &str,
+) -> std::result::Result<(KeyRecord, Option<Verdict>), Problem> {
+    let record = store::Keys::open(env, config)?
+        .by_hash(&key.hash(), ctx.now_ms)
+        .await?;
+    let Some(record) = record else {
+        return Err(decide::after_lookup(None, route, ip, ctx.now_ms).expect_err("no record"));
+    };
+    ctx.key_id = Some(record.id.clone());
+    let mut admission = Admission {
+        key: record.id.clone(),
+        policies: vec![],
+        method: method.to_string(),
+        path: path.to_string(),
+        denial: None,
+    };
+    if let Err(p) = decide::after_lookup(Some(&record), route, ip, ctx.now_ms) {
+        admission.denial = Some(Denial {
+            status: p.status(),
+            code: p.code.as_str().to_string(),
+        });
+        if let Err(e) = authority::admit(env, record.authority(), &admission).await {
+            runtime::log(json!({
+                "event": "outcome_not_recorded",
+                "request_id": ctx.request_id,
+                "key_id": record.id,
+                "error": e.to_string(),
+            }));
+        }
+        return Err(p);
+    }
+    admission.policies = decide::limits(&record, config)?.to_vec();
+    let verdict = match authority::admit(env, record.authority(), &admission).await {
+        Ok(answer) => decide::authority_answer(&record, answer)?,
         Err(e) if config.rate_limit_fail_open => {
             runtime::log(json!({
                 "event": "rate_limit_failure_open",
@@ -110,10 +155,11 @@ async fn consult_authority(
                 "key_id": record.id,
                 "error": e.to_string(),
             }));
-            Ok(None)
+            None
         }
-        Err(e) => Err(authority::unavailable(e)),
-    }
+        Err(e) => return Err(authority::unavailable(e)),
+    };
+    Ok((record, verdict))
 }
 
 async fn reserved_path(

@@ -1,7 +1,6 @@
-//! Key records in the `KEYS` KV namespace: `key:<sha256 hex>` holds the record,
-//! `id:<team>:<key id>` holds the hash, so admin calls can find a key by its id.
-//! The request path reuses records for `RECORD_CACHE_TTL` within an isolate; the
-//! admin API always reads KV itself. Writes do not touch the cache, so that one
+//! Key records in the `KEYS` KV namespace: `key:<sha256 hex>` holds a copy of the
+//! record that the team's directory (a Durable Object) holds, for the request path.
+//! The request path reuses records for `RECORD_CACHE_TTL` within an isolate. Writes do not touch the cache, so that one
 //! isolate (as under `wrangler dev`) behaves like the many of a deployment: record
 //! changes apply within the TTL, while revocation and disabling are exact through
 //! the key's Durable Object.
@@ -34,10 +33,6 @@ fn kv_error(e: impl std::fmt::Display) -> Problem {
 
 fn record_key(hash: &KeyHash) -> String {
     format!("key:{}", hash.as_str())
-}
-
-fn id_key(team: &str, id: &str) -> String {
-    format!("id:{team}:{id}")
 }
 
 impl Keys {
@@ -88,26 +83,9 @@ impl Keys {
         }
     }
 
-    /// The hash and record of a team's key, by key id.
-    pub async fn by_id(
-        &self,
-        team: &str,
-        id: &str,
-    ) -> Result<Option<(KeyHash, KeyRecord)>, Problem> {
-        let hash = self
-            .kv
-            .get(&id_key(team, id))
-            .text()
-            .await
-            .map_err(kv_error)?;
-        let Some(hash) = hash.map(KeyHash) else {
-            return Ok(None);
-        };
-        Ok(self
-            .read(&hash)
-            .await?
-            .filter(|r| r.team == team && r.id == id)
-            .map(|r| (hash, r)))
+    /// Whether a record exists under this hash (any team).
+    pub async fn exists(&self, hash: &KeyHash) -> Result<bool, Problem> {
+        Ok(self.read(hash).await?.is_some())
     }
 
     /// Stores a record under its hash.
@@ -115,17 +93,6 @@ impl Keys {
         let json = serde_json::to_string(record).map_err(|e| unavailable("record encoding", e))?;
         self.kv
             .put(&record_key(hash), json)
-            .map_err(kv_error)?
-            .execute()
-            .await
-            .map_err(kv_error)
-    }
-
-    /// Stores a new record and its id index.
-    pub async fn insert(&self, hash: &KeyHash, record: &KeyRecord) -> Result<(), Problem> {
-        self.put(hash, record).await?;
-        self.kv
-            .put(&id_key(&record.team, &record.id), hash.as_str())
             .map_err(kv_error)?
             .execute()
             .await

@@ -145,14 +145,17 @@ fn the_admin_token_is_required() {
     let wrong = format!("Bearer {}x", &w.admin_token[1..]);
     let r = send_json(w.req("POST", path).set("authorization", &wrong), &body);
     assert_problem(&r, 401, "INVALID_KEY");
-    // An issued key is not an admin token.
-    let (key, _) = w.issue("acme", json!({"name": "not admin", "scopes": ["*"]}));
+    // A key without keys:manage is not an admin.
+    let (key, _) = w.issue(
+        "acme",
+        json!({"name": "not admin", "scopes": ["documents.*"]}),
+    );
     let r = send_json(
         w.req("POST", path)
             .set("authorization", &format!("Bearer {key}")),
         &body,
     );
-    assert_problem(&r, 401, "INVALID_KEY");
+    assert_problem(&r, 403, "FORBIDDEN");
     // Authorization comes before parsing: garbage from an unknown caller is a 401, not a 400.
     let r = send_bytes(
         w.req("POST", path).set("authorization", &wrong),
@@ -177,7 +180,7 @@ fn unknown_keys_methods_and_large_bodies() {
     assert_problem(&send(w.admin("GET", "/nothing/here")), 404, "NOT_FOUND");
     let r = send(w.admin("PUT", "/teams/acme/keys"));
     assert_problem(&r, 405, "METHOD_NOT_ALLOWED");
-    assert_eq!(r.header("allow"), Some("POST"));
+    assert_eq!(r.header("allow"), Some("GET, POST"));
     let big = format!(r#"{{"name":"{}","scopes":[]}}"#, "x".repeat(100 * 1024));
     let r = send_bytes(
         w.admin("POST", "/teams/acme/keys")

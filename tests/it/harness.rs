@@ -257,23 +257,30 @@ fn test_config(opts: &WorkerOptions) -> String {
         "{} is missing: build the worker first (scripts/test.sh does)",
         main.display()
     );
-    let mut out = String::new();
-    let mut skipping = false;
+    // Split into blocks, each starting at a `[table]` header, and drop whole blocks.
+    let mut blocks: Vec<String> = vec![String::new()];
     for line in shipped.lines() {
-        let t = line.trim();
-        if t.starts_with('[') {
-            skipping = t == "[build]"
-                || (!opts.kv && t == "[[kv_namespaces]]")
-                || (!opts.authority && t == "[[durable_objects.bindings]]");
+        if line.trim().starts_with('[') {
+            blocks.push(String::new());
         }
-        if skipping {
-            continue;
-        }
-        if t.starts_with("main = ") {
-            out.push_str(&format!("main = {:?}\n", main.display().to_string()));
+        let last = blocks.last_mut().expect("one block at least");
+        if line.trim().starts_with("main = ") {
+            last.push_str(&format!("main = {:?}\n", main.display().to_string()));
         } else {
-            out.push_str(line);
-            out.push('\n');
+            last.push_str(line);
+            last.push('\n');
+        }
+    }
+    let mut out = String::new();
+    for block in blocks {
+        let header = block.lines().next().unwrap_or("").trim();
+        let skip = header == "[build]"
+            || (!opts.kv && header == "[[kv_namespaces]]")
+            || (!opts.authority
+                && header == "[[durable_objects.bindings]]"
+                && block.contains("\"KEY_AUTHORITY\""));
+        if !skip {
+            out.push_str(&block);
         }
     }
     out

@@ -53,6 +53,9 @@ fn var(name: &str, value: &str) -> (String, String) {
 }
 
 /// The main instance.
+/// The legacy format the main worker accepts for imported keys.
+pub const LEGACY_KEY_FORMATS: &str = r#"[{"prefix": "api_", "length": 20}]"#;
+
 pub fn main_worker() -> &'static Worker {
     static W: OnceLock<Worker> = OnceLock::new();
     W.get_or_init(|| {
@@ -63,6 +66,7 @@ pub fn main_worker() -> &'static Worker {
                 var("KEY_PREFIX", PREFIX),
                 var("RATE_LIMITS", RATE_LIMITS),
                 var("PLANS", PLANS),
+                var("LEGACY_KEY_FORMATS", LEGACY_KEY_FORMATS),
             ],
             ..Default::default()
         })

@@ -1,0 +1,493 @@
+//! A team's directory of keys, as plain data: the calls its Durable Object answers,
+//! rotation, list cursors and the audit log's entries. The directory is the
+//! authority for a team's records (KV holds a copy for the request path).
+
+use crate::admin::{KeyUpdate, Rotate};
+use crate::problem::{Code, Problem};
+use crate::record::{KeyRecord, KeyStatus};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// Default and largest page of a list.
+pub const PAGE_DEFAULT: u32 = 20;
+/// Largest page of a list.
+pub const PAGE_MAX: u32 = 100;
+
+/// One admin action, as the audit log keeps it. Never any secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Position in the team's log, from 1, assigned by the directory.
+    #[serde(default)]
+    pub seq: u64,
+    /// Unix milliseconds.
+    pub at_ms: i64,
+    /// `admin`, or the id of the `keys:manage` key that acted.
+    pub actor: String,
+    /// `key.create`, `key.import`, `key.update`, `key.revoke`, `key.rotate`.
+    pub action: String,
+    /// The key acted on.
+    pub key_id: String,
+    /// The request, for correlation with the logs.
+    pub request_id: String,
+    /// What changed: field names and non-secret values.
+    #[serde(default)]
+    pub details: Value,
+}
+
+impl AuditEntry {
+    /// The JSON view.
+    pub fn view(&self) -> Value {
+        json!({
+            "seq": self.seq,
+            "at": crate::expiry::rfc3339_ms(self.at_ms),
+            "actor": self.actor,
+            "action": self.action,
+            "key_id": self.key_id,
+            "request_id": self.request_id,
+            "details": self.details,
+        })
+    }
+}
+
+/// A call to a team's directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "call", rename_all = "snake_case")]
+pub enum Call {
+    /// Adds a key, unless the team is at `max_live` live keys or the hash is known.
+    Insert {
+        /// The key's SHA-256, hex.
+        hash: String,
+        /// The new record.
+        record: Box<KeyRecord>,
+        /// `MAX_KEYS_PER_TEAM`.
+        max_live: u32,
+        /// The audit entry to append with it.
+        audit: AuditEntry,
+    },
+    /// Changes one key; answers the new record (and a second one for a rotation).
+    Apply {
+        /// The key id.
+        id: String,
+        /// The change.
+        change: Change,
+        /// The audit entry to append with it (its `details` are completed).
+        audit: AuditEntry,
+    },
+    /// One key and its hash.
+    Get {
+        /// The key id.
+        id: String,
+    },
+    /// A page of keys, newest first.
+    List {
+        /// Where the previous page ended.
+        cursor: Option<String>,
+        /// Page size.
+        limit: u32,
+    },
+    /// A page of the audit log, newest first.
+    Audit {
+        /// Where the previous page ended.
+        cursor: Option<String>,
+        /// Page size.
+        limit: u32,
+    },
+}
+
+/// A change to one key, applied inside the directory so that concurrent changes
+/// never overwrite each other.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    /// A `PATCH`.
+    Update(KeyUpdate),
+    /// Revocation at a time (Unix seconds).
+    Revoke {
+        /// Unix seconds.
+        at: i64,
+    },
+    /// Rotation: the new key, built by [`rotate`] in the directory.
+    Rotate {
+        /// The new key's id.
+        new_id: String,
+        /// The new key's hash.
+        new_hash: String,
+        /// The new key's hint.
+        new_hint: String,
+        /// The rotation's parameters.
+        rotate: Rotate,
+        /// Unix seconds.
+        now: i64,
+    },
+}
+
+/// A stored key: its hash and record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stored {
+    /// SHA-256 of the key, hex.
+    pub hash: String,
+    /// The record.
+    pub record: KeyRecord,
+}
+
+/// The answer to [`Call::Apply`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    /// The changed key.
+    pub key: Stored,
+    /// The key that a rotation created.
+    pub new_key: Option<Stored>,
+}
+
+/// A page of a list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; `None` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// A directory's answer: a value, or a problem to pass on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reply<T> {
+    /// Done.
+    Ok(T),
+    /// Refused.
+    Err {
+        /// The problem code (`TEAM_KEY_LIMIT`).
+        code: String,
+        /// The detail.
+        detail: String,
+    },
+}
+
+impl<T> Reply<T> {
+    /// A refusal from a problem.
+    pub fn refuse(p: &Problem) -> Reply<T> {
+        Reply::Err {
+            code: p.code.as_str().to_string(),
+            detail: p.detail.clone(),
+        }
+    }
+
+    /// Back to a result.
+    pub fn into_result(self) -> Result<T, Problem> {
+        match self {
+            Reply::Ok(v) => Ok(v),
+            Reply::Err { code, detail } => {
+                let code = Code::from_slug(&code.to_ascii_lowercase().replace('_', "-"))
+                    .unwrap_or(Code::Unavailable);
+                Err(Problem::new(code, detail))
+            }
+        }
+    }
+}
+
+/// Applies `change` to `stored` at `now_ms`: returns the changed key and, for a
+/// rotation, the new one.
+pub fn apply(stored: &Stored, change: &Change, now_ms: i64) -> Result<Applied, Problem> {
+    let mut record = stored.record.clone();
+    let new_key = match change {
+        Change::Update(update) => {
+            update.apply(&mut record);
+            None
+        }
+        Change::Revoke { at } => {
+            if record.revoked_at.is_none_or(|r| r > *at) {
+                record.revoked_at = Some(*at);
+            }
+            None
+        }
+        Change::Rotate {
+            new_id,
+            new_hash,
+            new_hint,
+            rotate: r,
+            now,
+        } => {
+            let (old, new) = rotate(&record, new_id, new_hint, *now, *r, now_ms)?;
+            record = old;
+            Some(Stored {
+                hash: new_hash.clone(),
+                record: new,
+            })
+        }
+    };
+    Ok(Applied {
+        key: Stored {
+            hash: stored.hash.clone(),
+            record,
+        },
+        new_key,
+    })
+}
+
+/// Rotates `old` at `now` (Unix seconds): the new key takes its scopes, limits,
+/// networks, meta, subject and name, and its counters (the same `lineage`); the
+/// old key is revoked when the grace ends, and never later than its own expiry.
+/// Only an active or disabled key that was not rotated before can be rotated.
+pub fn rotate(
+    old: &KeyRecord,
+    new_id: &str,
+    new_hint: &str,
+    now: i64,
+    r: Rotate,
+    now_ms: i64,
+) -> Result<(KeyRecord, KeyRecord), Problem> {
+    let conflict = |detail: String| Err(Problem::new(Code::Conflict, detail));
+    if let Some(next) = &old.replaced_by {
+        return conflict(format!(
+            "this key was already rotated to {next}; rotate that key"
+        ));
+    }
+    match old.status(now_ms) {
+        KeyStatus::Revoked => return conflict("a revoked key cannot be rotated".into()),
+        KeyStatus::Expired => {
+            return conflict("an expired key cannot be rotated; issue a new key".into())
+        }
+        KeyStatus::Active | KeyStatus::Disabled => {}
+    }
+    if old.revoked_at.is_some() {
+        return conflict("this key is already due to be revoked".into());
+    }
+    let mut until = now.saturating_add(i64::from(r.grace_s));
+    if let Some(e) = old.expires_at {
+        until = until.min(e);
+    }
+    let new = KeyRecord {
+        id: new_id.to_string(),
+        hint: new_hint.to_string(),
+        created_at: now,
+        expires_at: r.expires_at.unwrap_or(old.expires_at),
+        revoked_at: None,
+        lineage: Some(old.authority().to_string()),
+        replaces: Some(old.id.clone()),
+        replaced_by: None,
+        imported: false,
+        ..old.clone()
+    };
+    let old = KeyRecord {
+        revoked_at: Some(until),
+        replaced_by: Some(new_id.to_string()),
+        ..old.clone()
+    };
+    Ok((old, new))
+}
+
+/// A list cursor: the position after the last item of a page, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyCursor {
+    /// `created_at` of the last item.
+    pub created_at: i64,
+    /// Its id.
+    pub id: String,
+}
+
+impl KeyCursor {
+    /// The opaque text form.
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.created_at, self.id)
+    }
+
+    /// Parses the text form.
+    pub fn parse(s: &str) -> Option<KeyCursor> {
+        let (at, id) = s.split_once('.')?;
+        let created_at = at.parse().ok()?;
+        crate::admin::valid_key_id(id).then(|| KeyCursor {
+            created_at,
+            id: id.to_string(),
+        })
+    }
+}
+
+/// Reads `limit` and `cursor` from a query string.
+pub fn page_query(query: Option<&str>) -> Result<(Option<String>, u32), Problem> {
+    let mut limit = PAGE_DEFAULT;
+    let mut cursor = None;
+    let mut errors = Vec::new();
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "limit" => match v.parse::<u32>() {
+                Ok(n) if (1..=PAGE_MAX).contains(&n) => limit = n,
+                _ => errors.push(crate::problem::FieldError::new(
+                    "limit",
+                    format!("must be a whole number from 1 to {PAGE_MAX}"),
+                )),
+            },
+            "cursor"
+                if !v.is_empty()
+                    && v.len() <= 128
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_') =>
+            {
+                cursor = Some(v.to_string())
+            }
+            "cursor" => errors.push(crate::problem::FieldError::new(
+                "cursor",
+                "is not a cursor from a previous page",
+            )),
+            _ => {}
+        }
+    }
+    if errors.is_empty() {
+        Ok((cursor, limit))
+    } else {
+        Err(Problem::validation(errors))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn old() -> KeyRecord {
+        KeyRecord {
+            id: "key_old".into(),
+            team: "acme".into(),
+            name: "ci".into(),
+            scopes: vec!["documents.read".into()],
+            hint: "kw_…abcd".into(),
+            created_at: NOW - 1000,
+            created_by: "admin".into(),
+            expires_at: Some(NOW + 86_400),
+            enabled: true,
+            plan: Some("free".into()),
+            ..Default::default()
+        }
+    }
+
+    #[track_caller]
+    fn check_rotate(
+        edit: fn(&mut KeyRecord),
+        grace_s: u32,
+        expected: Result<(Option<i64>, Option<i64>), Code>,
+    ) {
+        let mut o = old();
+        edit(&mut o);
+        let r = Rotate {
+            grace_s,
+            expires_at: None,
+        };
+        let got = rotate(&o, "key_new", "kw_…wxyz", NOW, r, NOW * 1000)
+            .map(|(old, new)| {
+                assert_eq!(old.replaced_by.as_deref(), Some("key_new"));
+                assert_eq!(new.replaces.as_deref(), Some(o.id.as_str()));
+                assert_eq!(
+                    (&new.scopes, &new.plan, &new.name),
+                    (&o.scopes, &o.plan, &o.name)
+                );
+                assert_eq!(new.authority(), o.authority());
+                (old.revoked_at, new.expires_at)
+            })
+            .map_err(|p| p.code);
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn rotation() {
+        let day = Some(NOW + 86_400);
+        check_rotate(|_| {}, 0, Ok((Some(NOW), day)));
+        check_rotate(|_| {}, 3_600, Ok((Some(NOW + 3_600), day)));
+        // The grace never outlives the old key's expiry.
+        check_rotate(|_| {}, 7 * 86_400, Ok((day, day)));
+        check_rotate(
+            |o| o.expires_at = None,
+            7 * 86_400,
+            Ok((Some(NOW + 7 * 86_400), None)),
+        );
+        check_rotate(|o| o.enabled = false, 0, Ok((Some(NOW), day)));
+        check_rotate(
+            |o| o.lineage = Some("key_first".into()),
+            0,
+            Ok((Some(NOW), day)),
+        );
+        check_rotate(|o| o.revoked_at = Some(NOW - 1), 0, Err(Code::Conflict));
+        check_rotate(|o| o.revoked_at = Some(NOW + 60), 0, Err(Code::Conflict));
+        check_rotate(|o| o.expires_at = Some(NOW - 1), 0, Err(Code::Conflict));
+        check_rotate(
+            |o| o.replaced_by = Some("key_x".into()),
+            0,
+            Err(Code::Conflict),
+        );
+    }
+
+    #[test]
+    fn rotation_may_set_a_new_expiry() {
+        let r = Rotate {
+            grace_s: 0,
+            expires_at: Some(None),
+        };
+        let (_, new) = rotate(&old(), "key_new", "h", NOW, r, NOW * 1000).unwrap();
+        assert_eq!(new.expires_at, None);
+        assert_eq!(new.lineage.as_deref(), Some("key_old"));
+        assert!(!new.imported && new.revoked_at.is_none());
+    }
+
+    #[test]
+    fn replies_carry_problems() {
+        let p = Problem::new(Code::TeamKeyLimit, "full");
+        let json = serde_json::to_string(&Reply::<u8>::refuse(&p)).unwrap();
+        let back: Reply<u8> = serde_json::from_str(&json).unwrap();
+        let got = back.into_result().unwrap_err();
+        assert_eq!(
+            (got.code, got.detail.as_str()),
+            (Code::TeamKeyLimit, "full")
+        );
+        let ok: Reply<u8> =
+            serde_json::from_str(&serde_json::to_string(&Reply::Ok(7u8)).unwrap()).unwrap();
+        assert_eq!(ok.into_result().unwrap(), 7);
+    }
+
+    #[test]
+    fn revocation_keeps_the_earliest_time() {
+        let stored = Stored {
+            hash: "h".into(),
+            record: KeyRecord {
+                revoked_at: Some(NOW + 10),
+                ..old()
+            },
+        };
+        let later = apply(&stored, &Change::Revoke { at: NOW + 99 }, NOW * 1000).unwrap();
+        assert_eq!(later.key.record.revoked_at, Some(NOW + 10));
+        let sooner = apply(&stored, &Change::Revoke { at: NOW }, NOW * 1000).unwrap();
+        assert_eq!(sooner.key.record.revoked_at, Some(NOW));
+    }
+
+    #[track_caller]
+    fn check_page(query: Option<&str>, expected: Result<(Option<&str>, u32), Code>) {
+        let got = page_query(query).map_err(|p| p.code);
+        let got = got
+            .as_ref()
+            .map(|(c, l)| (c.as_deref(), *l))
+            .map_err(|c| *c);
+        assert_eq!(got, expected, "{query:?}");
+    }
+
+    #[test]
+    fn pages() {
+        check_page(None, Ok((None, PAGE_DEFAULT)));
+        check_page(Some("limit=5"), Ok((None, 5)));
+        check_page(
+            Some("cursor=17.key_abc&limit=100"),
+            Ok((Some("17.key_abc"), 100)),
+        );
+        check_page(Some("other=1"), Ok((None, PAGE_DEFAULT)));
+        check_page(Some("limit=0"), Err(Code::ValidationFailed));
+        check_page(Some("limit=101"), Err(Code::ValidationFailed));
+        check_page(Some("limit=x"), Err(Code::ValidationFailed));
+        check_page(Some("cursor="), Err(Code::ValidationFailed));
+        check_page(Some("cursor=a%27b"), Err(Code::ValidationFailed));
+        let c = KeyCursor {
+            created_at: 17,
+            id: "key_abc".into(),
+        };
+        assert_eq!(KeyCursor::parse(&c.encode()), Some(c));
+        assert_eq!(KeyCursor::parse("x.key_abc"), None);
+        assert_eq!(KeyCursor::parse("17.nope"), None);
+    }
+}

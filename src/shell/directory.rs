@@ -1,0 +1,340 @@
+//! The per-team Durable Object, `TeamDirectory`: the authority for a team's key
+//! records, its live-key limit and its append-only audit log. Each call runs with
+//! no `await` between its reads and writes, so two calls never interleave, and a
+//! change and its audit entry are stored together.
+
+use crate::directory::{self, Applied, AuditEntry, Call, Change, KeyCursor, Page, Reply, Stored};
+use crate::problem::{Code, Problem};
+use crate::record::KeyRecord;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::cell::Cell;
+use worker::wasm_bindgen::JsValue;
+use worker::{
+    durable_object, DurableObject, Env, Method, Request, RequestInit, Response, Result, SqlStorage,
+    SqlStorageValue, State,
+};
+
+/// The binding of the `TeamDirectory` namespace.
+pub const BINDING: &str = "TEAM_DIRECTORY";
+
+#[durable_object]
+pub struct TeamDirectory {
+    state: State,
+    ready: Cell<bool>,
+}
+
+#[derive(Deserialize)]
+struct KeyRow {
+    hash: String,
+    record: String,
+}
+
+#[derive(Deserialize)]
+struct AuditRow {
+    seq: f64,
+    entry: String,
+}
+
+#[derive(Deserialize)]
+struct Count {
+    n: f64,
+}
+
+impl DurableObject for TeamDirectory {
+    fn new(state: State, _env: Env) -> Self {
+        TeamDirectory {
+            state,
+            ready: Cell::new(false),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        if req.method() != Method::Post {
+            return Response::error("no such team directory call", 404);
+        }
+        let call: Call = req.json().await?;
+        let now_ms = worker::Date::now().as_millis() as i64;
+        let sql = self.sql()?;
+        match call {
+            Call::Insert {
+                hash,
+                record,
+                max_live,
+                audit,
+            } => reply(insert(&sql, &hash, &record, max_live, audit, now_ms)),
+            Call::Apply { id, change, audit } => reply(apply(&sql, &id, &change, audit, now_ms)),
+            Call::Get { id } => reply(Ok(get(&sql, &id)?)),
+            Call::List { cursor, limit } => reply(list(&sql, cursor.as_deref(), limit)),
+            Call::Audit { cursor, limit } => reply(audit_page(&sql, cursor.as_deref(), limit)),
+        }
+    }
+}
+
+impl TeamDirectory {
+    fn sql(&self) -> Result<SqlStorage> {
+        let sql = self.state.storage().sql();
+        if !self.ready.get() {
+            for ddl in [
+                "CREATE TABLE IF NOT EXISTS keys (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL, revoked_at INTEGER, expires_at INTEGER, record TEXT NOT NULL)",
+                "CREATE INDEX IF NOT EXISTS keys_by_age ON keys (created_at DESC, id DESC)",
+                "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, entry TEXT NOT NULL)",
+            ] {
+                sql.exec(ddl, None)?;
+            }
+            self.ready.set(true);
+        }
+        Ok(sql)
+    }
+}
+
+/// A storage error fails the call (a 500 from the object, 503 to the client);
+/// a refusal travels as a [`Reply::Err`].
+fn reply<T: Serialize>(result: std::result::Result<T, Problem>) -> Result<Response> {
+    match result {
+        Ok(v) => Response::from_json(&Reply::Ok(v)),
+        Err(p) => Response::from_json(&Reply::<T>::refuse(&p)),
+    }
+}
+
+fn storage(e: worker::Error) -> Problem {
+    super::runtime::unavailable("the team directory (Durable Object TEAM_DIRECTORY)", e)
+}
+
+fn opt(v: Option<i64>) -> SqlStorageValue {
+    v.map_or(SqlStorageValue::Null, SqlStorageValue::Integer)
+}
+
+fn put(sql: &SqlStorage, hash: &str, record: &KeyRecord) -> std::result::Result<(), Problem> {
+    let json = serde_json::to_string(record).map_err(|e| storage(e.into()))?;
+    sql.exec(
+        "INSERT INTO keys (id, hash, created_at, revoked_at, expires_at, record) VALUES (?, ?, ?, ?, ?, ?) \
+         ON CONFLICT(id) DO UPDATE SET revoked_at = excluded.revoked_at, expires_at = excluded.expires_at, record = excluded.record",
+        vec![
+            record.id.clone().into(),
+            hash.into(),
+            SqlStorageValue::Integer(record.created_at),
+            opt(record.revoked_at),
+            opt(record.expires_at),
+            json.into(),
+        ],
+    )
+    .map_err(storage)?;
+    Ok(())
+}
+
+fn append(sql: &SqlStorage, mut entry: AuditEntry) -> std::result::Result<(), Problem> {
+    entry.seq = 0;
+    let json = serde_json::to_string(&entry).map_err(|e| storage(e.into()))?;
+    sql.exec("INSERT INTO audit (entry) VALUES (?)", vec![json.into()])
+        .map_err(storage)?;
+    Ok(())
+}
+
+fn hash_known(sql: &SqlStorage, hash: &str) -> std::result::Result<bool, Problem> {
+    let n: Vec<Count> = sql
+        .exec(
+            "SELECT COUNT(*) AS n FROM keys WHERE hash = ?",
+            vec![hash.into()],
+        )
+        .and_then(|c| c.to_array())
+        .map_err(storage)?;
+    Ok(n.first().is_some_and(|c| c.n > 0.0))
+}
+
+fn insert(
+    sql: &SqlStorage,
+    hash: &str,
+    record: &KeyRecord,
+    max_live: u32,
+    audit: AuditEntry,
+    now_ms: i64,
+) -> std::result::Result<(), Problem> {
+    if hash_known(sql, hash)? {
+        return Err(Problem::new(
+            Code::Conflict,
+            "this key is already registered",
+        ));
+    }
+    // Live as in `KeyRecord::is_live`: neither revoked (nor due to be) nor expired.
+    let live: Vec<Count> = sql
+        .exec(
+            "SELECT COUNT(*) AS n FROM keys WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at * 1000 > ?)",
+            vec![SqlStorageValue::Integer(now_ms)],
+        )
+        .and_then(|c| c.to_array())
+        .map_err(storage)?;
+    let live = live.first().map_or(0, |c| c.n as u64);
+    if live >= u64::from(max_live) {
+        return Err(Problem::new(
+            Code::TeamKeyLimit,
+            format!("the team already holds {live} live keys, the most MAX_KEYS_PER_TEAM ({max_live}) allows; revoke unused keys first"),
+        ));
+    }
+    put(sql, hash, record)?;
+    append(sql, audit)
+}
+
+fn get(sql: &SqlStorage, id: &str) -> Result<Option<Stored>> {
+    let rows: Vec<KeyRow> = sql
+        .exec(
+            "SELECT hash, record FROM keys WHERE id = ?",
+            vec![id.into()],
+        )?
+        .to_array()?;
+    match rows.into_iter().next() {
+        None => Ok(None),
+        Some(r) => Ok(Some(Stored {
+            hash: r.hash,
+            record: serde_json::from_str(&r.record)?,
+        })),
+    }
+}
+
+fn apply(
+    sql: &SqlStorage,
+    id: &str,
+    change: &Change,
+    mut audit: AuditEntry,
+    now_ms: i64,
+) -> std::result::Result<Applied, Problem> {
+    let stored = get(sql, id)
+        .map_err(storage)?
+        .ok_or_else(|| Problem::new(Code::NotFound, "no such key in this team"))?;
+    let applied = directory::apply(&stored, change, now_ms)?;
+    if let Some(new) = &applied.new_key {
+        if hash_known(sql, &new.hash)? {
+            return Err(Problem::new(Code::Conflict, "the new key collides; retry"));
+        }
+        put(sql, &new.hash, &new.record)?;
+    }
+    put(sql, &applied.key.hash, &applied.key.record)?;
+    if let (Some(obj), Some(at)) = (audit.details.as_object_mut(), applied.key.record.revoked_at) {
+        obj.insert("revoked_at".into(), json!(crate::expiry::rfc3339(at)));
+    }
+    append(sql, audit)?;
+    Ok(applied)
+}
+
+fn list(
+    sql: &SqlStorage,
+    cursor: Option<&str>,
+    limit: u32,
+) -> std::result::Result<Page<KeyRecord>, Problem> {
+    let after = match cursor {
+        None => None,
+        Some(c) => Some(KeyCursor::parse(c).ok_or_else(|| {
+            Problem::validation(vec![crate::problem::FieldError::new(
+                "cursor",
+                "is not a cursor from a previous page",
+            )])
+        })?),
+    };
+    let (query, params) = match &after {
+        None => (
+            "SELECT hash, record FROM keys ORDER BY created_at DESC, id DESC LIMIT ?",
+            vec![SqlStorageValue::Integer(i64::from(limit) + 1)],
+        ),
+        Some(c) => (
+            "SELECT hash, record FROM keys WHERE created_at < ?1 OR (created_at = ?1 AND id < ?2) \
+             ORDER BY created_at DESC, id DESC LIMIT ?3",
+            vec![
+                SqlStorageValue::Integer(c.created_at),
+                c.id.clone().into(),
+                SqlStorageValue::Integer(i64::from(limit) + 1),
+            ],
+        ),
+    };
+    let rows: Vec<KeyRow> = sql
+        .exec(query, params)
+        .and_then(|c| c.to_array())
+        .map_err(storage)?;
+    let mut items = rows
+        .iter()
+        .map(|r| serde_json::from_str::<KeyRecord>(&r.record))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| storage(e.into()))?;
+    let next_cursor = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(|r| {
+            KeyCursor {
+                created_at: r.created_at,
+                id: r.id.clone(),
+            }
+            .encode()
+        })
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}
+
+fn audit_page(
+    sql: &SqlStorage,
+    cursor: Option<&str>,
+    limit: u32,
+) -> std::result::Result<Page<AuditEntry>, Problem> {
+    let before = match cursor {
+        None => i64::MAX,
+        Some(c) => c.parse::<i64>().map_err(|_| {
+            Problem::validation(vec![crate::problem::FieldError::new(
+                "cursor",
+                "is not a cursor from a previous page",
+            )])
+        })?,
+    };
+    let rows: Vec<AuditRow> = sql
+        .exec(
+            "SELECT seq, entry FROM audit WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+            vec![
+                SqlStorageValue::Integer(before),
+                SqlStorageValue::Integer(i64::from(limit) + 1),
+            ],
+        )
+        .and_then(|c| c.to_array())
+        .map_err(storage)?;
+    let mut items = Vec::with_capacity(rows.len());
+    for r in rows {
+        let mut e: AuditEntry = serde_json::from_str(&r.entry).map_err(|e| storage(e.into()))?;
+        e.seq = r.seq as u64;
+        items.push(e);
+    }
+    let next_cursor = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(|e| e.seq.to_string())
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}
+
+/// Calls a team's directory.
+pub async fn call<T: DeserializeOwned>(
+    env: &Env,
+    team: &str,
+    call: &Call,
+) -> std::result::Result<T, Problem> {
+    let reply: Reply<T> = send(env, team, call).await.map_err(storage)?;
+    reply.into_result()
+}
+
+async fn send<T: DeserializeOwned>(env: &Env, team: &str, call: &Call) -> Result<Reply<T>> {
+    let stub = env
+        .durable_object(BINDING)?
+        .id_from_name(team)?
+        .get_stub()?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_body(Some(JsValue::from_str(&serde_json::to_string(call)?)));
+    let req = Request::new_with_init("https://team-directory/", &init)?;
+    let mut resp = stub.fetch_with_request(req).await?;
+    if resp.status_code() != 200 {
+        let text = resp.text().await.unwrap_or_default();
+        return Err(worker::Error::RustError(format!(
+            "team directory answered {}: {text}",
+            resp.status_code()
+        )));
+    }
+    resp.json().await
+}
