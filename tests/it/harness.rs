@@ -246,6 +246,13 @@ pub fn getrandom(buf: &mut [u8]) {
         .expect("/dev/urandom");
 }
 
+/// A team id no other test uses: `<tag>-<8 hex>`.
+pub fn fresh_team(tag: &str) -> String {
+    let mut b = [0u8; 4];
+    getrandom(&mut b);
+    format!("{tag}-{}", hex::encode(b))
+}
+
 /// The shipped `wrangler.toml`, made runnable from another directory: no build
 /// step (the tests run the build that `scripts/test.sh` made), an absolute `main`,
 /// and optionally without the KV or the Durable Object binding.

@@ -12,6 +12,7 @@
 mod admin;
 mod failures;
 mod harness;
+mod lifecycle;
 mod ratelimit;
 mod request_path;
 
