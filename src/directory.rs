@@ -85,6 +85,21 @@ pub enum Call {
         /// Page size.
         limit: u32,
     },
+    /// Claims the expiry notices due at `now_ms` for `thresholds` (days): each
+    /// is returned once, and marked so that it is never returned again.
+    Expiring {
+        /// Unix milliseconds.
+        now_ms: i64,
+        /// `EXPIRY_NOTICE_DAYS`.
+        thresholds: Vec<u32>,
+    },
+    /// Releases a claimed notice whose delivery failed, so the next run retries it.
+    Unclaim {
+        /// The key id.
+        key_id: String,
+        /// The thresholds the notice settled.
+        days: Vec<u32>,
+    },
     /// A page of the audit log, newest first.
     Audit {
         /// Where the previous page ended.

@@ -14,6 +14,7 @@
 //! - [`keystate`]: revocation and disabling as the key's Durable Object holds them.
 //! - [`cache`]: a bounded TTL cache for key records within an isolate.
 //! - [`expiry`]: expiry choices and RFC 3339 timestamps.
+//! - [`notice`]: expiry notices: due thresholds, body, HMAC signature and verifier.
 //! - [`config`]: vars and secrets, validated once, errors naming the field.
 //! - [`decide`]: the request path's decisions, from facts and a record.
 //! - [`admin`]: the admin API's routes, validation and views.
@@ -34,6 +35,7 @@ pub mod directory;
 pub mod expiry;
 pub mod key;
 pub mod keystate;
+pub mod notice;
 pub mod path;
 pub mod policy;
 pub mod problem;

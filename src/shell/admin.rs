@@ -239,7 +239,8 @@ async fn insert(
         audit,
     };
     directory::call::<()>(env, &record.team, &call).await?;
-    keys.put(hash, record).await
+    keys.put(hash, record).await?;
+    keys.register_team(&record.team).await
 }
 
 /// Changes a key in the team directory, then copies the result to KV. Each writer

@@ -4,6 +4,7 @@
 //! change and its audit entry are stored together.
 
 use crate::directory::{self, Applied, AuditEntry, Call, Change, KeyCursor, Page, Reply, Stored};
+use crate::notice::{self, Notice};
 use crate::problem::{Code, Problem};
 use crate::record::KeyRecord;
 use serde::de::DeserializeOwned;
@@ -68,6 +69,21 @@ impl DurableObject for TeamDirectory {
             Call::Get { id } => reply(Ok(get(&sql, &id)?)),
             Call::List { cursor, limit } => reply(list(&sql, cursor.as_deref(), limit)),
             Call::Audit { cursor, limit } => reply(audit_page(&sql, cursor.as_deref(), limit)),
+            Call::Expiring { now_ms, thresholds } => {
+                reply(Ok(expiring(&sql, now_ms, &thresholds)?))
+            }
+            Call::Unclaim { key_id, days } => {
+                for d in days {
+                    sql.exec(
+                        "DELETE FROM notices WHERE key_id = ? AND days = ?",
+                        vec![
+                            key_id.clone().into(),
+                            SqlStorageValue::Integer(i64::from(d)),
+                        ],
+                    )?;
+                }
+                reply(Ok(()))
+            }
         }
     }
 }
@@ -80,6 +96,7 @@ impl TeamDirectory {
                 "CREATE TABLE IF NOT EXISTS keys (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL, revoked_at INTEGER, expires_at INTEGER, record TEXT NOT NULL)",
                 "CREATE INDEX IF NOT EXISTS keys_by_age ON keys (created_at DESC, id DESC)",
                 "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, entry TEXT NOT NULL)",
+                "CREATE TABLE IF NOT EXISTS notices (key_id TEXT NOT NULL, days INTEGER NOT NULL, PRIMARY KEY (key_id, days))",
             ] {
                 sql.exec(ddl, None)?;
             }
@@ -215,6 +232,59 @@ fn apply(
     }
     append(sql, audit)?;
     Ok(applied)
+}
+
+#[derive(Deserialize)]
+struct SentRow {
+    days: f64,
+}
+
+/// Keys neither revoked nor due to be, expiring within the largest threshold,
+/// with the notices now due; each is claimed before it is returned.
+fn expiring(sql: &SqlStorage, now_ms: i64, thresholds: &[u32]) -> Result<Vec<Notice>> {
+    let Some(max) = thresholds.iter().max() else {
+        return Ok(vec![]);
+    };
+    let horizon_ms = now_ms + i64::from(*max) * 86_400_000;
+    let rows: Vec<KeyRow> = sql
+        .exec(
+            "SELECT hash, record FROM keys WHERE revoked_at IS NULL AND expires_at IS NOT NULL \
+             AND expires_at * 1000 > ? AND expires_at * 1000 <= ?",
+            vec![
+                SqlStorageValue::Integer(now_ms),
+                SqlStorageValue::Integer(horizon_ms),
+            ],
+        )?
+        .to_array()?;
+    let now = now_ms.div_euclid(1000);
+    let mut notices = Vec::new();
+    for row in rows {
+        let record: KeyRecord = serde_json::from_str(&row.record)?;
+        let sent: Vec<SentRow> = sql
+            .exec(
+                "SELECT days FROM notices WHERE key_id = ?",
+                vec![record.id.clone().into()],
+            )?
+            .to_array()?;
+        let sent: Vec<u32> = sent.iter().map(|r| r.days as u32).collect();
+        let due = notice::due(record.expires_at.unwrap_or(0), now, thresholds, &sent);
+        let Some(&days) = due.first() else { continue };
+        for d in &due {
+            sql.exec(
+                "INSERT OR IGNORE INTO notices (key_id, days) VALUES (?, ?)",
+                vec![
+                    record.id.clone().into(),
+                    SqlStorageValue::Integer(i64::from(*d)),
+                ],
+            )?;
+        }
+        notices.push(Notice {
+            record,
+            days,
+            settles: due,
+        });
+    }
+    Ok(notices)
 }
 
 fn list(

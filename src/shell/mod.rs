@@ -8,6 +8,7 @@
 mod admin;
 mod authority;
 mod directory;
+mod notices;
 mod proxy;
 mod respond;
 mod runtime;

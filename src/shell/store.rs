@@ -1,6 +1,7 @@
 //! Key records in the `KEYS` KV namespace: `key:<sha256 hex>` holds a copy of the
 //! record that the team's directory (a Durable Object) holds, for the request path.
-//! The request path reuses records for `RECORD_CACHE_TTL` within an isolate. Writes do not touch the cache, so that one
+//! The request path reuses records for `RECORD_CACHE_TTL` within an isolate.
+//! `team:<team>` marks the teams that have keys, for the expiry-notice run. Writes do not touch the cache, so that one
 //! isolate (as under `wrangler dev`) behaves like the many of a deployment: record
 //! changes apply within the TTL, while revocation and disabling are exact through
 //! the key's Durable Object.
@@ -13,6 +14,9 @@ use crate::problem::Problem;
 use crate::record::KeyRecord;
 use std::cell::RefCell;
 use worker::{Env, KvStore};
+
+/// KV keys `team:<team>` list the teams that have keys.
+const TEAM_PREFIX: &str = "team:";
 
 /// Most records one isolate keeps.
 const CACHE_CAPACITY: usize = 4096;
@@ -97,5 +101,40 @@ impl Keys {
             .execute()
             .await
             .map_err(kv_error)
+    }
+
+    /// Notes that a team has keys, for the expiry-notice run to find it.
+    pub async fn register_team(&self, team: &str) -> Result<(), Problem> {
+        self.kv
+            .put(&format!("{TEAM_PREFIX}{team}"), "")
+            .map_err(kv_error)?
+            .execute()
+            .await
+            .map_err(kv_error)
+    }
+
+    /// A page of team ids, and the cursor of the next page.
+    pub async fn teams(
+        &self,
+        cursor: Option<String>,
+    ) -> Result<(Vec<String>, Option<String>), Problem> {
+        let mut list = self.kv.list().prefix(TEAM_PREFIX.to_string());
+        if let Some(c) = cursor {
+            list = list.cursor(c);
+        }
+        let page = list.execute().await.map_err(kv_error)?;
+        let teams = page
+            .keys
+            .into_iter()
+            .filter_map(|k| k.name.strip_prefix(TEAM_PREFIX).map(str::to_string))
+            .collect();
+        Ok((
+            teams,
+            if page.list_complete {
+                None
+            } else {
+                page.cursor
+            },
+        ))
     }
 }

@@ -246,6 +246,116 @@ pub fn getrandom(buf: &mut [u8]) {
         .expect("/dev/urandom");
 }
 
+/// One request a [`Receiver`] took.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// Header names (lowercase) and values.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+    /// The status it answered.
+    pub status: u16,
+}
+
+impl Received {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A local webhook receiver: records every request and answers 200, or 500 to
+/// the next `fail_next` requests.
+pub struct Receiver {
+    /// Its URL.
+    pub url: String,
+    got: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+    fail_next: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Receiver {
+    /// Listens on a free loopback port.
+    pub fn start() -> Receiver {
+        use std::io::{BufRead, BufReader, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let fail_next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (g, f) = (got.clone(), fail_next.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut reader = BufReader::new(&stream);
+                let mut headers = Vec::new();
+                let mut line = String::new();
+                let _ = reader.read_line(&mut line); // the request line
+                loop {
+                    line.clear();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = line.split_once(':') {
+                        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+                    }
+                }
+                let len = headers
+                    .iter()
+                    .find(|(k, _)| k == "content-length")
+                    .and_then(|(_, v)| v.parse().ok())
+                    .unwrap_or(0);
+                let mut body = vec![0u8; len];
+                let _ = reader.read_exact(&mut body);
+                let fail = f
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok();
+                let status = if fail { 500 } else { 200 };
+                g.lock().unwrap().push(Received {
+                    headers,
+                    body,
+                    status,
+                });
+                let _ = (&stream).write_all(
+                    format!(
+                        "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    )
+                    .as_bytes(),
+                );
+            }
+        });
+        Receiver {
+            url,
+            got,
+            fail_next,
+        }
+    }
+
+    /// Everything received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// Answers 500 to the next `n` requests.
+    pub fn fail_next(&self, n: usize) {
+        self.fail_next.store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Waits (at most `timeout`) until `n` requests arrived; returns them all.
+    pub fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let got = self.received();
+            if got.len() >= n || Instant::now() >= deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 /// A team id no other test uses: `<tag>-<8 hex>`.
 pub fn fresh_team(tag: &str) -> String {
     let mut b = [0u8; 4];
@@ -318,7 +428,8 @@ impl Worker {
             .args(["--inspector-port", &free_port().to_string()])
             .arg("--persist-to")
             .arg(&state)
-            .args(["--log-level", "log", "--show-interactive-dev-session=false"]);
+            .args(["--log-level", "log", "--show-interactive-dev-session=false"])
+            .arg("--test-scheduled");
         for (name, value) in &opts.vars {
             cmd.arg("--var").arg(format!("{name}:{value}"));
         }

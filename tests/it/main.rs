@@ -13,6 +13,7 @@ mod admin;
 mod failures;
 mod harness;
 mod lifecycle;
+mod notices;
 mod ratelimit;
 mod request_path;
 
@@ -129,6 +130,19 @@ pub fn private_worker(state: &std::path::Path) -> Worker {
     Worker::start(WorkerOptions {
         vars: vec![var("ORIGIN_URL", &origin().url)],
         state: Some(state.to_path_buf()),
+        ..Default::default()
+    })
+}
+
+/// A private instance that sends expiry notices to `webhook`, signed with `secret`.
+pub fn notifying_worker(webhook: &str, secret: &str) -> Worker {
+    Worker::start(WorkerOptions {
+        vars: vec![
+            var("ORIGIN_URL", &origin().url),
+            var("EXPIRY_WEBHOOK_URL", webhook),
+            var("EXPIRY_WEBHOOK_SECRET", secret),
+            var("EXPIRY_NOTICE_DAYS", "7,1"),
+        ],
         ..Default::default()
     })
 }

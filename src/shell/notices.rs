@@ -1,0 +1,123 @@
+//! The scheduled handler: expiry notices, signed and POSTed to `EXPIRY_WEBHOOK_URL`.
+//!
+//! Each team's directory claims the notices due before they are sent, so a notice
+//! is never sent twice for the same threshold; a failed delivery is released and
+//! retried on the next run.
+
+use super::directory;
+use super::runtime;
+use super::store::Keys;
+use crate::config::Config;
+use crate::directory::Call;
+use crate::notice::{self, Notice};
+use serde_json::json;
+use wasm_bindgen::JsValue;
+use worker::{
+    event, Env, Fetch, Headers, Method, Request, RequestInit, ScheduleContext, ScheduledEvent,
+};
+
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let config = match runtime::config(&env) {
+        Ok(c) => c,
+        Err(p) => {
+            runtime::log(json!({"event": "expiry_notices", "error": p.detail}));
+            return;
+        }
+    };
+    let (Some(url), Some(secret)) = (&config.expiry_webhook_url, &config.expiry_webhook_secret)
+    else {
+        runtime::log(
+            json!({"event": "expiry_notices", "skipped": "EXPIRY_WEBHOOK_URL is not set"}),
+        );
+        return;
+    };
+    let (mut sent, mut failed) = (0u32, 0u32);
+    let result = run(
+        &env,
+        config,
+        url,
+        secret.0.as_bytes(),
+        &mut sent,
+        &mut failed,
+    )
+    .await;
+    runtime::log(json!({
+        "event": "expiry_notices",
+        "sent": sent,
+        "failed": failed,
+        "error": result.err(),
+    }));
+}
+
+async fn run(
+    env: &Env,
+    config: &Config,
+    url: &str,
+    secret: &[u8],
+    sent: &mut u32,
+    failed: &mut u32,
+) -> Result<(), String> {
+    let keys = Keys::open(env, config).map_err(|p| p.detail)?;
+    let mut cursor = None;
+    loop {
+        let (teams, next) = keys.teams(cursor).await.map_err(|p| p.detail)?;
+        for team in teams {
+            let call = Call::Expiring {
+                now_ms: runtime::now_ms(),
+                thresholds: config.expiry_notice_days.clone(),
+            };
+            let notices: Vec<Notice> = directory::call(env, &team, &call)
+                .await
+                .map_err(|p| p.detail)?;
+            for n in notices {
+                match deliver(url, secret, &n).await {
+                    Ok(()) => *sent += 1,
+                    Err(e) => {
+                        *failed += 1;
+                        runtime::log(json!({
+                            "event": "expiry_notice_failed",
+                            "notice": n.id(),
+                            "error": e,
+                        }));
+                        let release = Call::Unclaim {
+                            key_id: n.record.id.clone(),
+                            days: n.settles.clone(),
+                        };
+                        let _ = directory::call::<()>(env, &team, &release).await;
+                    }
+                }
+            }
+        }
+        match next {
+            Some(c) => cursor = Some(c),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// POSTs one notice; anything but a 2xx answer is a failure.
+async fn deliver(url: &str, secret: &[u8], n: &Notice) -> Result<(), String> {
+    let now = runtime::now_ms().div_euclid(1000);
+    let body = n.body(now).to_string();
+    let headers = Headers::new();
+    let set = |k: &str, v: &str| headers.set(k, v).map_err(|e| e.to_string());
+    set("content-type", "application/json")?;
+    set(
+        notice::SIGNATURE_HEADER,
+        &notice::sign(secret, now, body.as_bytes()),
+    )?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(JsValue::from_str(&body)));
+    let req = Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
+    let resp = Fetch::Request(req)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    match resp.status_code() {
+        200..=299 => Ok(()),
+        s => Err(format!("the webhook answered {s}")),
+    }
+}
