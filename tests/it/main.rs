@@ -10,6 +10,7 @@
 //! - [`misconfigured_worker`]: an invalid `POLICY`.
 
 mod admin;
+mod cli;
 mod failures;
 mod harness;
 mod lifecycle;
