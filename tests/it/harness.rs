@@ -17,12 +17,25 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A free TCP port on loopback (bound, then released for the child to take).
+/// A free TCP port on loopback for a child to take: bound, then released. Ports
+/// come from 20000-32767, below the kernel's ephemeral range, so no outgoing
+/// connection can take one in between, and none is handed out twice per run.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    static NEXT: Mutex<Option<u16>> = Mutex::new(None);
+    let mut next = NEXT.lock().unwrap();
+    let mut port = next.unwrap_or_else(|| {
+        let mut b = [0u8; 2];
+        getrandom(&mut b);
+        20_000 + u16::from_le_bytes(b) % 10_000
+    });
+    for _ in 0..2_000 {
+        port = if port >= 32_767 { 20_000 } else { port + 1 };
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            *next = Some(port);
+            return port;
+        }
+    }
+    panic!("no free port in 20000-32767")
 }
 
 /// Process groups to kill when the test binary exits.
@@ -442,13 +455,19 @@ impl Worker {
                 .build()
                 .get(&format!("{url}/_keyward/health"))
                 .call();
+            // Only keyward's own answer counts: 200, or a problem (a misconfigured
+            // worker), never whatever else might hold the port.
             match probe {
-                Ok(_) | Err(ureq::Error::Status(..)) => break,
-                Err(_) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(250))
+                Ok(r) if r.status() == 200 => break,
+                Err(ureq::Error::Status(_, r))
+                    if r.content_type() == "application/problem+json" =>
+                {
+                    break
                 }
-                Err(e) => panic!(
-                    "wrangler dev did not answer in 90 s ({e}):\n{}",
+                _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(250)),
+                other => panic!(
+                    "wrangler dev did not answer in 90 s ({:?}):\n{}",
+                    other.map(|r| r.status()),
                     proc_.output_text()
                 ),
             }
