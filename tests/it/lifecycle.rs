@@ -355,12 +355,20 @@ fn imported_keys_work_by_hash_with_their_legacy_format() {
 fn a_team_holds_at_most_max_keys_per_team_live_keys() {
     let w = main_worker();
     let team = fresh_team("full");
+    // One key expires in 3 s: once it has, it no longer counts.
+    let soon = keyward::expiry::rfc3339(now_s() + 3);
+    let (_, expiring) = w.issue(
+        &team,
+        json!({"name": "expiring", "scopes": [], "expires_at": soon}),
+    );
+    let expires_at =
+        keyward::expiry::parse_rfc3339(expiring["expires_at"].as_str().unwrap()).unwrap();
     let ids: Vec<String> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..4)
+        let handles: Vec<_> = (0..3)
             .map(|t| {
                 let team = &team;
                 s.spawn(move || {
-                    (0..25)
+                    (0..33)
                         .map(|i| {
                             let (_, r) =
                                 w.issue(team, json!({"name": format!("k{t}-{i}"), "scopes": []}));
@@ -375,8 +383,15 @@ fn a_team_holds_at_most_max_keys_per_team_live_keys() {
             .flat_map(|h| h.join().unwrap())
             .collect()
     });
-    assert_eq!(ids.len(), 100);
+    assert_eq!(ids.len(), 99);
     let one_more = json!({"name": "one too many", "scopes": []});
+    let r = send_json(w.admin("POST", &format!("/teams/{team}/keys")), &one_more);
+    assert_problem(&r, 409, "TEAM_KEY_LIMIT");
+    while now_s() <= expires_at {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let r = send_json(w.admin("POST", &format!("/teams/{team}/keys")), &one_more);
+    assert_eq!(r.status, 201, "an expired key does not count: {}", r.text());
     let r = send_json(w.admin("POST", &format!("/teams/{team}/keys")), &one_more);
     assert_problem(&r, 409, "TEAM_KEY_LIMIT");
     // Another team is not affected; a revoked key frees a place.
