@@ -7,6 +7,7 @@
 //   ?download=N   answers N deterministic bytes instead of the echo
 //   ?status=N     answers with status N
 //   ?header=K:V   adds a response header K: V (repeatable)
+//   ?sleep=MS     answers after MS milliseconds (at most 60000): a slow origin
 import { createServer } from "node:http";
 import { createHash } from "node:crypto";
 
@@ -41,37 +42,43 @@ const server = createServer((req, res) => {
     hash.update(c);
   });
   req.on("end", () => {
-    const status = Number(url.searchParams.get("status") || 200);
-    for (const h of url.searchParams.getAll("header")) {
-      const i = h.indexOf(":");
-      if (i > 0) res.setHeader(h.slice(0, i), h.slice(i + 1));
-    }
-    res.setHeader("x-origin", "echo");
-    const download = url.searchParams.get("download");
-    if (download !== null) {
-      const n = Number(download);
-      res.writeHead(status, { "content-type": "application/octet-stream", "content-length": n });
-      const gen = pattern(n)();
-      const pump = () => {
-        for (let r = gen.next(); !r.done; r = gen.next()) {
-          if (!res.write(Buffer.from(r.value))) return res.once("drain", pump);
-        }
-        res.end();
-      };
-      return pump();
-    }
-    const body = JSON.stringify({
-      method: req.method,
-      path: url.pathname,
-      query: url.search.slice(1),
-      raw_url: req.url,
-      headers: req.headers,
-      body: { bytes: size, sha256: hash.digest("hex") },
-    });
-    res.writeHead(status, { "content-type": "application/json" });
-    res.end(body);
+    const sleep = Math.min(Number(url.searchParams.get("sleep") || 0), 60_000);
+    if (sleep > 0) return setTimeout(() => answer(req, res, url, size, hash), sleep);
+    answer(req, res, url, size, hash);
   });
 });
+
+function answer(req, res, url, size, hash) {
+  const status = Number(url.searchParams.get("status") || 200);
+  for (const h of url.searchParams.getAll("header")) {
+    const i = h.indexOf(":");
+    if (i > 0) res.setHeader(h.slice(0, i), h.slice(i + 1));
+  }
+  res.setHeader("x-origin", "echo");
+  const download = url.searchParams.get("download");
+  if (download !== null) {
+    const n = Number(download);
+    res.writeHead(status, { "content-type": "application/octet-stream", "content-length": n });
+    const gen = pattern(n)();
+    const pump = () => {
+      for (let r = gen.next(); !r.done; r = gen.next()) {
+        if (!res.write(Buffer.from(r.value))) return res.once("drain", pump);
+      }
+      res.end();
+    };
+    return pump();
+  }
+  const body = JSON.stringify({
+    method: req.method,
+    path: url.pathname,
+    query: url.search.slice(1),
+    raw_url: req.url,
+    headers: req.headers,
+    body: { bytes: size, sha256: hash.digest("hex") },
+  });
+  res.writeHead(status, { "content-type": "application/json" });
+  res.end(body);
+}
 server.keepAliveTimeout = 60_000;
 server.listen(port, host, () => {
   console.log(`listening ${server.address().port}`);

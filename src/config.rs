@@ -73,7 +73,15 @@ pub struct Config {
     pub expiry_webhook_url: Option<String>,
     /// `EXPIRY_WEBHOOK_SECRET` (a secret): the HMAC-SHA256 key of the notices' signature.
     pub expiry_webhook_secret: Option<Secret>,
+    /// `IDENTITY_SIGNING_SECRET` (a secret): signs what the origin receives
+    /// (`X-Keyward-Signature`); `None` sends no signature.
+    pub identity_secret: Option<Secret>,
+    /// `ORIGIN_TIMEOUT`: milliseconds to wait for the origin's response headers.
+    pub origin_timeout_ms: u32,
 }
+
+/// Default `ORIGIN_TIMEOUT`, milliseconds.
+pub const DEFAULT_ORIGIN_TIMEOUT_MS: u32 = 30_000;
 
 /// Most live keys a team may hold by default.
 pub const DEFAULT_MAX_KEYS_PER_TEAM: u32 = 100;
@@ -314,8 +322,30 @@ impl Config {
             }
         };
 
+        let identity_secret = match get("IDENTITY_SIGNING_SECRET") {
+            None => None,
+            Some(Value::String(t)) if t.is_empty() => None,
+            Some(Value::String(t)) if t.len() >= MIN_ADMIN_TOKEN_LEN => Some(Secret(t)),
+            Some(_) => {
+                errors.push(ConfigError::new(
+                    "IDENTITY_SIGNING_SECRET",
+                    format!("must be a secret of at least {MIN_ADMIN_TOKEN_LEN} characters"),
+                ));
+                None
+            }
+        };
+        let origin_timeout_ms = whole_number(
+            get("ORIGIN_TIMEOUT"),
+            "ORIGIN_TIMEOUT",
+            (100, 600_000),
+            DEFAULT_ORIGIN_TIMEOUT_MS,
+            &mut errors,
+        );
+
         if errors.is_empty() {
             Ok(Config {
+                identity_secret,
+                origin_timeout_ms,
                 record_cache_ttl_s,
                 legacy_formats,
                 max_keys_per_team,
@@ -520,6 +550,8 @@ mod tests {
         assert!(c.legacy_formats.is_empty());
         assert_eq!(c.expiry_notice_days, vec![7]);
         assert_eq!(c.expiry_webhook_url, None);
+        assert_eq!(c.identity_secret, None);
+        assert_eq!(c.origin_timeout_ms, 30_000);
     }
 
     #[test]
@@ -634,6 +666,12 @@ mod tests {
             ),
             "LEGACY_KEY_FORMATS[0].length",
         );
+        check_error(
+            ("IDENTITY_SIGNING_SECRET", json!("short")),
+            "IDENTITY_SIGNING_SECRET",
+        );
+        check_error(("ORIGIN_TIMEOUT", json!("5")), "ORIGIN_TIMEOUT");
+        check_error(("ORIGIN_TIMEOUT", json!("soon")), "ORIGIN_TIMEOUT");
         check_error(("EXPIRY_NOTICE_DAYS", json!("0")), "EXPIRY_NOTICE_DAYS");
         check_error(("EXPIRY_NOTICE_DAYS", json!("7,7")), "EXPIRY_NOTICE_DAYS");
         check_error(("EXPIRY_NOTICE_DAYS", json!("soon")), "EXPIRY_NOTICE_DAYS");

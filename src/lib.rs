@@ -15,6 +15,8 @@
 //! - [`cache`]: a bounded TTL cache for key records within an isolate.
 //! - [`expiry`]: expiry choices and RFC 3339 timestamps.
 //! - [`notice`]: expiry notices: due thresholds, body, HMAC signature and verifier.
+//! - [`signature`]: HMAC-SHA256 signature headers (`t=…,v1=…`), signing and verifying.
+//! - [`identity`]: the signed identity headers the origin receives, and their verifier.
 //! - [`config`]: vars and secrets, validated once, errors naming the field.
 //! - [`decide`]: the request path's decisions, from facts and a record.
 //! - [`admin`]: the admin API's routes, validation and views.
@@ -33,6 +35,7 @@ pub mod credential;
 pub mod decide;
 pub mod directory;
 pub mod expiry;
+pub mod identity;
 pub mod key;
 pub mod keystate;
 pub mod notice;
@@ -42,6 +45,7 @@ pub mod problem;
 pub mod ratelimit;
 pub mod record;
 pub mod scope;
+pub mod signature;
 
 #[cfg(target_arch = "wasm32")]
 mod shell;

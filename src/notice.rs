@@ -3,10 +3,10 @@
 //! the verifier a receiver runs.
 
 use crate::record::KeyRecord;
-use hmac::{Hmac, Mac};
+use crate::signature;
+pub use crate::signature::SignatureError;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use sha2::Sha256;
 
 /// The header that carries the signature.
 pub const SIGNATURE_HEADER: &str = "x-keyward-signature";
@@ -67,34 +67,14 @@ impl Notice {
     }
 }
 
-fn mac(secret: &[u8], t: i64, body: &[u8]) -> Hmac<Sha256> {
-    let mut m = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
-    m.update(t.to_string().as_bytes());
-    m.update(b".");
-    m.update(body);
-    m
-}
-
 /// The signature header's value for `body` sent at `t` (Unix seconds): an
 /// HMAC-SHA256, keyed with the secret, over `"<t>.<body>"`.
 pub fn sign(secret: &[u8], t: i64, body: &[u8]) -> String {
-    let tag = mac(secret, t, body).finalize().into_bytes();
-    format!("t={t},v1={}", hex::encode(tag))
+    signature::sign(secret, t, &[body])
 }
 
-/// Why a signature was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignatureError {
-    /// Not `t=<digits>,v1=<64 hex>`.
-    Malformed,
-    /// `t` is further than the tolerance from now: a replay or a skewed clock.
-    Stale,
-    /// The tag does not match the body and the secret.
-    Mismatch,
-}
-
-/// Verifies a signature header at `now` (Unix seconds), accepting a timestamp at
-/// most `tolerance_s` away. The tag is compared in constant time.
+/// Verifies a notice's signature header at `now` (Unix seconds), accepting a
+/// timestamp at most `tolerance_s` away. The tag is compared in constant time.
 pub fn verify(
     secret: &[u8],
     header: &str,
@@ -102,21 +82,7 @@ pub fn verify(
     now: i64,
     tolerance_s: i64,
 ) -> Result<(), SignatureError> {
-    let (t, tag) = header
-        .split_once(',')
-        .and_then(|(t, v)| Some((t.strip_prefix("t=")?, v.strip_prefix("v1=")?)))
-        .ok_or(SignatureError::Malformed)?;
-    if t.is_empty() || t.len() > 12 || !t.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(SignatureError::Malformed);
-    }
-    let t: i64 = t.parse().map_err(|_| SignatureError::Malformed)?;
-    let tag = hex::decode(tag).map_err(|_| SignatureError::Malformed)?;
-    if (now - t).abs() > tolerance_s {
-        return Err(SignatureError::Stale);
-    }
-    mac(secret, t, body)
-        .verify_slice(&tag)
-        .map_err(|_| SignatureError::Mismatch)
+    signature::verify(secret, header, &[body], now, tolerance_s).map(|_| ())
 }
 
 #[cfg(test)]

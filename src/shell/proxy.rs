@@ -4,11 +4,13 @@ use super::runtime;
 use super::Ctx;
 use crate::config::Config;
 use crate::decide;
+use crate::identity;
 use crate::problem::{Code, Problem};
 use crate::record::KeyRecord;
+use futures_util::future::Either;
 use serde_json::json;
 use worker::wasm_bindgen::JsValue;
-use worker::{Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response};
+use worker::{Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response};
 
 /// Sends the request to `ORIGIN_URL` + the canonical path + the original query, with
 /// the client's headers less hop-by-hop, `Authorization` (unless configured) and any
@@ -46,6 +48,29 @@ pub async fn forward(
         }
     }
     let _ = headers.set("x-keyward-request-id", &ctx.request_id);
+    if let Some(secret) = &config.identity_secret {
+        let signed_path = identity::origin_path(&config.origin_url, path);
+        let get = |name: &str| headers.get(name).ok().flatten();
+        let values: Vec<(&str, Option<String>)> = identity::SIGNED_HEADERS
+            .iter()
+            .map(|n| (*n, get(n)))
+            .collect();
+        let lookup = |name: &str| {
+            values
+                .iter()
+                .find(|(n, _)| *n == name)
+                .and_then(|(_, v)| v.as_deref())
+        };
+        let t = ctx.now_ms.div_euclid(1000);
+        let sig = identity::sign(
+            secret.0.as_bytes(),
+            t,
+            req.method().as_ref(),
+            &signed_path,
+            lookup,
+        );
+        let _ = headers.set(identity::SIGNATURE_HEADER, &sig);
+    }
 
     let method = req.method();
     let mut init = RequestInit::new();
@@ -57,10 +82,19 @@ pub async fn forward(
     }
     let outgoing = Request::new_with_init(&target, &init)
         .map_err(|e| runtime::unavailable("request to origin", e))?;
-    Fetch::Request(outgoing).send().await.map_err(|e| {
-        runtime::log(
-            json!({"event": "origin_error", "request_id": ctx.request_id, "error": e.to_string()}),
-        );
-        Problem::new(Code::OriginUnavailable, "the origin could not be reached")
-    })
+    let timeout = config.origin_timeout_ms;
+    let fetch = Fetch::Request(outgoing);
+    let send = fetch.send();
+    let delay = Delay::from(std::time::Duration::from_millis(u64::from(timeout)));
+    futures_util::pin_mut!(send);
+    let error = match futures_util::future::select(send, delay).await {
+        Either::Left((Ok(response), _)) => return Ok(response),
+        Either::Left((Err(e), _)) => e.to_string(),
+        Either::Right(_) => format!("no response within ORIGIN_TIMEOUT ({timeout} ms)"),
+    };
+    runtime::log(json!({"event": "origin_error", "request_id": ctx.request_id, "error": error}));
+    Err(Problem::new(
+        Code::OriginUnavailable,
+        format!("the origin could not be reached: {error}"),
+    ))
 }

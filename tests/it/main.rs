@@ -13,6 +13,7 @@ mod admin;
 mod cli;
 mod failures;
 mod harness;
+mod identity;
 mod lifecycle;
 mod notices;
 mod ratelimit;
@@ -56,6 +57,9 @@ fn var(name: &str, value: &str) -> (String, String) {
 }
 
 /// The main instance.
+/// The main worker's `IDENTITY_SIGNING_SECRET`.
+pub const IDENTITY_SECRET: &str = "identity-secret-for-the-e2e-suite-0123";
+
 /// The legacy format the main worker accepts for imported keys.
 pub const LEGACY_KEY_FORMATS: &str = r#"[{"prefix": "api_", "length": 20}]"#;
 
@@ -70,6 +74,7 @@ pub fn main_worker() -> &'static Worker {
                 var("RATE_LIMITS", RATE_LIMITS),
                 var("PLANS", PLANS),
                 var("LEGACY_KEY_FORMATS", LEGACY_KEY_FORMATS),
+                var("IDENTITY_SIGNING_SECRET", IDENTITY_SECRET),
             ],
             ..Default::default()
         })
@@ -77,7 +82,7 @@ pub fn main_worker() -> &'static Worker {
 }
 
 /// The shipped `wrangler.toml` (object-valued `POLICY`, default prefix), with the
-/// echo origin and `FORWARD_AUTHORIZATION` on.
+/// echo origin, `FORWARD_AUTHORIZATION` on and `ORIGIN_TIMEOUT` 1.5 s.
 pub fn shipped_worker() -> &'static Worker {
     static W: OnceLock<Worker> = OnceLock::new();
     W.get_or_init(|| {
@@ -85,6 +90,7 @@ pub fn shipped_worker() -> &'static Worker {
             vars: vec![
                 var("ORIGIN_URL", &origin().url),
                 var("FORWARD_AUTHORIZATION", "true"),
+                var("ORIGIN_TIMEOUT", "1500"),
             ],
             ..Default::default()
         })
