@@ -112,8 +112,16 @@ pub enum Actor {
         team: String,
         /// Its scopes.
         scopes: Vec<String>,
+        /// The member it acts for.
+        subject: Option<String>,
+        /// The networks it may be used from.
+        ip_allow: Option<Vec<IpNet>>,
     },
 }
+
+/// Fields only the admin token may set: they carry trust to the origin
+/// (`subject`, `meta`) or lift restrictions (`ip_allow`, limits).
+pub const ADMIN_ONLY_FIELDS: &[&str] = &["subject", "meta", "ip_allow", "plan", "rate_limits"];
 
 impl Actor {
     /// The name kept in `created_by` and the audit log.
@@ -133,6 +141,44 @@ impl Actor {
             )),
             _ => Ok(()),
         }
+    }
+
+    /// A key may not set the admin-only fields; the keys it issues act for its own
+    /// subject and are bound to its own networks, so they never reach further.
+    pub fn restrict_new(&self, new: &mut NewKey) -> Result<(), Problem> {
+        let Actor::Key {
+            subject, ip_allow, ..
+        } = self
+        else {
+            return Ok(());
+        };
+        let set = [
+            ("subject", new.subject.is_some()),
+            ("meta", new.meta.is_some()),
+            ("ip_allow", new.ip_allow.is_some()),
+            ("plan", new.plan.is_some()),
+            ("rate_limits", new.rate_limits.is_some()),
+        ];
+        admin_only(set.iter().filter(|(_, s)| *s).map(|(f, _)| *f))?;
+        new.subject = subject.clone();
+        new.ip_allow = ip_allow.clone();
+        Ok(())
+    }
+
+    /// A key may change only `name`, `scopes` (within its own) and `enabled`.
+    pub fn may_update(&self, update: &KeyUpdate) -> Result<(), Problem> {
+        if let Actor::Key { .. } = self {
+            let set = [
+                ("plan", update.limits.is_some()),
+                ("ip_allow", update.ip_allow.is_some()),
+                ("meta", update.meta.is_some()),
+            ];
+            admin_only(set.iter().filter(|(_, s)| *s).map(|(f, _)| *f))?;
+            if let Some(scopes) = &update.scopes {
+                self.may_grant(scopes)?;
+            }
+        }
+        Ok(())
     }
 
     /// A key may only grant scopes that its own scopes cover (a wildcard grant
@@ -159,6 +205,21 @@ impl Actor {
             .with("beyond_scopes", json!(beyond)))
         }
     }
+}
+
+fn admin_only<'a>(fields: impl Iterator<Item = &'a str>) -> Result<(), Problem> {
+    let fields: Vec<&str> = fields.collect();
+    if fields.is_empty() {
+        return Ok(());
+    }
+    Err(Problem::new(
+        Code::Forbidden,
+        format!(
+            "only the admin token may set {}; keys issued by a key act for its subject and within its networks",
+            fields.join(", ")
+        ),
+    )
+    .with("admin_only_fields", json!(fields)))
 }
 
 /// Whether `team` is a valid team id: `[a-z0-9_-]{1,64}`.
@@ -462,9 +523,9 @@ pub fn validate_rotate(body: &[u8], now: i64) -> Result<Rotate, Problem> {
 
 /// A grace period: `0s`, or a window such as `1h` or `7d` (at most 366 days).
 pub fn parse_grace(s: &str) -> Result<u32, String> {
-    let zero = s.len() >= 2
-        && s[..s.len() - 1].bytes().all(|b| b == b'0')
-        && matches!(s.as_bytes()[s.len() - 1], b's' | b'm' | b'h' | b'd');
+    let zero = s
+        .strip_suffix(['s', 'm', 'h', 'd'])
+        .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b == b'0'));
     if zero {
         return Ok(0);
     }
@@ -1383,6 +1444,8 @@ mod tests {
             id: "key_m".into(),
             team: "acme".into(),
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            subject: None,
+            ip_allow: None,
         };
         let manager = key(&["keys.manage", "documents.*"]);
         check_actor(&Actor::Admin, "other", &["*"], Ok(()));
@@ -1401,6 +1464,84 @@ mod tests {
         );
         assert_eq!(manager.name(), "key_m");
         assert_eq!(Actor::Admin.name(), "admin");
+    }
+
+    #[track_caller]
+    fn check_restrict(body: &str, expected: Result<(Option<&str>, bool), Code>) {
+        let actor = Actor::Key {
+            id: "key_m".into(),
+            team: "acme".into(),
+            scopes: vec!["keys.manage".into()],
+            subject: Some("user_1".into()),
+            ip_allow: Some(vec!["10.0.0.0/8".parse().unwrap()]),
+        };
+        let mut new = validate_create(body.as_bytes(), NOW, &config()).unwrap();
+        let got = actor
+            .restrict_new(&mut new)
+            .map(|_| (new.subject.clone(), new.ip_allow.is_some()));
+        let got = got
+            .as_ref()
+            .map(|(s, i)| (s.as_deref(), *i))
+            .map_err(|p| p.code);
+        assert_eq!(got, expected, "{body}");
+    }
+
+    #[test]
+    fn keys_issued_by_a_key_keep_its_subject_and_networks() {
+        check_restrict(r#"{"name":"abc","scopes":[]}"#, Ok((Some("user_1"), true)));
+        check_restrict(
+            r#"{"name":"abc","scopes":[],"subject":"user_0"}"#,
+            Err(Code::Forbidden),
+        );
+        check_restrict(
+            r#"{"name":"abc","scopes":[],"meta":{"a":1}}"#,
+            Err(Code::Forbidden),
+        );
+        check_restrict(
+            r#"{"name":"abc","scopes":[],"ip_allow":["0.0.0.0/0"]}"#,
+            Err(Code::Forbidden),
+        );
+        check_restrict(
+            r#"{"name":"abc","scopes":[],"rate_limits":[]}"#,
+            Err(Code::Forbidden),
+        );
+        check_restrict(
+            r#"{"name":"abc","scopes":[],"plan":"free"}"#,
+            Err(Code::Forbidden),
+        );
+        let mut admin_made = validate_create(
+            br#"{"name":"abc","scopes":[],"subject":"u"}"#,
+            NOW,
+            &config(),
+        )
+        .unwrap();
+        assert!(Actor::Admin.restrict_new(&mut admin_made).is_ok());
+        assert_eq!(admin_made.subject.as_deref(), Some("u"));
+        let key = Actor::Key {
+            id: "key_m".into(),
+            team: "acme".into(),
+            scopes: vec!["keys.manage".into(), "documents.*".into()],
+            subject: None,
+            ip_allow: None,
+        };
+        let update = |b: &str| validate_update(b.as_bytes(), &config()).unwrap();
+        assert!(key
+            .may_update(&update(
+                r#"{"name":"abc","enabled":false,"scopes":["documents.read"]}"#
+            ))
+            .is_ok());
+        for body in [
+            r#"{"ip_allow":null}"#,
+            r#"{"rate_limits":[]}"#,
+            r#"{"meta":null}"#,
+            r#"{"scopes":["*"]}"#,
+        ] {
+            assert_eq!(
+                key.may_update(&update(body)).map_err(|p| p.code),
+                Err(Code::Forbidden),
+                "{body}"
+            );
+        }
     }
 
     #[test]
@@ -1512,6 +1653,9 @@ mod tests {
         check_rotate(r#"{"grace":"forever"}"#, Err(Code::ValidationFailed));
         check_rotate(r#"{"grace":"400d"}"#, Err(Code::ValidationFailed));
         check_rotate(r#"{"grace":3600}"#, Err(Code::ValidationFailed));
+        check_rotate(r#"{"grace":"é"}"#, Err(Code::ValidationFailed));
+        check_rotate(r#"{"grace":"0é"}"#, Err(Code::ValidationFailed));
+        check_rotate(r#"{"grace":"s"}"#, Err(Code::ValidationFailed));
         check_rotate(r#"{"grace":"1h","scopes":[]}"#, Err(Code::ValidationFailed));
     }
 

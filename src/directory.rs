@@ -92,6 +92,8 @@ pub enum Call {
         now_ms: i64,
         /// `EXPIRY_NOTICE_DAYS`.
         thresholds: Vec<u32>,
+        /// Most notices to claim (the rest wait for the next run).
+        max: u32,
     },
     /// Releases a claimed notice whose delivery failed, so the next run retries it.
     Unclaim {
@@ -133,6 +135,8 @@ pub enum Change {
         rotate: Rotate,
         /// Unix seconds.
         now: i64,
+        /// `MAX_KEYS_PER_TEAM`: a grace keeps the old key live beside the new one.
+        max_live: u32,
     },
 }
 
@@ -175,6 +179,9 @@ pub enum Reply<T> {
         code: String,
         /// The detail.
         detail: String,
+        /// The problem's extension members.
+        #[serde(default)]
+        extensions: serde_json::Map<String, Value>,
     },
 }
 
@@ -184,6 +191,7 @@ impl<T> Reply<T> {
         Reply::Err {
             code: p.code.as_str().to_string(),
             detail: p.detail.clone(),
+            extensions: p.extensions.clone(),
         }
     }
 
@@ -191,10 +199,16 @@ impl<T> Reply<T> {
     pub fn into_result(self) -> Result<T, Problem> {
         match self {
             Reply::Ok(v) => Ok(v),
-            Reply::Err { code, detail } => {
+            Reply::Err {
+                code,
+                detail,
+                extensions,
+            } => {
                 let code = Code::from_slug(&code.to_ascii_lowercase().replace('_', "-"))
                     .unwrap_or(Code::Unavailable);
-                Err(Problem::new(code, detail))
+                let mut p = Problem::new(code, detail);
+                p.extensions = extensions;
+                Err(p)
             }
         }
     }
@@ -221,6 +235,7 @@ pub fn apply(stored: &Stored, change: &Change, now_ms: i64) -> Result<Applied, P
             new_hint,
             rotate: r,
             now,
+            ..
         } => {
             let (old, new) = rotate(&record, new_id, new_hint, *now, *r, now_ms)?;
             record = old;

@@ -106,10 +106,11 @@ impl KeyRecord {
         }
     }
 
-    /// Whether the key still counts against `MAX_KEYS_PER_TEAM` at `now_ms`:
-    /// neither revoked (or due to be) nor expired.
+    /// Whether the key counts against `MAX_KEYS_PER_TEAM` at `now_ms`: it still
+    /// works (a key in a rotation's grace does), or may work again (disabled).
     pub fn is_live(&self, now_ms: i64) -> bool {
-        self.revoked_at.is_none()
+        self.revoked_at
+            .is_none_or(|r| now_ms < r.saturating_mul(1000))
             && self
                 .expires_at
                 .is_none_or(|e| now_ms < e.saturating_mul(1000))
@@ -216,14 +217,12 @@ mod tests {
         let r = record();
         assert!(r.is_live(199_999));
         assert!(!r.is_live(200_000));
-        let revoked_later = KeyRecord {
-            revoked_at: Some(10_000),
+        let in_grace = KeyRecord {
+            revoked_at: Some(150),
             ..record()
         };
-        assert!(
-            !revoked_later.is_live(100_000),
-            "a pending revocation is not live"
-        );
+        assert!(in_grace.is_live(149_999), "a key in its grace still works");
+        assert!(!in_grace.is_live(150_000));
         assert_eq!(r.authority(), "key_1");
         let rotated = KeyRecord {
             lineage: Some("key_0".into()),

@@ -54,8 +54,9 @@ pub async fn handle(
     match route {
         Route::CreateKey { team } => {
             let body = read_body(&mut req).await?;
-            let new = admin::validate_create(&body, now, config)?;
+            let mut new = admin::validate_create(&body, now, config)?;
             actor.may_grant(&new.scopes)?;
+            actor.restrict_new(&mut new)?;
             let plaintext = key::generate(&config.key_prefix, runtime::fill_random);
             let id = key::generate_id("key_", 16, runtime::fill_random);
             let hint = plaintext.hint(&config.key_prefix);
@@ -70,8 +71,9 @@ pub async fn handle(
         }
         Route::ImportKey { team } => {
             let body = read_body(&mut req).await?;
-            let import = admin::validate_import(&body, now, config)?;
+            let mut import = admin::validate_import(&body, now, config)?;
             actor.may_grant(&import.key.scopes)?;
+            actor.restrict_new(&mut import.key)?;
             let hash = KeyHash(import.hash);
             if keys.exists(&hash).await? {
                 return Err(Problem::new(
@@ -122,10 +124,9 @@ pub async fn handle(
         Route::UpdateKey { team, id } => {
             let body = read_body(&mut req).await?;
             let update = admin::validate_update(&body, config)?;
-            if let Some(scopes) = &update.scopes {
-                actor.may_grant(scopes)?;
-            }
+            actor.may_update(&update)?;
             let stored = find(env, &team, &id).await?;
+            actor.may_grant(&stored.record.scopes)?;
             if let Some(enabled) = update.enabled {
                 // The key's object first: it decides every request from now on.
                 let change = StateChange {
@@ -143,6 +144,7 @@ pub async fn handle(
         }
         Route::RevokeKey { team, id } => {
             let stored = find(env, &team, &id).await?;
+            actor.may_grant(&stored.record.scopes)?;
             let change = StateChange {
                 key: id.clone(),
                 revoked_at: Some(now),
@@ -159,26 +161,15 @@ pub async fn handle(
             let body = read_body(&mut req).await?;
             let rotate = admin::validate_rotate(&body, now)?;
             let stored = find(env, &team, &id).await?;
+            // A key may rotate only keys it could have issued: the new key's
+            // plaintext carries the old key's scopes.
+            actor.may_grant(&stored.record.scopes)?;
             let plaintext = key::generate(&config.key_prefix, runtime::fill_random);
             let new_id = key::generate_id("key_", 16, runtime::fill_random);
             let new_hint = plaintext.hint(&config.key_prefix);
-            // Checked here too, so that a refused rotation changes nothing anywhere.
-            let (old, _) = crate::directory::rotate(
-                &stored.record,
-                &new_id,
-                &new_hint,
-                now,
-                rotate,
-                ctx.now_ms,
-            )?;
-            let change = StateChange {
-                key: id.clone(),
-                revoked_at: old.revoked_at,
-                enabled: None,
-            };
-            authority::change(env, stored.record.authority(), &change)
-                .await
-                .map_err(authority::unavailable)?;
+            let new_hash = plaintext.hash();
+            // Checked here too, so that a refused rotation writes nothing anywhere.
+            crate::directory::rotate(&stored.record, &new_id, &new_hint, now, rotate, ctx.now_ms)?;
             let entry = audit(
                 "key.rotate",
                 &id,
@@ -186,18 +177,39 @@ pub async fn handle(
             );
             let change = Change::Rotate {
                 new_id,
-                new_hash: plaintext.hash().0,
+                new_hash: new_hash.0.clone(),
                 new_hint,
                 rotate,
                 now,
+                max_live: config.max_keys_per_team,
             };
+            // The directory decides, with the audit entry; then the old key's object
+            // learns when the key stops; then KV. Once the directory has committed,
+            // the new key's plaintext is always returned.
             let applied = apply(env, &keys, &team, &id, change, entry).await?;
-            let new = applied.new_key.ok_or_else(|| {
+            let new = applied.new_key.clone().ok_or_else(|| {
                 runtime::unavailable("the team directory", "a rotation returned no new key")
             })?;
+            let state = StateChange {
+                key: id.clone(),
+                revoked_at: applied.key.record.revoked_at,
+                enabled: None,
+            };
+            let mut warnings = Vec::new();
+            if let Err(e) = authority::change(env, stored.record.authority(), &state).await {
+                let _logged = authority::unavailable(e);
+                warnings.push("the old key's Durable Object could not be told: it stops within RECORD_CACHE_TTL of its revoked_at, not exactly then");
+            }
+            if sync(env, &keys, &team, &id, &applied).await.is_err() {
+                // Logged where it failed; the plaintext must not be lost with it.
+                warnings.push("the KV copy could not be written: the new key may not work until the rotation's records are written again (PATCH either key)");
+            }
             ctx.key_id = Some(new.record.id.clone());
             let mut view = admin::created_view(&new.record, plaintext.expose(), ctx.now_ms);
             view["replaces"] = admin::key_view(&applied.key.record, ctx.now_ms, None);
+            if !warnings.is_empty() {
+                view["warnings"] = json!(warnings);
+            }
             respond::json(201, &view)
         }
         Route::Audit { team } => {
@@ -223,7 +235,10 @@ fn created_details(r: &KeyRecord) -> Value {
     })
 }
 
-/// Adds a key: the team directory (which enforces `MAX_KEYS_PER_TEAM`), then KV.
+/// Adds a key: its KV copy first (nobody holds a key that no directory knows: the
+/// plaintext is returned only after the directory accepted it), then the team
+/// directory, which enforces `MAX_KEYS_PER_TEAM` and may refuse: the KV copy is
+/// then removed.
 async fn insert(
     env: &Env,
     keys: &Keys,
@@ -232,20 +247,26 @@ async fn insert(
     record: &KeyRecord,
     audit: AuditEntry,
 ) -> Result<(), Problem> {
+    keys.register_team(&record.team).await?;
+    keys.put(hash, record).await?;
     let call = Call::Insert {
         hash: hash.0.clone(),
         record: Box::new(record.clone()),
         max_live: config.max_keys_per_team,
         audit,
     };
-    directory::call::<()>(env, &record.team, &call).await?;
-    keys.put(hash, record).await?;
-    keys.register_team(&record.team).await
+    if let Err(p) = directory::call::<()>(env, &record.team, &call).await {
+        if let Err(e) = keys.delete(hash).await {
+            runtime::log(
+                json!({"event": "orphan_kv_record", "key_id": record.id, "error": e.detail}),
+            );
+        }
+        return Err(p);
+    }
+    Ok(())
 }
 
-/// Changes a key in the team directory, then copies the result to KV. Each writer
-/// reads the directory again after its KV write and writes once more if another
-/// change landed meanwhile, so KV converges on the directory's record.
+/// Changes a key in the team directory, then copies the result to KV.
 async fn apply(
     env: &Env,
     keys: &Keys,
@@ -260,6 +281,29 @@ async fn apply(
         audit,
     };
     let applied: Applied = directory::call(env, team, &call).await?;
+    if !matches!(
+        call,
+        Call::Apply {
+            change: Change::Rotate { .. },
+            ..
+        }
+    ) {
+        sync(env, keys, team, id, &applied).await?;
+    }
+    Ok(applied)
+}
+
+/// Writes the KV copies of what the directory applied (a rotation's new key
+/// first). Each writer reads the directory again after its KV write and writes
+/// once more if another change landed meanwhile, so KV converges on the
+/// directory's record.
+async fn sync(
+    env: &Env,
+    keys: &Keys,
+    team: &str,
+    id: &str,
+    applied: &Applied,
+) -> Result<(), Problem> {
     if let Some(new) = &applied.new_key {
         keys.put(&KeyHash(new.hash.clone()), &new.record).await?;
     }
@@ -274,7 +318,7 @@ async fn apply(
             _ => break,
         }
     }
-    Ok(applied)
+    Ok(())
 }
 
 async fn find(env: &Env, team: &str, id: &str) -> Result<Stored, Problem> {
@@ -326,8 +370,8 @@ async fn authorize(
         &key,
         RouteDecision::Require(&required),
         ip,
-        method,
-        path,
+        (method, path),
+        false,
     )
     .await
     .map_err(|p| match p.code {
@@ -341,6 +385,8 @@ async fn authorize(
         id: record.id,
         team: record.team,
         scopes: record.scopes,
+        subject: record.subject,
+        ip_allow: record.ip_allow,
     })
 }
 

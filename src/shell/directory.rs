@@ -69,9 +69,11 @@ impl DurableObject for TeamDirectory {
             Call::Get { id } => reply(Ok(get(&sql, &id)?)),
             Call::List { cursor, limit } => reply(list(&sql, cursor.as_deref(), limit)),
             Call::Audit { cursor, limit } => reply(audit_page(&sql, cursor.as_deref(), limit)),
-            Call::Expiring { now_ms, thresholds } => {
-                reply(Ok(expiring(&sql, now_ms, &thresholds)?))
-            }
+            Call::Expiring {
+                now_ms,
+                thresholds,
+                max,
+            } => reply(Ok(expiring(&sql, now_ms, &thresholds, max)?)),
             Call::Unclaim { key_id, days } => {
                 for d in days {
                     sql.exec(
@@ -106,11 +108,12 @@ impl TeamDirectory {
     }
 }
 
-/// A storage error fails the call (a 500 from the object, 503 to the client);
-/// a refusal travels as a [`Reply::Err`].
+/// A refusal travels as a [`Reply::Err`]; a storage failure fails the whole call
+/// (a 500 from the object, 503 `UNAVAILABLE` to the client).
 fn reply<T: Serialize>(result: std::result::Result<T, Problem>) -> Result<Response> {
     match result {
         Ok(v) => Response::from_json(&Reply::Ok(v)),
+        Err(p) if p.code == Code::Unavailable => Response::error(p.detail, 500),
         Err(p) => Response::from_json(&Reply::<T>::refuse(&p)),
     }
 }
@@ -174,10 +177,19 @@ fn insert(
             "this key is already registered",
         ));
     }
-    // Live as in `KeyRecord::is_live`: neither revoked (nor due to be) nor expired.
+    room_for_one(sql, max_live, now_ms)?;
+    put(sql, hash, record)?;
+    append(sql, audit)
+}
+
+/// Refuses when the team already holds `max_live` live keys: as in
+/// `KeyRecord::is_live`, not revoked (a key in a rotation's grace still counts)
+/// and not expired.
+fn room_for_one(sql: &SqlStorage, max_live: u32, now_ms: i64) -> std::result::Result<(), Problem> {
     let live: Vec<Count> = sql
         .exec(
-            "SELECT COUNT(*) AS n FROM keys WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at * 1000 > ?)",
+            "SELECT COUNT(*) AS n FROM keys WHERE (revoked_at IS NULL OR revoked_at * 1000 > ?1) \
+             AND (expires_at IS NULL OR expires_at * 1000 > ?1)",
             vec![SqlStorageValue::Integer(now_ms)],
         )
         .and_then(|c| c.to_array())
@@ -187,10 +199,11 @@ fn insert(
         return Err(Problem::new(
             Code::TeamKeyLimit,
             format!("the team already holds {live} live keys, the most MAX_KEYS_PER_TEAM ({max_live}) allows; revoke unused keys first"),
-        ));
+        )
+        .with("live_keys", json!(live))
+        .with("max_keys_per_team", json!(max_live)));
     }
-    put(sql, hash, record)?;
-    append(sql, audit)
+    Ok(())
 }
 
 fn get(sql: &SqlStorage, id: &str) -> Result<Option<Stored>> {
@@ -220,6 +233,12 @@ fn apply(
         .map_err(storage)?
         .ok_or_else(|| Problem::new(Code::NotFound, "no such key in this team"))?;
     let applied = directory::apply(&stored, change, now_ms)?;
+    if let Change::Rotate { max_live, .. } = change {
+        // With a grace, the old key stays live beside the new one.
+        if applied.key.record.is_live(now_ms) {
+            room_for_one(sql, *max_live, now_ms)?;
+        }
+    }
     if let Some(new) = &applied.new_key {
         if hash_known(sql, &new.hash)? {
             return Err(Problem::new(Code::Conflict, "the new key collides; retry"));
@@ -240,12 +259,12 @@ struct SentRow {
 }
 
 /// Keys neither revoked nor due to be, expiring within the largest threshold,
-/// with the notices now due; each is claimed before it is returned.
-fn expiring(sql: &SqlStorage, now_ms: i64, thresholds: &[u32]) -> Result<Vec<Notice>> {
-    let Some(max) = thresholds.iter().max() else {
+/// with the notices now due, at most `max`; each is claimed before it is returned.
+fn expiring(sql: &SqlStorage, now_ms: i64, thresholds: &[u32], max: u32) -> Result<Vec<Notice>> {
+    let Some(days) = thresholds.iter().max() else {
         return Ok(vec![]);
     };
-    let horizon_ms = now_ms + i64::from(*max) * 86_400_000;
+    let horizon_ms = now_ms + i64::from(*days) * 86_400_000;
     let rows: Vec<KeyRow> = sql
         .exec(
             "SELECT hash, record FROM keys WHERE revoked_at IS NULL AND expires_at IS NOT NULL \
@@ -259,7 +278,15 @@ fn expiring(sql: &SqlStorage, now_ms: i64, thresholds: &[u32]) -> Result<Vec<Not
     let now = now_ms.div_euclid(1000);
     let mut notices = Vec::new();
     for row in rows {
-        let record: KeyRecord = serde_json::from_str(&row.record)?;
+        if notices.len() >= max as usize {
+            break;
+        }
+        let Ok(record) = serde_json::from_str::<KeyRecord>(&row.record) else {
+            super::runtime::log(
+                json!({"event": "expiry_notice_skipped", "reason": "a malformed record"}),
+            );
+            continue;
+        };
         let sent: Vec<SentRow> = sql
             .exec(
                 "SELECT days FROM notices WHERE key_id = ?",

@@ -82,8 +82,17 @@ async fn handle(
         Gate::Public { path } => proxy::forward(req, config, &path, None, ctx).await,
         Gate::Lookup { path, key, route } => {
             let ip = client_ip(&req);
-            let (record, verdict) =
-                authenticate(env, config, ctx, &key, route, ip, method, &path).await?;
+            let (record, verdict) = authenticate(
+                env,
+                config,
+                ctx,
+                &key,
+                route,
+                ip,
+                (method, &path),
+                config.rate_limit_fail_open,
+            )
+            .await?;
             let response = proxy::forward(req, config, &path, Some(&record), ctx).await?;
             Ok(match verdict {
                 Some(v) => respond::with_headers(response, &decide::ratelimit_headers(&v)),
@@ -105,7 +114,8 @@ pub(crate) fn client_ip(req: &Request) -> Option<std::net::IpAddr> {
 /// Finds the key's record and judges it (status, address, route), then asks the
 /// key's Durable Object, which refuses a revoked or disabled key exactly, counts
 /// the request and records its outcome. A refusal decided here is recorded in the
-/// object too (counting nothing), so that the key's owner can see it.
+/// object too (counting nothing), so that the key's owner can see it. With
+/// `fail_open`, a failing object lets the request through (never for the admin API).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn authenticate(
     env: &Env,
@@ -114,8 +124,8 @@ pub(crate) async fn authenticate(
     key: &ApiKey,
     route: RouteDecision<'_>,
     ip: Option<std::net::IpAddr>,
-    method: &str,
-    path: &str,
+    (method, path): (&str, &str),
+    fail_open: bool,
 ) -> std::result::Result<(KeyRecord, Option<Verdict>), Problem> {
     let record = store::Keys::open(env, config)?
         .by_hash(&key.hash(), ctx.now_ms)
@@ -149,7 +159,7 @@ pub(crate) async fn authenticate(
     admission.policies = decide::limits(&record, config)?.to_vec();
     let verdict = match authority::admit(env, record.authority(), &admission).await {
         Ok(answer) => decide::authority_answer(&record, answer)?,
-        Err(e) if config.rate_limit_fail_open => {
+        Err(e) if fail_open => {
             runtime::log(json!({
                 "event": "rate_limit_failure_open",
                 "request_id": ctx.request_id,

@@ -2,7 +2,8 @@
 //!
 //! Each team's directory claims the notices due before they are sent, so a notice
 //! is never sent twice for the same threshold; a failed delivery is released and
-//! retried on the next run.
+//! retried on the next run (if the release fails too, `expiry_notice_lost` is
+//! logged with the notice's id). At most 200 notices go out per run.
 
 use super::directory;
 use super::runtime;
@@ -50,6 +51,10 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     }));
 }
 
+/// Most notices one run sends (a run's subrequests are limited); the rest wait,
+/// unclaimed, for the next run.
+const MAX_PER_RUN: u32 = 200;
+
 async fn run(
     env: &Env,
     config: &Config,
@@ -63,30 +68,41 @@ async fn run(
     loop {
         let (teams, next) = keys.teams(cursor).await.map_err(|p| p.detail)?;
         for team in teams {
+            let budget = MAX_PER_RUN.saturating_sub(*sent + *failed);
+            if budget == 0 {
+                return Ok(());
+            }
             let call = Call::Expiring {
                 now_ms: runtime::now_ms(),
                 thresholds: config.expiry_notice_days.clone(),
+                max: budget,
             };
-            let notices: Vec<Notice> = directory::call(env, &team, &call)
-                .await
-                .map_err(|p| p.detail)?;
-            for n in notices {
-                match deliver(url, secret, &n).await {
-                    Ok(()) => *sent += 1,
-                    Err(e) => {
-                        *failed += 1;
-                        runtime::log(json!({
-                            "event": "expiry_notice_failed",
-                            "notice": n.id(),
-                            "error": e,
-                        }));
-                        let release = Call::Unclaim {
-                            key_id: n.record.id.clone(),
-                            days: n.settles.clone(),
-                        };
-                        let _ = directory::call::<()>(env, &team, &release).await;
-                    }
+            // One team's failure never stops the others.
+            let notices: Vec<Notice> = match directory::call(env, &team, &call).await {
+                Ok(n) => n,
+                Err(p) => {
+                    runtime::log(
+                        json!({"event": "expiry_notices_team_failed", "team": team, "error": p.detail}),
+                    );
+                    continue;
                 }
+            };
+            for n in notices {
+                let Err(e) = deliver(url, secret, &n).await else {
+                    *sent += 1;
+                    continue;
+                };
+                *failed += 1;
+                let release = Call::Unclaim {
+                    key_id: n.record.id.clone(),
+                    days: n.settles.clone(),
+                };
+                let released = directory::call::<()>(env, &team, &release).await;
+                runtime::log(json!({
+                    "event": if released.is_ok() { "expiry_notice_failed" } else { "expiry_notice_lost" },
+                    "notice": n.id(),
+                    "error": e,
+                }));
             }
         }
         match next {

@@ -103,6 +103,11 @@ impl Keys {
             .map_err(kv_error)
     }
 
+    /// Removes the record under a hash (undoing a write that the directory refused).
+    pub async fn delete(&self, hash: &KeyHash) -> Result<(), Problem> {
+        self.kv.delete(&record_key(hash)).await.map_err(kv_error)
+    }
+
     /// Notes that a team has keys, for the expiry-notice run to find it.
     pub async fn register_team(&self, team: &str) -> Result<(), Problem> {
         self.kv

@@ -394,6 +394,17 @@ fn a_team_holds_at_most_max_keys_per_team_live_keys() {
     assert_eq!(r.status, 201, "an expired key does not count: {}", r.text());
     let r = send_json(w.admin("POST", &format!("/teams/{team}/keys")), &one_more);
     assert_problem(&r, 409, "TEAM_KEY_LIMIT");
+    // A rotation with a grace keeps the old key live beside the new one: no room.
+    let path = format!("/teams/{team}/keys/{}/rotate", ids[1]);
+    let r = send_json(w.admin("POST", &path), &json!({"grace": "1h"}));
+    assert_problem(&r, 409, "TEAM_KEY_LIMIT");
+    let r = send_json(w.admin("POST", &path), &json!({"grace": "0s"}));
+    assert_eq!(
+        r.status,
+        201,
+        "a rotation without a grace needs no room: {}",
+        r.text()
+    );
     // Another team is not affected; a revoked key frees a place.
     w.issue(&fresh_team("roomy"), one_more.clone());
     assert_eq!(
@@ -558,6 +569,45 @@ fn a_key_with_keys_manage_manages_its_own_team_only() {
     let r = send_json(
         as_manager("POST", &format!("/teams/{team}/keys")),
         &json!({"name": "escalate", "scopes": ["*"]}),
+    );
+    assert_problem(&r, 403, "FORBIDDEN");
+    // Keys with scopes it does not hold are out of its reach, even in its team.
+    let (_, admin_key) = w.issue(&team, json!({"name": "admin's", "scopes": ["*"]}));
+    let admin_key_id = admin_key["id"].as_str().unwrap();
+    let reach = [
+        (
+            "POST",
+            format!("/teams/{team}/keys/{admin_key_id}/rotate"),
+            Some(json!({"grace": "7d"})),
+        ),
+        ("DELETE", format!("/teams/{team}/keys/{admin_key_id}"), None),
+        (
+            "PATCH",
+            format!("/teams/{team}/keys/{admin_key_id}"),
+            Some(json!({"enabled": false})),
+        ),
+    ];
+    for (method, path, body) in reach {
+        let r = match body {
+            Some(b) => send_json(as_manager(method, &path), &b),
+            None => send(as_manager(method, &path)),
+        };
+        assert_problem(&r, 403, "FORBIDDEN");
+    }
+    assert_eq!(get_key(&team, admin_key_id)["status"], "active");
+    // Fields that carry trust or lift limits are the admin token's alone.
+    for body in [
+        json!({"name": "as someone", "scopes": [], "subject": "user_1"}),
+        json!({"name": "with meta", "scopes": [], "meta": {"role": "owner"}}),
+        json!({"name": "anywhere", "scopes": [], "ip_allow": ["0.0.0.0/0"]}),
+        json!({"name": "unlimited", "scopes": [], "rate_limits": []}),
+    ] {
+        let r = send_json(as_manager("POST", &format!("/teams/{team}/keys")), &body);
+        assert_problem(&r, 403, "FORBIDDEN");
+    }
+    let r = send_json(
+        as_manager("PATCH", &format!("/teams/{team}/keys/{manager_id}")),
+        &json!({"rate_limits": []}),
     );
     assert_problem(&r, 403, "FORBIDDEN");
     // Once revoked, the manager can do nothing, at once.
