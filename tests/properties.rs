@@ -1,0 +1,176 @@
+//! Properties of the core, checked with generated inputs (`proptest`): keys
+//! round-trip and catch every single-character change, scope matching follows the
+//! wildcard rules, and nothing that parses input panics, whatever the input.
+
+use keyward::config::Config;
+use keyward::key::{self, LegacyFormat};
+use keyward::{admin, credential, identity, path, record, scope, signature};
+use proptest::prelude::*;
+use serde_json::json;
+
+const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+fn prefix() -> impl Strategy<Value = String> {
+    "[A-Za-z0-9_-]{1,16}"
+}
+
+fn a_key(prefix: &str, seed: &[u8]) -> String {
+    let mut i = 0;
+    key::generate(prefix, |buf: &mut [u8]| {
+        for b in buf {
+            *b = seed[i % seed.len()].wrapping_add(i as u8);
+            i += 1;
+        }
+    })
+    .expose()
+    .to_string()
+}
+
+fn segment() -> impl Strategy<Value = String> {
+    "[a-z0-9_-]{1,6}"
+}
+
+fn scope_path() -> impl Strategy<Value = Vec<String>> {
+    prop::collection::vec(segment(), 1..5)
+}
+
+fn config() -> Config {
+    Config::from_vars(|name| match name {
+        "POLICY" => Some(json!({
+            "public": ["/health", "/open/**"],
+            "routes": [
+                {"method": "GET", "path": "/documents/**", "scopes": ["documents.read"]},
+                {"method": ["POST", "PUT"], "path": "/documents/*/files/**", "scopes": ["documents.write"]},
+                {"method": "*", "path": "/internal/**", "deny": true}
+            ]
+        })),
+        "ORIGIN_URL" => Some(json!("http://127.0.0.1:1")),
+        "PLANS" => Some(json!({"free": [{"name": "d", "limit": 1, "window": "1d"}]})),
+        "LEGACY_KEY_FORMATS" => Some(json!([{"prefix": "api_", "length": 20}])),
+        _ => None,
+    })
+    .unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn generated_keys_round_trip(p in prefix(), seed in prop::collection::vec(any::<u8>(), 1..64)) {
+        let k = a_key(&p, &seed);
+        let parsed = key::parse(&p, &k).expect("a generated key parses");
+        prop_assert_eq!(parsed.expose(), k.as_str());
+        prop_assert_eq!(parsed.hash().as_str().len(), 64);
+        prop_assert_eq!(key::hint(&p, &k), format!("{p}…{}", &k[k.len() - 4..]));
+    }
+
+    #[test]
+    fn a_single_changed_character_fails_the_checksum(
+        p in prefix(),
+        seed in prop::collection::vec(any::<u8>(), 1..64),
+        at in 0usize..(key::RANDOM_LEN + key::CHECKSUM_LEN),
+        with in 0usize..62,
+    ) {
+        let k = a_key(&p, &seed);
+        let mut bytes = k.clone().into_bytes();
+        let i = p.len() + at;
+        let c = BASE62[with];
+        prop_assume!(bytes[i] != c);
+        bytes[i] = c;
+        let changed = String::from_utf8(bytes).unwrap();
+        prop_assert!(key::parse(&p, &changed).is_err(), "{} was accepted", changed);
+    }
+
+    #[test]
+    fn both_separators_mean_the_same_scope(segs in scope_path()) {
+        let dotted = segs.join(".");
+        let coloned = segs.join(":");
+        prop_assert_eq!(scope::parse_grant(&coloned), scope::parse_grant(&dotted));
+        prop_assert_eq!(scope::parse_required(&coloned), Ok(dotted));
+    }
+
+    #[test]
+    fn scope_matching_follows_the_wildcard_rules(grant in scope_path(), required in scope_path()) {
+        let g = grant.join(".");
+        let r = required.join(".");
+        // A concrete grant covers exactly itself; `*` covers everything.
+        prop_assert_eq!(scope::covers(&g, &r), g == r);
+        prop_assert!(scope::covers("*", &r));
+        prop_assert!(scope::covers(&r, &r));
+        // `stem.*` covers what lies strictly below the stem, and nothing else.
+        let stem = format!("{g}.*");
+        let below = required.len() > grant.len() && required[..grant.len()] == grant[..];
+        prop_assert_eq!(scope::covers(&stem, &r), below);
+        prop_assert!(!scope::covers(&stem, &g), "a wildcard does not cover its stem");
+    }
+
+    #[test]
+    fn grants_cover_transitively(a in scope_path(), b in scope_path(), c in scope_path(), wild in any::<(bool, bool)>()) {
+        let as_grant = |s: &[String], w: bool| if w { format!("{}.*", s.join(".")) } else { s.join(".") };
+        let (ga, gb) = (as_grant(&a, wild.0), as_grant(&b, wild.1));
+        let rc = c.join(".");
+        if scope::covers(&ga, &gb) && scope::covers(&gb, &rc) {
+            prop_assert!(scope::covers(&ga, &rc), "{} covers {} covers {}", ga, gb, rc);
+        }
+    }
+
+    #[test]
+    fn the_policy_never_panics_and_judges_the_canonical_path(method in "[A-Z]{0,8}|\\PC{0,8}", raw in "\\PC{0,64}") {
+        let c = config();
+        if let Ok(p) = path::canonicalize(&raw) {
+            let _ = c.policy.judge(&method, &p);
+            // Canonical is a fixed point: the origin sees what was judged.
+            prop_assert_eq!(path::canonicalize(&p), Ok(p.clone()));
+        }
+        let _ = keyward::decide::before_lookup(&c, &method, &raw, Some("Bearer x"));
+    }
+
+    #[test]
+    fn credentials_and_formats_never_panic(header in "\\PC{0,80}", bytes in prop::collection::vec(any::<u8>(), 0..80)) {
+        let _ = credential::bearer(Some(&header));
+        let legacy = [LegacyFormat { prefix: "api_".into(), length: 20 }];
+        let _ = key::parse_any("kw_", &legacy, &header);
+        let lossy = String::from_utf8_lossy(&bytes);
+        let _ = key::parse_any("kw_", &legacy, &lossy);
+        let _ = scope::parse_grant(&header);
+        let _ = admin::parse_grace(&header);
+    }
+
+    #[test]
+    fn admin_input_never_panics(body in prop::collection::vec(any::<u8>(), 0..256), text in "\\PC{0,200}") {
+        let c = config();
+        for b in [body.as_slice(), text.as_bytes()] {
+            let _ = admin::validate_create(b, 1_800_000_000, &c);
+            let _ = admin::validate_update(b, &c);
+            let _ = admin::validate_import(b, 1_800_000_000, &c);
+            let _ = admin::validate_rotate(b, 1_800_000_000);
+            let _ = admin::route("POST", &format!("/_keyward/v1{text}"));
+            let _ = serde_json::from_slice::<record::KeyRecord>(b);
+        }
+    }
+
+    #[test]
+    fn structured_admin_bodies_never_panic(
+        name in "\\PC{0,120}",
+        scopes in prop::collection::vec("\\PC{0,20}", 0..4),
+        grace in "\\PC{0,8}",
+        nets in prop::collection::vec("[0-9a-f:./]{0,24}", 0..3),
+    ) {
+        let c = config();
+        let body = json!({"name": name, "scopes": scopes, "ip_allow": nets, "meta": {"k": name}}).to_string();
+        let _ = admin::validate_create(body.as_bytes(), 1_800_000_000, &c);
+        let _ = admin::validate_update(body.as_bytes(), &c);
+        let rotate = json!({"grace": grace}).to_string();
+        let _ = admin::validate_rotate(rotate.as_bytes(), 1_800_000_000);
+    }
+
+    #[test]
+    fn signatures_never_panic_and_only_the_signer_verifies(header in "\\PC{0,100}", body in prop::collection::vec(any::<u8>(), 0..64)) {
+        let _ = signature::verify(b"secret", &header, &[&body], 1_800_000_000, 300);
+        let good = signature::sign(b"secret", 1_800_000_000, &[&body]);
+        prop_assert_eq!(signature::verify(b"secret", &good, &[&body], 1_800_000_000, 300), Ok(1_800_000_000));
+        prop_assert!(signature::verify(b"other", &good, &[&body], 1_800_000_000, 300).is_err());
+        let get = |n: &str| if n == identity::SIGNATURE_HEADER { Some(header.as_str()) } else { None };
+        let _ = identity::verify(b"secret", "GET", "/", get, 1_800_000_000, 300);
+    }
+}
