@@ -55,7 +55,7 @@ pub fn bearer(header: Option<&str>) -> Result<&str, CredentialError> {
             CredentialError::OtherScheme
         });
     }
-    let token = rest.trim_start_matches(' ');
+    let token = rest.trim_start_matches(is_ws);
     if token.is_empty() {
         return Err(CredentialError::Empty);
     }
@@ -91,7 +91,8 @@ mod tests {
         check(Some("BEARER abc"), Ok("abc"));
         check(Some("Bearer    abc"), Ok("abc"));
         check(Some("Bearer abc "), Ok("abc"));
-        check(Some("Bearer\tabc"), Err(SeveralTokens));
+        check(Some("Bearer\tabc"), Ok("abc"));
+        check(Some("Bearer \t abc"), Ok("abc"));
         check(Some("Bearer abc\tdef"), Err(SeveralTokens));
         check(Some("Bearer abc def"), Err(SeveralTokens));
         check(Some("Bearer abc, Bearer def"), Err(SeveralTokens));

@@ -13,6 +13,7 @@ mod admin;
 mod cli;
 mod failures;
 mod harness;
+mod hostile;
 mod identity;
 mod lifecycle;
 mod notices;

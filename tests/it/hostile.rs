@@ -1,0 +1,654 @@
+//! Hostile input end to end, one table: odd and malicious credentials, keys in the
+//! query, spoofed headers, admin bodies and path tricks, sent byte for byte. Each
+//! case gets its problem code (or, for a legitimate odd form, the origin), never a
+//! 5xx, and a refused request never reaches the origin.
+
+use crate::harness::{fresh_team, raw_request, RawResp};
+use crate::{main_worker, PREFIX};
+use keyward::key;
+use serde_json::json;
+use std::sync::OnceLock;
+
+/// What a case must get.
+#[derive(Debug, Clone, Copy)]
+enum Expect {
+    /// A problem with this status and code; nothing forwarded.
+    Problem(u16, &'static str),
+    /// Forwarded to the origin, which saw this team (or none) and this path.
+    Origin(Option<&'static str>, &'static str),
+    /// Refused before keyward (the runtime's own 4xx); nothing forwarded.
+    Refused,
+    /// An admin success with this status.
+    Admin(u16),
+}
+
+struct Case {
+    name: &'static str,
+    head: Vec<u8>,
+    body: Vec<u8>,
+    expect: Expect,
+}
+
+struct Fixture {
+    team: String,
+    read_key: String,
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let team = fresh_team("hostile");
+        let (read_key, _) = main_worker().issue(
+            &team,
+            json!({"name": "hostile reader", "scopes": ["documents.read"]}),
+        );
+        Fixture { team, read_key }
+    })
+}
+
+/// A request line and headers; `headers` are raw `Name: value` byte strings.
+fn head(method: &str, path: &str, headers: &[&[u8]]) -> Vec<u8> {
+    let mut h = format!("{method} {path} HTTP/1.1\r\n").into_bytes();
+    for line in headers {
+        h.extend_from_slice(line);
+        h.extend_from_slice(b"\r\n");
+    }
+    h
+}
+
+fn auth(value: &str) -> Vec<u8> {
+    format!("Authorization: {value}").into_bytes()
+}
+
+fn get(path: &str, headers: &[&[u8]], expect: Expect, name: &'static str) -> Case {
+    Case {
+        name,
+        head: head("GET", path, headers),
+        body: vec![],
+        expect,
+    }
+}
+
+fn admin(method: &str, path: &str, body: &str, expect: Expect, name: &'static str) -> Case {
+    let token = format!("Authorization: Bearer {}", main_worker().admin_token);
+    Case {
+        name,
+        head: head(
+            method,
+            &format!("/_keyward/v1{path}"),
+            &[token.as_bytes(), b"Content-Type: application/json"],
+        ),
+        body: body.as_bytes().to_vec(),
+        expect,
+    }
+}
+
+fn cases() -> Vec<Case> {
+    use Expect::*;
+    let f = fixture();
+    let team: &'static str = Box::leak(f.team.clone().into_boxed_str());
+    let key = f.read_key.as_str();
+    let bearer = format!("Authorization: Bearer {key}");
+    let unknown = key::generate(PREFIX, crate::harness::getrandom)
+        .expose()
+        .to_string();
+    let mut flipped = key.to_string().into_bytes();
+    let i = PREFIX.len() + 3;
+    flipped[i] = if flipped[i] == b'a' { b'b' } else { b'a' };
+    let flipped = String::from_utf8(flipped).unwrap();
+    let other_prefix = key::generate("kw_", crate::harness::getrandom)
+        .expose()
+        .to_string();
+    let ok = Origin(Some(team), "/documents/1");
+    let mk = |v: &str| auth(v);
+    let long = format!("Bearer {}", "a".repeat(16 * 1024));
+
+    let mut c = vec![
+        // The Authorization header, every way it goes wrong (or oddly right).
+        get(
+            "/documents/1",
+            &[],
+            Problem(401, "MISSING_KEY"),
+            "no header",
+        ),
+        get(
+            "/documents/1",
+            &[&mk("")],
+            Problem(401, "MISSING_KEY"),
+            "empty",
+        ),
+        get(
+            "/documents/1",
+            &[&mk("Bearer")],
+            Problem(401, "MISSING_KEY"),
+            "Bearer alone",
+        ),
+        get(
+            "/documents/1",
+            &[&mk("Bearer ")],
+            Problem(401, "MISSING_KEY"),
+            "Bearer and a space",
+        ),
+        get(
+            "/documents/1",
+            &[&mk(&format!("bearer {key}"))],
+            ok,
+            "lowercase bearer",
+        ),
+        get(
+            "/documents/1",
+            &[&mk(&format!("BEARER {key}"))],
+            ok,
+            "uppercase BEARER",
+        ),
+        get(
+            "/documents/1",
+            &[&mk(&format!("Bearer    {key}"))],
+            ok,
+            "several spaces",
+        ),
+        get(
+            "/documents/1",
+            &[&mk(&format!("Bearer\t{key}"))],
+            ok,
+            "a tab after the scheme",
+        ),
+        get(
+            "/documents/1",
+            &[&mk(&format!("Bearer {key} "))],
+            ok,
+            "a trailing space",
+        ),
+        get(
+            "/documents/1",
+            &[&mk(&format!("Bearer {key} {key}"))],
+            Problem(401, "INVALID_FORMAT"),
+            "two tokens",
+        ),
+        get(
+            "/documents/1",
+            &[&mk(&format!("Bearer {key},{key}"))],
+            Problem(401, "INVALID_FORMAT"),
+            "a comma list",
+        ),
+        get(
+            "/documents/1",
+            &[&mk("Basic dXNlcjpwYXNz")],
+            Problem(401, "MISSING_KEY"),
+            "Basic",
+        ),
+        get(
+            "/documents/1",
+            &[&mk(&format!("Token {key}"))],
+            Problem(401, "MISSING_KEY"),
+            "another scheme",
+        ),
+        get(
+            "/documents/1",
+            &[&mk(&long)],
+            Problem(401, "INVALID_FORMAT"),
+            "a 16 KB value",
+        ),
+        get(
+            "/documents/1",
+            &["Authorization: Bearer e2e_\u{e9}\u{e9}\u{e9}".as_bytes()],
+            Problem(401, "INVALID_FORMAT"),
+            "non-ASCII",
+        ),
+        get(
+            "/documents/1",
+            &[&mk(&format!("Bearer {unknown}"))],
+            Problem(401, "INVALID_KEY"),
+            "valid checksum, unknown hash",
+        ),
+        get(
+            "/documents/1",
+            &[&mk(&format!("Bearer {flipped}"))],
+            Problem(401, "INVALID_FORMAT"),
+            "one character flipped",
+        ),
+        get(
+            "/documents/1",
+            &[&mk(&format!("Bearer {}", &key[..key.len() - 1]))],
+            Problem(401, "INVALID_FORMAT"),
+            "truncated",
+        ),
+        get(
+            "/documents/1",
+            &[&mk(&format!("Bearer {other_prefix}"))],
+            Problem(401, "INVALID_FORMAT"),
+            "another prefix",
+        ),
+        get(
+            "/documents/1",
+            &[&mk("Bearer api_0123456789abcde")],
+            Problem(401, "INVALID_FORMAT"),
+            "legacy prefix, wrong length",
+        ),
+        get(
+            "/documents/1",
+            &[&mk("Bearer api_0123456789abcdef")],
+            Problem(401, "INVALID_KEY"),
+            "legacy format, unknown",
+        ),
+        get(
+            "/documents/1",
+            &[&mk("Bearer e2e_'; DROP TABLE keys;--")],
+            Problem(401, "INVALID_FORMAT"),
+            "an injection as the key",
+        ),
+        // Keys anywhere but the header are never honoured.
+        get(
+            &format!("/documents/1?api_key={key}"),
+            &[],
+            Problem(401, "MISSING_KEY"),
+            "api_key in the query",
+        ),
+        get(
+            &format!("/documents/1?access_token={key}"),
+            &[],
+            Problem(401, "MISSING_KEY"),
+            "access_token in the query",
+        ),
+        get(
+            "/documents/1",
+            &[format!("X-Api-Key: {key}").as_bytes()],
+            Problem(401, "MISSING_KEY"),
+            "X-Api-Key",
+        ),
+        get(
+            "/documents/1",
+            &[format!("Cookie: token={key}").as_bytes()],
+            Problem(401, "MISSING_KEY"),
+            "a cookie",
+        ),
+        // Spoofed identity, hop-by-hop tricks and Host.
+        get(
+            "/documents/1",
+            &[
+                bearer.as_bytes(),
+                b"X-Keyward-Team: evil",
+                b"X-Keyward-Key-Id: key_evil",
+            ],
+            ok,
+            "spoofed identity with a key",
+        ),
+        get(
+            "/open/x",
+            &[b"X-Keyward-Team: evil", b"X-Keyward-Subject: root"],
+            Origin(None, "/open/x"),
+            "spoofed identity on a public path",
+        ),
+        get(
+            "/open/x",
+            &[
+                b"Connection: X-Keyward-Team, Authorization",
+                b"X-Keyward-Team: evil",
+            ],
+            Origin(None, "/open/x"),
+            "Connection naming X-Keyward-Team",
+        ),
+        get(
+            "/documents/1",
+            &[b"X-Keyward-Team: evil"],
+            Problem(401, "MISSING_KEY"),
+            "spoofed identity alone",
+        ),
+        get(
+            "/documents/1",
+            &[
+                bearer.as_bytes(),
+                b"X-Forwarded-Host: evil.example",
+                b"X-Original-URL: /internal/x",
+            ],
+            ok,
+            "rewrite headers",
+        ),
+        // Path tricks: the policy judges what the origin receives.
+        get(
+            "//documents//1",
+            &[bearer.as_bytes()],
+            ok,
+            "doubled slashes",
+        ),
+        get("/documents/./1", &[bearer.as_bytes()], ok, "a dot segment"),
+        get(
+            "/internal/../documents/1",
+            &[bearer.as_bytes()],
+            ok,
+            "a dot-dot segment",
+        ),
+        get(
+            "/documents/../internal/x",
+            &[bearer.as_bytes()],
+            Problem(403, "ROUTE_NOT_ALLOWED"),
+            "dot-dot into a denied route",
+        ),
+        get(
+            "/documents/%2e%2e/internal/x",
+            &[bearer.as_bytes()],
+            Problem(403, "ROUTE_NOT_ALLOWED"),
+            "encoded dot-dot into a denied route",
+        ),
+        get(
+            "/documents%2F..%2Finternal/x",
+            &[bearer.as_bytes()],
+            Problem(400, "INVALID_PATH"),
+            "encoded slashes",
+        ),
+        get(
+            "/documents/%5C..%5Cinternal",
+            &[bearer.as_bytes()],
+            Problem(400, "INVALID_PATH"),
+            "encoded backslashes",
+        ),
+        get(
+            "/%64ocuments/1",
+            &[bearer.as_bytes()],
+            ok,
+            "an encoded letter",
+        ),
+        get(
+            "/Documents/1",
+            &[bearer.as_bytes()],
+            Problem(403, "ROUTE_NOT_ALLOWED"),
+            "another case",
+        ),
+        get(
+            "/documents/1/",
+            &[bearer.as_bytes()],
+            Origin(Some(team), "/documents/1/"),
+            "a trailing slash",
+        ),
+        get(
+            "/documents/%zz",
+            &[bearer.as_bytes()],
+            Problem(400, "INVALID_PATH"),
+            "a bad escape",
+        ),
+        get(
+            "/internal/x",
+            &[bearer.as_bytes()],
+            Problem(403, "ROUTE_NOT_ALLOWED"),
+            "a denied route",
+        ),
+        get(
+            "/internal/x",
+            &[],
+            Problem(401, "MISSING_KEY"),
+            "a denied route without a key",
+        ),
+        get(
+            "/_keyward/../internal/x",
+            &[bearer.as_bytes()],
+            Problem(403, "ROUTE_NOT_ALLOWED"),
+            "through the reserved prefix",
+        ),
+        get(
+            "/_keyward/nothing",
+            &[bearer.as_bytes()],
+            Problem(404, "NOT_FOUND"),
+            "an unknown reserved path",
+        ),
+    ];
+    c.push(Case {
+        name: "a header with NUL",
+        head: head(
+            "GET",
+            "/documents/1",
+            &[b"Authorization: Bearer e2e_\x00abc"],
+        ),
+        body: vec![],
+        expect: Refused,
+    });
+    c.push(Case {
+        name: "a header with a bare CR",
+        head: head(
+            "GET",
+            "/documents/1",
+            &[b"Authorization: Bearer e2e_\rX-Keyward-Team: evil"],
+        ),
+        body: vec![],
+        expect: Refused,
+    });
+    c.push(Case {
+        name: "CRLF-injected header",
+        head: head(
+            "GET",
+            "/documents/1",
+            &[b"Authorization: Bearer e2e_abc\r\nX-Keyward-Team: evil"],
+        ),
+        body: vec![],
+        expect: Problem(401, "INVALID_FORMAT"),
+    });
+    c.push(Case {
+        name: "two Authorization headers",
+        head: head(
+            "GET",
+            "/documents/1",
+            &[bearer.as_bytes(), b"Authorization: Bearer e2e_other"],
+        ),
+        body: vec![],
+        expect: Problem(401, "INVALID_FORMAT"),
+    });
+    c.push(Case {
+        name: "invalid UTF-8 in the header",
+        head: head(
+            "GET",
+            "/documents/1",
+            &[b"Authorization: Bearer e2e_\xff\xfe"],
+        ),
+        body: vec![],
+        expect: Problem(401, "INVALID_FORMAT"),
+    });
+
+    // The admin API.
+    let keys = format!("/teams/{team}/keys");
+    c.extend([
+        admin(
+            "POST",
+            &keys,
+            "not json",
+            Problem(400, "VALIDATION_FAILED"),
+            "admin: not JSON",
+        ),
+        admin(
+            "POST",
+            &keys,
+            "",
+            Problem(400, "VALIDATION_FAILED"),
+            "admin: empty body",
+        ),
+        admin(
+            "POST",
+            &keys,
+            "[1,2]",
+            Problem(400, "VALIDATION_FAILED"),
+            "admin: an array",
+        ),
+        admin(
+            "POST",
+            &keys,
+            r#"{"name": 7, "scopes": "x"}"#,
+            Problem(400, "VALIDATION_FAILED"),
+            "admin: wrong types",
+        ),
+        admin(
+            "POST",
+            &keys,
+            r#"{"name": "abc", "scopes": [], "admin": true}"#,
+            Problem(400, "VALIDATION_FAILED"),
+            "admin: an unknown field",
+        ),
+        admin(
+            "POST",
+            &keys,
+            r#"{"name": "Zoë's 😀 key", "scopes": []}"#,
+            Admin(201),
+            "admin: a unicode name",
+        ),
+        admin(
+            "POST",
+            &keys,
+            "{\"name\": \"bad\\u0000name\", \"scopes\": []}",
+            Problem(400, "VALIDATION_FAILED"),
+            "admin: a NUL in the name",
+        ),
+        admin(
+            "POST",
+            &keys,
+            r#"{"name": "abc", "scopes": ["documents.read; DROP TABLE keys"]}"#,
+            Problem(400, "VALIDATION_FAILED"),
+            "admin: SQL in a scope",
+        ),
+        admin(
+            "POST",
+            &keys,
+            r#"{"name": "abc", "scopes": ["<script>alert(1)</script>"]}"#,
+            Problem(400, "VALIDATION_FAILED"),
+            "admin: markup in a scope",
+        ),
+        admin(
+            "POST",
+            &keys,
+            r#"{"name": "abc", "scopes": ["a\" OR \"1\"=\"1"]}"#,
+            Problem(400, "VALIDATION_FAILED"),
+            "admin: quotes in a scope",
+        ),
+        admin(
+            "POST",
+            &keys,
+            r#"{"name": "abc", "scopes": ["*.read"]}"#,
+            Problem(400, "VALIDATION_FAILED"),
+            "admin: a misplaced wildcard",
+        ),
+        admin(
+            "POST",
+            &keys,
+            &format!(r#"{{"name": "{}", "scopes": []}}"#, "x".repeat(70 * 1024)),
+            Problem(413, "PAYLOAD_TOO_LARGE"),
+            "admin: too large",
+        ),
+        admin(
+            "POST",
+            "/teams/ACME/keys",
+            r#"{"name": "abc", "scopes": []}"#,
+            Problem(400, "VALIDATION_FAILED"),
+            "admin: an uppercase team",
+        ),
+        admin(
+            "POST",
+            "/teams/a%2fb/keys",
+            r#"{"name": "abc", "scopes": []}"#,
+            Problem(400, "VALIDATION_FAILED"),
+            "admin: %2f in a team",
+        ),
+        admin(
+            "POST",
+            "/teams/../keys",
+            r#"{"name": "abc", "scopes": []}"#,
+            Problem(404, "NOT_FOUND"),
+            "admin: ../ as a team",
+        ),
+        admin(
+            "POST",
+            "/teams/%2e%2e/keys",
+            r#"{"name": "abc", "scopes": []}"#,
+            Problem(404, "NOT_FOUND"),
+            "admin: encoded ../ as a team",
+        ),
+        admin(
+            "GET",
+            &format!("{keys}/key_nope"),
+            "",
+            Problem(404, "NOT_FOUND"),
+            "admin: an unknown key",
+        ),
+        admin(
+            "GET",
+            &format!("{keys}/..%2f..%2fsecret"),
+            "",
+            Problem(404, "NOT_FOUND"),
+            "admin: a traversal as a key id",
+        ),
+        admin(
+            "GET",
+            &format!("{keys}?limit=-1"),
+            "",
+            Problem(400, "VALIDATION_FAILED"),
+            "admin: a negative limit",
+        ),
+        admin(
+            "PATCH",
+            &format!("{keys}/key_nope"),
+            r#"{"scopes": "x"}"#,
+            Problem(400, "VALIDATION_FAILED"),
+            "admin: wrong PATCH types",
+        ),
+    ]);
+    c
+}
+
+#[track_caller]
+fn check(case: &Case, r: &RawResp) {
+    let name = case.name;
+    let text = String::from_utf8_lossy(&r.body);
+    assert!(r.status < 500, "{name}: {} {text}", r.status);
+    let forwarded = r.header("x-origin") == Some("echo");
+    match case.expect {
+        Expect::Problem(status, code) => {
+            assert_eq!(
+                (r.status, r.json()["code"].as_str()),
+                (status, Some(code)),
+                "{name}: {text}"
+            );
+            assert_eq!(
+                r.header("content-type"),
+                Some("application/problem+json"),
+                "{name}"
+            );
+            assert!(!forwarded, "{name}: a refused request reached the origin");
+        }
+        Expect::Refused => {
+            assert!(
+                (400..500).contains(&r.status),
+                "{name}: {} {text}",
+                r.status
+            );
+            assert!(!forwarded, "{name}: a refused request reached the origin");
+        }
+        Expect::Origin(team, path) => {
+            assert_eq!(r.status, 200, "{name}: {text}");
+            assert!(forwarded, "{name}: not forwarded");
+            let echo = r.json();
+            let h = &echo["headers"];
+            assert_eq!(echo["path"], path, "{name}: the origin saw another path");
+            assert_eq!(h["x-keyward-team"].as_str(), team, "{name}: identity");
+            assert!(
+                h.get("x-keyward-subject").is_none(),
+                "{name}: a spoofed subject"
+            );
+            assert!(
+                h.get("authorization").is_none(),
+                "{name}: the key reached the origin"
+            );
+            if team.is_some() {
+                assert_ne!(h["x-keyward-key-id"], "key_evil", "{name}");
+            }
+        }
+        Expect::Admin(status) => assert_eq!(r.status, status, "{name}: {text}"),
+    }
+}
+
+#[test]
+fn hostile_input_gets_its_problem_and_never_reaches_the_origin() {
+    let w = main_worker();
+    let cases = cases();
+    assert!(cases.len() >= 50, "{} cases", cases.len());
+    for case in &cases {
+        let r = raw_request(&w.url, &case.head, &case.body);
+        check(case, &r);
+    }
+    let logs = w.logs();
+    assert!(!logs.contains("panicked"), "a panic in the worker's logs");
+}
