@@ -597,8 +597,17 @@ impl Worker {
         assert_eq!(r.status, 201, "issue failed: {}", r.text());
         let v = r.json();
         let key = v["key"].as_str().expect("a key in the reply").to_string();
+        ISSUED.lock().unwrap().push(key.clone());
         (key, v)
     }
+}
+
+/// Every plaintext key the suite issued through [`Worker::issue`], so far.
+static ISSUED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// The keys issued so far in this run.
+pub fn issued_keys() -> Vec<String> {
+    ISSUED.lock().unwrap().clone()
 }
 
 fn agent() -> ureq::Agent {

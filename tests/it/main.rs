@@ -19,6 +19,7 @@ mod lifecycle;
 mod notices;
 mod ratelimit;
 mod request_path;
+mod secrets;
 
 use harness::{free_port, Origin, Worker, WorkerOptions};
 use std::sync::OnceLock;
