@@ -20,6 +20,7 @@ mod notices;
 mod ratelimit;
 mod request_path;
 mod secrets;
+mod soak;
 
 use harness::{free_port, Origin, Worker, WorkerOptions};
 use std::sync::OnceLock;
