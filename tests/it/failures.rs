@@ -65,3 +65,25 @@ fn an_invalid_configuration_names_the_field() {
         "the error is logged"
     );
 }
+
+#[test]
+fn a_malformed_record_in_kv_fails_closed_and_says_why() {
+    let state = crate::harness::TempDir::new("state");
+    let w = crate::private_worker(&state.0);
+    let key = keyward::key::generate("kw_", crate::harness::getrandom);
+    w.kv_put(&format!("key:{}", key.hash().as_str()), "{not a record");
+    let r = crate::harness::send(
+        w.req("GET", "/documents/1")
+            .set("authorization", &format!("Bearer {}", key.expose())),
+    );
+    let p = crate::harness::assert_problem(&r, 503, "UNAVAILABLE");
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("malformed key record"),
+        "{p}"
+    );
+    assert!(r.header("x-origin").is_none(), "nothing reached the origin");
+    assert!(w.logs().contains("dependency_error"));
+}

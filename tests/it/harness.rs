@@ -575,6 +575,36 @@ impl Worker {
         }
     }
 
+    /// Writes `value` under `key` in the worker's local `KEYS` namespace, behind its
+    /// back (`wrangler kv key put --local` on its state directory): for records that
+    /// the admin API would never write.
+    pub fn kv_put(&self, key: &str, value: &str) {
+        let out = Command::new(root().join("node_modules/.bin/wrangler"))
+            .current_dir(&self._dir.0)
+            .env("PATH", tool_path())
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("CI", "true")
+            .args([
+                "kv",
+                "key",
+                "put",
+                "--binding",
+                "KEYS",
+                "--local",
+                "--persist-to",
+            ])
+            .arg(&self.state)
+            .args([key, value])
+            .stdin(Stdio::null())
+            .output()
+            .expect("wrangler kv key put");
+        assert!(
+            out.status.success(),
+            "kv put failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Everything wrangler and the worker logged so far.
     pub fn logs(&self) -> String {
         self.proc_.output_text()
