@@ -78,7 +78,12 @@ pub struct Config {
     pub identity_secret: Option<Secret>,
     /// `ORIGIN_TIMEOUT`: milliseconds to wait for the origin's response headers.
     pub origin_timeout_ms: u32,
+    /// `AUTHORITY_TIMEOUT`: milliseconds to wait for a key's Durable Object.
+    pub authority_timeout_ms: u32,
 }
+
+/// Default `AUTHORITY_TIMEOUT`, milliseconds.
+pub const DEFAULT_AUTHORITY_TIMEOUT_MS: u32 = 5_000;
 
 /// Default `ORIGIN_TIMEOUT`, milliseconds.
 pub const DEFAULT_ORIGIN_TIMEOUT_MS: u32 = 30_000;
@@ -342,8 +347,17 @@ impl Config {
             &mut errors,
         );
 
+        let authority_timeout_ms = whole_number(
+            get("AUTHORITY_TIMEOUT"),
+            "AUTHORITY_TIMEOUT",
+            (1, 60_000),
+            DEFAULT_AUTHORITY_TIMEOUT_MS,
+            &mut errors,
+        );
+
         if errors.is_empty() {
             Ok(Config {
+                authority_timeout_ms,
                 identity_secret,
                 origin_timeout_ms,
                 record_cache_ttl_s,
@@ -552,6 +566,7 @@ mod tests {
         assert_eq!(c.expiry_webhook_url, None);
         assert_eq!(c.identity_secret, None);
         assert_eq!(c.origin_timeout_ms, 30_000);
+        assert_eq!(c.authority_timeout_ms, 5_000);
     }
 
     #[test]
@@ -671,6 +686,7 @@ mod tests {
             "IDENTITY_SIGNING_SECRET",
         );
         check_error(("ORIGIN_TIMEOUT", json!("5")), "ORIGIN_TIMEOUT");
+        check_error(("AUTHORITY_TIMEOUT", json!("0")), "AUTHORITY_TIMEOUT");
         check_error(("ORIGIN_TIMEOUT", json!("soon")), "ORIGIN_TIMEOUT");
         check_error(("EXPIRY_NOTICE_DAYS", json!("0")), "EXPIRY_NOTICE_DAYS");
         check_error(("EXPIRY_NOTICE_DAYS", json!("7,7")), "EXPIRY_NOTICE_DAYS");

@@ -15,11 +15,12 @@ use crate::keystate::{
 };
 use crate::problem::Problem;
 use crate::ratelimit::Counter;
+use futures_util::future::Either;
 use serde::{Deserialize, Serialize};
 use std::cell::{RefCell, RefMut};
 use worker::wasm_bindgen::JsValue;
 use worker::{
-    durable_object, DurableObject, Env, Method, Request, RequestInit, Response, Result,
+    durable_object, Delay, DurableObject, Env, Method, Request, RequestInit, Response, Result,
     SqlStorageValue, State,
 };
 
@@ -273,8 +274,24 @@ pub fn unavailable(e: worker::Error) -> Problem {
 }
 
 /// Asks the object named `authority` to admit (or record) one request.
-pub async fn admit(env: &Env, authority: &str, admission: &Admission) -> Result<Answer> {
-    call(env, authority, "admit", &serde_json::to_string(admission)?).await
+/// At most `timeout_ms` (`AUTHORITY_TIMEOUT`) is spent waiting: a slow object is a
+/// failing one.
+pub async fn admit(
+    env: &Env,
+    authority: &str,
+    admission: &Admission,
+    timeout_ms: u32,
+) -> Result<Answer> {
+    let body = serde_json::to_string(admission)?;
+    let answer = call(env, authority, "admit", &body);
+    let delay = Delay::from(std::time::Duration::from_millis(u64::from(timeout_ms)));
+    futures_util::pin_mut!(answer);
+    match futures_util::future::select(answer, delay).await {
+        Either::Left((result, _)) => result,
+        Either::Right(_) => Err(worker::Error::RustError(format!(
+            "no answer within AUTHORITY_TIMEOUT ({timeout_ms} ms)"
+        ))),
+    }
 }
 
 /// Tells the object about a revocation or an enable/disable of one of its keys.

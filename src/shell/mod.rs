@@ -146,7 +146,8 @@ pub(crate) async fn authenticate(
             status: p.status(),
             code: p.code.as_str().to_string(),
         });
-        if let Err(e) = authority::admit(env, record.authority(), &admission).await {
+        let timeout = config.authority_timeout_ms;
+        if let Err(e) = authority::admit(env, record.authority(), &admission, timeout).await {
             runtime::log(json!({
                 "event": "outcome_not_recorded",
                 "request_id": ctx.request_id,
@@ -157,7 +158,13 @@ pub(crate) async fn authenticate(
         return Err(p);
     }
     admission.policies = decide::limits(&record, config)?.to_vec();
-    let verdict = match authority::admit(env, record.authority(), &admission).await {
+    let answer = authority::admit(
+        env,
+        record.authority(),
+        &admission,
+        config.authority_timeout_ms,
+    );
+    let verdict = match answer.await {
         Ok(answer) => decide::authority_answer(&record, answer)?,
         Err(e) if fail_open => {
             runtime::log(json!({
