@@ -200,18 +200,7 @@ impl Config {
             }
         };
 
-        let admin_token = match get("ADMIN_TOKEN") {
-            None => None,
-            Some(Value::String(t)) if t.is_empty() => None,
-            Some(Value::String(t)) if t.len() >= MIN_ADMIN_TOKEN_LEN => Some(Secret(t)),
-            Some(_) => {
-                errors.push(ConfigError::new(
-                    "ADMIN_TOKEN",
-                    format!("must be a string of at least {MIN_ADMIN_TOKEN_LEN} characters"),
-                ));
-                None
-            }
-        };
+        let admin_token = optional_secret(get("ADMIN_TOKEN"), "ADMIN_TOKEN", &mut errors);
 
         let rate_limits = match get("RATE_LIMITS").map(json_value) {
             None => vec![],
@@ -327,18 +316,11 @@ impl Config {
             }
         };
 
-        let identity_secret = match get("IDENTITY_SIGNING_SECRET") {
-            None => None,
-            Some(Value::String(t)) if t.is_empty() => None,
-            Some(Value::String(t)) if t.len() >= MIN_ADMIN_TOKEN_LEN => Some(Secret(t)),
-            Some(_) => {
-                errors.push(ConfigError::new(
-                    "IDENTITY_SIGNING_SECRET",
-                    format!("must be a secret of at least {MIN_ADMIN_TOKEN_LEN} characters"),
-                ));
-                None
-            }
-        };
+        let identity_secret = optional_secret(
+            get("IDENTITY_SIGNING_SECRET"),
+            "IDENTITY_SIGNING_SECRET",
+            &mut errors,
+        );
         let origin_timeout_ms = whole_number(
             get("ORIGIN_TIMEOUT"),
             "ORIGIN_TIMEOUT",
@@ -378,6 +360,23 @@ impl Config {
             })
         } else {
             Err(errors)
+        }
+    }
+}
+
+/// An optional secret: unset or empty is `None`; otherwise at least
+/// `MIN_ADMIN_TOKEN_LEN` characters. Errors never echo the value.
+fn optional_secret(v: Option<Value>, name: &str, errors: &mut Vec<ConfigError>) -> Option<Secret> {
+    match v {
+        None => None,
+        Some(Value::String(t)) if t.is_empty() => None,
+        Some(Value::String(t)) if t.len() >= MIN_ADMIN_TOKEN_LEN => Some(Secret(t)),
+        Some(_) => {
+            errors.push(ConfigError::new(
+                name,
+                format!("must be a secret of at least {MIN_ADMIN_TOKEN_LEN} characters"),
+            ));
+            None
         }
     }
 }

@@ -314,6 +314,26 @@ fn expiring(sql: &SqlStorage, now_ms: i64, thresholds: &[u32], max: u32) -> Resu
     Ok(notices)
 }
 
+/// A page of at most `limit` items from `limit + 1` read: the extra one says that
+/// another page follows, after the cursor of the last item kept.
+fn page<T>(mut items: Vec<T>, limit: u32, cursor: impl Fn(&T) -> String) -> Page<T> {
+    let next_cursor = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(cursor)
+    } else {
+        None
+    };
+    Page { items, next_cursor }
+}
+
+/// The refusal of a cursor that no page handed out.
+fn bad_cursor() -> Problem {
+    Problem::validation(vec![crate::problem::FieldError::new(
+        "cursor",
+        "is not a cursor from a previous page",
+    )])
+}
+
 fn list(
     sql: &SqlStorage,
     cursor: Option<&str>,
@@ -321,12 +341,7 @@ fn list(
 ) -> std::result::Result<Page<KeyRecord>, Problem> {
     let after = match cursor {
         None => None,
-        Some(c) => Some(KeyCursor::parse(c).ok_or_else(|| {
-            Problem::validation(vec![crate::problem::FieldError::new(
-                "cursor",
-                "is not a cursor from a previous page",
-            )])
-        })?),
+        Some(c) => Some(KeyCursor::parse(c).ok_or_else(bad_cursor)?),
     };
     let (query, params) = match &after {
         None => (
@@ -347,24 +362,18 @@ fn list(
         .exec(query, params)
         .and_then(|c| c.to_array())
         .map_err(storage)?;
-    let mut items = rows
+    let items = rows
         .iter()
         .map(|r| serde_json::from_str::<KeyRecord>(&r.record))
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| storage(e.into()))?;
-    let next_cursor = if items.len() > limit as usize {
-        items.truncate(limit as usize);
-        items.last().map(|r| {
-            KeyCursor {
-                created_at: r.created_at,
-                id: r.id.clone(),
-            }
-            .encode()
-        })
-    } else {
-        None
-    };
-    Ok(Page { items, next_cursor })
+    Ok(page(items, limit, |r| {
+        KeyCursor {
+            created_at: r.created_at,
+            id: r.id.clone(),
+        }
+        .encode()
+    }))
 }
 
 fn audit_page(
@@ -374,12 +383,7 @@ fn audit_page(
 ) -> std::result::Result<Page<AuditEntry>, Problem> {
     let before = match cursor {
         None => i64::MAX,
-        Some(c) => c.parse::<i64>().map_err(|_| {
-            Problem::validation(vec![crate::problem::FieldError::new(
-                "cursor",
-                "is not a cursor from a previous page",
-            )])
-        })?,
+        Some(c) => c.parse::<i64>().map_err(|_| bad_cursor())?,
     };
     let rows: Vec<AuditRow> = sql
         .exec(
@@ -397,13 +401,7 @@ fn audit_page(
         e.seq = r.seq as u64;
         items.push(e);
     }
-    let next_cursor = if items.len() > limit as usize {
-        items.truncate(limit as usize);
-        items.last().map(|e| e.seq.to_string())
-    } else {
-        None
-    };
-    Ok(Page { items, next_cursor })
+    Ok(page(items, limit, |e| e.seq.to_string()))
 }
 
 /// Calls a team's directory.
