@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# The benchmark, one command: builds the release worker, serves each setup through
+# Miniflare's own socket (workerd, local KV and SQLite Durable Objects; not
+# `wrangler dev`), loads them in alternation with wrk, and prints medians.
+#
+#   bench/run.sh [rounds=5] [seconds=5] [connections=16]
+#
+# Setups: the echo origin directly; a JavaScript pass-through worker; keyward with
+# a valid key (KV hit or isolate cache, scope check, the key's Durable Object,
+# forward); keyward with an unknown key (401, no origin call). workerd runs on
+# core 0, wrk and the origin on core 1 (when there are two). CPU per request is
+# workerd's utime+stime delta from /proc/<pid>/stat divided by the requests.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../scripts/setup.sh"
+cd "$KW_ROOT"
+
+rounds=${1:-5} secs=${2:-5} conns=${3:-16}
+command -v wrk >/dev/null || { echo "bench/run.sh needs wrk (apt-get install wrk)" >&2; exit 2; }
+bash scripts/build.sh
+
+state=$(mktemp -d /tmp/keyward-bench.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done
+  sleep 1
+  for p in "${pids[@]}"; do kill -KILL -- "-$p" 2>/dev/null || true; done
+  rm -rf "$state"
+}
+trap cleanup EXIT
+
+cores=$(nproc)
+worker_cpu=0 load_cpu=$(( cores > 1 ? 1 : 0 ))
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# Starts "$@" in its own process group; waits (at most 60 s) for `ready`/`listening`.
+start() {
+  local log=$1; shift
+  setsid taskset -c "$worker_cpu" "$@" >"$log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 600); do
+    grep -qE '^(ready|listening)' "$log" && return 0
+    sleep 0.1
+  done
+  echo "did not start: $*" >&2; cat "$log" >&2; exit 1
+}
+
+# The workerd process below a process group leader.
+workerd_of() {
+  local pid=$1 kids
+  for _ in 1 2 3 4; do
+    kids=$(pgrep -g "$pid" workerd || true)
+    [ -n "$kids" ] && { echo "$kids" | head -1; return; }
+    sleep 0.5
+  done
+  echo ""
+}
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+origin_port=$(free_port)
+setsid taskset -c "$load_cpu" node demo/origin.mjs --port "$origin_port" >"$state/origin.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q '^listening' "$state/origin.log" && break; sleep 0.1; done
+origin="http://127.0.0.1:$origin_port"
+
+token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+pt_port=$(free_port) kw_port=$(free_port)
+start "$state/passthrough.log" node bench/serve.mjs passthrough "$pt_port" "$origin" "$state/pt"
+KW_BENCH_ADMIN_TOKEN=$token start "$state/keyward.log" node bench/serve.mjs keyward "$kw_port" "$origin" "$state/kw"
+pt_workerd=$(workerd_of "${pids[1]}") kw_workerd=$(workerd_of "${pids[2]}")
+
+key=$(curl -sf -X POST -H "authorization: Bearer $token" \
+  -d '{"name": "bench", "scopes": ["documents.read"], "rate_limits": []}' \
+  "http://127.0.0.1:$kw_port/_keyward/v1/teams/bench/keys" |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])')
+unknown="kw_$(head -c 64 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 38)"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $key" "http://127.0.0.1:$kw_port/documents/1")" = 200 ]
+
+# name|url|auth header|workerd pid
+setups=(
+  "direct|$origin/documents/1||"
+  "passthrough|http://127.0.0.1:$pt_port/documents/1||$pt_workerd"
+  "keyward valid|http://127.0.0.1:$kw_port/documents/1|authorization: Bearer $key|$kw_workerd"
+  "keyward invalid|http://127.0.0.1:$kw_port/documents/1|authorization: Bearer $unknown|$kw_workerd"
+)
+
+# Warm up every setup, then alternate.
+for s in "${setups[@]}"; do
+  IFS='|' read -r name url auth pid <<<"$s"
+  taskset -c "$load_cpu" wrk -t1 -c"$conns" -d2s ${auth:+-H "$auth"} "$url" >/dev/null
+done
+
+results="$state/results"
+: >"$results"
+for round in $(seq "$rounds"); do
+  for s in "${setups[@]}"; do
+    IFS='|' read -r name url auth pid <<<"$s"
+    before=0; [ -n "$pid" ] && before=$(cpu_ticks "$pid")
+    out=$(taskset -c "$load_cpu" wrk -t1 -c"$conns" -d"${secs}s" --latency ${auth:+-H "$auth"} "$url")
+    after=0; [ -n "$pid" ] && after=$(cpu_ticks "$pid")
+    rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+    reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+    p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+    errors=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')
+    cpu_us=$(awk -v d=$((after - before)) -v n="$reqs" -v hz="$(getconf CLK_TCK)" \
+      'BEGIN { if (n > 0 && d > 0) printf "%.0f", d * 1e6 / hz / n; else print "-" }')
+    printf '%s|%s|%s|%s|%s|%s|%s\n' "$round" "$name" "$rps" "$p50" "$p99" "$cpu_us" "$errors" >>"$results"
+    echo "round $round: $name: $rps req/s, p50 $p50, p99 $p99, $cpu_us us CPU/req ${errors}" >&2
+  done
+done
+
+python3 - "$results" "$rounds" "$secs" "$conns" <<'EOF'
+import statistics, sys
+path, rounds, secs, conns = sys.argv[1:]
+rows = [l.rstrip("\n").split("|") for l in open(path)]
+def ms(v):
+    return float(v[:-2]) if v.endswith("ms") else float(v[:-2]) / 1000 if v.endswith("us") else float(v[:-1]) * 1000
+order, by = [], {}
+for _, name, rps, p50, p99, cpu, _ in rows:
+    if name not in by:
+        order.append(name)
+        by[name] = []
+    by[name].append((float(rps), ms(p50), ms(p99), None if cpu == "-" else float(cpu)))
+med = {}
+for name in order:
+    r = by[name]
+    cpus = [x[3] for x in r if x[3] is not None]
+    med[name] = (statistics.median(x[0] for x in r), statistics.median(x[1] for x in r),
+                 statistics.median(x[2] for x in r), statistics.median(cpus) if cpus else None)
+print(f"\nMedians of {rounds} alternating rounds of {secs} s, wrk -t1 -c{conns}:\n")
+print("| Setup | req/s | p50 ms | p99 ms | workerd CPU us/req |")
+print("|---|---|---|---|---|")
+for name in order:
+    rps, p50, p99, cpu = med[name]
+    print(f"| {name} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {'-' if cpu is None else f'{cpu:,.0f}'} |")
+pt = med["passthrough"]
+print()
+for name in ("keyward valid", "keyward invalid"):
+    rps, p50, _, _ = med[name]
+    print(f"{name} / passthrough: {rps / pt[0]:.2f}x throughput, +{p50 - pt[1]:.2f} ms p50")
+EOF
+wasm=build/index_bg.wasm
+printf '\nwasm: %s bytes raw, %s gzipped\n' "$(wc -c <"$wasm")" "$(gzip -9c "$wasm" | wc -c)"

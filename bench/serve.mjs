@@ -1,0 +1,68 @@
+// Serves one benchmark setup through Miniflare's own socket (workerd, local KV,
+// local SQLite Durable Objects), not through `wrangler dev`.
+//
+//   node bench/serve.mjs <setup> <port> <origin-url> <state-dir>
+//
+// Setups: keyward (the release build in build/), passthrough (bench/passthrough.js).
+// Prints `ready <port>` once it answers; stops on SIGTERM.
+import { Miniflare, convertV4MiniflareOptions } from "miniflare";
+import { resolve } from "node:path";
+
+const [setup, port, origin, state] = process.argv.slice(2);
+const root = resolve(new URL("..", import.meta.url).pathname);
+const shared = {
+  host: "127.0.0.1",
+  port: Number(port),
+};
+const common = {
+  name: setup,
+  compatibilityDate: "2026-11-01",
+  kvPersist: `${state}/kv`,
+  durableObjectsPersist: `${state}/do`,
+};
+const POLICY = JSON.stringify({
+  public: ["/health"],
+  routes: [{ method: "GET", path: "/documents/**", scopes: ["documents.read"] }],
+});
+const setups = {
+  keyward: {
+    modulesRoot: `${root}/build`,
+    modules: [
+      { type: "ESModule", path: `${root}/build/index.js` },
+      { type: "CompiledWasm", path: `${root}/build/index_bg.wasm` },
+    ],
+    kvNamespaces: ["KEYS"],
+    durableObjects: {
+      KEY_AUTHORITY: { className: "KeyAuthority", useSQLite: true },
+      TEAM_DIRECTORY: { className: "TeamDirectory", useSQLite: true },
+    },
+    bindings: {
+      ORIGIN_URL: origin,
+      POLICY,
+      KEY_PREFIX: "kw_",
+      RATE_LIMITS: JSON.stringify([{ name: "burst", limit: 1000000000, window: "1d" }]),
+      ADMIN_TOKEN: process.env.KW_BENCH_ADMIN_TOKEN,
+    },
+  },
+  passthrough: {
+    modulesRoot: `${root}/bench`,
+    modules: [{ type: "ESModule", path: `${root}/bench/passthrough.js` }],
+    bindings: { ORIGIN_URL: origin },
+  },
+};
+if (!setups[setup]) {
+  console.error(`unknown setup ${setup}: one of ${Object.keys(setups).join(", ")}`);
+  process.exit(2);
+}
+// The classic (v4) option shape, converted for this Miniflare.
+const mf = new Miniflare(
+  convertV4MiniflareOptions({ ...shared, workers: [{ ...common, ...setups[setup] }] }),
+);
+await mf.ready;
+console.log(`ready ${port}`);
+const stop = async () => {
+  await mf.dispose();
+  process.exit(0);
+};
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);
