@@ -5,9 +5,11 @@
 //!
 //! Counters live in memory and in the object's SQLite storage. Each admission reads
 //! and updates them with no `await` in between, so concurrent requests are decided
-//! one at a time; the SQL write is synchronous and committed (with the runtime's
-//! output gate) before the verdict leaves the object, so an admitted request is
-//! never lost to a restart.
+//! one at a time; the counters' SQL write is synchronous and committed (with the
+//! runtime's output gate) before the verdict leaves the object, so an admitted
+//! request is never lost to a restart. Usage figures and outcomes are kept in
+//! memory and written by an alarm within a second (`FLUSH_AFTER`): a crash can lose
+//! at most that second of them, never a count or a revocation.
 
 use super::runtime;
 use crate::keystate::{
@@ -17,7 +19,8 @@ use crate::problem::Problem;
 use crate::ratelimit::Counter;
 use futures_util::future::Either;
 use serde::{Deserialize, Serialize};
-use std::cell::{RefCell, RefMut};
+use std::cell::{Cell, RefCell, RefMut};
+use std::collections::BTreeSet;
 use worker::wasm_bindgen::JsValue;
 use worker::{
     durable_object, Delay, DurableObject, Env, Method, Request, RequestInit, Response, Result,
@@ -27,10 +30,23 @@ use worker::{
 /// The binding of the `KeyAuthority` namespace.
 pub const BINDING: &str = "KEY_AUTHORITY";
 
+/// How long usage figures and outcomes may wait in memory before they are written.
+const FLUSH_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 #[durable_object]
 pub struct KeyAuthority {
     state: State,
     loaded: RefCell<Option<Authority>>,
+    /// Usage and outcomes decided but not yet written; the alarm writes them.
+    pending: RefCell<Pending>,
+    /// Whether an alarm is due to write them.
+    flush_due: Cell<bool>,
+}
+
+#[derive(Default)]
+struct Pending {
+    keys: BTreeSet<String>,
+    outcomes: Vec<(String, Outcome)>,
 }
 
 #[derive(Deserialize)]
@@ -80,6 +96,8 @@ impl DurableObject for KeyAuthority {
         KeyAuthority {
             state,
             loaded: RefCell::new(None),
+            pending: RefCell::new(Pending::default()),
+            flush_due: Cell::new(false),
         }
     }
 
@@ -90,7 +108,9 @@ impl DurableObject for KeyAuthority {
         match req.path().as_str() {
             "/admit" => {
                 let admission: Admission = req.json().await?;
-                Response::from_json(&self.admit(&admission)?)
+                let answer = self.admit(&admission)?;
+                self.schedule_flush().await?;
+                Response::from_json(&answer)
             }
             "/state" => {
                 let change: StateChange = req.json().await?;
@@ -109,43 +129,85 @@ impl DurableObject for KeyAuthority {
             _ => Response::error("no such key authority call", 404),
         }
     }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.flush_due.set(false);
+        self.flush()?;
+        Response::ok("")
+    }
 }
 
 impl KeyAuthority {
-    /// Decides one request: revocation and disabling first, then the limits; records
-    /// its usage and outcome. No `await` from the read of the state to its write.
+    /// Decides one request: revocation and disabling first, then the limits; writes
+    /// the counters, and keeps its usage and outcome for the next flush. No `await`
+    /// from the read of the state to its write.
     fn admit(&self, a: &Admission) -> Result<Answer> {
         let now_ms = worker::Date::now().as_millis() as i64;
         let mut auth = self.loaded()?;
         let before = auth.counters.clone();
         let (answer, outcome) = auth.admit(a, now_ms);
-        let sql = self.state.storage().sql();
         if auth.counters != before {
             self.persist_counters(&before, &auth.counters)?;
         }
-        let usage = auth.usage.get(&a.key).cloned().unwrap_or_default();
-        let state = auth.states.get(&a.key).copied().unwrap_or_default();
-        self.persist_key(&a.key, &state, &usage)?;
-        sql.exec(
-            "INSERT INTO outcomes (key_id, at_ms, method, path, status, code) VALUES (?, ?, ?, ?, ?, ?)",
-            vec![
-                a.key.clone().into(),
-                SqlStorageValue::Integer(outcome.at_ms),
-                outcome.method.into(),
-                outcome.path.into(),
-                outcome.status.map_or(SqlStorageValue::Null, |s| SqlStorageValue::Integer(i64::from(s))),
-                outcome.code.map_or(SqlStorageValue::Null, SqlStorageValue::from),
-            ],
-        )?;
-        sql.exec(
-            "DELETE FROM outcomes WHERE key_id = ?1 AND seq NOT IN \
-             (SELECT seq FROM outcomes WHERE key_id = ?1 ORDER BY seq DESC LIMIT ?2)",
-            vec![
-                a.key.clone().into(),
-                SqlStorageValue::Integer(OUTCOMES_KEPT as i64),
-            ],
-        )?;
+        let mut pending = self.pending.borrow_mut();
+        pending.keys.insert(a.key.clone());
+        pending.outcomes.push((a.key.clone(), outcome));
         Ok(answer)
+    }
+
+    /// Makes sure an alarm will write the pending usage and outcomes. If no alarm
+    /// can be set, they are written now.
+    async fn schedule_flush(&self) -> Result<()> {
+        if self.flush_due.get() {
+            return Ok(());
+        }
+        self.flush_due.set(true);
+        if let Err(e) = self.state.storage().set_alarm(FLUSH_AFTER).await {
+            self.flush_due.set(false);
+            runtime::log(
+                serde_json::json!({"event": "flush_alarm_failed", "error": e.to_string()}),
+            );
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the pending usage figures and outcomes (and trims each key's
+    /// outcomes to the last [`OUTCOMES_KEPT`]), with no `await` in between.
+    fn flush(&self) -> Result<()> {
+        let pending = std::mem::take(&mut *self.pending.borrow_mut());
+        if pending.keys.is_empty() {
+            return Ok(());
+        }
+        let auth = self.loaded()?;
+        let sql = self.state.storage().sql();
+        for (key, o) in pending.outcomes {
+            sql.exec(
+                "INSERT INTO outcomes (key_id, at_ms, method, path, status, code) VALUES (?, ?, ?, ?, ?, ?)",
+                vec![
+                    key.into(),
+                    SqlStorageValue::Integer(o.at_ms),
+                    o.method.into(),
+                    o.path.into(),
+                    o.status.map_or(SqlStorageValue::Null, |s| SqlStorageValue::Integer(i64::from(s))),
+                    o.code.map_or(SqlStorageValue::Null, SqlStorageValue::from),
+                ],
+            )?;
+        }
+        for key in &pending.keys {
+            let usage = auth.usage.get(key).cloned().unwrap_or_default();
+            let state = auth.states.get(key).copied().unwrap_or_default();
+            self.persist_key(key, &state, &usage)?;
+            sql.exec(
+                "DELETE FROM outcomes WHERE key_id = ?1 AND seq NOT IN \
+                 (SELECT seq FROM outcomes WHERE key_id = ?1 ORDER BY seq DESC LIMIT ?2)",
+                vec![
+                    key.clone().into(),
+                    SqlStorageValue::Integer(OUTCOMES_KEPT as i64),
+                ],
+            )?;
+        }
+        Ok(())
     }
 
     /// Applies an admin change (revoke, enable, disable) and stores it.

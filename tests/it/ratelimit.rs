@@ -256,3 +256,23 @@ fn rate_limit_failure_open_lets_traffic_through_and_logs_it() {
     assert!(r.header("ratelimit").is_none());
     assert!(w.logs().contains("rate_limit_failure_open"));
 }
+
+#[test]
+fn usage_and_outcomes_are_written_within_a_second_and_survive_a_restart() {
+    let state = TempDir::new("state");
+    let w = private_worker(&state.0);
+    let (key, reply) = issue_with(&w, json!({"rate_limits": []}));
+    let id = reply["id"].as_str().unwrap().to_string();
+    let team = reply["team"].as_str().unwrap().to_string();
+    for _ in 0..3 {
+        assert_eq!(get(&w, &key).status, 200);
+    }
+    // The object's alarm writes usage and outcomes one second after they happen.
+    std::thread::sleep(Duration::from_millis(2_500));
+    drop(w);
+    let w = private_worker(&state.0);
+    let view = send(w.admin("GET", &format!("/teams/{team}/keys/{id}"))).json();
+    assert_eq!(view["requests"], 3, "{view}");
+    assert_eq!(view["recent"].as_array().map(Vec::len), Some(3));
+    assert!(view["last_used_at"].is_string());
+}
