@@ -7,7 +7,9 @@
 #
 # Setups: the echo origin directly; a JavaScript pass-through worker; keyward with
 # a valid key (KV hit or isolate cache, scope check, the key's Durable Object,
-# forward); keyward with an unknown key (401, no origin call). workerd runs on
+# forward); keyward with an unknown key (401, no origin call); the JavaScript peer
+# written by hand (bench/peer.js); the same peer with keyward's optimisations
+# (bench/peer-fast.js). workerd runs on
 # core 0, wrk and the origin on core 1 (when there are two). CPU per request is
 # workerd's utime+stime delta from /proc/<pid>/stat divided by the requests.
 set -euo pipefail
@@ -64,10 +66,13 @@ for _ in $(seq 100); do grep -q '^listening' "$state/origin.log" && break; sleep
 origin="http://127.0.0.1:$origin_port"
 
 token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-pt_port=$(free_port) kw_port=$(free_port)
+pt_port=$(free_port) kw_port=$(free_port) peer_port=$(free_port) fast_port=$(free_port)
 start "$state/passthrough.log" node bench/serve.mjs passthrough "$pt_port" "$origin" "$state/pt"
 KW_BENCH_ADMIN_TOKEN=$token start "$state/keyward.log" node bench/serve.mjs keyward "$kw_port" "$origin" "$state/kw"
+start "$state/peer.log" node bench/serve.mjs peer "$peer_port" "$origin" "$state/peer"
+start "$state/peer-fast.log" node bench/serve.mjs peer-fast "$fast_port" "$origin" "$state/fast"
 pt_workerd=$(workerd_of "${pids[1]}") kw_workerd=$(workerd_of "${pids[2]}")
+peer_workerd=$(workerd_of "${pids[3]}") fast_workerd=$(workerd_of "${pids[4]}")
 
 key=$(curl -sf -X POST -H "authorization: Bearer $token" \
   -d '{"name": "bench", "scopes": ["documents.read"], "rate_limits": []}' \
@@ -75,6 +80,13 @@ key=$(curl -sf -X POST -H "authorization: Bearer $token" \
   python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])')
 unknown="kw_$(head -c 64 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 38)"
 [ "$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $key" "http://127.0.0.1:$kw_port/documents/1")" = 200 ]
+# The peers hold the same key in their own KV.
+hash=$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)
+seed="{\"hash\": \"$hash\", \"record\": {\"id\": \"key_bench\", \"team\": \"bench\", \"scopes\": [\"documents.read\"], \"limit\": 1000000000}}"
+for port in "$peer_port" "$fast_port"; do
+  curl -sf -X POST -d "$seed" "http://127.0.0.1:$port/_peer/seed" >/dev/null
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $key" "http://127.0.0.1:$port/documents/1")" = 200 ]
+done
 
 # name|url|auth header|workerd pid
 setups=(
@@ -82,6 +94,8 @@ setups=(
   "passthrough|http://127.0.0.1:$pt_port/documents/1||$pt_workerd"
   "keyward valid|http://127.0.0.1:$kw_port/documents/1|authorization: Bearer $key|$kw_workerd"
   "keyward invalid|http://127.0.0.1:$kw_port/documents/1|authorization: Bearer $unknown|$kw_workerd"
+  "js peer|http://127.0.0.1:$peer_port/documents/1|authorization: Bearer $key|$peer_workerd"
+  "js peer, keyward's optimisations|http://127.0.0.1:$fast_port/documents/1|authorization: Bearer $key|$fast_workerd"
 )
 
 # Warm up every setup, then alternate.
@@ -139,6 +153,10 @@ print()
 for name in ("keyward valid", "keyward invalid"):
     rps, p50, _, _ = med[name]
     print(f"{name} / passthrough: {rps / pt[0]:.2f}x throughput, +{p50 - pt[1]:.2f} ms p50")
+kw = med["keyward valid"][0]
+print(f"keyward valid / js peer: {kw / med['js peer'][0]:.2f}x")
+fast = med["js peer, keyward's optimisations"][0]
+print(f"keyward valid / js peer with keyward's optimisations: {kw / fast:.2f}x")
 EOF
 wasm=build/index_bg.wasm
 printf '\nwasm: %s bytes raw, %s gzipped\n' "$(wc -c <"$wasm")" "$(gzip -9c "$wasm" | wc -c)"

@@ -3,7 +3,8 @@
 //
 //   node bench/serve.mjs <setup> <port> <origin-url> <state-dir>
 //
-// Setups: keyward (the release build in build/), passthrough (bench/passthrough.js).
+// Setups: keyward (the release build in build/), passthrough (bench/passthrough.js),
+// peer (bench/peer.js) and peer-fast (bench/peer-fast.js).
 // Prints `ready <port>` once it answers; stops on SIGTERM.
 import { Miniflare, convertV4MiniflareOptions } from "miniflare";
 import { resolve } from "node:path";
@@ -23,6 +24,13 @@ const common = {
 const POLICY = JSON.stringify({
   public: ["/health"],
   routes: [{ method: "GET", path: "/documents/**", scopes: ["documents.read"] }],
+});
+const peer = (file) => ({
+  modulesRoot: `${root}/bench`,
+  modules: [{ type: "ESModule", path: `${root}/bench/${file}` }],
+  kvNamespaces: ["KEYS"],
+  durableObjects: { COUNTER: { className: "Counter", useSQLite: true } },
+  bindings: { ORIGIN_URL: origin },
 });
 const setups = {
   keyward: {
@@ -44,6 +52,8 @@ const setups = {
       ADMIN_TOKEN: process.env.KW_BENCH_ADMIN_TOKEN,
     },
   },
+  peer: peer("peer.js"),
+  "peer-fast": peer("peer-fast.js"),
   passthrough: {
     modulesRoot: `${root}/bench`,
     modules: [{ type: "ESModule", path: `${root}/bench/passthrough.js` }],
