@@ -44,7 +44,8 @@ impl CredentialError {
 pub fn bearer(header: Option<&str>) -> Result<&str, CredentialError> {
     let value = header.ok_or(CredentialError::Missing)?;
     let value = value.trim_matches(is_ws);
-    let (scheme, rest) = match value.find(is_ws) {
+    // Byte search: a space or tab is ASCII, so the index is a char boundary.
+    let (scheme, rest) = match value.bytes().position(|b| b == b' ' || b == b'\t') {
         Some(i) => (&value[..i], &value[i..]),
         None => (value, ""),
     };
@@ -59,7 +60,11 @@ pub fn bearer(header: Option<&str>) -> Result<&str, CredentialError> {
     if token.is_empty() {
         return Err(CredentialError::Empty);
     }
-    if token.contains(|c: char| c.is_whitespace() || c == ',') {
+    // Bytes, not chars: a non-ASCII token fails the key's alphabet check anyway.
+    if token
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b == b',' || b == 0x0b)
+    {
         return Err(CredentialError::SeveralTokens);
     }
     Ok(token)

@@ -62,7 +62,10 @@ impl fmt::Debug for KeyHash {
 
 /// Hashes any presented key (also keys of legacy formats).
 pub fn hash_key(key: &str) -> KeyHash {
-    KeyHash(hex::encode(Sha256::digest(key.as_bytes())))
+    let digest = Sha256::digest(key.as_bytes());
+    let mut out = [0u8; 64];
+    hex::encode_to_slice(digest, &mut out).expect("64 bytes hold a 32-byte digest");
+    KeyHash(std::str::from_utf8(&out).expect("hex is ASCII").to_owned())
 }
 
 /// The display hint of a key: its prefix and its last 4 characters.

@@ -37,6 +37,11 @@ impl PathError {
 /// Returns the canonical form of `raw` (a path as serialised by a WHATWG URL parser).
 pub fn canonicalize(raw: &str) -> Result<String, PathError> {
     let rest = raw.strip_prefix('/').ok_or(PathError::NotAbsolute)?;
+    // Most paths are canonical already: no escape, no empty or dot segment.
+    if !raw.contains('%') && !raw.contains("//") && !rest.split('/').any(|s| s == "." || s == "..")
+    {
+        return Ok(raw.to_string());
+    }
     let mut out = String::with_capacity(raw.len());
     let segments: Vec<&str> = rest.split('/').collect();
     let last = segments.len() - 1;
