@@ -160,3 +160,46 @@ print(f"keyward valid / js peer with keyward's optimisations: {kw / fast:.2f}x")
 EOF
 wasm=build/index_bg.wasm
 printf '\nwasm: %s bytes raw, %s gzipped\n' "$(wc -c <"$wasm")" "$(gzip -9c "$wasm" | wc -c)"
+
+# The Durable Objects under load: every request a client saw answered must have
+# been counted, and none twice. wrk does not count requests still in flight when it
+# stops, so the objects may count up to one more per connection.
+limit=1000000000
+issue_limited() {
+  curl -sf -X POST -H "authorization: Bearer $token" \
+    -d "{\"name\": \"load\", \"scopes\": [\"documents.read\"], \"rate_limits\": [{\"name\": \"total\", \"limit\": $limit, \"window\": \"366d\"}]}" \
+    "http://127.0.0.1:$kw_port/_keyward/v1/teams/load/keys" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])'
+}
+# What the key's object has counted so far (one request more, which it counts too).
+counted() {
+  local r
+  r=$(curl -s -D - -o /dev/null -H "authorization: Bearer $1" "http://127.0.0.1:$kw_port/documents/1" |
+    tr -d '\r' | awk -F'r=' 'tolower($0) ~ /^ratelimit:/ {split($2, a, ";"); print a[1]}')
+  echo $((limit - r - 1))
+}
+check_counts() {
+  local what=$1 seen=$2 got=$3 non2xx=$4
+  if [ "$got" -ge "$seen" ] && [ "$got" -le $((seen + conns)) ] && [ -z "$non2xx" ]; then
+    echo "$what: $seen answered, $got counted: none lost"
+  else
+    echo "$what: $seen answered, $got counted ($non2xx): COUNTS DISAGREE" >&2
+    exit 1
+  fi
+}
+hot=$(issue_limited)
+out=$(taskset -c "$load_cpu" wrk -t1 -c"$conns" -d"${secs}s" -H "authorization: Bearer $hot" "http://127.0.0.1:$kw_port/documents/1")
+check_counts "one hot key" "$(awk '/requests in/ {print $1}' <<<"$out")" "$(counted "$hot")" "$(awk '/Non-2xx/ {print $NF}' <<<"$out")"
+
+many=()
+for _ in $(seq 50); do many+=("$(issue_limited)"); done
+lua="$state/many.lua"
+{
+  echo "keys = {"; printf '  "%s",\n' "${many[@]}"; echo "}"
+  echo 'i = 0'
+  echo 'request = function() i = i % #keys + 1; return wrk.format("GET", "/documents/1", {["authorization"] = "Bearer " .. keys[i]}) end'
+} >"$lua"
+out=$(taskset -c "$load_cpu" wrk -t1 -c"$conns" -d"${secs}s" -s "$lua" "http://127.0.0.1:$kw_port")
+total=0
+for k in "${many[@]}"; do total=$((total + $(counted "$k"))); done
+check_counts "50 keys" "$(awk '/requests in/ {print $1}' <<<"$out")" "$total" "$(awk '/Non-2xx/ {print $NF}' <<<"$out")"
