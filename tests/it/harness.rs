@@ -605,6 +605,21 @@ impl Worker {
         );
     }
 
+    /// Whether the worker logs `needle` within 10 s (its output arrives through
+    /// wrangler's, a little after the response).
+    pub fn logged(&self, needle: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if self.logs().contains(needle) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Everything wrangler and the worker logged so far.
     pub fn logs(&self) -> String {
         self.proc_.output_text()

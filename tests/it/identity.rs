@@ -121,7 +121,7 @@ fn a_slow_origin_times_out_with_a_clear_problem() {
             .contains("ORIGIN_TIMEOUT (1500 ms)"),
         "{p}"
     );
-    assert!(w.logs().contains("origin_error"));
+    assert!(w.logged("origin_error"));
     // Under the timeout, a slow origin is fine.
     assert_eq!(send(w.req("GET", "/health?sleep=200")).status, 200);
 }

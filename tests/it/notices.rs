@@ -107,5 +107,5 @@ fn expiry_notices_are_signed_sent_once_per_threshold_and_retried() {
     trigger();
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(hook.received().len(), 4);
-    assert!(w.logs().contains("expiry_notice_failed"));
+    assert!(w.logged("expiry_notice_failed"));
 }

@@ -60,6 +60,8 @@ fn the_logs_hold_no_key_hash_or_token() {
         b"",
     );
 
+    // The worker's lines arrive through wrangler's output, a little late.
+    assert!(w.logged("KEY_REVOKED") && w.logged("ROUTE_NOT_ALLOWED"));
     let logs = w.logs();
     assert!(
         logs.contains("\"event\":\"decision\""),
