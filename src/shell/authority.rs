@@ -21,11 +21,18 @@ use futures_util::future::Either;
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell, RefMut};
 use std::collections::BTreeSet;
-use worker::wasm_bindgen::JsValue;
 use worker::{
-    durable_object, Delay, DurableObject, Env, Method, Request, RequestInit, Response, Result,
-    SqlStorageValue, State,
+    durable_object, Delay, DurableObject, Env, Headers, Method, Request, RequestInit, Response,
+    Result, SqlStorageValue, State,
 };
+
+/// The header that carries a call's JSON message to the object.
+const CALL_HEADER: &str = "x-keyward-call";
+
+/// The object's reply: JSON text, read back with `text()` (no body stream to parse).
+fn reply<T: Serialize>(value: &T) -> Result<Response> {
+    Response::ok(serde_json::to_string(value)?)
+}
 
 /// The binding of the `KeyAuthority` namespace.
 pub const BINDING: &str = "KEY_AUTHORITY";
@@ -101,30 +108,31 @@ impl DurableObject for KeyAuthority {
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
+    async fn fetch(&self, req: Request) -> Result<Response> {
         if req.method() != Method::Post {
             return Response::error("no such key authority call", 404);
         }
+        let message = req.headers().get(CALL_HEADER)?.unwrap_or_default();
         match req.path().as_str() {
             "/admit" => {
-                let admission: Admission = req.json().await?;
+                let admission: Admission = serde_json::from_str(&message)?;
                 let answer = self.admit(&admission)?;
                 self.schedule_flush().await?;
-                Response::from_json(&answer)
+                reply(&answer)
             }
             "/state" => {
-                let change: StateChange = req.json().await?;
-                Response::from_json(&self.change(&change)?)
+                let change: StateChange = serde_json::from_str(&message)?;
+                reply(&self.change(&change)?)
             }
             "/usage" => {
-                let q: UsageQuery = req.json().await?;
+                let q: UsageQuery = serde_json::from_str(&message)?;
                 let auth = self.loaded()?;
                 let usage = auth.usage.get(&q.key).cloned().unwrap_or_default();
                 let outcomes = match (q.outcomes, auth.outcomes.get(&q.key)) {
                     (true, Some(o)) => o.iter().cloned().collect(),
                     _ => vec![],
                 };
-                Response::from_json(&UsageReport { usage, outcomes })
+                reply(&UsageReport { usage, outcomes })
             }
             _ => Response::error("no such key authority call", 404),
         }
@@ -380,9 +388,11 @@ async fn call<T: serde::de::DeserializeOwned>(
         .durable_object(BINDING)?
         .id_from_name(authority)?
         .get_stub()?;
+    // The message travels in a header: no body stream to read on either side.
+    let headers = Headers::new();
+    headers.set(CALL_HEADER, body)?;
     let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_body(Some(JsValue::from_str(body)));
+    init.with_method(Method::Post).with_headers(headers);
     let req = Request::new_with_init(&format!("https://key-authority/{method}"), &init)?;
     let mut resp = stub.fetch_with_request(req).await?;
     if resp.status_code() != 200 {
@@ -392,5 +402,5 @@ async fn call<T: serde::de::DeserializeOwned>(
             resp.status_code()
         )));
     }
-    resp.json().await
+    Ok(serde_json::from_str(&resp.text().await?)?)
 }
