@@ -102,6 +102,8 @@ fn cases() -> Vec<Case> {
     let ok = Origin(Some(team), "/documents/1");
     let mk = |v: &str| auth(v);
     let long = format!("Bearer {}", "a".repeat(16 * 1024));
+    let long_path: &'static str =
+        Box::leak(format!("/documents/{}", "p".repeat(12 * 1024)).into_boxed_str());
 
     let mut c = vec![
         // The Authorization header, every way it goes wrong (or oddly right).
@@ -389,6 +391,12 @@ fn cases() -> Vec<Case> {
             &[bearer.as_bytes()],
             Problem(404, "NOT_FOUND"),
             "an unknown reserved path",
+        ),
+        get(
+            long_path,
+            &[bearer.as_bytes()],
+            Origin(Some(team), long_path),
+            "a 12 KB path",
         ),
     ];
     c.push(Case {
