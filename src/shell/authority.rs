@@ -17,13 +17,12 @@ use crate::keystate::{
 };
 use crate::problem::Problem;
 use crate::ratelimit::Counter;
-use futures_util::future::Either;
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell, RefMut};
 use std::collections::BTreeSet;
 use worker::{
-    durable_object, Delay, DurableObject, Env, Headers, Method, Request, RequestInit, Response,
-    Result, SqlStorageValue, State,
+    durable_object, DurableObject, Env, Headers, Method, Request, RequestInit, Response, Result,
+    SqlStorageValue, State,
 };
 
 /// The header that carries a call's JSON message to the object.
@@ -353,15 +352,13 @@ pub async fn admit(
     timeout_ms: u32,
 ) -> Result<Answer> {
     let body = serde_json::to_string(admission)?;
-    let answer = call(env, authority, "admit", &body);
-    let delay = Delay::from(std::time::Duration::from_millis(u64::from(timeout_ms)));
-    futures_util::pin_mut!(answer);
-    match futures_util::future::select(answer, delay).await {
-        Either::Left((result, _)) => result,
-        Either::Right(_) => Err(worker::Error::RustError(format!(
-            "no answer within AUTHORITY_TIMEOUT ({timeout_ms} ms)"
-        ))),
-    }
+    runtime::within(call(env, authority, "admit", &body), timeout_ms)
+        .await
+        .unwrap_or_else(|| {
+            Err(worker::Error::RustError(format!(
+                "no answer within AUTHORITY_TIMEOUT ({timeout_ms} ms)"
+            )))
+        })
 }
 
 /// Tells the object about a revocation or an enable/disable of one of its keys.
@@ -384,23 +381,11 @@ async fn call<T: serde::de::DeserializeOwned>(
     method: &str,
     body: &str,
 ) -> Result<T> {
-    let stub = env
-        .durable_object(BINDING)?
-        .id_from_name(authority)?
-        .get_stub()?;
     // The message travels in a header: no body stream to read on either side.
     let headers = Headers::new();
     headers.set(CALL_HEADER, body)?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post).with_headers(headers);
     let req = Request::new_with_init(&format!("https://key-authority/{method}"), &init)?;
-    let mut resp = stub.fetch_with_request(req).await?;
-    if resp.status_code() != 200 {
-        let text = resp.text().await.unwrap_or_default();
-        return Err(worker::Error::RustError(format!(
-            "key authority answered {}: {text}",
-            resp.status_code()
-        )));
-    }
-    Ok(serde_json::from_str(&resp.text().await?)?)
+    runtime::call_object(env, BINDING, authority, req, "key authority").await
 }

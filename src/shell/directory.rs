@@ -415,21 +415,9 @@ pub async fn call<T: DeserializeOwned>(
 }
 
 async fn send<T: DeserializeOwned>(env: &Env, team: &str, call: &Call) -> Result<Reply<T>> {
-    let stub = env
-        .durable_object(BINDING)?
-        .id_from_name(team)?
-        .get_stub()?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
         .with_body(Some(JsValue::from_str(&serde_json::to_string(call)?)));
     let req = Request::new_with_init("https://team-directory/", &init)?;
-    let mut resp = stub.fetch_with_request(req).await?;
-    if resp.status_code() != 200 {
-        let text = resp.text().await.unwrap_or_default();
-        return Err(worker::Error::RustError(format!(
-            "team directory answered {}: {text}",
-            resp.status_code()
-        )));
-    }
-    resp.json().await
+    super::runtime::call_object(env, BINDING, team, req, "team directory").await
 }

@@ -7,10 +7,9 @@ use crate::decide;
 use crate::identity;
 use crate::problem::{Code, Problem};
 use crate::record::KeyRecord;
-use futures_util::future::Either;
 use serde_json::json;
 use worker::wasm_bindgen::JsValue;
-use worker::{Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response};
+use worker::{Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response};
 
 /// Sends the request to `ORIGIN_URL` + the canonical path + the original query, with
 /// the client's headers less hop-by-hop, `Authorization` (unless configured) and any
@@ -84,13 +83,10 @@ pub async fn forward(
         .map_err(|e| runtime::unavailable("request to origin", e))?;
     let timeout = config.origin_timeout_ms;
     let fetch = Fetch::Request(outgoing);
-    let send = fetch.send();
-    let delay = Delay::from(std::time::Duration::from_millis(u64::from(timeout)));
-    futures_util::pin_mut!(send);
-    let error = match futures_util::future::select(send, delay).await {
-        Either::Left((Ok(response), _)) => return Ok(response),
-        Either::Left((Err(e), _)) => e.to_string(),
-        Either::Right(_) => format!("no response within ORIGIN_TIMEOUT ({timeout} ms)"),
+    let error = match runtime::within(fetch.send(), timeout).await {
+        Some(Ok(response)) => return Ok(response),
+        Some(Err(e)) => e.to_string(),
+        None => format!("no response within ORIGIN_TIMEOUT ({timeout} ms)"),
     };
     runtime::log(json!({"event": "origin_error", "request_id": ctx.request_id, "error": error}));
     Err(Problem::new(

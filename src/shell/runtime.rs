@@ -79,6 +79,42 @@ fn var(env: &Env, name: &str) -> Option<Value> {
     serde_json::from_str(&json).ok()
 }
 
+/// `future`'s output, or `None` when `timeout_ms` passes first (the timer is then
+/// dropped, which clears it).
+pub async fn within<F: std::future::Future>(future: F, timeout_ms: u32) -> Option<F::Output> {
+    let delay = worker::Delay::from(std::time::Duration::from_millis(u64::from(timeout_ms)));
+    futures_util::pin_mut!(future);
+    match futures_util::future::select(future, delay).await {
+        futures_util::future::Either::Left((output, _)) => Some(output),
+        futures_util::future::Either::Right(_) => None,
+    }
+}
+
+/// Sends `req` to the Durable Object `name` of the namespace `binding` and reads
+/// its reply, which must be a 200 with a JSON body; any other status is an error
+/// naming `what` and quoting the reply.
+pub async fn call_object<T: serde::de::DeserializeOwned>(
+    env: &Env,
+    binding: &str,
+    name: &str,
+    req: worker::Request,
+    what: &str,
+) -> worker::Result<T> {
+    let stub = env
+        .durable_object(binding)?
+        .id_from_name(name)?
+        .get_stub()?;
+    let mut resp = stub.fetch_with_request(req).await?;
+    if resp.status_code() != 200 {
+        let text = resp.text().await.unwrap_or_default();
+        return Err(worker::Error::RustError(format!(
+            "{what} answered {}: {text}",
+            resp.status_code()
+        )));
+    }
+    Ok(serde_json::from_str(&resp.text().await?)?)
+}
+
 /// Logs an unexpected failure of a binding and returns the fail-closed problem.
 pub fn unavailable(what: &str, err: impl std::fmt::Display) -> Problem {
     log(
