@@ -108,10 +108,23 @@ impl Keys {
         self.kv.delete(&record_key(hash)).await.map_err(kv_error)
     }
 
-    /// Notes that a team has keys, for the expiry-notice run to find it.
+    /// Notes that a team has keys, for the expiry-notice run to find it. Written
+    /// once per team, not on every key it issues: KV takes at most one write per
+    /// second to a key, and reads are cheap.
     pub async fn register_team(&self, team: &str) -> Result<(), Problem> {
+        let marker = format!("{TEAM_PREFIX}{team}");
+        if self
+            .kv
+            .get(&marker)
+            .text()
+            .await
+            .map_err(kv_error)?
+            .is_some()
+        {
+            return Ok(());
+        }
         self.kv
-            .put(&format!("{TEAM_PREFIX}{team}"), "")
+            .put(&marker, "")
             .map_err(kv_error)?
             .execute()
             .await
