@@ -139,7 +139,8 @@ pub async fn handle(
                     .map_err(authority::unavailable)?;
             }
             let entry = audit("key.update", &id, json!({"fields": update.fields()}));
-            let applied = apply(env, &keys, &team, &id, Change::Update(update), entry).await?;
+            let applied = apply(env, &team, &id, Change::Update(update), entry).await?;
+            sync(env, &keys, &team, &id, &applied).await?;
             respond::json(200, &admin::key_view(&applied.key.record, ctx.now_ms, None))
         }
         Route::RevokeKey { team, id } => {
@@ -154,7 +155,8 @@ pub async fn handle(
                 .await
                 .map_err(authority::unavailable)?;
             let entry = audit("key.revoke", &id, json!({}));
-            let applied = apply(env, &keys, &team, &id, Change::Revoke { at: now }, entry).await?;
+            let applied = apply(env, &team, &id, Change::Revoke { at: now }, entry).await?;
+            sync(env, &keys, &team, &id, &applied).await?;
             respond::json(200, &admin::key_view(&applied.key.record, ctx.now_ms, None))
         }
         Route::RotateKey { team, id } => {
@@ -186,7 +188,7 @@ pub async fn handle(
             // The directory decides, with the audit entry; then the old key's object
             // learns when the key stops; then KV. Once the directory has committed,
             // the new key's plaintext is always returned.
-            let applied = apply(env, &keys, &team, &id, change, entry).await?;
+            let applied = apply(env, &team, &id, change, entry).await?;
             let new = applied.new_key.clone().ok_or_else(|| {
                 runtime::unavailable("the team directory", "a rotation returned no new key")
             })?;
@@ -266,10 +268,10 @@ async fn insert(
     Ok(())
 }
 
-/// Changes a key in the team directory, then copies the result to KV.
+/// Changes a key in the team directory, which answers what it applied; the
+/// caller then copies it to KV with [`sync`].
 async fn apply(
     env: &Env,
-    keys: &Keys,
     team: &str,
     id: &str,
     change: Change,
@@ -280,17 +282,7 @@ async fn apply(
         change,
         audit,
     };
-    let applied: Applied = directory::call(env, team, &call).await?;
-    if !matches!(
-        call,
-        Call::Apply {
-            change: Change::Rotate { .. },
-            ..
-        }
-    ) {
-        sync(env, keys, team, id, &applied).await?;
-    }
-    Ok(applied)
+    directory::call(env, team, &call).await
 }
 
 /// Writes the KV copies of what the directory applied (a rotation's new key
