@@ -170,8 +170,6 @@ pub async fn handle(
             let new_id = key::generate_id("key_", 16, runtime::fill_random);
             let new_hint = plaintext.hint(&config.key_prefix);
             let new_hash = plaintext.hash();
-            // Checked here too, so that a refused rotation writes nothing anywhere.
-            crate::directory::rotate(&stored.record, &new_id, &new_hint, now, rotate, ctx.now_ms)?;
             let entry = audit(
                 "key.rotate",
                 &id,
