@@ -22,7 +22,7 @@ free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1
 origin_port="$(free_port)" port="$(free_port)"
 setsid node demo/origin.mjs --port "$origin_port" >/dev/null &
 pids+=($!)
-sed -e "s|^main = .*|main = \"$KW_ROOT/build/index.js\"|" -e '/^\[build\]/,/^command/d' wrangler.toml >"$work/wrangler.toml"
+sed -e "s|^main = .*|main = \"$KW_ROOT/src/shell/entry.mjs\"|" -e '/^\[build\]/,/^command/d' wrangler.toml >"$work/wrangler.toml"
 token="$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')"
 printf 'ADMIN_TOKEN="%s"\n' "$token" >"$work/.dev.vars"
 (cd "$work" && exec setsid wrangler dev --ip 127.0.0.1 --port "$port" --persist-to "$work/state" \

@@ -14,6 +14,8 @@ const root = resolve(new URL("..", import.meta.url).pathname);
 const shared = {
   host: "127.0.0.1",
   port: Number(port),
+  // bench/profile.sh samples the worker through the inspector.
+  ...(process.env.KW_INSPECTOR_PORT ? { inspectorPort: Number(process.env.KW_INSPECTOR_PORT) } : {}),
 };
 const common = {
   name: setup,
@@ -34,8 +36,9 @@ const peer = (file) => ({
 });
 const setups = {
   keyward: {
-    modulesRoot: `${root}/build`,
+    modulesRoot: root,
     modules: [
+      { type: "ESModule", path: `${root}/src/shell/entry.mjs` },
       { type: "ESModule", path: `${root}/build/index.js` },
       { type: "CompiledWasm", path: `${root}/build/index_bg.wasm` },
     ],

@@ -20,18 +20,10 @@ use crate::ratelimit::Counter;
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell, RefMut};
 use std::collections::BTreeSet;
+use worker::wasm_bindgen::prelude::{wasm_bindgen, JsValue};
 use worker::{
-    durable_object, DurableObject, Env, Headers, Method, Request, RequestInit, Response, Result,
-    SqlStorageValue, State,
+    durable_object, DurableObject, Env, Request, Response, Result, SqlStorageValue, State,
 };
-
-/// The header that carries a call's JSON message to the object.
-const CALL_HEADER: &str = "x-keyward-call";
-
-/// The object's reply: JSON text, read back with `text()` (no body stream to parse).
-fn reply<T: Serialize>(value: &T) -> Result<Response> {
-    Response::ok(serde_json::to_string(value)?)
-}
 
 /// The binding of the `KeyAuthority` namespace.
 pub const BINDING: &str = "KEY_AUTHORITY";
@@ -107,34 +99,11 @@ impl DurableObject for KeyAuthority {
         }
     }
 
-    async fn fetch(&self, req: Request) -> Result<Response> {
-        if req.method() != Method::Post {
-            return Response::error("no such key authority call", 404);
-        }
-        let message = req.headers().get(CALL_HEADER)?.unwrap_or_default();
-        match req.path().as_str() {
-            "/admit" => {
-                let admission: Admission = serde_json::from_str(&message)?;
-                let answer = self.admit(&admission)?;
-                self.schedule_flush().await?;
-                reply(&answer)
-            }
-            "/state" => {
-                let change: StateChange = serde_json::from_str(&message)?;
-                reply(&self.change(&change)?)
-            }
-            "/usage" => {
-                let q: UsageQuery = serde_json::from_str(&message)?;
-                let auth = self.loaded()?;
-                let usage = auth.usage.get(&q.key).cloned().unwrap_or_default();
-                let outcomes = match (q.outcomes, auth.outcomes.get(&q.key)) {
-                    (true, Some(o)) => o.iter().cloned().collect(),
-                    _ => vec![],
-                };
-                reply(&UsageReport { usage, outcomes })
-            }
-            _ => Response::error("no such key authority call", 404),
-        }
+    async fn fetch(&self, _req: Request) -> Result<Response> {
+        Response::error(
+            "the key authority answers RPC calls only (keywardCall)",
+            404,
+        )
     }
 
     async fn alarm(&self) -> Result<Response> {
@@ -144,7 +113,56 @@ impl DurableObject for KeyAuthority {
     }
 }
 
+#[wasm_bindgen(
+    wasm_bindgen = ::worker::wasm_bindgen,
+    wasm_bindgen_futures = ::worker::wasm_bindgen_futures
+)]
 impl KeyAuthority {
+    /// The object's RPC method (Workers RPC: no request or response objects to build
+    /// or read on either side). `call` names what is asked (`admit`, `state`,
+    /// `usage`), `message` is its JSON; the answer is JSON text.
+    #[wasm_bindgen(js_name = keywardCall)]
+    pub async fn keyward_call(
+        &self,
+        call: String,
+        message: String,
+    ) -> std::result::Result<String, JsValue> {
+        self.answer(&call, &message).await.map_err(JsValue::from)
+    }
+}
+
+impl KeyAuthority {
+    async fn answer(&self, call: &str, message: &str) -> Result<String> {
+        let reply = match call {
+            "admit" => {
+                let admission: Admission = serde_json::from_str(message)?;
+                let answer = self.admit(&admission)?;
+                self.schedule_flush().await?;
+                serde_json::to_string(&answer)
+            }
+            "state" => {
+                let change: StateChange = serde_json::from_str(message)?;
+                serde_json::to_string(&self.change(&change)?)
+            }
+            "usage" => {
+                let q: UsageQuery = serde_json::from_str(message)?;
+                let auth = self.loaded()?;
+                let usage = auth.usage.get(&q.key).cloned().unwrap_or_default();
+                let outcomes = match (q.outcomes, auth.outcomes.get(&q.key)) {
+                    (true, Some(o)) => o.iter().cloned().collect(),
+                    _ => vec![],
+                };
+                serde_json::to_string(&UsageReport { usage, outcomes })
+            }
+            other => {
+                return Err(worker::Error::RustError(format!(
+                    "no key authority call {other:?}"
+                )))
+            }
+        };
+        Ok(reply?)
+    }
+
     /// Decides one request: revocation and disabling first, then the limits; writes
     /// the counters, and keeps its usage and outcome for the next flush. No `await`
     /// from the read of the state to its write.
@@ -379,13 +397,7 @@ async fn call<T: serde::de::DeserializeOwned>(
     env: &Env,
     authority: &str,
     method: &str,
-    body: &str,
+    message: &str,
 ) -> Result<T> {
-    // The message travels in a header: no body stream to read on either side.
-    let headers = Headers::new();
-    headers.set(CALL_HEADER, body)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_headers(headers);
-    let req = Request::new_with_init(&format!("https://key-authority/{method}"), &init)?;
-    runtime::call_object(env, BINDING, authority, req, "key authority").await
+    runtime::call_object(env, BINDING, authority, method, message, "key authority").await
 }

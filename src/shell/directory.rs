@@ -11,10 +11,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::cell::Cell;
-use worker::wasm_bindgen::JsValue;
+use worker::wasm_bindgen::prelude::{wasm_bindgen, JsValue};
 use worker::{
-    durable_object, DurableObject, Env, Method, Request, RequestInit, Response, Result, SqlStorage,
-    SqlStorageValue, State,
+    durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue,
+    State,
 };
 
 /// The binding of the `TeamDirectory` namespace.
@@ -51,11 +51,34 @@ impl DurableObject for TeamDirectory {
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
-        if req.method() != Method::Post {
-            return Response::error("no such team directory call", 404);
-        }
-        let call: Call = req.json().await?;
+    async fn fetch(&self, _req: Request) -> Result<Response> {
+        Response::error(
+            "the team directory answers RPC calls only (keywardCall)",
+            404,
+        )
+    }
+}
+
+#[wasm_bindgen(
+    wasm_bindgen = ::worker::wasm_bindgen,
+    wasm_bindgen_futures = ::worker::wasm_bindgen_futures
+)]
+impl TeamDirectory {
+    /// The object's RPC method: `message` is a [`Call`] as JSON, the answer a
+    /// [`Reply`] as JSON text (`call` is unused: every call names itself).
+    #[wasm_bindgen(js_name = keywardCall)]
+    pub async fn keyward_call(
+        &self,
+        _call: String,
+        message: String,
+    ) -> std::result::Result<String, JsValue> {
+        self.answer(&message).map_err(JsValue::from)
+    }
+}
+
+impl TeamDirectory {
+    fn answer(&self, message: &str) -> Result<String> {
+        let call: Call = serde_json::from_str(message)?;
         let now_ms = worker::Date::now().as_millis() as i64;
         let sql = self.sql()?;
         match call {
@@ -88,9 +111,7 @@ impl DurableObject for TeamDirectory {
             }
         }
     }
-}
 
-impl TeamDirectory {
     fn sql(&self) -> Result<SqlStorage> {
         let sql = self.state.storage().sql();
         if !self.ready.get() {
@@ -109,12 +130,12 @@ impl TeamDirectory {
 }
 
 /// A refusal travels as a [`Reply::Err`]; a storage failure fails the whole call
-/// (a 500 from the object, 503 `UNAVAILABLE` to the client).
-fn reply<T: Serialize>(result: std::result::Result<T, Problem>) -> Result<Response> {
+/// (a rejected RPC call, 503 `UNAVAILABLE` to the client).
+fn reply<T: Serialize>(result: std::result::Result<T, Problem>) -> Result<String> {
     match result {
-        Ok(v) => Response::from_json(&Reply::Ok(v)),
-        Err(p) if p.code == Code::Unavailable => Response::error(p.detail, 500),
-        Err(p) => Response::from_json(&Reply::<T>::refuse(&p)),
+        Ok(v) => Ok(serde_json::to_string(&Reply::Ok(v))?),
+        Err(p) if p.code == Code::Unavailable => Err(worker::Error::RustError(p.detail)),
+        Err(p) => Ok(serde_json::to_string(&Reply::<T>::refuse(&p))?),
     }
 }
 
@@ -415,9 +436,6 @@ pub async fn call<T: DeserializeOwned>(
 }
 
 async fn send<T: DeserializeOwned>(env: &Env, team: &str, call: &Call) -> Result<Reply<T>> {
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_body(Some(JsValue::from_str(&serde_json::to_string(call)?)));
-    let req = Request::new_with_init("https://team-directory/", &init)?;
-    super::runtime::call_object(env, BINDING, team, req, "team directory").await
+    let message = serde_json::to_string(call)?;
+    super::runtime::call_object(env, BINDING, team, "directory", &message, "team directory").await
 }

@@ -90,29 +90,37 @@ pub async fn within<F: std::future::Future>(future: F, timeout_ms: u32) -> Optio
     }
 }
 
-/// Sends `req` to the Durable Object `name` of the namespace `binding` and reads
-/// its reply, which must be a 200 with a JSON body; any other status is an error
-/// naming `what` and quoting the reply.
+#[wasm_bindgen]
+extern "C" {
+    /// A stub of one of keyward's Durable Objects, called over Workers RPC.
+    type ObjectRpc;
+    #[wasm_bindgen(method, js_name = keywardCall)]
+    fn keyward_call(this: &ObjectRpc, call: &str, message: &str) -> js_sys::Promise;
+}
+
+/// Calls the Durable Object `name` of the namespace `binding` over RPC
+/// (`keywardCall`, see `src/shell/entry.mjs`) with `call` and its JSON `message`,
+/// and parses its JSON answer. A failure names `what`.
 pub async fn call_object<T: serde::de::DeserializeOwned>(
     env: &Env,
     binding: &str,
     name: &str,
-    req: worker::Request,
+    call: &str,
+    message: &str,
     what: &str,
 ) -> worker::Result<T> {
-    let stub = env
+    let stub: ObjectRpc = env
         .durable_object(binding)?
         .id_from_name(name)?
-        .get_stub()?;
-    let mut resp = stub.fetch_with_request(req).await?;
-    if resp.status_code() != 200 {
-        let text = resp.text().await.unwrap_or_default();
-        return Err(worker::Error::RustError(format!(
-            "{what} answered {}: {text}",
-            resp.status_code()
-        )));
-    }
-    Ok(serde_json::from_str(&resp.text().await?)?)
+        .get_stub()?
+        .into_rpc();
+    let answer = worker::wasm_bindgen_futures::JsFuture::from(stub.keyward_call(call, message))
+        .await
+        .map_err(|e| worker::Error::RustError(format!("{what}: {}", worker::Error::from(e))))?;
+    let text = answer.as_string().ok_or_else(|| {
+        worker::Error::RustError(format!("{what} answered something other than text"))
+    })?;
+    Ok(serde_json::from_str(&text)?)
 }
 
 /// Logs an unexpected failure of a binding and returns the fail-closed problem.

@@ -475,12 +475,13 @@ pub fn fresh_team(tag: &str) -> String {
 /// and optionally without the KV or the Durable Object binding.
 fn test_config(opts: &WorkerOptions) -> String {
     let shipped = std::fs::read_to_string(root().join("wrangler.toml")).expect("wrangler.toml");
-    let main = root().join("build/index.js");
+    let built = root().join("build/index.js");
     assert!(
-        main.exists(),
+        built.exists(),
         "{} is missing: build the worker first (scripts/test.sh does)",
-        main.display()
+        built.display()
     );
+    let main = root().join("src/shell/entry.mjs");
     // Split into blocks, each starting at a `[table]` header, and drop whole blocks.
     let mut blocks: Vec<String> = vec![String::new()];
     for line in shipped.lines() {

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Where keyward's CPU goes on the valid-key path: serves a release build that keeps
+# its function names (so wasm frames are named) as bench/run.sh does, loads it with
+# wrk, and samples workerd's V8 profiler meanwhile (bench/profile.mjs). Rebuilds the
+# normal (stripped) release build at the end.
+#
+#   bench/profile.sh [seconds=8] [connections=16] [setup=keyward|peer-fast|passthrough]
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../scripts/setup.sh"
+cd "$KW_ROOT"
+secs=${1:-8} conns=${2:-16} setup=${3:-keyward}
+command -v wrk >/dev/null || { echo "bench/profile.sh needs wrk (apt-get install wrk)" >&2; exit 2; }
+CARGO_PROFILE_RELEASE_STRIP=false bash scripts/build.sh
+
+state=$(mktemp -d /tmp/keyward-profile.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done
+  sleep 1
+  for p in "${pids[@]}"; do kill -KILL -- "-$p" 2>/dev/null || true; done
+  rm -rf "$state"
+  bash scripts/build.sh
+}
+trap cleanup EXIT
+cores=$(nproc)
+worker_cpu=0 load_cpu=$(( cores > 1 ? 1 : 0 ))
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_for() { for _ in $(seq 600); do grep -qE '^(ready|listening)' "$1" && return 0; sleep 0.1; done; cat "$1" >&2; exit 1; }
+
+origin_port=$(free_port) port=$(free_port) inspector=$(free_port)
+setsid taskset -c "$load_cpu" node demo/origin.mjs --port "$origin_port" >"$state/origin.log" 2>&1 &
+pids+=($!)
+wait_for "$state/origin.log"
+token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+KW_BENCH_ADMIN_TOKEN=$token KW_INSPECTOR_PORT=$inspector setsid taskset -c "$worker_cpu" \
+  node bench/serve.mjs "$setup" "$port" "http://127.0.0.1:$origin_port" "$state/do" >"$state/serve.log" 2>&1 &
+pids+=($!)
+wait_for "$state/serve.log"
+
+auth=()
+if [ "$setup" = keyward ]; then
+  key=$(curl -sf -X POST -H "authorization: Bearer $token" \
+    -d '{"name": "profile", "scopes": ["documents.read"], "rate_limits": []}' \
+    "http://127.0.0.1:$port/_keyward/v1/teams/profile/keys" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])')
+  auth=(-H "authorization: Bearer $key")
+elif [ "$setup" = peer-fast ] || [ "$setup" = peer ]; then
+  key="kw_profile"
+  hash=$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)
+  curl -sf -X POST -d "{\"hash\": \"$hash\", \"record\": {\"id\": \"key_profile\", \"team\": \"profile\", \"scopes\": [\"documents.read\"], \"limit\": 1000000000}}" \
+    "http://127.0.0.1:$port/_peer/seed" >/dev/null
+  auth=(-H "authorization: Bearer $key")
+fi
+url="http://127.0.0.1:$port/documents/1"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "${auth[@]}" "$url")" = 200 ]
+taskset -c "$load_cpu" wrk -t1 -c"$conns" -d2s "${auth[@]}" "$url" >/dev/null
+taskset -c "$load_cpu" wrk -t1 -c"$conns" -d"$((secs + 2))s" "${auth[@]}" "$url" >"$state/wrk.txt" &
+sleep 1
+node bench/profile.mjs "$inspector" "$setup" "$secs"
+wait
+grep -E 'Requests/sec' "$state/wrk.txt"
