@@ -30,8 +30,8 @@ const send = (method, params = {}) =>
     ws.send(JSON.stringify({ id, method, params }));
   });
 
+// workerd answers Profiler.enable, start and stop itself (not setSamplingInterval).
 await send("Profiler.enable");
-await send("Profiler.setSamplingInterval", { interval: 50 });
 await send("Profiler.start");
 await new Promise((ok) => setTimeout(ok, Number(secs) * 1000));
 const { result } = await send("Profiler.stop");

@@ -55,7 +55,8 @@ url="http://127.0.0.1:$port/documents/1"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "${auth[@]}" "$url")" = 200 ]
 taskset -c "$load_cpu" wrk -t1 -c"$conns" -d2s "${auth[@]}" "$url" >/dev/null
 taskset -c "$load_cpu" wrk -t1 -c"$conns" -d"$((secs + 2))s" "${auth[@]}" "$url" >"$state/wrk.txt" &
+load=$!
 sleep 1
-node bench/profile.mjs "$inspector" "$setup" "$secs"
-wait
+timeout $((secs + 30)) node bench/profile.mjs "$inspector" "$setup" "$secs"
+wait "$load"
 grep -E 'Requests/sec' "$state/wrk.txt"

@@ -96,6 +96,20 @@ fn decode_unreserved(seg: &str, out: &mut String) -> Result<(), PathError> {
     Ok(())
 }
 
+/// The parts of a URL as the runtime serialized it (`scheme://authority/path?query`):
+/// its origin, its path (`/` when empty) and its query with the `?` (or empty).
+/// Nothing is decoded or re-parsed: the runtime's parser already ran.
+pub fn split_url(url: &str) -> (&str, &str, &str) {
+    let url = url.split_once('#').map_or(url, |(u, _)| u);
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let path_at = url[after_scheme..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| after_scheme + i);
+    let (origin, rest) = url.split_at(path_at);
+    let (path, query) = rest.find('?').map_or((rest, ""), |i| rest.split_at(i));
+    (origin, if path.is_empty() { "/" } else { path }, query)
+}
+
 /// The segments of a canonical path. A trailing slash yields a final empty segment.
 pub fn segments(canonical: &str) -> impl Iterator<Item = &str> {
     let rest = canonical.strip_prefix('/').unwrap_or(canonical);
@@ -136,6 +150,30 @@ mod tests {
         check("/a%zz", Err(BadEscape));
         check("documents", Err(NotAbsolute));
         check("", Err(NotAbsolute));
+    }
+
+    #[test]
+    fn url_parts() {
+        #[track_caller]
+        fn check(url: &str, expected: (&str, &str, &str)) {
+            assert_eq!(split_url(url), expected, "{url:?}");
+        }
+        check(
+            "https://api.example.com/documents/1",
+            ("https://api.example.com", "/documents/1", ""),
+        );
+        check(
+            "http://127.0.0.1:8787/a?b=c&d",
+            ("http://127.0.0.1:8787", "/a", "?b=c&d"),
+        );
+        check("http://h/a?", ("http://h", "/a", "?"));
+        check("http://h/", ("http://h", "/", ""));
+        check("http://h", ("http://h", "/", ""));
+        check("http://h?q=1", ("http://h", "/", "?q=1"));
+        check("http://h/a?x=/y?z", ("http://h", "/a", "?x=/y?z"));
+        check("http://h/a%2Fb?q", ("http://h", "/a%2Fb", "?q"));
+        check("http://h/a#frag", ("http://h", "/a", ""));
+        check("http://user@h:1/p", ("http://user@h:1", "/p", ""));
     }
 
     #[test]

@@ -41,7 +41,9 @@ pub async fn handle(
     actor.may_manage(route.team())?;
     let keys = Keys::open(env, config)?;
     let now = ctx.now_ms.div_euclid(1000);
-    let query = req.url().ok().and_then(|u| u.query().map(str::to_string));
+    let url = req.inner().url();
+    let (_, _, query) = crate::path::split_url(&url);
+    let query = query.strip_prefix('?').map(str::to_string);
     let audit = |action: &str, key_id: &str, details: Value| AuditEntry {
         seq: 0,
         at_ms: ctx.now_ms,
@@ -352,7 +354,7 @@ async fn authorize(
         );
     };
     let required = [MANAGE_SCOPE.to_string()];
-    let ip = super::client_ip(req);
+    let ip = super::client_ip(req.headers().get("cf-connecting-ip").ok().flatten());
     let (record, _) = super::authenticate(
         env,
         config,

@@ -35,21 +35,27 @@ pub(crate) struct Ctx {
     pub key_id: Option<String>,
 }
 
+/// The runtime's request and response. The request path reads the request as it
+/// is (method, URL string, headers) and returns the origin's response without
+/// converting either into `worker`'s types; only the reserved paths do.
+type RawRequest = worker::worker_sys::web_sys::Request;
+type RawResponse = worker::worker_sys::web_sys::Response;
+
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: RawRequest, env: Env, _ctx: Context) -> Result<RawResponse> {
     let mut ctx = Ctx {
         request_id: runtime::request_id(),
         now_ms: runtime::now_ms(),
         key_id: None,
     };
-    let method = req.method().to_string();
-    let url = req.url()?;
-    let type_base = format!("{}/_keyward/problems/", url.origin().ascii_serialization());
-    let path = url.path().to_string();
-    let (response, code) = match handle(req, &env, &mut ctx, &method, &path).await {
+    let method = req.method();
+    let url = req.url();
+    let (origin, path, query) = crate::path::split_url(&url);
+    let type_base = format!("{origin}/_keyward/problems/");
+    let (response, code) = match handle(req, &env, &mut ctx, &method, path, query).await {
         Ok(response) => (response, None),
         Err(problem) => (
-            respond::problem(&problem, &type_base, &ctx.request_id),
+            respond::problem(&problem, &type_base, &ctx.request_id).into(),
             Some(problem.code),
         ),
     };
@@ -58,7 +64,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         "request_id": ctx.request_id,
         "method": method,
         "path": path,
-        "status": response.status_code(),
+        "status": response.status(),
         "code": code.map(Code::as_str),
         "key_id": ctx.key_id,
         "latency_ms": runtime::now_ms() - ctx.now_ms,
@@ -67,21 +73,26 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 }
 
 async fn handle(
-    req: Request,
+    req: RawRequest,
     env: &Env,
     ctx: &mut Ctx,
     method: &str,
     path: &str,
-) -> std::result::Result<Response, Problem> {
+    query: &str,
+) -> std::result::Result<RawResponse, Problem> {
     let config = runtime::config(env)?;
     if let Some(reserved) = path.strip_prefix("/_keyward/") {
-        return reserved_path(req, env, config, ctx, method, path, reserved).await;
+        let req = Request::from(req);
+        return reserved_path(req, env, config, ctx, method, path, reserved)
+            .await
+            .map(Into::into);
     }
-    let authorization = req.headers().get("authorization").ok().flatten();
+    let headers = req.headers();
+    let authorization = headers.get("authorization").ok().flatten();
     match decide::before_lookup(config, method, path, authorization.as_deref())? {
-        Gate::Public { path } => proxy::forward(req, config, &path, None, ctx).await,
+        Gate::Public { path } => proxy::forward(&req, config, &path, query, None, ctx).await,
         Gate::Lookup { path, key, route } => {
-            let ip = client_ip(&req);
+            let ip = client_ip(headers.get("cf-connecting-ip").ok().flatten());
             let (record, verdict) = authenticate(
                 env,
                 config,
@@ -93,22 +104,18 @@ async fn handle(
                 config.rate_limit_fail_open,
             )
             .await?;
-            let response = proxy::forward(req, config, &path, Some(&record), ctx).await?;
+            let response = proxy::forward(&req, config, &path, query, Some(&record), ctx).await?;
             Ok(match verdict {
-                Some(v) => respond::with_headers(response, &decide::ratelimit_headers(&v)),
+                Some(v) => proxy::with_headers(response, &decide::ratelimit_headers(&v)),
                 None => response,
             })
         }
     }
 }
 
-/// The client's address, as Cloudflare reports it in `CF-Connecting-IP`.
-pub(crate) fn client_ip(req: &Request) -> Option<std::net::IpAddr> {
-    req.headers()
-        .get("cf-connecting-ip")
-        .ok()
-        .flatten()
-        .and_then(|v| v.trim().parse().ok())
+/// The client's address, from the value of `CF-Connecting-IP`, as Cloudflare reports it.
+pub(crate) fn client_ip(header: Option<String>) -> Option<std::net::IpAddr> {
+    header.and_then(|v| v.trim().parse().ok())
 }
 
 /// Finds the key's record and judges it (status, address, route), then asks the

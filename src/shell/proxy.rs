@@ -1,37 +1,35 @@
 //! Forwarding an authorized (or public) request to the origin, bodies streamed both ways.
 
 use super::runtime;
-use super::Ctx;
+use super::{Ctx, RawRequest, RawResponse};
 use crate::config::Config;
 use crate::decide;
 use crate::identity;
 use crate::problem::{Code, Problem};
 use crate::record::KeyRecord;
 use serde_json::json;
-use worker::wasm_bindgen::JsValue;
-use worker::{Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response};
+use wasm_bindgen::JsCast;
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::worker_sys::web_sys::{
+    Headers, RequestInit, RequestRedirect, ResponseInit, WorkerGlobalScope,
+};
 
 /// Sends the request to `ORIGIN_URL` + the canonical path + the original query, with
 /// the client's headers less hop-by-hop, `Authorization` (unless configured) and any
 /// `X-Keyward-*`, plus keyward's identity headers. Redirects are returned, not followed.
+/// The origin's response comes back as the runtime made it, body streamed.
 pub async fn forward(
-    req: Request,
+    req: &RawRequest,
     config: &Config,
     path: &str,
+    query: &str,
     record: Option<&KeyRecord>,
     ctx: &Ctx,
-) -> Result<Response, Problem> {
-    let inner = req.inner();
-    let query = inner
-        .url()
-        .split_once('?')
-        .map(|(_, q)| format!("?{q}"))
-        .unwrap_or_default();
+) -> Result<RawResponse, Problem> {
     let target = format!("{}{path}{query}", config.origin_url);
-
-    let incoming = req.headers();
+    let incoming = worker::Headers(req.headers());
     let connection = incoming.get("connection").ok().flatten();
-    let headers = Headers::new();
+    let headers = worker::Headers::new();
     for (name, value) in incoming.entries() {
         if decide::forward_request_header(
             &name,
@@ -47,6 +45,7 @@ pub async fn forward(
         }
     }
     let _ = headers.set("x-keyward-request-id", &ctx.request_id);
+    let method = req.method();
     if let Some(secret) = &config.identity_secret {
         let signed_path = identity::origin_path(&config.origin_url, path);
         let get = |name: &str| headers.get(name).ok().flatten();
@@ -61,31 +60,28 @@ pub async fn forward(
                 .and_then(|(_, v)| v.as_deref())
         };
         let t = ctx.now_ms.div_euclid(1000);
-        let sig = identity::sign(
-            secret.0.as_bytes(),
-            t,
-            req.method().as_ref(),
-            &signed_path,
-            lookup,
-        );
+        let sig = identity::sign(secret.0.as_bytes(), t, &method, &signed_path, lookup);
         let _ = headers.set(identity::SIGNATURE_HEADER, &sig);
     }
 
-    let method = req.method();
-    let mut init = RequestInit::new();
-    init.with_method(method.clone())
-        .with_headers(headers)
-        .with_redirect(RequestRedirect::Manual);
-    if !matches!(method, Method::Get | Method::Head) {
-        init.with_body(inner.body().map(JsValue::from));
+    let init = RequestInit::new();
+    init.set_method(&method);
+    init.set_headers(&headers.0);
+    init.set_redirect(RequestRedirect::Manual);
+    if method != "GET" && method != "HEAD" {
+        if let Some(body) = req.body() {
+            init.set_body(&body);
+        }
     }
-    let outgoing = Request::new_with_init(&target, &init)
-        .map_err(|e| runtime::unavailable("request to origin", e))?;
+    let global: WorkerGlobalScope = js_sys::global().unchecked_into();
+    let fetch = JsFuture::from(global.fetch_with_str_and_init(&target, &init));
     let timeout = config.origin_timeout_ms;
-    let fetch = Fetch::Request(outgoing);
-    let error = match runtime::within(fetch.send(), timeout).await {
-        Some(Ok(response)) => return Ok(response),
-        Some(Err(e)) => e.to_string(),
+    let error = match runtime::within(fetch, timeout).await {
+        Some(Ok(response)) => match response.dyn_into::<RawResponse>() {
+            Ok(response) => return Ok(response),
+            Err(_) => "the runtime's fetch answered something other than a Response".to_string(),
+        },
+        Some(Err(e)) => worker::Error::from(e).to_string(),
         None => format!("no response within ORIGIN_TIMEOUT ({timeout} ms)"),
     };
     runtime::log(json!({"event": "origin_error", "request_id": ctx.request_id, "error": error}));
@@ -93,4 +89,25 @@ pub async fn forward(
         Code::OriginUnavailable,
         format!("the origin could not be reached: {error}"),
     ))
+}
+
+/// The origin's response with extra headers set: a fetched response's headers are
+/// immutable, so the status, its text, a copy of the headers and the body stream
+/// go into a new one. A `101 Switching Protocols` is returned as it is.
+pub fn with_headers(response: RawResponse, extra: &[(&'static str, String)]) -> RawResponse {
+    if extra.is_empty() || response.status() == 101 {
+        return response;
+    }
+    let Ok(headers) = Headers::new_with_headers(&response.headers()) else {
+        return response;
+    };
+    for (name, value) in extra {
+        let _ = headers.set(name, value);
+    }
+    let init = ResponseInit::new();
+    init.set_status(response.status());
+    init.set_status_text(&response.status_text());
+    init.set_headers(&headers);
+    RawResponse::new_with_opt_readable_stream_and_init(response.body().as_ref(), &init)
+        .unwrap_or(response)
 }

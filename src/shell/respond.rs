@@ -35,16 +35,3 @@ pub fn json(status: u16, value: &Value) -> Result<Response, Problem> {
         .map(|r| r.with_status(status).with_headers(headers))
         .map_err(|e| super::runtime::unavailable("response", e))
 }
-
-/// The response with extra headers set (on a copy of its headers: a fetched
-/// response's own headers are immutable).
-pub fn with_headers(response: Response, extra: &[(&'static str, String)]) -> Response {
-    if extra.is_empty() {
-        return response;
-    }
-    let headers = response.headers().clone();
-    for (name, value) in extra {
-        let _ = headers.set(name, value);
-    }
-    response.with_headers(headers)
-}
