@@ -370,13 +370,16 @@ pub async fn admit(
     timeout_ms: u32,
 ) -> Result<Answer> {
     let body = serde_json::to_string(admission)?;
-    runtime::within(call(env, authority, "admit", &body), timeout_ms)
-        .await
-        .unwrap_or_else(|| {
-            Err(worker::Error::RustError(format!(
-                "no answer within AUTHORITY_TIMEOUT ({timeout_ms} ms)"
-            )))
-        })
+    let object = (BINDING, authority);
+    runtime::call_object(
+        env,
+        object,
+        "admit",
+        &body,
+        "key authority",
+        Some(timeout_ms),
+    )
+    .await
 }
 
 /// Tells the object about a revocation or an enable/disable of one of its keys.
@@ -399,5 +402,13 @@ async fn call<T: serde::de::DeserializeOwned>(
     method: &str,
     message: &str,
 ) -> Result<T> {
-    runtime::call_object(env, BINDING, authority, method, message, "key authority").await
+    runtime::call_object(
+        env,
+        (BINDING, authority),
+        method,
+        message,
+        "key authority",
+        None,
+    )
+    .await
 }

@@ -437,5 +437,13 @@ pub async fn call<T: DeserializeOwned>(
 
 async fn send<T: DeserializeOwned>(env: &Env, team: &str, call: &Call) -> Result<Reply<T>> {
     let message = serde_json::to_string(call)?;
-    super::runtime::call_object(env, BINDING, team, "directory", &message, "team directory").await
+    super::runtime::call_object(
+        env,
+        (BINDING, team),
+        "directory",
+        &message,
+        "team directory",
+        None,
+    )
+    .await
 }

@@ -9,7 +9,6 @@ use crate::problem::{Code, Problem};
 use crate::record::KeyRecord;
 use serde_json::json;
 use wasm_bindgen::JsCast;
-use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::web_sys::{
     Headers, RequestInit, RequestRedirect, ResponseInit, WorkerGlobalScope,
 };
@@ -74,9 +73,9 @@ pub async fn forward(
         }
     }
     let global: WorkerGlobalScope = js_sys::global().unchecked_into();
-    let fetch = JsFuture::from(global.fetch_with_str_and_init(&target, &init));
+    let fetch = global.fetch_with_str_and_init(&target, &init);
     let timeout = config.origin_timeout_ms;
-    let error = match runtime::within(fetch, timeout).await {
+    let error = match runtime::within(&fetch, timeout).await {
         Some(Ok(response)) => match response.dyn_into::<RawResponse>() {
             Ok(response) => return Ok(response),
             Err(_) => "the runtime's fetch answered something other than a Response".to_string(),

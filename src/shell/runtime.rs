@@ -4,7 +4,8 @@ use crate::config::{Config, ConfigError};
 use crate::problem::{Code, Problem};
 use serde_json::Value;
 use std::sync::OnceLock;
-use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::prelude::{wasm_bindgen, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
 use worker::Env;
 
 #[wasm_bindgen]
@@ -79,14 +80,28 @@ fn var(env: &Env, name: &str) -> Option<Value> {
     serde_json::from_str(&json).ok()
 }
 
-/// `future`'s output, or `None` when `timeout_ms` passes first (the timer is then
-/// dropped, which clears it).
-pub async fn within<F: std::future::Future>(future: F, timeout_ms: u32) -> Option<F::Output> {
-    let delay = worker::Delay::from(std::time::Duration::from_millis(u64::from(timeout_ms)));
-    futures_util::pin_mut!(future);
-    match futures_util::future::select(future, delay).await {
-        futures_util::future::Either::Left((output, _)) => Some(output),
-        futures_util::future::Either::Right(_) => None,
+#[wasm_bindgen(inline_js = "export function settleWithin(promise, ms) {
+  let timer;
+  const late = new Promise((resolve) => { timer = setTimeout(resolve, ms); });
+  return Promise.race([promise.then((value) => [value]), late]).finally(() => clearTimeout(timer));
+}")]
+extern "C" {
+    /// `[value]` when `promise` fulfils within `ms`, its rejection when it rejects,
+    /// `undefined` when `ms` passes first. The timer lives in JavaScript and is
+    /// cleared when the race settles: no closure crosses into wasm.
+    #[wasm_bindgen(js_name = settleWithin)]
+    fn settle_within(promise: &js_sys::Promise, ms: u32) -> js_sys::Promise;
+}
+
+/// `promise`'s outcome, or `None` when `timeout_ms` passes first.
+pub async fn within(
+    promise: &js_sys::Promise,
+    timeout_ms: u32,
+) -> Option<Result<JsValue, JsValue>> {
+    match JsFuture::from(settle_within(promise, timeout_ms)).await {
+        Ok(settled) if settled.is_undefined() => None,
+        Ok(settled) => Some(Ok(js_sys::Array::from(&settled).get(0))),
+        Err(e) => Some(Err(e)),
     }
 }
 
@@ -100,23 +115,31 @@ extern "C" {
 
 /// Calls the Durable Object `name` of the namespace `binding` over RPC
 /// (`keywardCall`, see `src/shell/entry.mjs`) with `call` and its JSON `message`,
-/// and parses its JSON answer. A failure names `what`.
+/// and parses its JSON answer, waiting at most `timeout_ms` when given. A failure
+/// names `what`.
 pub async fn call_object<T: serde::de::DeserializeOwned>(
     env: &Env,
-    binding: &str,
-    name: &str,
+    (binding, name): (&str, &str),
     call: &str,
     message: &str,
     what: &str,
+    timeout_ms: Option<u32>,
 ) -> worker::Result<T> {
     let stub: ObjectRpc = env
         .durable_object(binding)?
         .id_from_name(name)?
         .get_stub()?
         .into_rpc();
-    let answer = worker::wasm_bindgen_futures::JsFuture::from(stub.keyward_call(call, message))
-        .await
-        .map_err(|e| worker::Error::RustError(format!("{what}: {}", worker::Error::from(e))))?;
+    let promise = stub.keyward_call(call, message);
+    let answer = match timeout_ms {
+        Some(ms) => within(&promise, ms).await.unwrap_or_else(|| {
+            Err(JsValue::from_str(&format!(
+                "no answer within AUTHORITY_TIMEOUT ({ms} ms)"
+            )))
+        }),
+        None => JsFuture::from(promise).await,
+    }
+    .map_err(|e| worker::Error::RustError(format!("{what}: {}", worker::Error::from(e))))?;
     let text = answer.as_string().ok_or_else(|| {
         worker::Error::RustError(format!("{what} answered something other than text"))
     })?;
