@@ -8,14 +8,15 @@
 use super::directory;
 use super::runtime;
 use super::store::Keys;
+use super::RawResponse;
 use crate::config::Config;
 use crate::directory::Call;
 use crate::notice::{self, Notice};
 use serde_json::json;
-use wasm_bindgen::JsValue;
-use worker::{
-    event, Env, Fetch, Headers, Method, Request, RequestInit, ScheduleContext, ScheduledEvent,
-};
+use wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::worker_sys::web_sys::RequestInit;
+use worker::{event, Env, Headers, ScheduleContext, ScheduledEvent};
 
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
@@ -123,16 +124,17 @@ async fn deliver(url: &str, secret: &[u8], n: &Notice) -> Result<(), String> {
         notice::SIGNATURE_HEADER,
         &notice::sign(secret, now, body.as_bytes()),
     )?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(JsValue::from_str(&body)));
-    let req = Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
-    let resp = Fetch::Request(req)
-        .send()
+    let init = RequestInit::new();
+    init.set_method("POST");
+    init.set_headers(&headers.0);
+    init.set_body(&JsValue::from_str(&body));
+    let resp = JsFuture::from(runtime::fetch(url, &init))
         .await
-        .map_err(|e| e.to_string())?;
-    match resp.status_code() {
+        .map_err(|e| worker::Error::from(e).to_string())?;
+    let resp: RawResponse = resp
+        .dyn_into()
+        .map_err(|_| "the runtime's fetch answered something other than a Response")?;
+    match resp.status() {
         200..=299 => Ok(()),
         s => Err(format!("the webhook answered {s}")),
     }

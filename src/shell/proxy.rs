@@ -9,9 +9,7 @@ use crate::problem::{Code, Problem};
 use crate::record::KeyRecord;
 use serde_json::json;
 use wasm_bindgen::JsCast;
-use worker::worker_sys::web_sys::{
-    Headers, RequestInit, RequestRedirect, ResponseInit, WorkerGlobalScope,
-};
+use worker::worker_sys::web_sys::{Headers, RequestInit, RequestRedirect, ResponseInit};
 
 /// Sends the request to `ORIGIN_URL` + the canonical path + the original query, with
 /// the client's headers less hop-by-hop, `Authorization` (unless configured) and any
@@ -72,8 +70,7 @@ pub async fn forward(
             init.set_body(&body);
         }
     }
-    let global: WorkerGlobalScope = js_sys::global().unchecked_into();
-    let fetch = global.fetch_with_str_and_init(&target, &init);
+    let fetch = runtime::fetch(&target, &init);
     let timeout = config.origin_timeout_ms;
     let error = match runtime::within(&fetch, timeout).await {
         Some(Ok(response)) => match response.dyn_into::<RawResponse>() {

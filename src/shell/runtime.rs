@@ -5,7 +5,9 @@ use crate::problem::{Code, Problem};
 use serde_json::Value;
 use std::sync::OnceLock;
 use wasm_bindgen::prelude::{wasm_bindgen, JsValue};
+use wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
+use worker::worker_sys::web_sys;
 use worker::Env;
 
 #[wasm_bindgen]
@@ -91,6 +93,12 @@ extern "C" {
     /// cleared when the race settles: no closure crosses into wasm.
     #[wasm_bindgen(js_name = settleWithin)]
     fn settle_within(promise: &js_sys::Promise, ms: u32) -> js_sys::Promise;
+}
+
+/// The runtime's `fetch(url, init)`.
+pub fn fetch(url: &str, init: &web_sys::RequestInit) -> js_sys::Promise {
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    global.fetch_with_str_and_init(url, init)
 }
 
 /// `promise`'s outcome, or `None` when `timeout_ms` passes first.
