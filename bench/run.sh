@@ -7,10 +7,11 @@
 #
 # Setups: the echo origin directly; a JavaScript pass-through worker; keyward with
 # a valid key (KV hit or isolate cache, scope check, the key's Durable Object,
-# forward); keyward with an unknown key (401, no origin call); the JavaScript peer
-# written by hand (bench/peer.js); the same peer with keyward's optimisations
-# (bench/peer-fast.js). workerd runs on
-# core 0, wrk and the origin on core 1 (when there are two). CPU per request is
+# forward); keyward with an unknown key (401, no origin call); keyward with a valid
+# key and DECISION_LOG = "problems" (no log line for a forwarded request); the
+# JavaScript peer written by hand (bench/peer.js); the same peer with keyward's
+# optimisations (bench/peer-fast.js). workerd runs on core 0, wrk and the origin on
+# core 1 (when there are two). CPU per request is
 # workerd's utime+stime delta from /proc/<pid>/stat divided by the requests.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/setup.sh"
@@ -66,17 +67,23 @@ for _ in $(seq 100); do grep -q '^listening' "$state/origin.log" && break; sleep
 origin="http://127.0.0.1:$origin_port"
 
 token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-pt_port=$(free_port) kw_port=$(free_port) peer_port=$(free_port) fast_port=$(free_port)
+pt_port=$(free_port) kw_port=$(free_port) peer_port=$(free_port) fast_port=$(free_port) quiet_port=$(free_port)
 start "$state/passthrough.log" node bench/serve.mjs passthrough "$pt_port" "$origin" "$state/pt"
 KW_BENCH_ADMIN_TOKEN=$token start "$state/keyward.log" node bench/serve.mjs keyward "$kw_port" "$origin" "$state/kw"
 start "$state/peer.log" node bench/serve.mjs peer "$peer_port" "$origin" "$state/peer"
 start "$state/peer-fast.log" node bench/serve.mjs peer-fast "$fast_port" "$origin" "$state/fast"
+KW_BENCH_ADMIN_TOKEN=$token start "$state/quiet.log" node bench/serve.mjs keyward-problems-log "$quiet_port" "$origin" "$state/quiet"
 pt_workerd=$(workerd_of "${pids[1]}") kw_workerd=$(workerd_of "${pids[2]}")
 peer_workerd=$(workerd_of "${pids[3]}") fast_workerd=$(workerd_of "${pids[4]}")
+quiet_workerd=$(workerd_of "${pids[5]}")
 
 key=$(curl -sf -X POST -H "authorization: Bearer $token" \
   -d '{"name": "bench", "scopes": ["documents.read"], "rate_limits": []}' \
   "http://127.0.0.1:$kw_port/_keyward/v1/teams/bench/keys" |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])')
+quiet_key=$(curl -sf -X POST -H "authorization: Bearer $token" \
+  -d '{"name": "bench", "scopes": ["documents.read"], "rate_limits": []}' \
+  "http://127.0.0.1:$quiet_port/_keyward/v1/teams/bench/keys" |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])')
 unknown="kw_$(head -c 64 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 38)"
 [ "$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $key" "http://127.0.0.1:$kw_port/documents/1")" = 200 ]
@@ -94,6 +101,7 @@ setups=(
   "passthrough|http://127.0.0.1:$pt_port/documents/1||$pt_workerd"
   "keyward valid|http://127.0.0.1:$kw_port/documents/1|authorization: Bearer $key|$kw_workerd"
   "keyward invalid|http://127.0.0.1:$kw_port/documents/1|authorization: Bearer $unknown|$kw_workerd"
+  "keyward valid, DECISION_LOG=problems|http://127.0.0.1:$quiet_port/documents/1|authorization: Bearer $quiet_key|$quiet_workerd"
   "js peer|http://127.0.0.1:$peer_port/documents/1|authorization: Bearer $key|$peer_workerd"
   "js peer, keyward's optimisations|http://127.0.0.1:$fast_port/documents/1|authorization: Bearer $key|$fast_workerd"
 )
@@ -150,7 +158,7 @@ for name in order:
     print(f"| {name} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {'-' if cpu is None else f'{cpu:,.0f}'} |")
 pt = med["passthrough"]
 print()
-for name in ("keyward valid", "keyward invalid"):
+for name in ("keyward valid", "keyward invalid", "keyward valid, DECISION_LOG=problems"):
     rps, p50, _, _ = med[name]
     print(f"{name} / passthrough: {rps / pt[0]:.2f}x throughput, +{p50 - pt[1]:.2f} ms p50")
 kw = med["keyward valid"][0]

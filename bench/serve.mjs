@@ -3,7 +3,8 @@
 //
 //   node bench/serve.mjs <setup> <port> <origin-url> <state-dir>
 //
-// Setups: keyward (the release build in build/), passthrough (bench/passthrough.js),
+// Setups: keyward (the release build in build/), keyward-problems-log (the same with
+// DECISION_LOG = "problems"), passthrough (bench/passthrough.js),
 // peer (bench/peer.js) and peer-fast (bench/peer-fast.js).
 // Prints `ready <port>` once it answers; stops on SIGTERM.
 import { Miniflare, convertV4MiniflareOptions } from "miniflare";
@@ -62,6 +63,11 @@ const setups = {
     modules: [{ type: "ESModule", path: `${root}/bench/passthrough.js` }],
     bindings: { ORIGIN_URL: origin },
   },
+};
+// keyward with DECISION_LOG = "problems": no line for a forwarded request.
+setups["keyward-problems-log"] = {
+  ...setups.keyward,
+  bindings: { ...setups.keyward.bindings, DECISION_LOG: "problems" },
 };
 if (!setups[setup]) {
   console.error(`unknown setup ${setup}: one of ${Object.keys(setups).join(", ")}`);

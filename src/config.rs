@@ -59,6 +59,9 @@ pub struct Config {
     pub plans: BTreeMap<String, Vec<LimitPolicy>>,
     /// `RATE_LIMIT_FAILURE`: let traffic through (`open`) when the key's Durable Object fails.
     pub rate_limit_fail_open: bool,
+    /// `DECISION_LOG`: a decision line for every request (`all`), or only for those
+    /// keyward answered with a problem (`problems`).
+    pub log_every_decision: bool,
     /// `RECORD_CACHE_TTL`: seconds a key record read from KV is reused within an
     /// isolate (0 disables the cache). Revocation and disabling stay exact: they are
     /// checked in the key's Durable Object on every request.
@@ -254,6 +257,19 @@ impl Config {
             }
         };
 
+        let log_every_decision = match get("DECISION_LOG") {
+            None => true,
+            Some(Value::String(s)) if s == "all" => true,
+            Some(Value::String(s)) if s == "problems" => false,
+            Some(_) => {
+                errors.push(ConfigError::new(
+                    "DECISION_LOG",
+                    "must be \"all\" or \"problems\"",
+                ));
+                true
+            }
+        };
+
         let record_cache_ttl_s = whole_number(
             get("RECORD_CACHE_TTL"),
             "RECORD_CACHE_TTL",
@@ -351,6 +367,7 @@ impl Config {
                 rate_limits,
                 plans,
                 rate_limit_fail_open,
+                log_every_decision,
                 key_prefix,
                 policy,
                 origin_url,
@@ -652,6 +669,8 @@ mod tests {
             ("RATE_LIMIT_FAILURE", json!("sometimes")),
             "RATE_LIMIT_FAILURE",
         );
+        check_error(("DECISION_LOG", json!("errors")), "DECISION_LOG");
+        check_error(("DECISION_LOG", json!(false)), "DECISION_LOG");
         check_error(("MAX_KEYS_PER_TEAM", json!("0")), "MAX_KEYS_PER_TEAM");
         check_error(("MAX_KEYS_PER_TEAM", json!("lots")), "MAX_KEYS_PER_TEAM");
         check_error(("LEGACY_KEY_FORMATS", json!({})), "LEGACY_KEY_FORMATS");
@@ -716,6 +735,21 @@ mod tests {
         assert!(c.rate_limit_fail_open);
         let d = vars(&base()).unwrap();
         assert!(d.rate_limits.is_empty() && d.plans.is_empty() && !d.rate_limit_fail_open);
+    }
+
+    #[test]
+    fn decision_log() {
+        #[track_caller]
+        fn check(value: Option<&str>, every: bool) {
+            let mut v = base();
+            if let Some(value) = value {
+                v.push(("DECISION_LOG", json!(value)));
+            }
+            assert_eq!(vars(&v).unwrap().log_every_decision, every, "{value:?}");
+        }
+        check(None, true);
+        check(Some("all"), true);
+        check(Some("problems"), false);
     }
 
     #[test]

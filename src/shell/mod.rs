@@ -59,17 +59,25 @@ async fn fetch(req: RawRequest, env: Env, _ctx: Context) -> Result<RawResponse> 
             Some(problem.code),
         ),
     };
+    let logged = code.is_some() || runtime::config(&env).map_or(true, |c| c.log_every_decision);
+    if logged {
+        log_decision(&ctx, &method, path, response.status(), code);
+    }
+    Ok(response)
+}
+
+/// The request's decision line: one JSON object, never a key or a secret.
+fn log_decision(ctx: &Ctx, method: &str, path: &str, status: u16, code: Option<Code>) {
     runtime::log(json!({
         "event": "decision",
         "request_id": ctx.request_id,
         "method": method,
         "path": path,
-        "status": response.status(),
+        "status": status,
         "code": code.map(Code::as_str),
         "key_id": ctx.key_id,
         "latency_ms": runtime::now_ms() - ctx.now_ms,
     }));
-    Ok(response)
 }
 
 async fn handle(

@@ -100,3 +100,39 @@ fn the_logs_hold_no_key_hash_or_token() {
         );
     }
 }
+
+#[test]
+fn decision_log_problems_logs_only_what_keyward_refused() {
+    use crate::harness::{Worker, WorkerOptions};
+    use crate::{origin, var};
+    let w = Worker::start(WorkerOptions {
+        vars: vec![
+            var("ORIGIN_URL", &origin().url),
+            var("DECISION_LOG", "problems"),
+        ],
+        ..Default::default()
+    });
+    let team = fresh_team("quiet");
+    let (key, _) = w.issue(
+        &team,
+        json!({"name": "quiet", "scopes": ["documents.read"]}),
+    );
+    let forwarded = format!("/documents/{}", fresh_team("forwarded"));
+    let bearer = format!("Bearer {key}");
+    let ok = send(w.req("GET", &forwarded).set("authorization", &bearer));
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    let refused = format!("/documents/{}", fresh_team("refused"));
+    let r = send(w.req("POST", &refused).set("authorization", &bearer));
+    assert_eq!(r.status, 403, "{}", r.text());
+    // The refusal's line is written before its answer, and the forwarded request
+    // was answered before the refusal was sent.
+    assert!(
+        w.logged(&format!("\"path\":\"{refused}\"")),
+        "the refusal is logged"
+    );
+    assert!(w.logs().contains("\"code\":\"INSUFFICIENT_SCOPE\""));
+    assert!(
+        !w.logs().contains(&format!("\"path\":\"{forwarded}\"")),
+        "a forwarded request is not logged with DECISION_LOG = \"problems\""
+    );
+}
