@@ -12,30 +12,14 @@ secs=${1:-8} conns=${2:-16} setup=${3:-keyward}
 command -v wrk >/dev/null || { echo "bench/profile.sh needs wrk (apt-get install wrk)" >&2; exit 2; }
 CARGO_PROFILE_RELEASE_STRIP=false bash scripts/build.sh
 
-state=$(mktemp -d /tmp/keyward-profile.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done
-  sleep 1
-  for p in "${pids[@]}"; do kill -KILL -- "-$p" 2>/dev/null || true; done
-  rm -rf "$state"
-  bash scripts/build.sh
-}
-trap cleanup EXIT
-cores=$(nproc)
-worker_cpu=0 load_cpu=$(( cores > 1 ? 1 : 0 ))
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_for() { for _ in $(seq 600); do grep -qE '^(ready|listening)' "$1" && return 0; sleep 0.1; done; cat "$1" >&2; exit 1; }
+. bench/common.sh
+trap 'stop_all; bash scripts/build.sh' EXIT
 
 origin_port=$(free_port) port=$(free_port) inspector=$(free_port)
-setsid taskset -c "$load_cpu" node demo/origin.mjs --port "$origin_port" >"$state/origin.log" 2>&1 &
-pids+=($!)
-wait_for "$state/origin.log"
+start_on "$load_cpu" "$state/origin.log" node demo/origin.mjs --port "$origin_port"
 token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-KW_BENCH_ADMIN_TOKEN=$token KW_INSPECTOR_PORT=$inspector setsid taskset -c "$worker_cpu" \
-  node bench/serve.mjs "$setup" "$port" "http://127.0.0.1:$origin_port" "$state/do" >"$state/serve.log" 2>&1 &
-pids+=($!)
-wait_for "$state/serve.log"
+KW_BENCH_ADMIN_TOKEN=$token KW_INSPECTOR_PORT=$inspector start_on "$worker_cpu" "$state/serve.log" \
+  node bench/serve.mjs "$setup" "$port" "http://127.0.0.1:$origin_port" "$state/do"
 
 auth=()
 if [ "$setup" = keyward ]; then

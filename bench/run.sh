@@ -21,31 +21,11 @@ rounds=${1:-5} secs=${2:-5} conns=${3:-16}
 command -v wrk >/dev/null || { echo "bench/run.sh needs wrk (apt-get install wrk)" >&2; exit 2; }
 bash scripts/build.sh
 
-state=$(mktemp -d /tmp/keyward-bench.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done
-  sleep 1
-  for p in "${pids[@]}"; do kill -KILL -- "-$p" 2>/dev/null || true; done
-  rm -rf "$state"
-}
-trap cleanup EXIT
+. bench/common.sh
+trap stop_all EXIT
 
-cores=$(nproc)
-worker_cpu=0 load_cpu=$(( cores > 1 ? 1 : 0 ))
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-# Starts "$@" in its own process group; waits (at most 60 s) for `ready`/`listening`.
-start() {
-  local log=$1; shift
-  setsid taskset -c "$worker_cpu" "$@" >"$log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 600); do
-    grep -qE '^(ready|listening)' "$log" && return 0
-    sleep 0.1
-  done
-  echo "did not start: $*" >&2; cat "$log" >&2; exit 1
-}
+# Starts a worker setup on the worker's core (see bench/common.sh).
+start() { start_on "$worker_cpu" "$@"; }
 
 # The workerd process below a process group leader.
 workerd_of() {
@@ -61,9 +41,7 @@ workerd_of() {
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 origin_port=$(free_port)
-setsid taskset -c "$load_cpu" node demo/origin.mjs --port "$origin_port" >"$state/origin.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do grep -q '^listening' "$state/origin.log" && break; sleep 0.1; done
+start_on "$load_cpu" "$state/origin.log" node demo/origin.mjs --port "$origin_port"
 origin="http://127.0.0.1:$origin_port"
 
 token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')

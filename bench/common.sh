@@ -1,0 +1,28 @@
+# Shared by bench/run.sh and bench/profile.sh (sourced): a state directory, processes
+# started in their own process groups and stopped by `stop_all`, core pinning (the
+# worker on core 0, the load and the origin on core 1 when there are two), free ports.
+state=$(mktemp -d /tmp/keyward-bench.XXXXXX)
+pids=()
+stop_all() {
+  for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done
+  sleep 1
+  for p in "${pids[@]}"; do kill -KILL -- "-$p" 2>/dev/null || true; done
+  rm -rf "$state"
+}
+
+cores=$(nproc)
+worker_cpu=0 load_cpu=$(( cores > 1 ? 1 : 0 ))
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# Starts "$@" on core $1 in its own process group, logging to $2; waits (at most
+# 60 s) for a line starting with `ready` or `listening`.
+start_on() {
+  local cpu=$1 log=$2; shift 2
+  setsid taskset -c "$cpu" "$@" >"$log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 600); do
+    grep -qE '^(ready|listening)' "$log" && return 0
+    sleep 0.1
+  done
+  echo "did not start: $*" >&2; cat "$log" >&2; exit 1
+}
