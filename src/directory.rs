@@ -51,7 +51,7 @@ impl AuditEntry {
 
 /// A call to a team's directory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "call", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Call {
     /// Adds a key, unless the team is at `max_live` live keys or the hash is known.
     Insert {
