@@ -8,8 +8,27 @@ use crate::identity;
 use crate::problem::{Code, Problem};
 use crate::record::KeyRecord;
 use serde_json::json;
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsCast;
 use worker::worker_sys::web_sys::{Headers, RequestInit, RequestRedirect, ResponseInit};
+
+#[wasm_bindgen(inline_js = "export function headerNames(headers) {
+  return [...headers.keys()].join('\\n');
+}
+export function headersWithout(headers, names) {
+  const copy = new Headers(headers);
+  for (const name of names.split('\\n')) if (name) copy.delete(name);
+  return copy;
+}")]
+extern "C" {
+    /// The names of `headers`, lowercase, one per line (a name holds no newline).
+    #[wasm_bindgen(js_name = headerNames)]
+    fn header_names(headers: &Headers) -> String;
+    /// A copy of `headers` without the named ones (one per line). The copy and the
+    /// names cross into wasm once each, not once per header and value.
+    #[wasm_bindgen(js_name = headersWithout)]
+    fn headers_without(headers: &Headers, names: &str) -> Headers;
+}
 
 /// Sends the request to `ORIGIN_URL` + the canonical path + the original query, with
 /// the client's headers less hop-by-hop, `Authorization` (unless configured) and any
@@ -24,18 +43,21 @@ pub async fn forward(
     ctx: &Ctx,
 ) -> Result<RawResponse, Problem> {
     let target = format!("{}{path}{query}", config.origin_url);
-    let incoming = worker::Headers(req.headers());
+    let incoming = req.headers();
     let connection = incoming.get("connection").ok().flatten();
-    let headers = worker::Headers::new();
-    for (name, value) in incoming.entries() {
-        if decide::forward_request_header(
-            &name,
-            config.forward_authorization,
-            connection.as_deref(),
-        ) {
-            let _ = headers.append(&name, &value);
-        }
-    }
+    let names = header_names(&incoming);
+    let dropped: Vec<&str> = names
+        .split('\n')
+        .filter(|name| {
+            !name.is_empty()
+                && !decide::forward_request_header(
+                    name,
+                    config.forward_authorization,
+                    connection.as_deref(),
+                )
+        })
+        .collect();
+    let headers = worker::Headers(headers_without(&incoming, &dropped.join("\n")));
     if let Some(record) = record {
         for (name, value) in decide::identity_headers(record) {
             let _ = headers.set(name, &value);
