@@ -142,9 +142,7 @@ pub(crate) async fn authenticate(
     (method, path): (&str, &str),
     fail_open: bool,
 ) -> std::result::Result<(KeyRecord, Option<Verdict>), Problem> {
-    let record = store::Keys::open(env, config)?
-        .by_hash(&key.hash(), ctx.now_ms)
-        .await?;
+    let record = store::Keys::lookup(env, config, &key.hash(), ctx.now_ms).await?;
     let Some(record) = record else {
         return Err(decide::after_lookup(None, route, ip, ctx.now_ms).expect_err("no record"));
     };

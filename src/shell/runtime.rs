@@ -26,11 +26,30 @@ pub fn now_ms() -> i64 {
     js_sys::Date::now() as i64
 }
 
+/// Random bytes for request ids, drawn from `crypto.getRandomValues` 1 KB at a
+/// time (one call into the runtime per 128 requests); each byte is used once.
+struct IdPool {
+    bytes: [u8; 1024],
+    used: usize,
+}
+
+thread_local! {
+    static ID_POOL: std::cell::RefCell<IdPool> =
+        const { std::cell::RefCell::new(IdPool { bytes: [0; 1024], used: 1024 }) };
+}
+
 /// A random 16-hex-character request id.
 pub fn request_id() -> String {
-    let mut b = [0u8; 8];
-    fill_random(&mut b);
-    hex::encode(b)
+    ID_POOL.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        if pool.used + 8 > pool.bytes.len() {
+            fill_random(&mut pool.bytes);
+            pool.used = 0;
+        }
+        let at = pool.used;
+        pool.used += 8;
+        hex::encode(&pool.bytes[at..at + 8])
+    })
 }
 
 /// Writes one structured log line. Callers never pass secret material.

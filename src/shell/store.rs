@@ -49,9 +49,15 @@ impl Keys {
         })
     }
 
-    /// The record under a key's hash, from the isolate's cache when fresh. Misses
-    /// are not cached, so a new key works at once.
-    pub async fn by_hash(&self, hash: &KeyHash, now_ms: i64) -> Result<Option<KeyRecord>, Problem> {
+    /// The record under a key's hash, from the isolate's cache when fresh (without
+    /// opening the binding: a hit makes no call into the runtime), else from KV.
+    /// Misses are not cached, so a new key works at once.
+    pub async fn lookup(
+        env: &Env,
+        config: &Config,
+        hash: &KeyHash,
+        now_ms: i64,
+    ) -> Result<Option<KeyRecord>, Problem> {
         let cached = CACHE.with(|c| {
             c.borrow()
                 .as_ref()
@@ -60,11 +66,12 @@ impl Keys {
         if cached.is_some() {
             return Ok(cached);
         }
-        let record = self.read(hash).await?;
+        let keys = Keys::open(env, config)?;
+        let record = keys.read(hash).await?;
         if let Some(r) = &record {
             CACHE.with(|c| {
                 c.borrow_mut()
-                    .get_or_insert_with(|| TtlCache::new(CACHE_CAPACITY, self.cache_ttl_ms))
+                    .get_or_insert_with(|| TtlCache::new(CACHE_CAPACITY, keys.cache_ttl_ms))
                     .insert(hash.0.clone(), r.clone(), now_ms)
             });
         }
