@@ -186,7 +186,9 @@ impl Authority {
     }
 }
 
-fn cut_path(path: &str) -> String {
+/// `path`, cut to [`OUTCOME_PATH_LEN`] bytes (on a character boundary) and marked
+/// with `…` when longer. Cutting a cut path changes nothing.
+pub fn cut_path(path: &str) -> String {
     if path.len() <= OUTCOME_PATH_LEN {
         return path.to_string();
     }
@@ -330,5 +332,10 @@ mod tests {
         a.path = format!("/{}", "é".repeat(300));
         let (_, o) = auth.admit(&a, 2_000);
         assert!(o.path.ends_with('…') && o.path.len() <= OUTCOME_PATH_LEN + 3);
+        assert_eq!(
+            cut_path(&o.path),
+            o.path,
+            "cutting a cut path changes nothing"
+        );
     }
 }

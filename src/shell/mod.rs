@@ -151,7 +151,8 @@ pub(crate) async fn authenticate(
         key: record.id.clone(),
         policies: vec![],
         method: method.to_string(),
-        path: path.to_string(),
+        // Only the outcome keeps the path, and only this much of it.
+        path: crate::keystate::cut_path(path),
         denial: None,
     };
     if let Err(p) = decide::after_lookup(Some(&record), route, ip, ctx.now_ms) {
