@@ -1,4 +1,5 @@
-//! Canonical request paths: the one path that the route policy judges and the origin receives.
+//! Canonical request paths (the one path that the route policy judges and the origin
+//! receives), and the parts of a URL string as the runtime serialized it.
 //!
 //! The runtime's URL parser has already resolved `.` and `..` segments. What is
 //! left to make unambiguous: repeated slashes are collapsed, percent-encoded

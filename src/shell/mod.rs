@@ -3,7 +3,8 @@
 //! Reserved paths under `/_keyward/` are never forwarded: `health`, `problems/<slug>`
 //! and the admin API under `v1/`. Everything else takes the request path.
 //! The Durable Object classes live in `authority` (one per key chain) and
-//! `directory` (one per team).
+//! `directory` (one per team); the worker calls them over Workers RPC, which
+//! `entry.mjs` (the worker's entry module) enables.
 
 mod admin;
 mod authority;

@@ -1,4 +1,5 @@
-//! Runtime facts for the shell: the clock, randomness, the cached configuration and logging.
+//! Runtime facts and calls for the shell: the clock, randomness, the cached configuration,
+//! logging, `fetch`, bounded waits and the RPC call to a Durable Object.
 
 use crate::config::{Config, ConfigError};
 use crate::problem::{Code, Problem};
