@@ -244,31 +244,18 @@ impl Config {
             )),
         }
 
-        let rate_limit_fail_open = match get("RATE_LIMIT_FAILURE") {
-            None => false,
-            Some(Value::String(s)) if s == "closed" => false,
-            Some(Value::String(s)) if s == "open" => true,
-            Some(_) => {
-                errors.push(ConfigError::new(
-                    "RATE_LIMIT_FAILURE",
-                    "must be \"closed\" or \"open\"",
-                ));
-                false
-            }
-        };
-
-        let log_every_decision = match get("DECISION_LOG") {
-            None => true,
-            Some(Value::String(s)) if s == "all" => true,
-            Some(Value::String(s)) if s == "problems" => false,
-            Some(_) => {
-                errors.push(ConfigError::new(
-                    "DECISION_LOG",
-                    "must be \"all\" or \"problems\"",
-                ));
-                true
-            }
-        };
+        let rate_limit_fail_open = either(
+            get("RATE_LIMIT_FAILURE"),
+            "RATE_LIMIT_FAILURE",
+            ("closed", "open"),
+            &mut errors,
+        );
+        let log_every_decision = !either(
+            get("DECISION_LOG"),
+            "DECISION_LOG",
+            ("all", "problems"),
+            &mut errors,
+        );
 
         let record_cache_ttl_s = whole_number(
             get("RECORD_CACHE_TTL"),
@@ -394,6 +381,28 @@ fn optional_secret(v: Option<Value>, name: &str, errors: &mut Vec<ConfigError>) 
                 format!("must be a secret of at least {MIN_ADMIN_TOKEN_LEN} characters"),
             ));
             None
+        }
+    }
+}
+
+/// One of two named choices: `false` for `choices.0` (also when unset), `true` for
+/// `choices.1`; anything else is an error naming both, and counts as `choices.0`.
+fn either(
+    value: Option<Value>,
+    field: &str,
+    choices: (&str, &str),
+    errors: &mut Vec<ConfigError>,
+) -> bool {
+    match value {
+        None => false,
+        Some(Value::String(s)) if s == choices.0 => false,
+        Some(Value::String(s)) if s == choices.1 => true,
+        Some(_) => {
+            errors.push(ConfigError::new(
+                field,
+                format!("must be {:?} or {:?}", choices.0, choices.1),
+            ));
+            false
         }
     }
 }
