@@ -1,6 +1,15 @@
-# Shared by bench/run.sh and bench/profile.sh (sourced): a state directory, processes
-# started in their own process groups and stopped by `stop_all`, core pinning (the
-# worker on core 0, the load and the origin on core 1 when there are two), free ports.
+# Shared by bench/run.sh and bench/profile.sh (sourced after scripts/setup.sh): the
+# load generator, a state directory, processes started in their own process groups
+# and stopped by `stop_all`, core pinning (the worker on core 0, the load and the
+# origin on core 1 when there are two), free ports.
+
+# wrk, Debian's package, installed on first use like setup's own packages.
+if ! command -v wrk >/dev/null; then
+  log "apt-get install wrk (the benchmark's load generator)"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+
 state=$(mktemp -d /tmp/keyward-bench.XXXXXX)
 pids=()
 stop_all() {

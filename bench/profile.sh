@@ -9,11 +9,9 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/setup.sh"
 cd "$KW_ROOT"
 secs=${1:-8} conns=${2:-16} setup=${3:-keyward}
-command -v wrk >/dev/null || { echo "bench/profile.sh needs wrk (apt-get install wrk)" >&2; exit 2; }
-CARGO_PROFILE_RELEASE_STRIP=false bash scripts/build.sh
-
 . bench/common.sh
 trap 'stop_all; bash scripts/build.sh' EXIT
+CARGO_PROFILE_RELEASE_STRIP=false bash scripts/build.sh
 
 origin_port=$(free_port) port=$(free_port) inspector=$(free_port)
 start_on "$load_cpu" "$state/origin.log" node demo/origin.mjs --port "$origin_port"

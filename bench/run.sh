@@ -18,11 +18,9 @@ set -euo pipefail
 cd "$KW_ROOT"
 
 rounds=${1:-5} secs=${2:-5} conns=${3:-16}
-command -v wrk >/dev/null || { echo "bench/run.sh needs wrk (apt-get install wrk)" >&2; exit 2; }
-bash scripts/build.sh
-
 . bench/common.sh
 trap stop_all EXIT
+bash scripts/build.sh
 
 # Starts a worker setup on the worker's core (see bench/common.sh).
 start() { start_on "$worker_cpu" "$@"; }
