@@ -54,7 +54,8 @@ pub struct Admission {
     pub policies: Vec<LimitPolicy>,
     /// The request method.
     pub method: String,
-    /// The canonical request path (never the query).
+    /// The canonical request path (never the query), already cut by [`cut_path`]:
+    /// only the outcome keeps it.
     pub path: String,
     /// Set when the request is already refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]

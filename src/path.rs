@@ -98,15 +98,24 @@ fn decode_unreserved(seg: &str, out: &mut String) -> Result<(), PathError> {
 }
 
 /// The parts of a URL as the runtime serialized it (`scheme://authority/path?query`):
-/// its origin, its path (`/` when empty) and its query with the `?` (or empty).
-/// Nothing is decoded or re-parsed: the runtime's parser already ran.
-pub fn split_url(url: &str) -> (&str, &str, &str) {
+/// its origin (`scheme://host[:port]`, without any user info), its path (`/` when
+/// empty) and its query with the `?` (or empty). Nothing is decoded or re-parsed:
+/// the runtime's parser already ran.
+pub fn split_url(url: &str) -> (String, &str, &str) {
     let url = url.split_once('#').map_or(url, |(u, _)| u);
     let after_scheme = url.find("://").map_or(0, |i| i + 3);
     let path_at = url[after_scheme..]
         .find(['/', '?'])
         .map_or(url.len(), |i| after_scheme + i);
     let (origin, rest) = url.split_at(path_at);
+    let origin = match origin[after_scheme..].rfind('@') {
+        Some(at) => format!(
+            "{}{}",
+            &origin[..after_scheme],
+            &origin[after_scheme + at + 1..]
+        ),
+        None => origin.to_string(),
+    };
     let (path, query) = rest.find('?').map_or((rest, ""), |i| rest.split_at(i));
     (origin, if path.is_empty() { "/" } else { path }, query)
 }
@@ -156,8 +165,8 @@ mod tests {
     #[test]
     fn url_parts() {
         #[track_caller]
-        fn check(url: &str, expected: (&str, &str, &str)) {
-            assert_eq!(split_url(url), expected, "{url:?}");
+        fn check(url: &str, (origin, path, query): (&str, &str, &str)) {
+            assert_eq!(split_url(url), (origin.to_string(), path, query), "{url:?}");
         }
         check(
             "https://api.example.com/documents/1",
@@ -174,7 +183,8 @@ mod tests {
         check("http://h/a?x=/y?z", ("http://h", "/a", "?x=/y?z"));
         check("http://h/a%2Fb?q", ("http://h", "/a%2Fb", "?q"));
         check("http://h/a#frag", ("http://h", "/a", ""));
-        check("http://user@h:1/p", ("http://user@h:1", "/p", ""));
+        check("http://user@h:1/p", ("http://h:1", "/p", ""));
+        check("http://u:p@w@h/p?q", ("http://h", "/p", "?q"));
     }
 
     #[test]

@@ -399,6 +399,25 @@ fn cases() -> Vec<Case> {
             "a 12 KB path",
         ),
     ];
+    // A method the route does not name is judged as itself, never as GET.
+    c.push(Case {
+        name: "PROPFIND on a GET-only route",
+        head: head("PROPFIND", "/documents/1", &[bearer.as_bytes()]),
+        body: vec![],
+        expect: Problem(403, "ROUTE_NOT_ALLOWED"),
+    });
+    // The runtime's URL parser reads a literal backslash as a slash and resolves
+    // the dot segments before keyward judges the path.
+    c.push(Case {
+        name: "literal backslashes and dot segments",
+        head: head(
+            "GET",
+            "/documents/..\\..\\internal\\x",
+            &[bearer.as_bytes()],
+        ),
+        body: vec![],
+        expect: Problem(403, "ROUTE_NOT_ALLOWED"),
+    });
     c.push(Case {
         name: "a header with NUL",
         head: head(
