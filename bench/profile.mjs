@@ -3,8 +3,6 @@
 // time of the frames that matter (wasm exports, bindings, console).
 //
 //   node bench/profile.mjs <inspector-port> <worker-name> <seconds> [top=30]
-import WebSocket from "ws";
-
 const [port, name, secs, top = "30"] = process.argv.slice(2);
 const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
 const target = targets.find((t) => t.id?.includes(name) || t.title?.includes(name)) ?? targets[0];
@@ -12,12 +10,16 @@ if (!target) {
   console.error(`no inspector target on port ${port}`);
   process.exit(1);
 }
+// Node's own WebSocket (Node 22, which scripts/setup.sh provides).
 const ws = new WebSocket(target.webSocketDebuggerUrl);
-await new Promise((ok, fail) => { ws.once("open", ok); ws.once("error", fail); });
+await new Promise((ok, fail) => {
+  ws.addEventListener("open", ok, { once: true });
+  ws.addEventListener("error", fail, { once: true });
+});
 let next = 0;
 const pending = new Map();
-ws.on("message", (data) => {
-  const msg = JSON.parse(data);
+ws.addEventListener("message", (event) => {
+  const msg = JSON.parse(event.data);
   if (msg.id !== undefined && pending.has(msg.id)) {
     pending.get(msg.id)(msg);
     pending.delete(msg.id);

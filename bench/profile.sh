@@ -4,13 +4,22 @@
 # wrk, and samples workerd's V8 profiler meanwhile (bench/profile.mjs). Rebuilds the
 # normal (stripped) release build at the end.
 #
-#   bench/profile.sh [seconds=8] [connections=16] [setup=keyward|peer-fast|passthrough]
+#   bench/profile.sh [seconds=8] [connections=16] [setup]
+#
+# Setups as in bench/serve.mjs: keyward (the default), keyward-problems-log, peer,
+# peer-fast, passthrough.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/setup.sh"
 cd "$KW_ROOT"
 secs=${1:-8} conns=${2:-16} setup=${3:-keyward}
 . bench/common.sh
-trap 'stop_all; bash scripts/build.sh' EXIT
+load=""
+finish() {
+  if [ -n "$load" ]; then kill "$load" 2>/dev/null || true; fi
+  stop_all
+  bash scripts/build.sh
+}
+trap finish EXIT
 CARGO_PROFILE_RELEASE_STRIP=false bash scripts/build.sh
 
 origin_port=$(free_port) port=$(free_port) inspector=$(free_port)
@@ -20,7 +29,7 @@ KW_BENCH_ADMIN_TOKEN=$token KW_INSPECTOR_PORT=$inspector start_on "$worker_cpu" 
   node bench/serve.mjs "$setup" "$port" "http://127.0.0.1:$origin_port" "$state/do"
 
 auth=()
-if [ "$setup" = keyward ]; then
+if [ "$setup" = keyward ] || [ "$setup" = keyward-problems-log ]; then
   key=$(curl -sf -X POST -H "authorization: Bearer $token" \
     -d '{"name": "profile", "scopes": ["documents.read"], "rate_limits": []}' \
     "http://127.0.0.1:$port/_keyward/v1/teams/profile/keys" |
