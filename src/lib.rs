@@ -23,6 +23,7 @@
 //! - [`directory`]: a team's directory of keys: its calls, rotation, audit entries.
 //! - [`ratelimit`]: rate-limit policies and fixed-window arithmetic.
 //! - [`problem`]: RFC 9457 problem bodies; every code in one enum.
+//! - [`wire`]: reading the worker's and its Durable Objects' messages.
 //!
 //! The shell (`shell`, wasm32 only) is the only code that touches `worker::*`:
 //! it gathers facts from the request and the bindings, calls the core, and turns
@@ -46,6 +47,7 @@ pub mod ratelimit;
 pub mod record;
 pub mod scope;
 pub mod signature;
+pub mod wire;
 
 #[cfg(target_arch = "wasm32")]
 mod shell;

@@ -135,17 +135,17 @@ impl KeyAuthority {
     async fn answer(&self, call: &str, message: &str) -> Result<String> {
         let reply = match call {
             "admit" => {
-                let admission: Admission = serde_json::from_str(message)?;
+                let admission: Admission = runtime::read_message(message)?;
                 let answer = self.admit(&admission)?;
                 self.schedule_flush().await?;
                 serde_json::to_string(&answer)
             }
             "state" => {
-                let change: StateChange = serde_json::from_str(message)?;
+                let change: StateChange = runtime::read_message(message)?;
                 serde_json::to_string(&self.change(&change)?)
             }
             "usage" => {
-                let q: UsageQuery = serde_json::from_str(message)?;
+                let q: UsageQuery = runtime::read_message(message)?;
                 let auth = self.loaded()?;
                 let usage = auth.usage.get(&q.key).cloned().unwrap_or_default();
                 let outcomes = match (q.outcomes, auth.outcomes.get(&q.key)) {

@@ -78,7 +78,7 @@ impl TeamDirectory {
 
 impl TeamDirectory {
     fn answer(&self, message: &str) -> Result<String> {
-        let call: Call = serde_json::from_str(message)?;
+        let call: Call = super::runtime::read_message(message)?;
         let now_ms = worker::Date::now().as_millis() as i64;
         let sql = self.sql()?;
         match call {

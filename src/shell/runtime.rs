@@ -171,7 +171,12 @@ pub async fn call_object<T: serde::de::DeserializeOwned>(
     let text = answer.as_string().ok_or_else(|| {
         worker::Error::RustError(format!("{what} answered something other than text"))
     })?;
-    Ok(serde_json::from_str(&text)?)
+    read_message(&text).map_err(|e| worker::Error::RustError(format!("{what} answered: {e}")))
+}
+
+/// A message between the worker and a Durable Object (either way); see [`crate::wire`].
+pub fn read_message<T: serde::de::DeserializeOwned>(message: &str) -> worker::Result<T> {
+    crate::wire::read(message).map_err(worker::Error::RustError)
 }
 
 /// Logs an unexpected failure of a binding and returns the fail-closed problem.
