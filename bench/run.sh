@@ -132,15 +132,20 @@ print("|---|---|---|---|---|")
 for name in order:
     rps, p50, p99, cpu = med[name]
     print(f"| {name} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {'-' if cpu is None else f'{cpu:,.0f}'} |")
+# Each ratio two ways: of the medians, and the median of the ratios taken within
+# each round (setups of one round run a minute apart, so the machine's drift over
+# the run cancels out of them).
+def ratio(a, b):
+    of_medians = med[a][0] / med[b][0]
+    per_round = statistics.median(x[0] / y[0] for x, y in zip(by[a], by[b]))
+    return f"{of_medians:.2f}x (median of per-round ratios {per_round:.2f}x)"
 pt = med["passthrough"]
 print()
-for name in ("keyward valid", "keyward invalid", "keyward valid, DECISION_LOG=problems"):
-    rps, p50, _, _ = med[name]
-    print(f"{name} / passthrough: {rps / pt[0]:.2f}x throughput, +{p50 - pt[1]:.2f} ms p50")
-kw = med["keyward valid"][0]
-print(f"keyward valid / js peer: {kw / med['js peer'][0]:.2f}x")
-fast = med["js peer, keyward's optimisations"][0]
-print(f"keyward valid / js peer with keyward's optimisations: {kw / fast:.2f}x")
+for name in ("keyward valid", "keyward invalid", "keyward valid, DECISION_LOG=problems",
+             "js peer, keyward's optimisations"):
+    print(f"{name} / passthrough: {ratio(name, 'passthrough')} throughput, +{med[name][1] - pt[1]:.2f} ms p50")
+print(f"keyward valid / js peer: {ratio('keyward valid', 'js peer')}")
+print(f"keyward valid / js peer with keyward's optimisations: {ratio('keyward valid', 'js peer, keyward' + chr(39) + 's optimisations')}")
 EOF
 wasm=build/index_bg.wasm
 printf '\nwasm: %s bytes raw, %s gzipped\n' "$(wc -c <"$wasm")" "$(gzip -9c "$wasm" | wc -c)"
