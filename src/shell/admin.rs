@@ -354,7 +354,7 @@ async fn authorize(
         );
     };
     let required = [MANAGE_SCOPE.to_string()];
-    let ip = super::client_ip(req.headers().get("cf-connecting-ip").ok().flatten());
+    let ip = super::client_ip(&req.headers().0);
     let (record, _) = super::authenticate(
         env,
         config,

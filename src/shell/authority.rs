@@ -377,7 +377,7 @@ pub async fn admit(
         "admit",
         &body,
         "key authority",
-        Some(timeout_ms),
+        Some((timeout_ms, "AUTHORITY_TIMEOUT")),
     )
     .await
 }

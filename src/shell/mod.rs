@@ -99,9 +99,11 @@ async fn handle(
     let headers = req.headers();
     let authorization = headers.get("authorization").ok().flatten();
     match decide::before_lookup(config, method, path, authorization.as_deref())? {
-        Gate::Public { path } => proxy::forward(&req, config, &path, query, None, ctx).await,
+        Gate::Public { path } => {
+            proxy::forward(&req, config, (method, &path), query, None, ctx).await
+        }
         Gate::Lookup { path, key, route } => {
-            let ip = client_ip(headers.get("cf-connecting-ip").ok().flatten());
+            let ip = client_ip(&headers);
             let (record, verdict) = authenticate(
                 env,
                 config,
@@ -113,7 +115,8 @@ async fn handle(
                 config.rate_limit_fail_open,
             )
             .await?;
-            let response = proxy::forward(&req, config, &path, query, Some(&record), ctx).await?;
+            let response =
+                proxy::forward(&req, config, (method, &path), query, Some(&record), ctx).await?;
             Ok(match verdict {
                 Some(v) => proxy::with_headers(response, &decide::ratelimit_headers(&v)),
                 None => response,
@@ -122,9 +125,12 @@ async fn handle(
     }
 }
 
-/// The client's address, from the value of `CF-Connecting-IP`, as Cloudflare reports it.
-pub(crate) fn client_ip(header: Option<String>) -> Option<std::net::IpAddr> {
-    header.and_then(|v| v.trim().parse().ok())
+/// The client's address, as Cloudflare reports it in `CF-Connecting-IP`.
+pub(crate) fn client_ip(
+    headers: &worker::worker_sys::web_sys::Headers,
+) -> Option<std::net::IpAddr> {
+    let value = headers.get("cf-connecting-ip").ok().flatten()?;
+    value.trim().parse().ok()
 }
 
 /// Finds the key's record and judges it (status, address, route), then asks the

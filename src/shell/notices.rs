@@ -8,13 +8,11 @@
 use super::directory;
 use super::runtime;
 use super::store::Keys;
-use super::RawResponse;
 use crate::config::Config;
 use crate::directory::Call;
 use crate::notice::{self, Notice};
 use serde_json::json;
-use wasm_bindgen::{JsCast, JsValue};
-use worker::wasm_bindgen_futures::JsFuture;
+use wasm_bindgen::JsValue;
 use worker::worker_sys::web_sys::RequestInit;
 use worker::{event, Env, Headers, ScheduleContext, ScheduledEvent};
 
@@ -128,12 +126,7 @@ async fn deliver(url: &str, secret: &[u8], n: &Notice) -> Result<(), String> {
     init.set_method("POST");
     init.set_headers(&headers.0);
     init.set_body(&JsValue::from_str(&body));
-    let resp = JsFuture::from(runtime::fetch(url, &init))
-        .await
-        .map_err(|e| worker::Error::from(e).to_string())?;
-    let resp: RawResponse = resp
-        .dyn_into()
-        .map_err(|_| "the runtime's fetch answered something other than a Response")?;
+    let resp = runtime::fetch(url, &init, None).await?;
     match resp.status() {
         200..=299 => Ok(()),
         s => Err(format!("the webhook answered {s}")),

@@ -9,7 +9,6 @@ use crate::problem::{Code, Problem};
 use crate::record::KeyRecord;
 use serde_json::json;
 use wasm_bindgen::prelude::wasm_bindgen;
-use wasm_bindgen::JsCast;
 use worker::worker_sys::web_sys::{Headers, RequestInit, RequestRedirect, ResponseInit};
 
 #[wasm_bindgen(inline_js = "export function headerNames(headers) {
@@ -37,7 +36,7 @@ extern "C" {
 pub async fn forward(
     req: &RawRequest,
     config: &Config,
-    path: &str,
+    (method, path): (&str, &str),
     query: &str,
     record: Option<&KeyRecord>,
     ctx: &Ctx,
@@ -64,7 +63,6 @@ pub async fn forward(
         }
     }
     let _ = headers.set("x-keyward-request-id", &ctx.request_id);
-    let method = req.method();
     if let Some(secret) = &config.identity_secret {
         let signed_path = identity::origin_path(&config.origin_url, path);
         let get = |name: &str| headers.get(name).ok().flatten();
@@ -79,12 +77,12 @@ pub async fn forward(
                 .and_then(|(_, v)| v.as_deref())
         };
         let t = ctx.now_ms.div_euclid(1000);
-        let sig = identity::sign(secret.0.as_bytes(), t, &method, &signed_path, lookup);
+        let sig = identity::sign(secret.0.as_bytes(), t, method, &signed_path, lookup);
         let _ = headers.set(identity::SIGNATURE_HEADER, &sig);
     }
 
     let init = RequestInit::new();
-    init.set_method(&method);
+    init.set_method(method);
     init.set_headers(&headers.0);
     init.set_redirect(RequestRedirect::Manual);
     if method != "GET" && method != "HEAD" {
@@ -92,15 +90,10 @@ pub async fn forward(
             init.set_body(&body);
         }
     }
-    let fetch = runtime::fetch(&target, &init);
-    let timeout = config.origin_timeout_ms;
-    let error = match runtime::within(&fetch, timeout).await {
-        Some(Ok(response)) => match response.dyn_into::<RawResponse>() {
-            Ok(response) => return Ok(response),
-            Err(_) => "the runtime's fetch answered something other than a Response".to_string(),
-        },
-        Some(Err(e)) => worker::Error::from(e).to_string(),
-        None => format!("no response within ORIGIN_TIMEOUT ({timeout} ms)"),
+    let deadline = (config.origin_timeout_ms, "ORIGIN_TIMEOUT");
+    let error = match runtime::fetch(&target, &init, Some(deadline)).await {
+        Ok(response) => return Ok(response),
+        Err(error) => error,
     };
     runtime::log(json!({"event": "origin_error", "request_id": ctx.request_id, "error": error}));
     Err(Problem::new(

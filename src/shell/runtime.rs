@@ -115,22 +115,41 @@ extern "C" {
     fn settle_within(promise: &js_sys::Promise, ms: u32) -> js_sys::Promise;
 }
 
-/// The runtime's `fetch(url, init)`.
-pub fn fetch(url: &str, init: &web_sys::RequestInit) -> js_sys::Promise {
-    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-    global.fetch_with_str_and_init(url, init)
-}
+/// A bound on a wait: the milliseconds, and the setting that chose them (named in
+/// the error when the wait runs out).
+pub type Deadline<'a> = (u32, &'a str);
 
-/// `promise`'s outcome, or `None` when `timeout_ms` passes first.
-pub async fn within(
+/// `promise`'s outcome; with a deadline, `None` when it passes first.
+async fn settle(
     promise: &js_sys::Promise,
-    timeout_ms: u32,
+    deadline: Option<Deadline<'_>>,
 ) -> Option<Result<JsValue, JsValue>> {
-    match JsFuture::from(settle_within(promise, timeout_ms)).await {
+    let Some((ms, _)) = deadline else {
+        return Some(JsFuture::from(promise.clone()).await);
+    };
+    match JsFuture::from(settle_within(promise, ms)).await {
         Ok(settled) if settled.is_undefined() => None,
         Ok(settled) => Some(Ok(js_sys::Array::from(&settled).get(0))),
         Err(e) => Some(Err(e)),
     }
+}
+
+/// The runtime's `fetch(url, init)`: its response, or why there is none.
+pub async fn fetch(
+    url: &str,
+    init: &web_sys::RequestInit,
+    deadline: Option<Deadline<'_>>,
+) -> Result<web_sys::Response, String> {
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let promise = global.fetch_with_str_and_init(url, init);
+    let Some(settled) = settle(&promise, deadline).await else {
+        let (ms, setting) = deadline.expect("only a deadline runs out");
+        return Err(format!("no response within {setting} ({ms} ms)"));
+    };
+    settled
+        .map_err(|e| worker::Error::from(e).to_string())?
+        .dyn_into()
+        .map_err(|_| "the runtime's fetch answered something other than a Response".to_string())
 }
 
 #[wasm_bindgen]
@@ -143,15 +162,15 @@ extern "C" {
 
 /// Calls the Durable Object `name` of the namespace `binding` over RPC
 /// (`keywardCall`, see `src/shell/entry.mjs`) with `call` and its JSON `message`,
-/// and parses its JSON answer, waiting at most `timeout_ms` when given. A failure
-/// names `what`.
+/// and parses its JSON answer, waiting at most until `deadline` when given. A
+/// failure names `what`.
 pub async fn call_object<T: serde::de::DeserializeOwned>(
     env: &Env,
     (binding, name): (&str, &str),
     call: &str,
     message: &str,
     what: &str,
-    timeout_ms: Option<u32>,
+    deadline: Option<Deadline<'_>>,
 ) -> worker::Result<T> {
     let stub: ObjectRpc = env
         .durable_object(binding)?
@@ -159,15 +178,14 @@ pub async fn call_object<T: serde::de::DeserializeOwned>(
         .get_stub()?
         .into_rpc();
     let promise = stub.keyward_call(call, message);
-    let answer = match timeout_ms {
-        Some(ms) => within(&promise, ms).await.unwrap_or_else(|| {
-            Err(JsValue::from_str(&format!(
-                "no answer within AUTHORITY_TIMEOUT ({ms} ms)"
-            )))
-        }),
-        None => JsFuture::from(promise).await,
-    }
-    .map_err(|e| worker::Error::RustError(format!("{what}: {}", worker::Error::from(e))))?;
+    let Some(settled) = settle(&promise, deadline).await else {
+        let (ms, setting) = deadline.expect("only a deadline runs out");
+        return Err(worker::Error::RustError(format!(
+            "{what}: no answer within {setting} ({ms} ms)"
+        )));
+    };
+    let answer = settled
+        .map_err(|e| worker::Error::RustError(format!("{what}: {}", worker::Error::from(e))))?;
     let text = answer.as_string().ok_or_else(|| {
         worker::Error::RustError(format!("{what} answered something other than text"))
     })?;

@@ -102,8 +102,8 @@ impl Keys {
     /// Stores a record under its hash.
     pub async fn put(&self, hash: &KeyHash, record: &KeyRecord) -> Result<(), Problem> {
         let json = serde_json::to_string(record).map_err(|e| unavailable("record encoding", e))?;
-        // As bytes: worker's generic `put` routes a string through serde and a
-        // float formatter (14 KB of wasm) to end up with the same string.
+        // As bytes: worker's generic `put` converts any value with serde_wasm_bindgen
+        // first, only to end up with the same string.
         self.kv
             .put_bytes(&record_key(hash), json.as_bytes())
             .map_err(kv_error)?
