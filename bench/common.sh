@@ -35,3 +35,14 @@ start_on() {
   done
   echo "did not start: $*" >&2; cat "$log" >&2; exit 1
 }
+
+# The admin token the keyward setups are served with (KW_BENCH_ADMIN_TOKEN).
+token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+
+# Issues a key through the admin API of the keyward setup on port $1, for team $2,
+# with the JSON body $3; prints its plaintext.
+issue_key() {
+  curl -sf -X POST -H "authorization: Bearer $token" -d "$3" \
+    "http://127.0.0.1:$1/_keyward/v1/teams/$2/keys" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])'
+}

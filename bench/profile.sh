@@ -24,16 +24,12 @@ CARGO_PROFILE_RELEASE_STRIP=false bash scripts/build.sh
 
 origin_port=$(free_port) port=$(free_port) inspector=$(free_port)
 start_on "$load_cpu" "$state/origin.log" node demo/origin.mjs --port "$origin_port"
-token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 KW_BENCH_ADMIN_TOKEN=$token KW_INSPECTOR_PORT=$inspector start_on "$worker_cpu" "$state/serve.log" \
   node bench/serve.mjs "$setup" "$port" "http://127.0.0.1:$origin_port" "$state/do"
 
 auth=()
 if [ "$setup" = keyward ] || [ "$setup" = keyward-problems-log ]; then
-  key=$(curl -sf -X POST -H "authorization: Bearer $token" \
-    -d '{"name": "profile", "scopes": ["documents.read"], "rate_limits": []}' \
-    "http://127.0.0.1:$port/_keyward/v1/teams/profile/keys" |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])')
+  key=$(issue_key "$port" profile '{"name": "profile", "scopes": ["documents.read"], "rate_limits": []}')
   auth=(-H "authorization: Bearer $key")
 elif [ "$setup" = peer-fast ] || [ "$setup" = peer ]; then
   key="kw_profile"

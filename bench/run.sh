@@ -42,7 +42,6 @@ origin_port=$(free_port)
 start_on "$load_cpu" "$state/origin.log" node demo/origin.mjs --port "$origin_port"
 origin="http://127.0.0.1:$origin_port"
 
-token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 pt_port=$(free_port) kw_port=$(free_port) peer_port=$(free_port) fast_port=$(free_port) quiet_port=$(free_port)
 start "$state/passthrough.log" node bench/serve.mjs passthrough "$pt_port" "$origin" "$state/pt"
 KW_BENCH_ADMIN_TOKEN=$token start "$state/keyward.log" node bench/serve.mjs keyward "$kw_port" "$origin" "$state/kw"
@@ -53,14 +52,9 @@ pt_workerd=$(workerd_of "${pids[1]}") kw_workerd=$(workerd_of "${pids[2]}")
 peer_workerd=$(workerd_of "${pids[3]}") fast_workerd=$(workerd_of "${pids[4]}")
 quiet_workerd=$(workerd_of "${pids[5]}")
 
-key=$(curl -sf -X POST -H "authorization: Bearer $token" \
-  -d '{"name": "bench", "scopes": ["documents.read"], "rate_limits": []}' \
-  "http://127.0.0.1:$kw_port/_keyward/v1/teams/bench/keys" |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])')
-quiet_key=$(curl -sf -X POST -H "authorization: Bearer $token" \
-  -d '{"name": "bench", "scopes": ["documents.read"], "rate_limits": []}' \
-  "http://127.0.0.1:$quiet_port/_keyward/v1/teams/bench/keys" |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])')
+reader='{"name": "bench", "scopes": ["documents.read"], "rate_limits": []}'
+key=$(issue_key "$kw_port" bench "$reader")
+quiet_key=$(issue_key "$quiet_port" bench "$reader")
 unknown="kw_$(head -c 64 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 38)"
 [ "$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $key" "http://127.0.0.1:$kw_port/documents/1")" = 200 ]
 # The peers hold the same key in their own KV.
@@ -155,10 +149,8 @@ printf '\nwasm: %s bytes raw, %s gzipped\n' "$(wc -c <"$wasm")" "$(gzip -9c "$wa
 # stops, so the objects may count up to one more per connection.
 limit=1000000000
 issue_limited() {
-  curl -sf -X POST -H "authorization: Bearer $token" \
-    -d "{\"name\": \"load\", \"scopes\": [\"documents.read\"], \"rate_limits\": [{\"name\": \"total\", \"limit\": $limit, \"window\": \"366d\"}]}" \
-    "http://127.0.0.1:$kw_port/_keyward/v1/teams/load/keys" |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])'
+  issue_key "$kw_port" load \
+    "{\"name\": \"load\", \"scopes\": [\"documents.read\"], \"rate_limits\": [{\"name\": \"total\", \"limit\": $limit, \"window\": \"366d\"}]}"
 }
 # What the key's object has counted so far (one request more, which it counts too).
 counted() {
