@@ -369,37 +369,11 @@ impl Receiver {
     }
 }
 
-/// A response to a raw request.
-#[derive(Debug)]
-pub struct RawResp {
-    /// The status code.
-    pub status: u16,
-    /// Header names (lowercase) and values.
-    pub headers: Vec<(String, String)>,
-    /// The body, de-chunked.
-    pub body: Vec<u8>,
-}
-
-impl RawResp {
-    /// A header's value.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The body as JSON (`Null` when it is not JSON).
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
-    }
-}
-
 /// Sends `head` (the request line and headers, each ending in CRLF, without the
 /// blank line) and `body` as they are over a fresh connection to `base`
 /// (`http://host:port`), and reads the whole response, within 30 s. For input
 /// no HTTP client library would send: duplicate headers, raw bytes, odd paths.
-pub fn raw_request(base: &str, head: &[u8], body: &[u8]) -> RawResp {
+pub fn raw_request(base: &str, head: &[u8], body: &[u8]) -> Resp {
     use std::io::Write;
     use std::net::TcpStream;
     let addr = base.strip_prefix("http://").expect("an http:// base");
@@ -456,7 +430,7 @@ pub fn raw_request(base: &str, head: &[u8], body: &[u8]) -> RawResp {
         }
         body = out;
     }
-    RawResp {
+    Resp {
         status,
         headers,
         body,

@@ -3,7 +3,7 @@
 //! case gets its problem code (or, for a legitimate odd form, the origin), never a
 //! 5xx, and a refused request never reaches the origin.
 
-use crate::harness::{fresh_team, raw_request, RawResp};
+use crate::harness::{fresh_team, raw_request, Resp};
 use crate::{main_worker, PREFIX};
 use keyward::key;
 use serde_json::json;
@@ -617,7 +617,7 @@ fn cases() -> Vec<Case> {
 }
 
 #[track_caller]
-fn check(case: &Case, r: &RawResp) {
+fn check(case: &Case, r: &Resp) {
     let name = case.name;
     let text = String::from_utf8_lossy(&r.body);
     assert!(r.status < 500, "{name}: {} {text}", r.status);
