@@ -187,7 +187,7 @@ impl Actor {
         let Actor::Key { scopes: own, .. } = self else {
             return Ok(());
         };
-        let beyond: Vec<&String> = scopes.iter().filter(|s| !scope::granted(own, s)).collect();
+        let beyond = scope::not_granted(own, scopes);
         if beyond.is_empty() {
             Ok(())
         } else {

@@ -105,10 +105,7 @@ pub fn after_lookup(
             "no key may use this method on this path",
         )),
         RouteDecision::Require(required) => {
-            let missing: Vec<&String> = required
-                .iter()
-                .filter(|r| !scope::granted(&record.scopes, r))
-                .collect();
+            let missing = scope::not_granted(&record.scopes, required);
             if missing.is_empty() {
                 Ok(())
             } else {

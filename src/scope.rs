@@ -106,6 +106,11 @@ pub fn granted<S: AsRef<str>>(grants: &[S], required: &str) -> bool {
     grants.iter().any(|g| covers(g.as_ref(), required))
 }
 
+/// The scopes of `wanted` that none of the grants covers, in order.
+pub fn not_granted<'a, S: AsRef<str>>(grants: &[S], wanted: &'a [String]) -> Vec<&'a String> {
+    wanted.iter().filter(|w| !granted(grants, w)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,6 +178,9 @@ mod tests {
 
     #[test]
     fn any_grant() {
+        let wanted = ["documents.read".to_string(), "reports.write".to_string()];
+        assert_eq!(not_granted(&["documents.*"], &wanted), vec![&wanted[1]]);
+        assert_eq!(not_granted(&["*"], &wanted), Vec::<&String>::new());
         assert!(granted(&["x", "documents.*"], "documents.read"));
         assert!(!granted(&["x", "y"], "documents.read"));
         assert!(!granted::<&str>(&[], "documents.read"));
