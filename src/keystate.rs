@@ -140,8 +140,9 @@ impl KeyState {
 impl Authority {
     /// Decides one admission at `now_ms`: a recorded denial stays one; then
     /// revocation and disabling; then the limits. Updates the usage, the outcomes
-    /// and (only when admitted) the counters. Returns the answer and the outcome.
-    pub fn admit(&mut self, a: &Admission, now_ms: i64) -> (Answer, Outcome) {
+    /// and (only when admitted) the counters, and keeps the outcome (see
+    /// [`Authority::newest_outcomes`]).
+    pub fn admit(&mut self, a: &Admission, now_ms: i64) -> Answer {
         let state = self.states.get(&a.key).copied().unwrap_or_default();
         let status = state.status(now_ms);
         let (verdict, denial) = match (&a.denial, status) {
@@ -172,11 +173,20 @@ impl Authority {
             code,
         };
         let kept = self.outcomes.entry(a.key.clone()).or_default();
-        kept.push_back(outcome.clone());
+        kept.push_back(outcome);
         while kept.len() > OUTCOMES_KEPT {
             kept.pop_front();
         }
-        (Answer { status, verdict }, outcome)
+        Answer { status, verdict }
+    }
+
+    /// The newest `n` of `key`'s kept outcomes, oldest first: after `n` admissions,
+    /// the ones they recorded, as far as they are still kept (at most
+    /// [`OUTCOMES_KEPT`]; older ones would be trimmed from storage at once).
+    pub fn newest_outcomes(&self, key: &str, n: usize) -> impl Iterator<Item = &Outcome> {
+        let kept = self.outcomes.get(key);
+        let len = kept.map_or(0, VecDeque::len);
+        kept.into_iter().flatten().skip(len.saturating_sub(n))
     }
 
     /// Applies an admin change to one key and returns its new state.
@@ -275,7 +285,8 @@ mod tests {
         now_ms: i64,
         expected: (KeyStatus, Option<&str>, u64, u64),
     ) {
-        let (answer, outcome) = auth.admit(a, now_ms);
+        let answer = auth.admit(a, now_ms);
+        let outcome = auth.outcomes[&a.key].back().expect("an outcome is kept");
         let u = &auth.usage[&a.key];
         let got = (answer.status, outcome.code.as_deref(), u.requests, u.denied);
         assert_eq!(got, expected, "{a:?}");
@@ -331,12 +342,39 @@ mod tests {
         assert_eq!(kept.front().unwrap().path, "/p/10");
         assert_eq!(kept.back().unwrap().path, "/p/59");
         a.path = format!("/{}", "é".repeat(300));
-        let (_, o) = auth.admit(&a, 2_000);
+        auth.admit(&a, 2_000);
+        let o = auth.outcomes["key_a"].back().unwrap();
         assert!(o.path.ends_with('…') && o.path.len() <= OUTCOME_PATH_LEN + 3);
         assert_eq!(
             cut_path(&o.path),
             o.path,
             "cutting a cut path changes nothing"
         );
+    }
+
+    #[test]
+    fn newest_outcomes_are_the_last_n_kept() {
+        let mut auth = Authority::default();
+        let mut a = admission("key_a", 1_000, None);
+        for i in 0..60 {
+            a.path = format!("/p/{i}");
+            auth.admit(&a, 1_000 + i);
+        }
+        #[track_caller]
+        fn check(auth: &Authority, (key, n): (&str, usize), expected: &[&str]) {
+            let got: Vec<&str> = auth
+                .newest_outcomes(key, n)
+                .map(|o| o.path.as_str())
+                .collect();
+            assert_eq!(got, expected, "{key} {n}");
+        }
+        check(&auth, ("key_a", 0), &[]);
+        check(&auth, ("key_a", 1), &["/p/59"]);
+        check(&auth, ("key_a", 3), &["/p/57", "/p/58", "/p/59"]);
+        let all: Vec<String> = (10..60).map(|i| format!("/p/{i}")).collect();
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        check(&auth, ("key_a", 50), &all);
+        check(&auth, ("key_a", 60), &all);
+        check(&auth, ("key_b", 5), &[]);
     }
 }
