@@ -5,7 +5,9 @@
 #
 #   bench/run.sh [rounds=5] [seconds=5] [connections=16]
 #
-# Setups: the echo origin directly; a JavaScript pass-through worker; keyward with
+# Setups: the echo origin directly; a JavaScript pass-through worker; the same
+# with one JSON log line per request (bench/passthrough-log.js); the same
+# pass-through in Rust with workers-rs (bench/rust-passthrough); keyward with
 # a valid key (KV hit or isolate cache, scope check, the key's Durable Object,
 # forward); keyward with an unknown key (401, no origin call); keyward with a valid
 # key and DECISION_LOG = "problems" (no log line for a forwarded request); the
@@ -21,6 +23,8 @@ rounds=${1:-5} secs=${2:-5} conns=${3:-16}
 . bench/common.sh
 trap stop_all EXIT
 bash scripts/build.sh
+# The Rust pass-through: keyward's toolchain, worker-build and release profile.
+(cd bench/rust-passthrough && CARGO_TARGET_DIR="$KW_ROOT/target" worker-build --release >/dev/null)
 
 # Starts a worker setup on the worker's core (see bench/common.sh).
 start() { start_on "$worker_cpu" "$@"; }
@@ -42,15 +46,19 @@ origin_port=$(free_port)
 start_on "$load_cpu" "$state/origin.log" node demo/origin.mjs --port "$origin_port"
 origin="http://127.0.0.1:$origin_port"
 
+ptlog_port=$(free_port) ptrs_port=$(free_port)
 pt_port=$(free_port) kw_port=$(free_port) peer_port=$(free_port) fast_port=$(free_port) quiet_port=$(free_port)
 start "$state/passthrough.log" node bench/serve.mjs passthrough "$pt_port" "$origin" "$state/pt"
 KW_BENCH_ADMIN_TOKEN=$token start "$state/keyward.log" node bench/serve.mjs keyward "$kw_port" "$origin" "$state/kw"
 start "$state/peer.log" node bench/serve.mjs peer "$peer_port" "$origin" "$state/peer"
 start "$state/peer-fast.log" node bench/serve.mjs peer-fast "$fast_port" "$origin" "$state/fast"
 KW_BENCH_ADMIN_TOKEN=$token start "$state/quiet.log" node bench/serve.mjs keyward-problems-log "$quiet_port" "$origin" "$state/quiet"
+start "$state/passthrough-log.log" node bench/serve.mjs passthrough-log "$ptlog_port" "$origin" "$state/ptlog"
+start "$state/passthrough-rs.log" node bench/serve.mjs passthrough-rs "$ptrs_port" "$origin" "$state/ptrs"
 pt_workerd=$(workerd_of "${pids[1]}") kw_workerd=$(workerd_of "${pids[2]}")
 peer_workerd=$(workerd_of "${pids[3]}") fast_workerd=$(workerd_of "${pids[4]}")
 quiet_workerd=$(workerd_of "${pids[5]}")
+ptlog_workerd=$(workerd_of "${pids[6]}") ptrs_workerd=$(workerd_of "${pids[7]}")
 
 reader='{"name": "bench", "scopes": ["documents.read"], "rate_limits": []}'
 key=$(issue_key "$kw_port" bench "$reader")
@@ -69,6 +77,8 @@ done
 setups=(
   "direct|$origin/documents/1||"
   "passthrough|http://127.0.0.1:$pt_port/documents/1||$pt_workerd"
+  "passthrough + log line|http://127.0.0.1:$ptlog_port/documents/1||$ptlog_workerd"
+  "passthrough in Rust|http://127.0.0.1:$ptrs_port/documents/1||$ptrs_workerd"
   "keyward valid|http://127.0.0.1:$kw_port/documents/1|authorization: Bearer $key|$kw_workerd"
   "keyward invalid|http://127.0.0.1:$kw_port/documents/1|authorization: Bearer $unknown|$kw_workerd"
   "keyward valid, DECISION_LOG=problems|http://127.0.0.1:$quiet_port/documents/1|authorization: Bearer $quiet_key|$quiet_workerd"
@@ -135,7 +145,7 @@ def ratio(a, b):
     return f"{of_medians:.2f}x (median of per-round ratios {per_round:.2f}x)"
 pt = med["passthrough"]
 print()
-for name in ("keyward valid", "keyward invalid", "keyward valid, DECISION_LOG=problems",
+for name in ("passthrough + log line", "passthrough in Rust", "keyward valid", "keyward invalid", "keyward valid, DECISION_LOG=problems",
              "js peer, keyward's optimisations"):
     print(f"{name} / passthrough: {ratio(name, 'passthrough')} throughput, +{med[name][1] - pt[1]:.2f} ms p50")
 print(f"keyward valid / js peer: {ratio('keyward valid', 'js peer')}")
@@ -143,6 +153,8 @@ print(f"keyward valid / js peer with keyward's optimisations: {ratio('keyward va
 EOF
 wasm=build/index_bg.wasm
 printf '\nwasm: %s bytes raw, %s gzipped\n' "$(wc -c <"$wasm")" "$(gzip -9c "$wasm" | wc -c)"
+rs=bench/rust-passthrough/build/index_bg.wasm
+printf 'wasm of the Rust pass-through: %s bytes raw, %s gzipped\n' "$(wc -c <"$rs")" "$(gzip -9c "$rs" | wc -c)"
 
 # The Durable Objects under load: every request a client saw answered must have
 # been counted, and none twice. wrk does not count requests still in flight when it

@@ -5,7 +5,8 @@
 //
 // Setups: keyward (the release build in build/), keyward-problems-log (the same with
 // DECISION_LOG = "problems"), passthrough (bench/passthrough.js),
-// peer (bench/peer.js) and peer-fast (bench/peer-fast.js).
+// passthrough-rs (bench/rust-passthrough, built by bench/run.sh), peer
+// (bench/peer.js) and peer-fast (bench/peer-fast.js).
 // Prints `ready <port>` once it answers; stops on SIGTERM.
 import { Miniflare, convertV4MiniflareOptions } from "miniflare";
 import { resolve } from "node:path";
@@ -61,6 +62,19 @@ const setups = {
   passthrough: {
     modulesRoot: `${root}/bench`,
     modules: [{ type: "ESModule", path: `${root}/bench/passthrough.js` }],
+    bindings: { ORIGIN_URL: origin },
+  },
+  "passthrough-log": {
+    modulesRoot: `${root}/bench`,
+    modules: [{ type: "ESModule", path: `${root}/bench/passthrough-log.js` }],
+    bindings: { ORIGIN_URL: origin },
+  },
+  "passthrough-rs": {
+    modulesRoot: `${root}/bench/rust-passthrough/build`,
+    modules: [
+      { type: "ESModule", path: `${root}/bench/rust-passthrough/build/index.js` },
+      { type: "CompiledWasm", path: `${root}/bench/rust-passthrough/build/index_bg.wasm` },
+    ],
     bindings: { ORIGIN_URL: origin },
   },
 };
