@@ -4,9 +4,9 @@
 //   node bench/serve.mjs <setup> <port> <origin-url> <state-dir>
 //
 // Setups: keyward (the release build in build/), keyward-problems-log (the same with
-// DECISION_LOG = "problems"), passthrough (bench/passthrough.js),
-// passthrough-rs (bench/rust-passthrough, built by bench/run.sh), peer
-// (bench/peer.js) and peer-fast (bench/peer-fast.js).
+// DECISION_LOG = "problems"), passthrough (bench/passthrough.js), passthrough-log
+// (bench/passthrough-log.js), passthrough-rs (bench/rust-passthrough, built by
+// bench/run.sh), peer (bench/peer.js) and peer-fast (bench/peer-fast.js).
 // Prints `ready <port>` once it answers; stops on SIGTERM.
 import { Miniflare, convertV4MiniflareOptions } from "miniflare";
 import { resolve } from "node:path";
