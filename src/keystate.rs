@@ -329,14 +329,20 @@ mod tests {
         );
     }
 
-    #[test]
-    fn outcomes_keep_the_last_fifty_and_cut_long_paths() {
+    /// An authority that admitted sixty requests of `key_a`, to `/p/0` .. `/p/59`.
+    fn sixty_admitted() -> (Authority, Admission) {
         let mut auth = Authority::default();
         let mut a = admission("key_a", 1_000, None);
         for i in 0..60 {
             a.path = format!("/p/{i}");
             auth.admit(&a, 1_000 + i);
         }
+        (auth, a)
+    }
+
+    #[test]
+    fn outcomes_keep_the_last_fifty_and_cut_long_paths() {
+        let (mut auth, mut a) = sixty_admitted();
         let kept = &auth.outcomes["key_a"];
         assert_eq!(kept.len(), OUTCOMES_KEPT);
         assert_eq!(kept.front().unwrap().path, "/p/10");
@@ -354,12 +360,7 @@ mod tests {
 
     #[test]
     fn newest_outcomes_are_the_last_n_kept() {
-        let mut auth = Authority::default();
-        let mut a = admission("key_a", 1_000, None);
-        for i in 0..60 {
-            a.path = format!("/p/{i}");
-            auth.admit(&a, 1_000 + i);
-        }
+        let (auth, _) = sixty_admitted();
         #[track_caller]
         fn check(auth: &Authority, (key, n): (&str, usize), expected: &[&str]) {
             let got: Vec<&str> = auth
