@@ -378,21 +378,20 @@ pub async fn admit(
     timeout_ms: u32,
 ) -> Result<Answer> {
     let body = serde_json::to_string(admission)?;
-    let object = (BINDING, authority);
-    runtime::call_object(
-        env,
-        object,
-        "admit",
-        &body,
-        "key authority",
-        Some((timeout_ms, "AUTHORITY_TIMEOUT")),
-    )
-    .await
+    let deadline = (timeout_ms, "AUTHORITY_TIMEOUT");
+    call(env, authority, "admit", &body, Some(deadline)).await
 }
 
 /// Tells the object about a revocation or an enable/disable of one of its keys.
 pub async fn change(env: &Env, authority: &str, change: &StateChange) -> Result<KeyState> {
-    call(env, authority, "state", &serde_json::to_string(change)?).await
+    call(
+        env,
+        authority,
+        "state",
+        &serde_json::to_string(change)?,
+        None,
+    )
+    .await
 }
 
 /// One key's usage, and its last outcomes when asked.
@@ -401,14 +400,16 @@ pub async fn usage(env: &Env, authority: &str, key: &str, outcomes: bool) -> Res
         key: key.to_string(),
         outcomes,
     };
-    call(env, authority, "usage", &serde_json::to_string(&q)?).await
+    call(env, authority, "usage", &serde_json::to_string(&q)?, None).await
 }
 
+/// One call to the object named `authority`, waiting at most until `deadline`.
 async fn call<T: serde::de::DeserializeOwned>(
     env: &Env,
     authority: &str,
     method: &str,
     message: &str,
+    deadline: Option<runtime::Deadline<'_>>,
 ) -> Result<T> {
     runtime::call_object(
         env,
@@ -416,7 +417,7 @@ async fn call<T: serde::de::DeserializeOwned>(
         method,
         message,
         "key authority",
-        None,
+        deadline,
     )
     .await
 }
