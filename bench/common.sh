@@ -1,7 +1,7 @@
 # Shared by bench/run.sh and bench/profile.sh (sourced after scripts/setup.sh): the
 # load generator, a state directory, processes started in their own process groups
-# and stopped by `stop_all`, core pinning (the worker on core 0, the load and the
-# origin on core 1 when there are two), free ports.
+# and stopped by `stop_all`, core pinning (workerd alone on core 0; the load, the
+# origin and Miniflare's own Node.js process on core 1 when there are two), free ports.
 
 # wrk, Debian's package, installed on first use like setup's own packages.
 if ! command -v wrk >/dev/null; then
@@ -34,6 +34,29 @@ start_on() {
     sleep 0.1
   done
   echo "did not start: $*" >&2; cat "$log" >&2; exit 1
+}
+
+# The workerd process below the process group leader $1 (Miniflare starts it a
+# moment after its own process).
+workerd_of() {
+  local kids
+  for _ in $(seq 20); do
+    kids=$(pgrep -g "$1" workerd || true)
+    [ -n "$kids" ] && { echo "$kids" | head -1; return; }
+    sleep 0.5
+  done
+  echo "no workerd below process group $1" >&2
+  exit 1
+}
+
+# Starts a worker setup (`node bench/serve.mjs ...`, logging to $1) and sets
+# $last_workerd. Only workerd runs on the worker's core: Miniflare's Node.js process,
+# which relays each line the worker logs (about 40 µs of its own CPU per line),
+# runs with the load, as a deployed worker's log pipeline runs elsewhere too.
+start_worker() {
+  start_on "$load_cpu" "$@"
+  last_workerd=$(workerd_of "${pids[-1]}")
+  taskset -a -p -c "$worker_cpu" "$last_workerd" >/dev/null
 }
 
 # The admin token the keyward setups are served with (KW_BENCH_ADMIN_TOKEN).

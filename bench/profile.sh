@@ -24,7 +24,7 @@ CARGO_PROFILE_RELEASE_STRIP=false bash scripts/build.sh
 
 origin_port=$(free_port) port=$(free_port) inspector=$(free_port)
 start_on "$load_cpu" "$state/origin.log" node demo/origin.mjs --port "$origin_port"
-KW_BENCH_ADMIN_TOKEN=$token KW_INSPECTOR_PORT=$inspector start_on "$worker_cpu" "$state/serve.log" \
+KW_BENCH_ADMIN_TOKEN=$token KW_INSPECTOR_PORT=$inspector start_worker "$state/serve.log" \
   node bench/serve.mjs "$setup" "$port" "http://127.0.0.1:$origin_port" "$state/do"
 
 auth=()

@@ -12,8 +12,8 @@
 # forward); keyward with an unknown key (401, no origin call); keyward with a valid
 # key and DECISION_LOG = "problems" (no log line for a forwarded request); the
 # JavaScript peer written by hand (bench/peer.js); the same peer with keyward's
-# optimisations (bench/peer-fast.js). workerd runs on core 0, wrk and the origin on
-# core 1 (when there are two). CPU per request is
+# optimisations (bench/peer-fast.js). workerd runs alone on core 0; wrk, the origin
+# and Miniflare's Node.js processes on core 1 (when there are two). CPU per request is
 # workerd's utime+stime delta from /proc/<pid>/stat divided by the requests.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/setup.sh"
@@ -26,20 +26,6 @@ bash scripts/build.sh
 # The Rust pass-through: keyward's toolchain, worker-build and release profile.
 (cd bench/rust-passthrough && CARGO_TARGET_DIR="$KW_ROOT/target" worker-build --release >/dev/null)
 
-# Starts a worker setup on the worker's core (see bench/common.sh).
-start() { start_on "$worker_cpu" "$@"; }
-
-# The workerd process below a process group leader.
-workerd_of() {
-  local pid=$1 kids
-  for _ in 1 2 3 4; do
-    kids=$(pgrep -g "$pid" workerd || true)
-    [ -n "$kids" ] && { echo "$kids" | head -1; return; }
-    sleep 0.5
-  done
-  echo ""
-}
-
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 origin_port=$(free_port)
@@ -48,17 +34,20 @@ origin="http://127.0.0.1:$origin_port"
 
 ptlog_port=$(free_port) ptrs_port=$(free_port)
 pt_port=$(free_port) kw_port=$(free_port) peer_port=$(free_port) fast_port=$(free_port) quiet_port=$(free_port)
-start "$state/passthrough.log" node bench/serve.mjs passthrough "$pt_port" "$origin" "$state/pt"
-KW_BENCH_ADMIN_TOKEN=$token start "$state/keyward.log" node bench/serve.mjs keyward "$kw_port" "$origin" "$state/kw"
-start "$state/peer.log" node bench/serve.mjs peer "$peer_port" "$origin" "$state/peer"
-start "$state/peer-fast.log" node bench/serve.mjs peer-fast "$fast_port" "$origin" "$state/fast"
-KW_BENCH_ADMIN_TOKEN=$token start "$state/quiet.log" node bench/serve.mjs keyward-problems-log "$quiet_port" "$origin" "$state/quiet"
-start "$state/passthrough-log.log" node bench/serve.mjs passthrough-log "$ptlog_port" "$origin" "$state/ptlog"
-start "$state/passthrough-rs.log" node bench/serve.mjs passthrough-rs "$ptrs_port" "$origin" "$state/ptrs"
-pt_workerd=$(workerd_of "${pids[1]}") kw_workerd=$(workerd_of "${pids[2]}")
-peer_workerd=$(workerd_of "${pids[3]}") fast_workerd=$(workerd_of "${pids[4]}")
-quiet_workerd=$(workerd_of "${pids[5]}")
-ptlog_workerd=$(workerd_of "${pids[6]}") ptrs_workerd=$(workerd_of "${pids[7]}")
+start_worker "$state/passthrough.log" node bench/serve.mjs passthrough "$pt_port" "$origin" "$state/pt"
+pt_workerd=$last_workerd
+KW_BENCH_ADMIN_TOKEN=$token start_worker "$state/keyward.log" node bench/serve.mjs keyward "$kw_port" "$origin" "$state/kw"
+kw_workerd=$last_workerd
+start_worker "$state/peer.log" node bench/serve.mjs peer "$peer_port" "$origin" "$state/peer"
+peer_workerd=$last_workerd
+start_worker "$state/peer-fast.log" node bench/serve.mjs peer-fast "$fast_port" "$origin" "$state/fast"
+fast_workerd=$last_workerd
+KW_BENCH_ADMIN_TOKEN=$token start_worker "$state/quiet.log" node bench/serve.mjs keyward-problems-log "$quiet_port" "$origin" "$state/quiet"
+quiet_workerd=$last_workerd
+start_worker "$state/passthrough-log.log" node bench/serve.mjs passthrough-log "$ptlog_port" "$origin" "$state/ptlog"
+ptlog_workerd=$last_workerd
+start_worker "$state/passthrough-rs.log" node bench/serve.mjs passthrough-rs "$ptrs_port" "$origin" "$state/ptrs"
+ptrs_workerd=$last_workerd
 
 reader='{"name": "bench", "scopes": ["documents.read"], "rate_limits": []}'
 key=$(issue_key "$kw_port" bench "$reader")
