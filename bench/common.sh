@@ -1,7 +1,8 @@
-# Shared by bench/run.sh and bench/profile.sh (sourced after scripts/setup.sh): the
-# load generator, a state directory, processes started in their own process groups
-# and stopped by `stop_all`, core pinning (workerd alone on core 0; the load, the
-# origin and Miniflare's own Node.js process on core 1 when there are two), free ports.
+# Shared by bench/run.sh, bench/perf.sh and bench/profile.sh (sourced after
+# scripts/setup.sh): the load generator, a state directory, processes started in
+# their own process groups and stopped by `stop_all`, core pinning (workerd alone on
+# core 0; the load, the origin and Miniflare's own Node.js process on core 1 when
+# there are two), free ports, keys for the keyward setups and the peers.
 
 # wrk, Debian's package, installed on first use like setup's own packages.
 if ! command -v wrk >/dev/null; then
@@ -68,4 +69,13 @@ issue_key() {
   curl -sf -X POST -H "authorization: Bearer $token" -d "$3" \
     "http://127.0.0.1:$1/_keyward/v1/teams/$2/keys" |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])'
+}
+
+# Gives the JavaScript peer on port $1 the key $2 (as its SHA-256), for team $3, with
+# the route's scope and a limit far above any load.
+seed_peer() {
+  local hash
+  hash=$(printf '%s' "$2" | sha256sum | cut -d' ' -f1)
+  curl -sf -X POST -d "{\"hash\": \"$hash\", \"record\": {\"id\": \"key_$3\", \"team\": \"$3\", \"scopes\": [\"documents.read\"], \"limit\": 1000000000}}" \
+    "http://127.0.0.1:$1/_peer/seed" >/dev/null
 }

@@ -25,40 +25,35 @@ fi
 origin_port=$(free_port)
 start_on "$load_cpu" "$state/origin.log" node demo/origin.mjs --port "$origin_port"
 origin="http://127.0.0.1:$origin_port"
-declare -A port workerd
+declare -A port workerd keys
 for s in "${names[@]}"; do
   port[$s]=$(free_port)
   KW_BENCH_ADMIN_TOKEN=$token start_worker "$state/$s.log" node bench/serve.mjs "$s" "${port[$s]}" "$origin" "$state/$s"
   workerd[$s]=$last_workerd
 done
+# Each keyward setup has its own KV, so its own key; the peers share the first one.
 key=""
 for s in "${names[@]}"; do
   case $s in keyward | keyward-problems-log)
-    k=$(issue_key "${port[$s]}" bench '{"name": "bench", "scopes": ["documents.read"], "rate_limits": []}')
-    key=${key:-$k}
-    # Each keyward setup has its own KV: it answers its own key.
-    declare "key_${s//-/_}=$k" ;;
+    keys[$s]=$(issue_key "${port[$s]}" bench '{"name": "bench", "scopes": ["documents.read"], "rate_limits": []}')
+    key=${key:-${keys[$s]}} ;;
   esac
 done
 key=${key:-kw_perf}
-hash=$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)
 for s in "${names[@]}"; do
-  case $s in peer | peer-fast)
-    curl -sf -X POST -d "{\"hash\": \"$hash\", \"record\": {\"id\": \"key_bench\", \"team\": \"bench\", \"scopes\": [\"documents.read\"], \"limit\": 1000000000}}" \
-      "http://127.0.0.1:${port[$s]}/_peer/seed" >/dev/null ;;
-  esac
+  case $s in peer | peer-fast) seed_peer "${port[$s]}" "$key" bench ;; esac
+  keys[$s]=${keys[$s]:-$key}
 done
-key_for() { local v="key_${1//-/_}"; echo "${!v:-$key}"; }
 
 declare -A requests
 for s in "${names[@]}"; do
-  taskset -c "$load_cpu" wrk -t1 -c16 -d2s -H "authorization: Bearer $(key_for "$s")" "http://127.0.0.1:${port[$s]}/documents/1" >/dev/null
+  taskset -c "$load_cpu" wrk -t1 -c16 -d2s -H "authorization: Bearer ${keys[$s]}" "http://127.0.0.1:${port[$s]}/documents/1" >/dev/null
   requests[$s]=0
   : >"$state/$s.stacks"
 done
 for round in $(seq "$rounds"); do
   for s in "${names[@]}"; do
-    taskset -c "$load_cpu" wrk -t1 -c16 -d"$((secs + 2))s" -H "authorization: Bearer $(key_for "$s")" \
+    taskset -c "$load_cpu" wrk -t1 -c16 -d"$((secs + 2))s" -H "authorization: Bearer ${keys[$s]}" \
       "http://127.0.0.1:${port[$s]}/documents/1" >"$state/wrk.txt" &
     load=$!
     sleep 1

@@ -33,9 +33,7 @@ if [ "$setup" = keyward ] || [ "$setup" = keyward-problems-log ]; then
   auth=(-H "authorization: Bearer $key")
 elif [ "$setup" = peer-fast ] || [ "$setup" = peer ]; then
   key="kw_profile"
-  hash=$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)
-  curl -sf -X POST -d "{\"hash\": \"$hash\", \"record\": {\"id\": \"key_profile\", \"team\": \"profile\", \"scopes\": [\"documents.read\"], \"limit\": 1000000000}}" \
-    "http://127.0.0.1:$port/_peer/seed" >/dev/null
+  seed_peer "$port" "$key" profile
   auth=(-H "authorization: Bearer $key")
 fi
 url="http://127.0.0.1:$port/documents/1"

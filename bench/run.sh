@@ -55,10 +55,8 @@ quiet_key=$(issue_key "$quiet_port" bench "$reader")
 unknown="kw_$(head -c 64 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 38)"
 [ "$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $key" "http://127.0.0.1:$kw_port/documents/1")" = 200 ]
 # The peers hold the same key in their own KV.
-hash=$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)
-seed="{\"hash\": \"$hash\", \"record\": {\"id\": \"key_bench\", \"team\": \"bench\", \"scopes\": [\"documents.read\"], \"limit\": 1000000000}}"
 for port in "$peer_port" "$fast_port"; do
-  curl -sf -X POST -d "$seed" "http://127.0.0.1:$port/_peer/seed" >/dev/null
+  seed_peer "$port" "$key" bench
   [ "$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $key" "http://127.0.0.1:$port/documents/1")" = 200 ]
 done
 
