@@ -70,27 +70,30 @@ setup_wasm_toolchain() {
   KW_WASM_PATH=/usr/bin
 }
 
-# The build tools are compiled unoptimised, both into one target directory: they
-# only drive the build (wasm-bindgen then takes 0.5 s on keyward's wasm instead of
-# 0.2 s), and a new machine compiles both in under 2 minutes instead of about 6.
-cargo_tool() { # $1 crate, $2 version, $3 binary, $4 target directory
+# The build tools are compiled unoptimised, both into one target directory (made on
+# the first install, removed after the last): they only drive the build
+# (wasm-bindgen then takes 0.5 s on keyward's wasm instead of 0.2 s), and a new
+# machine compiles both in under 2 minutes instead of about 6.
+KW_TOOLS_TARGET=""
+cargo_tool() { # $1 crate, $2 version, $3 binary
   local have=""
   if [ -x "$HOME/.cargo/bin/$3" ]; then have="$("$HOME/.cargo/bin/$3" --version 2>/dev/null || true)"; fi
   case "$have" in
     *"$2"*) ;;
     *) log "cargo install $1 $2 (about a minute, once)"
-       CARGO_PROFILE_RELEASE_OPT_LEVEL=0 cargo install -q "$1" --version "$2" --target-dir "$4" ;;
+       KW_TOOLS_TARGET="${KW_TOOLS_TARGET:-$(mktemp -d)}"
+       # --force: cargo's own record may list the tool while its binary is gone.
+       CARGO_PROFILE_RELEASE_OPT_LEVEL=0 cargo install -q --force "$1" --version "$2" --target-dir "$KW_TOOLS_TARGET" ;;
   esac
 }
 
 setup_cargo_tools() {
-  local bindgen tools
-  tools="$(mktemp -d)"
-  cargo_tool worker-build "$KW_WORKER_BUILD_VERSION" worker-build "$tools"
+  cargo_tool worker-build "$KW_WORKER_BUILD_VERSION" worker-build
   # The wasm-bindgen CLI must equal the library version in Cargo.lock.
+  local bindgen
   bindgen="$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/,""); print; exit}' "$KW_ROOT/Cargo.lock")"
-  cargo_tool wasm-bindgen-cli "$bindgen" wasm-bindgen "$tools"
-  rm -rf "$tools"
+  cargo_tool wasm-bindgen-cli "$bindgen" wasm-bindgen
+  if [ -n "$KW_TOOLS_TARGET" ]; then rm -rf "$KW_TOOLS_TARGET"; fi
 }
 
 setup_npm() {
