@@ -46,6 +46,12 @@ pub fn before_lookup<'a>(
 ) -> Result<Gate<'a>, Problem> {
     let path =
         path::canonicalize(raw_path).map_err(|e| Problem::new(Code::InvalidPath, e.message()))?;
+    if is_reserved(&path) {
+        return Err(Problem::new(
+            Code::NotFound,
+            "keyward's own paths are served only under /_keyward/, spelled exactly, and are never forwarded",
+        ));
+    }
     let route = config.policy.judge(method, &path);
     if route == RouteDecision::Public {
         return Ok(Gate::Public { path });
@@ -54,6 +60,15 @@ pub fn before_lookup<'a>(
     let key = key::parse_any(&config.key_prefix, &config.legacy_formats, presented)
         .map_err(|(_, message)| Problem::new(Code::InvalidFormat, message).presented())?;
     Ok(Gate::Lookup { path, key, route })
+}
+
+/// Whether a canonical path is under keyward's reserved `/_keyward` in a spelling
+/// that the shell did not take as reserved (another case, a trailing dot, a
+/// look-alike letter): such a path is never forwarded either.
+pub fn is_reserved(canonical: &str) -> bool {
+    let first = path::segments(canonical).next().unwrap_or("");
+    // Only a segment starting with '_' can fold to "_keyward".
+    first.starts_with('_') && path::fold(&format!("/{first}")) == "/_keyward"
 }
 
 fn credential_problem(e: CredentialError) -> Problem {
@@ -249,21 +264,57 @@ const HOP_BY_HOP: &[&str] = &[
     "host",
 ];
 
+/// Headers that make an origin act on another method or path than the one keyward
+/// judged (method overrides, rewrites), or that assert where the request came from
+/// (`Forwarded`): never forwarded from a client.
+pub const OVERRIDE_HEADERS: &[&str] = &[
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "x-original-method",
+    "x-original-url",
+    "x-original-uri",
+    "x-rewrite-url",
+    "x-override-url",
+    "x-envoy-original-path",
+    "forwarded",
+];
+
+/// A header name as CGI, WSGI, Rack and PHP read it: `_` and `-` are the same
+/// (`X-Keyward_Team` reaches them as `HTTP_X_KEYWARD_TEAM`).
+fn cgi_name(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.contains('_') {
+        std::borrow::Cow::Owned(name.replace('_', "-"))
+    } else {
+        std::borrow::Cow::Borrowed(name)
+    }
+}
+
 /// Whether a client request header (lowercase `name`) is forwarded to the origin.
 /// `connection` is the client's `Connection` header, whose tokens name further
-/// hop-by-hop headers. Client-sent `X-Keyward-*` headers are always dropped.
+/// hop-by-hop headers. Names are compared with `_` read as `-`, so that no spelling
+/// of a header keyward sets or drops reaches the origin: client-sent `X-Keyward-*`,
+/// hop-by-hop and [`OVERRIDE_HEADERS`] are always dropped.
 pub fn forward_request_header(
     name: &str,
     forward_authorization: bool,
     connection: Option<&str>,
 ) -> bool {
-    if name.starts_with("x-keyward-") || HOP_BY_HOP.contains(&name) {
+    let name = cgi_name(name);
+    let name = name.as_ref();
+    if name.starts_with("x-keyward-")
+        || HOP_BY_HOP.contains(&name)
+        || OVERRIDE_HEADERS.contains(&name)
+    {
         return false;
     }
     if name == "authorization" {
         return forward_authorization;
     }
-    !connection.is_some_and(|c| c.split(',').any(|t| t.trim().eq_ignore_ascii_case(name)))
+    !connection.is_some_and(|c| {
+        c.split(',')
+            .any(|t| cgi_name(&t.trim().to_ascii_lowercase()) == name)
+    })
 }
 
 #[cfg(test)]
@@ -330,6 +381,21 @@ mod tests {
         check_before("/documents/1", Some(&flipped), Err(Code::InvalidFormat));
         check_before("/documents/%2F", Some(&bearer), Err(Code::InvalidPath));
         check_before("/internal/x", None, Err(Code::MissingKey));
+        // keyward's own prefix, spelled so that the shell did not take it.
+        for reserved in [
+            "/_keyward",
+            "/_keyward/health",
+            "//_keyward/health",
+            "/%5Fkeyward/health",
+            "/_KEYWARD/health",
+            "/_keyward./v1",
+            "/_%E2%84%AAeyward/health",
+        ] {
+            check_before(reserved, Some(&bearer), Err(Code::NotFound));
+            check_before(reserved, None, Err(Code::NotFound));
+        }
+        check_before("/_keywardx/health", None, Err(Code::MissingKey));
+        check_before("/keyward/health", None, Err(Code::MissingKey));
     }
 
     fn record(scopes: &[&str]) -> KeyRecord {
@@ -622,5 +688,19 @@ mod tests {
         check_forward("host", false, None, false);
         check_forward("x-custom", false, Some("close, X-Custom"), false);
         check_forward("x-other", false, Some("close, X-Custom"), true);
+        // Underscore spellings of what keyward sets or drops.
+        check_forward("x-keyward_team", false, None, false);
+        check_forward("x_keyward_key_id", false, None, false);
+        check_forward("x_keyward-subject", false, None, false);
+        check_forward("transfer_encoding", false, None, false);
+        check_forward("x_http_method_override", false, None, false);
+        check_forward("x-custom_name", false, None, true);
+        check_forward("x-custom_name", false, Some("X-Custom-Name"), false);
+        check_forward("x-custom-name", false, Some("x_custom_name"), false);
+        // Overrides of the method or path that keyward judged.
+        for name in OVERRIDE_HEADERS {
+            check_forward(name, true, None, false);
+        }
+        check_forward("x-forwarded-host", false, None, true);
     }
 }

@@ -1,10 +1,22 @@
 //! Canonical request paths (the one path that the route policy judges and the origin
 //! receives), and the parts of a URL string as the runtime serialized it.
 //!
-//! The runtime's URL parser has already resolved `.` and `..` segments. What is
-//! left to make unambiguous: repeated slashes are collapsed, percent-encoded
-//! unreserved characters are decoded (`%61` is `a`), and encodings that an origin
-//! could read as a separator or a dot segment (`%2F`, `%5C`, `%2E%2E`) are refused.
+//! The runtime's URL parser has already resolved `.` and `..` segments (also as
+//! `%2e`). What is left to make unambiguous: repeated slashes are collapsed and
+//! percent-encoded unreserved characters are decoded (`%61` is `a`). Every spelling
+//! that a common origin could read differently from keyward is refused rather than
+//! judged one way and served another:
+//! - an encoded `/` or `\` (`%2F`, `%5C`), which some origins decode before routing;
+//! - a path parameter (`;` or `%3B`), which Tomcat, Jetty and Spring strip, so that
+//!   `/a/..;/b` is `/b` to them;
+//! - a double encoding (`%25` followed by two hex digits), which origins that
+//!   decode twice read as the escape it encodes (`%252e` is `.`);
+//! - a segment of dots alone, in any spelling (`.`, `..`, `.%2e`, `...`);
+//! - an encoded control character (`%00`-`%1F`, `%7F`), which C origins truncate at;
+//! - a segment that starts or ends with an encoded space (`%20`), which Spring's
+//!   matcher and Windows trim;
+//! - escapes that do not decode to UTF-8 (`%C0%AE`, an overlong `.`), which lax
+//!   decoders read as the character they imitate.
 
 /// Why a path is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,10 +25,20 @@ pub enum PathError {
     NotAbsolute,
     /// An encoded `/` or `\`, which origins disagree about.
     EncodedSeparator,
-    /// A segment that decodes to `.` or `..`.
+    /// A segment of dots alone (`.`, `..`, `...`), in any spelling.
     DotSegment,
     /// A `%` not followed by two hex digits.
     BadEscape,
+    /// A `;` or `%3B`: a path parameter, which some origins strip before routing.
+    Parameter,
+    /// `%25` followed by two hex digits: an escape encoded twice.
+    DoubleEncoding,
+    /// An encoded control character (`%00`-`%1F`, `%7F`).
+    ControlCharacter,
+    /// A segment that starts or ends with an encoded space.
+    PaddedSegment,
+    /// Escapes that are not UTF-8 (such as an overlong `%C0%AE`).
+    NotUtf8,
 }
 
 impl PathError {
@@ -27,19 +49,43 @@ impl PathError {
             PathError::EncodedSeparator => {
                 "the path contains an encoded '/' or '\\' (%2F, %5C), which is refused"
             }
-            PathError::DotSegment => "the path contains an encoded '.' or '..' segment",
+            PathError::DotSegment => {
+                "the path contains a segment of dots alone ('.', '..', '.%2e'), which is refused"
+            }
             PathError::BadEscape => {
                 "the path contains a '%' that is not followed by two hex digits"
+            }
+            PathError::Parameter => {
+                "the path contains a ';' or '%3B' (a path parameter), which some origins strip before routing; it is refused"
+            }
+            PathError::DoubleEncoding => {
+                "the path contains an escape encoded twice ('%25' and two hex digits), which is refused"
+            }
+            PathError::ControlCharacter => {
+                "the path contains an encoded control character (%00-%1F, %7F), which is refused"
+            }
+            PathError::PaddedSegment => {
+                "a path segment starts or ends with an encoded space, which some origins trim; it is refused"
+            }
+            PathError::NotUtf8 => {
+                "the path's escapes do not decode to UTF-8 (an overlong or broken sequence), which is refused"
             }
         }
     }
 }
 
+/// Whether a segment is dots alone.
+fn is_dots(seg: &str) -> bool {
+    !seg.is_empty() && seg.bytes().all(|b| b == b'.')
+}
+
 /// Returns the canonical form of `raw` (a path as serialised by a WHATWG URL parser).
 pub fn canonicalize(raw: &str) -> Result<String, PathError> {
     let rest = raw.strip_prefix('/').ok_or(PathError::NotAbsolute)?;
-    // Most paths are canonical already: no escape, no empty or dot segment.
-    if !raw.contains('%') && !raw.contains("//") && !rest.split('/').any(|s| s == "." || s == "..")
+    // Most paths are canonical already: no escape, parameter, empty or dot segment.
+    if !raw.bytes().any(|b| b == b'%' || b == b';')
+        && !raw.contains("//")
+        && !rest.split('/').any(is_dots)
     {
         return Ok(raw.to_string());
     }
@@ -57,44 +103,108 @@ pub fn canonicalize(raw: &str) -> Result<String, PathError> {
         let start = out.len();
         decode_unreserved(seg, &mut out)?;
         let decoded = &out[start..];
-        if decoded == "." || decoded == ".." {
+        if is_dots(decoded) {
             return Err(PathError::DotSegment);
+        }
+        if decoded.starts_with("%20") || decoded.ends_with("%20") {
+            return Err(PathError::PaddedSegment);
         }
     }
     if out.is_empty() {
         out.push('/');
     }
+    decoded_bytes(&out).map_err(|_| PathError::NotUtf8)?;
     Ok(out)
 }
 
+/// The bytes of a canonical path with every escape decoded, if they are UTF-8.
+fn decoded_bytes(canonical: &str) -> Result<String, std::string::FromUtf8Error> {
+    let bytes = canonical.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match escaped {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out)
+}
+
 /// Appends `seg` with percent-encoded unreserved characters decoded and other
-/// escapes normalised to uppercase hex.
+/// escapes normalised to uppercase hex; refuses what origins read differently.
 fn decode_unreserved(seg: &str, out: &mut String) -> Result<(), PathError> {
     let bytes = seg.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
+        if bytes[i] == b';' {
+            return Err(PathError::Parameter);
+        }
         if bytes[i] != b'%' {
             let ch = seg[i..].chars().next().expect("in bounds");
             out.push(ch);
             i += ch.len_utf8();
             continue;
         }
-        let hex = bytes.get(i + 1..i + 3).ok_or(PathError::BadEscape)?;
-        let hex = std::str::from_utf8(hex).map_err(|_| PathError::BadEscape)?;
-        let b = u8::from_str_radix(hex, 16).map_err(|_| PathError::BadEscape)?;
+        let b = hex_at(bytes, i + 1).ok_or(PathError::BadEscape)?;
         match b {
             b'/' | b'\\' => return Err(PathError::EncodedSeparator),
+            b';' => return Err(PathError::Parameter),
+            b'%' if hex_at(bytes, i + 3).is_some() => return Err(PathError::DoubleEncoding),
+            0..=0x1F | 0x7F => return Err(PathError::ControlCharacter),
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
                 out.push(b as char)
             }
             _ => {
                 out.push('%');
-                out.push_str(&hex.to_ascii_uppercase());
+                out.push_str(&seg[i + 1..i + 3].to_ascii_uppercase());
             }
         }
         i += 3;
     }
     Ok(())
+}
+
+/// The byte that the two hex digits at `at` encode.
+fn hex_at(bytes: &[u8], at: usize) -> Option<u8> {
+    let hex = bytes.get(at..at + 2)?;
+    if !hex.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
+}
+
+/// The form of a canonical path that a case-insensitive origin routes by: escapes
+/// decoded, letters lowercased (Unicode), trailing dots and spaces of each segment
+/// removed (as Windows and IIS do) and no trailing slash (as Express and ASP.NET
+/// ignore it). Policy patterns are folded the same way, so that `/INTERNAL/x`,
+/// `/internal./x` and `/internal/` meet the rules for `/internal`.
+pub fn fold(canonical: &str) -> String {
+    let decoded = decoded_bytes(canonical).unwrap_or_else(|_| canonical.to_string());
+    let lower = decoded.to_lowercase();
+    let mut out = String::with_capacity(lower.len());
+    for seg in segments(&lower) {
+        out.push('/');
+        out.push_str(seg.trim_end_matches(['.', ' ']));
+    }
+    while out.len() > 1 && out.ends_with('/') {
+        out.pop();
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
 }
 
 /// The parts of a URL as the runtime serialized it (`scheme://authority/path?query`):
@@ -158,8 +268,80 @@ mod tests {
         check("/x/%2e%2ex", Ok("/x/..x"));
         check("/a%2", Err(BadEscape));
         check("/a%zz", Err(BadEscape));
+        check("/a%z1", Err(BadEscape));
+        check("/a%+1", Err(BadEscape));
         check("documents", Err(NotAbsolute));
         check("", Err(NotAbsolute));
+        // Literal dot segments, which the fast path must not let through.
+        check("/a/./b", Err(DotSegment));
+        check("/a/../b", Err(DotSegment));
+        check("/..", Err(DotSegment));
+        check("/a/...", Err(DotSegment));
+        check("/a/.b/c..", Ok("/a/.b/c.."));
+        check("/.well-known/x", Ok("/.well-known/x"));
+        // Path parameters: Tomcat, Jetty and Spring strip them before routing.
+        check("/documents/..;/internal/x", Err(Parameter));
+        check("/documents/%2e%2e;/internal/x", Err(Parameter));
+        check("/internal;a=b/x", Err(Parameter));
+        check("/a;", Err(Parameter));
+        check("/a%3bb", Err(Parameter));
+        check("/a%3Bb", Err(Parameter));
+        // Escapes encoded twice, read once more by origins that decode twice.
+        check("/a/%252e%252e/b", Err(DoubleEncoding));
+        check("/a%252fb", Err(DoubleEncoding));
+        check("/a%255Cb", Err(DoubleEncoding));
+        check("/a%2541", Err(DoubleEncoding));
+        check("/100%25", Ok("/100%25"));
+        check("/100%25x", Ok("/100%25x"));
+        check("/100%25%41", Ok("/100%25A"));
+        // Control characters, overlong and broken UTF-8, padded segments.
+        check("/a%00.json", Err(ControlCharacter));
+        check("/a%0d%0ab", Err(ControlCharacter));
+        check("/a%7f", Err(ControlCharacter));
+        check("/a%c0%ae%c0%ae/b", Err(NotUtf8));
+        check("/a%e0%80%ae", Err(NotUtf8));
+        check("/a%c3", Err(NotUtf8));
+        check("/a%ff", Err(NotUtf8));
+        check("/internal%20/x", Err(PaddedSegment));
+        check("/%20internal/x", Err(PaddedSegment));
+        check("/my%20doc", Ok("/my%20doc"));
+    }
+
+    #[test]
+    fn every_refusal_has_its_own_message() {
+        use PathError::*;
+        let all = [
+            NotAbsolute,
+            EncodedSeparator,
+            DotSegment,
+            BadEscape,
+            Parameter,
+            DoubleEncoding,
+            ControlCharacter,
+            PaddedSegment,
+            NotUtf8,
+        ];
+        let messages: std::collections::BTreeSet<&str> = all.iter().map(|e| e.message()).collect();
+        assert_eq!(messages.len(), all.len());
+    }
+
+    #[test]
+    fn folded_for_case_insensitive_origins() {
+        #[track_caller]
+        fn check(canonical: &str, expected: &str) {
+            assert_eq!(fold(canonical), expected, "{canonical:?}");
+        }
+        check("/", "/");
+        check("/INTERNAL/X", "/internal/x");
+        check("/internal./x", "/internal/x");
+        check("/internal../x", "/internal/x");
+        check("/admin/", "/admin");
+        check("/admin//", "/admin");
+        check("/Admin.", "/admin");
+        check("/CAF%C3%89", "/café");
+        check("/caf%C3%A9", "/café");
+        check("/%E2%84%AAeys", "/keys");
+        check("/a%3Fb", "/a?b");
     }
 
     #[test]

@@ -2,7 +2,12 @@
 //!
 //! Paths match segment by segment: `*` matches one non-empty segment, a trailing
 //! `**` matches the rest (zero or more segments), anything else matches literally.
-//! The first matching rule wins. A trailing slash is significant.
+//! The first matching rule wins. A trailing slash is significant, and so is case,
+//! unless `"case_insensitive": true` says that the origin routes paths the way
+//! Express (by default), ASP.NET and IIS do: then paths and patterns are compared
+//! folded ([`path::fold`]: lowercased, without trailing dots or a trailing slash),
+//! so that a deny rule cannot be walked around by another spelling. Methods are
+//! always compared without regard to case.
 
 use crate::config::ConfigError;
 use crate::path;
@@ -25,6 +30,7 @@ pub struct Policy {
     public: Vec<Pattern>,
     unmatched: Unmatched,
     routes: Vec<Route>,
+    case_insensitive: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,12 +84,20 @@ impl Policy {
 
     /// Judges a request by its method and canonical path.
     pub fn judge(&self, method: &str, canonical_path: &str) -> RouteDecision<'_> {
-        let segs: Vec<&str> = path::segments(canonical_path).collect();
+        let folded;
+        let judged = if self.case_insensitive {
+            folded = path::fold(canonical_path);
+            &folded
+        } else {
+            canonical_path
+        };
+        let segs: Vec<&str> = path::segments(judged).collect();
         if self.public.iter().any(|p| p.matches(&segs)) {
             return RouteDecision::Public;
         }
         for route in &self.routes {
-            let method_ok = route.methods.is_empty() || route.methods.iter().any(|m| m == method);
+            let method_ok = route.methods.is_empty()
+                || route.methods.iter().any(|m| m.eq_ignore_ascii_case(method));
             if method_ok && route.path.matches(&segs) {
                 return match &route.rule {
                     Rule::Deny => RouteDecision::Deny,
@@ -129,6 +143,26 @@ impl Pattern {
         Ok(Pattern { segments })
     }
 
+    /// The pattern as a case-insensitive origin reads it (see [`path::fold`]).
+    fn folded(self) -> Pattern {
+        let mut segments = Vec::with_capacity(self.segments.len());
+        for seg in self.segments {
+            segments.push(match seg {
+                Seg::Literal(lit) => {
+                    let f = path::fold(&format!("/{lit}"));
+                    let f = &f[1..];
+                    if f.is_empty() {
+                        // A trailing slash, which the folded form drops.
+                        continue;
+                    }
+                    Seg::Literal(f.to_string())
+                }
+                other => other,
+            });
+        }
+        Pattern { segments }
+    }
+
     fn matches(&self, segs: &[&str]) -> bool {
         let mut i = 0;
         for seg in &self.segments {
@@ -157,7 +191,20 @@ fn parse_policy(value: &Value, errors: &mut Vec<ConfigError>) -> Policy {
         errors.push(ConfigError::new("POLICY", "must be a JSON object"));
         return policy;
     };
-    reject_unknown(obj, "POLICY", &["public", "unmatched", "routes"], errors);
+    reject_unknown(
+        obj,
+        "POLICY",
+        &["public", "unmatched", "routes", "case_insensitive"],
+        errors,
+    );
+    match obj.get("case_insensitive") {
+        None => {}
+        Some(Value::Bool(b)) => policy.case_insensitive = *b,
+        Some(_) => errors.push(ConfigError::new(
+            "POLICY.case_insensitive",
+            "must be true (the origin routes paths without regard to case, trailing dots or a trailing slash) or false",
+        )),
+    }
     if let Some(public) = obj.get("public") {
         match public.as_array() {
             Some(items) => {
@@ -198,6 +245,12 @@ fn parse_policy(value: &Value, errors: &mut Vec<ConfigError>) -> Policy {
                 "POLICY.routes",
                 "must be an array of routes",
             )),
+        }
+    }
+    if policy.case_insensitive {
+        policy.public = policy.public.into_iter().map(Pattern::folded).collect();
+        for route in &mut policy.routes {
+            route.path = route.path.clone().folded();
         }
     }
     policy
@@ -391,7 +444,9 @@ mod tests {
         check("POST", "/documents/", Deny);
         check("POST", "/documents/1/2", Deny);
         check("DELETE", "/documents/1", Deny);
-        check("get", "/documents/1", Deny);
+        // A method in another case is judged as the method it spells.
+        check("get", "/documents/1", Require(&read));
+        check("pOsT", "/documents/1", Require(&write));
         check("GET", "/internal", Deny);
         check("GET", "/internal/x", Deny);
         check("PATCH", "/me", Require(&[]));
@@ -428,6 +483,55 @@ mod tests {
         );
     }
 
+    #[test]
+    fn case_insensitive_origins_meet_the_rules_in_any_spelling() {
+        let p = Policy::parse(&json!({
+            "case_insensitive": true,
+            "unmatched": "authenticate",
+            "public": ["/Static/**", "/health/"],
+            "routes": [
+                {"method": "*", "path": "/internal/**", "deny": true},
+                {"method": "*", "path": "/admin", "deny": true},
+                {"method": "GET", "path": "/Caf%C3%A9/*", "scopes": ["cafe.read"]}
+            ]
+        }))
+        .unwrap();
+        let cafe = ["cafe.read".to_string()];
+        #[track_caller]
+        fn check(p: &Policy, path: &str, expected: RouteDecision<'_>) {
+            assert_eq!(p.judge("GET", path), expected, "{path}");
+        }
+        use RouteDecision::*;
+        for denied in [
+            "/internal/x",
+            "/INTERNAL/x",
+            "/Internal./x",
+            "/internal../x",
+            "/admin",
+            "/admin/",
+            "/ADMIN.",
+            "/aDmIn//",
+        ] {
+            check(&p, denied, Deny);
+        }
+        check(&p, "/static/a.css", Public);
+        check(&p, "/STATIC/a.css", Public);
+        check(&p, "/health", Public);
+        check(&p, "/HEALTH/", Public);
+        check(&p, "/caf%C3%A9/1", Require(&cafe));
+        check(&p, "/CAF%C3%89/1", Require(&cafe));
+        check(&p, "/administrator", Require(&[]));
+        // Without the option, case and the trailing slash are significant.
+        let exact = Policy::parse(&json!({
+            "unmatched": "authenticate",
+            "routes": [{"method": "*", "path": "/admin", "deny": true}]
+        }))
+        .unwrap();
+        check(&exact, "/admin", Deny);
+        check(&exact, "/ADMIN", Require(&[]));
+        check(&exact, "/admin/", Require(&[]));
+    }
+
     #[track_caller]
     fn check_error(value: Value, field: &str, message_part: &str) {
         let errors = Policy::parse(&value).expect_err("should be rejected");
@@ -444,6 +548,11 @@ mod tests {
         check_error(json!([]), "POLICY", "JSON object");
         check_error(json!({"publik": []}), "POLICY", "unknown field \"publik\"");
         check_error(json!({"public": "/health"}), "POLICY.public", "array");
+        check_error(
+            json!({"case_insensitive": "yes"}),
+            "POLICY.case_insensitive",
+            "must be true",
+        );
         check_error(
             json!({"public": ["health"]}),
             "POLICY.public[0]",
