@@ -178,8 +178,22 @@ pub struct Counter {
     pub count: u32,
 }
 
-/// Counters by policy name.
+/// Counters by policy identity ([`counter_key`]).
 pub type Counters = BTreeMap<String, Counter>;
+
+/// The identity of a policy's counter: its name and window (`burst/60`). Keys of
+/// one rotation chain share their counters, but each has its own policies: a
+/// policy's counter is shared only with a policy of the same name and window, and
+/// each key checks the shared count against its own limit.
+pub fn counter_key(policy: &LimitPolicy) -> String {
+    format!("{}/{}", policy.name, policy.window_s)
+}
+
+/// The window (seconds) in a counter's identity, if it is one.
+fn key_window_s(key: &str) -> Option<i64> {
+    let (_, w) = key.rsplit_once('/')?;
+    w.parse::<u32>().ok().filter(|w| *w > 0).map(i64::from)
+}
 
 /// Where one policy stands after a decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -229,11 +243,15 @@ fn seconds_until(end_ms: i64, now_ms: i64) -> u64 {
 }
 
 /// Decides one request against `policies` at `now_ms`, updating `counters` only when
-/// the request is admitted. Counters of policies the key no longer has are dropped.
+/// the request is admitted. Another policy's counter (another key of the chain, or
+/// a policy the key had before) is kept until its window ends, and then dropped:
+/// one key's admission never resets another key's count.
 pub fn admit(policies: &[LimitPolicy], counters: &mut Counters, now_ms: i64) -> Verdict {
+    let keys: Vec<String> = policies.iter().map(counter_key).collect();
     let windows: Vec<Counter> = policies
         .iter()
-        .map(|p| current(p, counters.get(&p.name), now_ms))
+        .zip(&keys)
+        .map(|(p, k)| current(p, counters.get(k), now_ms))
         .collect();
     let violated: Vec<String> = policies
         .iter()
@@ -242,10 +260,13 @@ pub fn admit(policies: &[LimitPolicy], counters: &mut Counters, now_ms: i64) -> 
         .map(|(p, _)| p.name.clone())
         .collect();
     let admitted = violated.is_empty();
-    counters.retain(|name, _| policies.iter().any(|p| &p.name == name));
+    counters.retain(|key, c| {
+        keys.contains(key)
+            || key_window_s(key).is_some_and(|w| now_ms < c.window_start_ms + w * 1000)
+    });
     let mut statuses = Vec::with_capacity(policies.len());
     let mut retry_after_s = None::<u64>;
-    for (p, c) in policies.iter().zip(windows) {
+    for ((p, c), key) in policies.iter().zip(windows).zip(keys) {
         let c = if admitted {
             Counter {
                 count: c.count + 1,
@@ -260,7 +281,7 @@ pub fn admit(policies: &[LimitPolicy], counters: &mut Counters, now_ms: i64) -> 
             retry_after_s = Some(retry_after_s.unwrap_or(0).max(reset_s));
         }
         if admitted {
-            counters.insert(p.name.clone(), c);
+            counters.insert(key, c);
         }
         statuses.push(PolicyStatus {
             name: p.name.clone(),
@@ -499,14 +520,51 @@ mod tests {
     fn policy_changes() {
         let mut c = Counters::new();
         assert_eq!(run(&[p("a", 5, "1m")], &mut c, 0, 3), 3);
-        // A policy added later starts from zero; a removed one is forgotten.
+        // A policy added later starts from zero.
         assert_eq!(run(&[p("a", 5, "1m"), p("b", 1, "1m")], &mut c, 0, 5), 1);
         assert_eq!(c.len(), 2);
         assert_eq!(run(&[p("b", 1, "1m")], &mut c, 0, 1), 0);
-        assert_eq!(c.keys().collect::<Vec<_>>(), vec!["b"]);
-        // No policy: always admitted.
-        assert_eq!(run(&[], &mut c, 0, 10), 10);
-        assert!(c.is_empty());
+        // A policy the key no longer has keeps its count until its window ends...
+        assert_eq!(run(&[p("a", 5, "1m")], &mut c, 1_000, 5), 1);
+        // ...and is then dropped.
+        assert_eq!(run(&[], &mut c, 59_999, 10), 10);
+        assert_eq!(c.len(), 2);
+        assert_eq!(run(&[], &mut c, 60_000, 10), 10);
+        assert!(c.is_empty(), "{c:?}");
+        // A stored counter that is no policy's identity is dropped.
+        c.insert("a".into(), Counter::default());
+        assert_eq!(run(&[p("b", 1, "1m")], &mut c, 0, 1), 1);
+        assert_eq!(c.keys().collect::<Vec<_>>(), vec!["b/60"]);
+    }
+
+    #[test]
+    fn keys_of_one_chain_keep_their_own_limits() {
+        // The old key of a rotation (burst 10/min) and its successor alternate:
+        // neither resets the other's count, and the old key is admitted 10 times
+        // in the window, no more. A successor's policy of the same name and window
+        // shares the count, which each key checks against its own limit.
+        let old = [p("burst", 10, "1m")];
+        let mut c = Counters::new();
+        let successors = [
+            (vec![], 10),
+            (vec![p("other", 1, "1h")], 10),
+            (vec![p("burst", 100, "1m")], 5),
+        ];
+        for (round, (successor, expected)) in successors.into_iter().enumerate() {
+            let mut old_admitted = 0;
+            for i in 0..30 {
+                let t = 3_600_000 * (round as i64 + 1) + i;
+                if admit(&old, &mut c, t).admitted {
+                    old_admitted += 1;
+                }
+                admit(&successor, &mut c, t);
+            }
+            assert_eq!(old_admitted, expected, "{successor:?}");
+        }
+        // The same name with another window is another counter.
+        let mut c = Counters::new();
+        assert_eq!(run(&[p("burst", 2, "1m")], &mut c, 0, 5), 2);
+        assert_eq!(run(&[p("burst", 2, "1h")], &mut c, 0, 5), 2);
     }
 
     #[test]
