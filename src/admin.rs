@@ -484,8 +484,33 @@ pub fn validate_import(body: &[u8], now: i64, config: &Config) -> Result<ImportK
 pub struct Rotate {
     /// Seconds the old key keeps working (never past its own expiry).
     pub grace_s: u32,
-    /// The new key's expiry: `None` keeps the old key's.
-    pub expires_at: Option<Option<i64>>,
+    /// The new key's expiry.
+    pub expiry: NewExpiry,
+}
+
+/// The expiry of a rotation's new key. An explicit type, not `Option<Option<_>>`:
+/// JSON has one `null`, and "never" must not turn into "keep" on its way to the
+/// directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NewExpiry {
+    /// The old key's expiry.
+    Keep,
+    /// Never expires.
+    Never,
+    /// At this time (Unix seconds).
+    At(i64),
+}
+
+impl NewExpiry {
+    /// The new key's `expires_at`, given the old key's.
+    pub fn resolve(self, old: Option<i64>) -> Option<i64> {
+        match self {
+            NewExpiry::Keep => old,
+            NewExpiry::Never => None,
+            NewExpiry::At(t) => Some(t),
+        }
+    }
 }
 
 /// Validates the body of a rotation at `now`.
@@ -507,18 +532,15 @@ pub fn validate_rotate(body: &[u8], now: i64) -> Result<Rotate, Problem> {
             0
         }
     };
-    let expires_at = if obj.contains_key("expires_in") || obj.contains_key("expires_at") {
-        Some(expires_fields(&obj, now, None, &mut errors))
+    let expiry = if obj.contains_key("expires_in") || obj.contains_key("expires_at") {
+        match expires_fields(&obj, now, None, &mut errors) {
+            Some(t) => NewExpiry::At(t),
+            None => NewExpiry::Never,
+        }
     } else {
-        None
+        NewExpiry::Keep
     };
-    finish(
-        errors,
-        Rotate {
-            grace_s,
-            expires_at,
-        },
-    )
+    finish(errors, Rotate { grace_s, expiry })
 }
 
 /// A grace period: `0s`, or a window such as `1h` or `7d` (at most 366 days).
@@ -1632,22 +1654,17 @@ mod tests {
 
     #[test]
     fn rotate_validation() {
-        let grace = |grace_s, expires_at| {
-            Ok(Rotate {
-                grace_s,
-                expires_at,
-            })
-        };
-        check_rotate(r#"{"grace":"0s"}"#, grace(0, None));
-        check_rotate(r#"{"grace":"0h"}"#, grace(0, None));
-        check_rotate(r#"{"grace":"1h"}"#, grace(3_600, None));
+        let grace = |grace_s, expiry| Ok(Rotate { grace_s, expiry });
+        check_rotate(r#"{"grace":"0s"}"#, grace(0, NewExpiry::Keep));
+        check_rotate(r#"{"grace":"0h"}"#, grace(0, NewExpiry::Keep));
+        check_rotate(r#"{"grace":"1h"}"#, grace(3_600, NewExpiry::Keep));
         check_rotate(
             r#"{"grace":"7d","expires_in":"never"}"#,
-            grace(7 * 86_400, Some(None)),
+            grace(7 * 86_400, NewExpiry::Never),
         );
         check_rotate(
             r#"{"grace":"90s","expires_in":"30d"}"#,
-            grace(90, Some(Some(NOW + 30 * 86_400))),
+            grace(90, NewExpiry::At(NOW + 30 * 86_400)),
         );
         check_rotate(r#"{}"#, Err(Code::ValidationFailed));
         check_rotate(r#"{"grace":"forever"}"#, Err(Code::ValidationFailed));

@@ -290,7 +290,7 @@ pub fn rotate(
         id: new_id.to_string(),
         hint: new_hint.to_string(),
         created_at: now,
-        expires_at: r.expires_at.unwrap_or(old.expires_at),
+        expires_at: r.expiry.resolve(old.expires_at),
         revoked_at: None,
         lineage: Some(old.authority().to_string()),
         replaces: Some(old.id.clone()),
@@ -372,6 +372,7 @@ pub fn page_query(query: Option<&str>) -> Result<(Option<String>, u32), Problem>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::admin::NewExpiry;
 
     const NOW: i64 = 1_800_000_000;
 
@@ -401,7 +402,7 @@ mod tests {
         edit(&mut o);
         let r = Rotate {
             grace_s,
-            expires_at: None,
+            expiry: NewExpiry::Keep,
         };
         let got = rotate(&o, "key_new", "kw_…wxyz", NOW, r, NOW * 1000)
             .map(|(old, new)| {
@@ -450,12 +451,157 @@ mod tests {
     fn rotation_may_set_a_new_expiry() {
         let r = Rotate {
             grace_s: 0,
-            expires_at: Some(None),
+            expiry: NewExpiry::Never,
         };
         let (_, new) = rotate(&old(), "key_new", "h", NOW, r, NOW * 1000).unwrap();
         assert_eq!(new.expires_at, None);
         assert_eq!(new.lineage.as_deref(), Some("key_old"));
         assert!(!new.imported && new.revoked_at.is_none());
+    }
+
+    /// Every message between the worker and its objects keeps each optional or
+    /// nullable field through JSON: absent, `null`-like and set alike.
+    #[test]
+    fn messages_round_trip() {
+        use crate::admin::{KeyUpdate, Limits, Patch};
+        use crate::keystate::{Admission, Answer, Denial, Outcome, StateChange, Usage};
+        #[track_caller]
+        fn check<T>(value: T)
+        where
+            T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+        {
+            let json = serde_json::to_string(&value).unwrap();
+            let back: T = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, value, "{json}");
+        }
+        let audit = AuditEntry {
+            seq: 0,
+            at_ms: 1,
+            actor: "admin".into(),
+            action: "key.rotate".into(),
+            key_id: "key_old".into(),
+            request_id: "r".into(),
+            details: Value::Null,
+        };
+        for expiry in [NewExpiry::Keep, NewExpiry::Never, NewExpiry::At(NOW)] {
+            check(Call::Apply {
+                id: "key_old".into(),
+                change: Change::Rotate {
+                    new_id: "key_new".into(),
+                    new_hash: "h".into(),
+                    new_hint: "kw_…wxyz".into(),
+                    rotate: Rotate {
+                        grace_s: 60,
+                        expiry,
+                    },
+                    now: NOW,
+                    max_live: 10,
+                },
+                audit: audit.clone(),
+            });
+        }
+        let updates = [
+            KeyUpdate::default(),
+            KeyUpdate {
+                name: Some("n".into()),
+                scopes: Some(vec![]),
+                enabled: Some(false),
+                limits: Some(Limits::Default),
+                ip_allow: Some(Patch::Clear),
+                meta: Some(Patch::Clear),
+            },
+            KeyUpdate {
+                limits: Some(Limits::Own(vec![])),
+                ip_allow: Some(Patch::Set(vec!["10.0.0.0/8".parse().unwrap()])),
+                meta: Some(Patch::Set(serde_json::Map::new())),
+                ..Default::default()
+            },
+            KeyUpdate {
+                limits: Some(Limits::Plan("free".into())),
+                ..Default::default()
+            },
+        ];
+        for update in updates {
+            check(Change::Update(update));
+        }
+        let full = KeyRecord {
+            subject: Some("s".into()),
+            revoked_at: Some(NOW),
+            rate_limits: Some(vec![]),
+            ip_allow: Some(vec![]),
+            meta: Some(serde_json::Map::new()),
+            lineage: Some("key_first".into()),
+            replaces: Some("key_a".into()),
+            replaced_by: Some("key_b".into()),
+            imported: true,
+            expires_at: None,
+            plan: None,
+            ..old()
+        };
+        for record in [old(), full, KeyRecord::default()] {
+            check(Call::Insert {
+                hash: "h".into(),
+                record: Box::new(record.clone()),
+                max_live: 1,
+                audit: audit.clone(),
+            });
+            check(Applied {
+                key: Stored {
+                    hash: "h".into(),
+                    record: record.clone(),
+                },
+                new_key: None,
+            });
+        }
+        for (revoked_at, enabled) in [(None, None), (Some(NOW), Some(false)), (None, Some(true))] {
+            check(StateChange {
+                key: "key_a".into(),
+                revoked_at,
+                enabled,
+            });
+        }
+        for denial in [
+            None,
+            Some(Denial {
+                status: 403,
+                code: "INSUFFICIENT_SCOPE".into(),
+            }),
+        ] {
+            check(Admission {
+                key: "key_a".into(),
+                policies: vec![],
+                method: "GET".into(),
+                path: "/".into(),
+                denial,
+            });
+        }
+        check(Answer {
+            status: KeyStatus::Active,
+            verdict: None,
+        });
+        for (status, code) in [(None, None), (Some(429), Some("RATE_LIMITED".to_string()))] {
+            check(Outcome {
+                at_ms: 1,
+                method: "GET".into(),
+                path: "/".into(),
+                status,
+                code,
+            });
+        }
+        for last_used_at in [None, Some(NOW)] {
+            check(Usage {
+                last_used_at,
+                ..Default::default()
+            });
+        }
+        check(Call::List {
+            cursor: None,
+            limit: 1,
+        });
+        check(Call::Audit {
+            cursor: Some("1.key_a".into()),
+            limit: 1,
+        });
     }
 
     #[test]
