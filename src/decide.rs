@@ -146,10 +146,23 @@ pub fn after_lookup(
 /// The rate-limit policies of a key: its own, else its plan's, else `RATE_LIMITS`.
 /// A plan that is no longer configured is a configuration error, not "unlimited".
 pub fn limits<'a>(record: &'a KeyRecord, config: &'a Config) -> Result<&'a [LimitPolicy], Problem> {
-    if let Some(own) = &record.rate_limits {
+    limits_of(
+        record.plan.as_deref(),
+        record.rate_limits.as_deref(),
+        config,
+    )
+}
+
+/// The policies that a key with this `plan` and these `own` limits gets (see [`limits`]).
+pub fn limits_of<'a>(
+    plan: Option<&'a str>,
+    own: Option<&'a [LimitPolicy]>,
+    config: &'a Config,
+) -> Result<&'a [LimitPolicy], Problem> {
+    if let Some(own) = own {
         return Ok(own);
     }
-    match &record.plan {
+    match plan {
         None => Ok(&config.rate_limits),
         Some(plan) => config.plans.get(plan).map(Vec::as_slice).ok_or_else(|| {
             Problem::new(

@@ -137,6 +137,12 @@ pub enum Change {
         now: i64,
         /// `MAX_KEYS_PER_TEAM`: a grace keeps the old key live beside the new one.
         max_live: u32,
+        /// Who rotates: the new key's `created_by`.
+        by: String,
+        /// The latest time (Unix seconds) either key may work: the rotating key's
+        /// own expiry, when a key rotates (`None`: no bound).
+        #[serde(default)]
+        not_after: Option<i64>,
     },
 }
 
@@ -235,9 +241,17 @@ pub fn apply(stored: &Stored, change: &Change, now_ms: i64) -> Result<Applied, P
             new_hint,
             rotate: r,
             now,
+            by,
+            not_after,
             ..
         } => {
-            let (old, new) = rotate(&record, new_id, new_hint, *now, *r, now_ms)?;
+            let new = NewKeyOf {
+                id: new_id,
+                hint: new_hint,
+                by,
+                not_after: *not_after,
+            };
+            let (old, new) = rotate(&record, new, *now, *r, now_ms)?;
             record = old;
             Some(Stored {
                 hash: new_hash.clone(),
@@ -254,14 +268,27 @@ pub fn apply(stored: &Stored, change: &Change, now_ms: i64) -> Result<Applied, P
     })
 }
 
+/// The new key of a rotation: who asked for it, and the bound on both keys' lives.
+#[derive(Debug, Clone, Copy)]
+pub struct NewKeyOf<'a> {
+    /// The new key's id.
+    pub id: &'a str,
+    /// Its hint.
+    pub hint: &'a str,
+    /// Who rotates (its `created_by`).
+    pub by: &'a str,
+    /// The latest time (Unix seconds) either key may work.
+    pub not_after: Option<i64>,
+}
+
 /// Rotates `old` at `now` (Unix seconds): the new key takes its scopes, limits,
 /// networks, meta, subject and name, and its counters (the same `lineage`); the
 /// old key is revoked when the grace ends, and never later than its own expiry.
-/// Only an active or disabled key that was not rotated before can be rotated.
+/// Neither key works past `new.not_after`. Only an active or disabled key that was
+/// not rotated before can be rotated.
 pub fn rotate(
     old: &KeyRecord,
-    new_id: &str,
-    new_hint: &str,
+    new: NewKeyOf<'_>,
     now: i64,
     r: Rotate,
     now_ms: i64,
@@ -283,14 +310,20 @@ pub fn rotate(
         return conflict("this key is already due to be revoked".into());
     }
     let mut until = now.saturating_add(i64::from(r.grace_s));
-    if let Some(e) = old.expires_at {
-        until = until.min(e);
+    for bound in [old.expires_at, new.not_after].into_iter().flatten() {
+        until = until.min(bound);
     }
+    let expires_at = match (r.expiry.resolve(old.expires_at), new.not_after) {
+        (Some(e), Some(cap)) => Some(e.min(cap)),
+        (e, cap) => e.or(cap),
+    };
+    let new_id = new.id;
     let new = KeyRecord {
-        id: new_id.to_string(),
-        hint: new_hint.to_string(),
+        id: new.id.to_string(),
+        hint: new.hint.to_string(),
         created_at: now,
-        expires_at: r.expiry.resolve(old.expires_at),
+        created_by: new.by.to_string(),
+        expires_at,
         revoked_at: None,
         lineage: Some(old.authority().to_string()),
         replaces: Some(old.id.clone()),
@@ -392,6 +425,15 @@ mod tests {
         }
     }
 
+    fn by_admin() -> NewKeyOf<'static> {
+        NewKeyOf {
+            id: "key_new",
+            hint: "kw_…wxyz",
+            by: "admin",
+            not_after: None,
+        }
+    }
+
     #[track_caller]
     fn check_rotate(
         edit: fn(&mut KeyRecord),
@@ -404,7 +446,7 @@ mod tests {
             grace_s,
             expiry: NewExpiry::Keep,
         };
-        let got = rotate(&o, "key_new", "kw_…wxyz", NOW, r, NOW * 1000)
+        let got = rotate(&o, by_admin(), NOW, r, NOW * 1000)
             .map(|(old, new)| {
                 assert_eq!(old.replaced_by.as_deref(), Some("key_new"));
                 assert_eq!(new.replaces.as_deref(), Some(o.id.as_str()));
@@ -453,10 +495,45 @@ mod tests {
             grace_s: 0,
             expiry: NewExpiry::Never,
         };
-        let (_, new) = rotate(&old(), "key_new", "h", NOW, r, NOW * 1000).unwrap();
+        let (_, new) = rotate(&old(), by_admin(), NOW, r, NOW * 1000).unwrap();
         assert_eq!(new.expires_at, None);
         assert_eq!(new.lineage.as_deref(), Some("key_old"));
         assert!(!new.imported && new.revoked_at.is_none());
+    }
+
+    #[test]
+    fn a_rotating_key_bounds_both_keys_and_is_recorded() {
+        #[track_caller]
+        fn check(
+            grace_s: u32,
+            expiry: NewExpiry,
+            not_after: Option<i64>,
+            expected: (i64, Option<i64>),
+        ) {
+            let new = NewKeyOf {
+                by: "key_m",
+                not_after,
+                ..by_admin()
+            };
+            let r = Rotate { grace_s, expiry };
+            let (old, new) = rotate(&old(), new, NOW, r, NOW * 1000).unwrap();
+            assert_eq!(new.created_by, "key_m");
+            assert_eq!((old.revoked_at.unwrap(), new.expires_at), expected);
+        }
+        let year = 366 * 86_400;
+        let m = Some(NOW + 3_600);
+        check(year, NewExpiry::Keep, m, (NOW + 3_600, m));
+        check(year, NewExpiry::Never, m, (NOW + 3_600, m));
+        check(60, NewExpiry::At(NOW + 7_200), m, (NOW + 60, m));
+        check(60, NewExpiry::At(NOW + 600), m, (NOW + 60, Some(NOW + 600)));
+        check(year, NewExpiry::Never, None, (NOW + 86_400, None));
+    }
+
+    fn expiry_bound(e: NewExpiry) -> Option<i64> {
+        match e {
+            NewExpiry::At(t) => Some(t),
+            _ => None,
+        }
     }
 
     /// Every message between the worker and its objects keeps each optional or
@@ -496,6 +573,8 @@ mod tests {
                     },
                     now: NOW,
                     max_live: 10,
+                    by: "key_m".into(),
+                    not_after: expiry_bound(expiry),
                 },
                 audit: audit.clone(),
             });

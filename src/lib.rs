@@ -19,6 +19,7 @@
 //! - [`identity`]: the signed identity headers the origin receives, and their verifier.
 //! - [`config`]: vars and secrets, validated once, errors naming the field.
 //! - [`decide`]: the request path's decisions, from facts and a record.
+//! - [`actor`]: who calls the admin API, and the powers it may hand out.
 //! - [`admin`]: the admin API's routes, validation and views.
 //! - [`directory`]: a team's directory of keys: its calls, rotation, audit entries.
 //! - [`ratelimit`]: rate-limit policies and fixed-window arithmetic.
@@ -29,6 +30,7 @@
 //! it gathers facts from the request and the bindings, calls the core, and turns
 //! its decisions into responses.
 
+pub mod actor;
 pub mod admin;
 pub mod cache;
 pub mod config;

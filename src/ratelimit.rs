@@ -169,6 +169,19 @@ fn valid_name(n: &str) -> bool {
             .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'))
 }
 
+/// Whether `these` policies admit no more than `than` in any window of `than`: for
+/// each policy of `than`, one of `these` has a limit no higher over a window that
+/// is a whole multiple of it. Windows are aligned to the epoch, so each window of
+/// the shorter policy lies inside one window of the longer, and the longer's limit
+/// bounds it. No policies (`than` empty) is unlimited, which anything is within.
+pub fn within(these: &[LimitPolicy], than: &[LimitPolicy]) -> bool {
+    than.iter().all(|a| {
+        these
+            .iter()
+            .any(|t| t.window_s % a.window_s == 0 && t.limit <= a.limit)
+    })
+}
+
 /// The count of one policy in its current window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Counter {
@@ -535,6 +548,31 @@ mod tests {
         c.insert("a".into(), Counter::default());
         assert_eq!(run(&[p("b", 1, "1m")], &mut c, 0, 1), 1);
         assert_eq!(c.keys().collect::<Vec<_>>(), vec!["b/60"]);
+    }
+
+    #[test]
+    fn limits_within_limits() {
+        #[track_caller]
+        fn check(these: &[LimitPolicy], than: &[LimitPolicy], expected: bool) {
+            assert_eq!(within(these, than), expected, "{these:?} within {than:?}");
+        }
+        let burst = || p("burst", 10, "1m");
+        check(&[], &[], true);
+        check(&[burst()], &[], true);
+        check(&[], &[burst()], false);
+        check(&[burst()], &[burst()], true);
+        check(&[p("x", 9, "1m")], &[burst()], true);
+        check(&[p("x", 11, "1m")], &[burst()], false);
+        // A longer window that is a whole multiple, with a limit no higher.
+        check(&[p("x", 10, "1h")], &[burst()], true);
+        check(&[p("x", 10, "90s")], &[burst()], false);
+        check(&[p("x", 1, "30s")], &[burst()], false);
+        check(
+            &[p("x", 10, "1h"), p("y", 100, "1d")],
+            &[burst(), p("d", 100, "1d")],
+            true,
+        );
+        check(&[p("x", 10, "1h")], &[burst(), p("d", 5, "1d")], false);
     }
 
     #[test]

@@ -11,7 +11,8 @@ use super::respond;
 use super::runtime;
 use super::store::Keys;
 use super::Ctx;
-use crate::admin::{self, Actor, Route, MANAGE_SCOPE};
+use crate::actor::{Actor, MANAGE_SCOPE};
+use crate::admin::{self, Route};
 use crate::config::Config;
 use crate::credential;
 use crate::directory::{Applied, AuditEntry, Call, Change, Page, Stored};
@@ -57,8 +58,7 @@ pub async fn handle(
         Route::CreateKey { team } => {
             let body = read_body(&mut req).await?;
             let mut new = admin::validate_create(&body, now, config)?;
-            actor.may_grant(&new.scopes)?;
-            actor.restrict_new(&mut new)?;
+            let warnings = actor.restrict_new(&mut new, config)?;
             let plaintext = key::generate(&config.key_prefix, runtime::fill_random);
             let id = key::generate_id("key_", 16, runtime::fill_random);
             let hint = plaintext.hint(&config.key_prefix);
@@ -66,16 +66,16 @@ pub async fn handle(
             let entry = audit("key.create", &record.id, created_details(&record));
             insert(env, &keys, config, &plaintext.hash(), &record, entry).await?;
             ctx.key_id = Some(record.id.clone());
-            respond::json(
-                201,
-                &admin::created_view(&record, plaintext.expose(), ctx.now_ms),
-            )
+            let mut view = admin::created_view(&record, plaintext.expose(), ctx.now_ms);
+            if !warnings.is_empty() {
+                view["warnings"] = json!(warnings);
+            }
+            respond::json(201, &view)
         }
         Route::ImportKey { team } => {
             let body = read_body(&mut req).await?;
             let mut import = admin::validate_import(&body, now, config)?;
-            actor.may_grant(&import.key.scopes)?;
-            actor.restrict_new(&mut import.key)?;
+            let warnings = actor.restrict_new(&mut import.key, config)?;
             let hash = KeyHash(import.hash);
             if keys.exists(&hash).await? {
                 return Err(Problem::new(
@@ -90,7 +90,11 @@ pub async fn handle(
             let entry = audit("key.import", &record.id, created_details(&record));
             insert(env, &keys, config, &hash, &record, entry).await?;
             ctx.key_id = Some(record.id.clone());
-            respond::json(201, &admin::key_view(&record, ctx.now_ms, None))
+            let mut view = admin::key_view(&record, ctx.now_ms, None);
+            if !warnings.is_empty() {
+                view["warnings"] = json!(warnings);
+            }
+            respond::json(201, &view)
         }
         Route::ListKeys { team } => {
             let (cursor, limit) = crate::directory::page_query(query.as_deref())?;
@@ -165,9 +169,13 @@ pub async fn handle(
             let body = read_body(&mut req).await?;
             let rotate = admin::validate_rotate(&body, now)?;
             let stored = find(env, &team, &id).await?;
-            // A key may rotate only keys it could have issued: the new key's
-            // plaintext carries the old key's scopes.
-            actor.may_grant(&stored.record.scopes)?;
+            // A key may rotate only keys no more powerful than itself: the new
+            // key's plaintext carries the old key's powers.
+            actor.may_rotate(&stored.record, config)?;
+            let resolved = rotate.expiry.resolve(stored.record.expires_at);
+            let cut = actor
+                .not_after()
+                .filter(|cap| resolved.is_none_or(|e| e > *cap));
             let plaintext = key::generate(&config.key_prefix, runtime::fill_random);
             let new_id = key::generate_id("key_", 16, runtime::fill_random);
             let new_hint = plaintext.hint(&config.key_prefix);
@@ -184,6 +192,8 @@ pub async fn handle(
                 rotate,
                 now,
                 max_live: config.max_keys_per_team,
+                by: actor.name().to_string(),
+                not_after: actor.not_after(),
             };
             // The directory decides, with the audit entry; then the old key's object
             // learns when the key stops; then KV. Once the directory has committed,
@@ -198,6 +208,14 @@ pub async fn handle(
                 enabled: None,
             };
             let mut warnings = Vec::new();
+            let cut_warning;
+            if let Some(cap) = cut {
+                cut_warning = format!(
+                    "the new key expires at {}, when the key that rotated it does; a key never outlives its issuer",
+                    crate::expiry::rfc3339(cap)
+                );
+                warnings.push(cut_warning.as_str());
+            }
             if let Err(e) = authority::change(env, stored.record.authority(), &state).await {
                 let _logged = authority::unavailable(e);
                 warnings.push("the old key's Durable Object could not be told: it stops within RECORD_CACHE_TTL of its revoked_at, not exactly then");
@@ -373,13 +391,7 @@ async fn authorize(
         ),
         _ => p,
     })?;
-    Ok(Actor::Key {
-        id: record.id,
-        team: record.team,
-        scopes: record.scopes,
-        subject: record.subject,
-        ip_allow: record.ip_allow,
-    })
+    Ok(Actor::key(record))
 }
 
 /// Reads at most `admin::MAX_BODY` bytes (plus one, to detect excess).

@@ -302,9 +302,44 @@ fn cases() -> Vec<Case> {
                 bearer.as_bytes(),
                 b"X-Forwarded-Host: evil.example",
                 b"X-Original-URL: /internal/x",
+                b"X-Rewrite-URL: /internal/x",
+                b"X-Original-URI: /internal/x",
+                b"X-HTTP-Method-Override: DELETE",
+                b"X-HTTP-Method: DELETE",
+                b"X-Method-Override: DELETE",
+                b"X_HTTP_Method_Override: DELETE",
+                b"Forwarded: for=127.0.0.1;host=internal",
             ],
             ok,
-            "rewrite headers",
+            "method and path overrides",
+        ),
+        // Identity spelled with underscores, which CGI, WSGI, Rack and PHP read
+        // as the same header (HTTP_X_KEYWARD_TEAM).
+        get(
+            "/documents/1",
+            &[
+                bearer.as_bytes(),
+                b"X-Keyward_Team: victim",
+                b"X_Keyward_Key_Id: key_evil",
+                b"X_KEYWARD_SUBJECT: root",
+            ],
+            ok,
+            "underscore identity with a key",
+        ),
+        get(
+            "/open/x",
+            &[b"X-Keyward_Team: victim", b"X_Keyward_Subject: root"],
+            Origin(None, "/open/x"),
+            "underscore identity on a public path",
+        ),
+        get(
+            "/open/x",
+            &[
+                b"Transfer_Encoding: chunked",
+                b"X_Original_URL: /internal/x",
+            ],
+            Origin(None, "/open/x"),
+            "underscore hop-by-hop and rewrite",
         ),
         // Path tricks: the policy judges what the origin receives.
         get(
@@ -398,7 +433,86 @@ fn cases() -> Vec<Case> {
             Origin(Some(team), long_path),
             "a 12 KB path",
         ),
+        // keyward's own prefix in spellings the reserved check once missed:
+        // never forwarded, wherever the policy would let the path through.
+        get(
+            "//_keyward/health",
+            &[bearer.as_bytes()],
+            Problem(404, "NOT_FOUND"),
+            "reserved prefix after a doubled slash",
+        ),
+        get(
+            "/%5Fkeyward/health",
+            &[],
+            Problem(404, "NOT_FOUND"),
+            "reserved prefix with an encoded underscore",
+        ),
+        get(
+            "/_KEYWARD/health",
+            &[],
+            Problem(404, "NOT_FOUND"),
+            "reserved prefix in capitals",
+        ),
+        get(
+            "/_keyward",
+            &[],
+            Problem(404, "NOT_FOUND"),
+            "the reserved prefix alone",
+        ),
     ];
+    // Spellings that a common origin reads differently from keyward: refused,
+    // with or without a key, on keyed and on public paths alike.
+    let ambiguous: [(&'static str, &'static str); 16] = [
+        (
+            "/documents/..;/internal/x",
+            "parameter dot-dot (Tomcat, Jetty, Spring)",
+        ),
+        (
+            "/documents/%2e%2e;/internal/x",
+            "encoded dot-dot with a parameter",
+        ),
+        (
+            "/documents/.%2e;/internal/x",
+            "mixed dot-dot with a parameter",
+        ),
+        (
+            "/open/..;/internal/x",
+            "parameter dot-dot from a public path",
+        ),
+        ("/internal;a=b/x", "a parameter on a denied segment"),
+        ("/documents/1;x", "a trailing parameter"),
+        ("/internal%3Bx/y", "an encoded semicolon"),
+        ("/documents/1;jsessionid=abc", "a session parameter"),
+        (
+            "/documents/%252e%252e/internal/x",
+            "a double-encoded dot-dot",
+        ),
+        ("/documents%252finternal", "a double-encoded slash"),
+        (
+            "/documents/%255c..%255cinternal",
+            "a double-encoded backslash",
+        ),
+        ("/documents/%c0%ae%c0%ae/internal/x", "an overlong dot-dot"),
+        (
+            "/documents/%e0%80%ae%e0%80%ae/internal",
+            "a three-byte overlong dot",
+        ),
+        ("/documents/1%00.json", "an encoded NUL"),
+        ("/documents/1%0d%0aX-Injected:%20yes", "an encoded CRLF"),
+        (
+            "/internal%20/x",
+            "a padded denied segment (trimmed by Spring)",
+        ),
+    ];
+    for (path, name) in ambiguous {
+        c.push(get(
+            path,
+            &[bearer.as_bytes()],
+            Problem(400, "INVALID_PATH"),
+            name,
+        ));
+        c.push(get(path, &[], Problem(400, "INVALID_PATH"), name));
+    }
     // A method the route does not name is judged as itself, never as GET.
     c.push(Case {
         name: "PROPFIND on a GET-only route",
@@ -661,6 +775,30 @@ fn check(case: &Case, r: &Resp) {
             );
             if team.is_some() {
                 assert_ne!(h["x-keyward-key-id"], "key_evil", "{name}");
+            }
+            // No spelling of a header keyward sets, drops as hop-by-hop, or drops
+            // as a method or path override reaches the origin.
+            let overrides = [
+                "x-http-method-override",
+                "x-http-method",
+                "x-method-override",
+                "x-original-url",
+                "x-original-uri",
+                "x-rewrite-url",
+                "forwarded",
+                "transfer-encoding",
+            ];
+            for (header, value) in h.as_object().unwrap() {
+                let folded = header.to_ascii_lowercase().replace('_', "-");
+                assert!(
+                    !overrides.contains(&folded.as_str()),
+                    "{name}: {header} reached the origin"
+                );
+                if folded.starts_with("x-keyward-") {
+                    assert_eq!(&folded, header, "{name}: {header} reached the origin");
+                    assert_ne!(value, "victim", "{name}: {header}");
+                    assert_ne!(value, "root", "{name}: {header}");
+                }
             }
         }
         Expect::Admin(status) => assert_eq!(r.status, status, "{name}: {text}"),

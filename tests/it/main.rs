@@ -7,6 +7,7 @@
 //! - [`shipped_worker`]: the shipped config as it is, forwarding `Authorization`;
 //! - [`broken_worker`]: no KV binding and an unreachable origin (fail-closed paths);
 //! - [`no_limiter_worker`]: no Durable Object binding, failing closed or open;
+//! - [`case_insensitive_worker`]: a `case_insensitive` policy;
 //! - [`misconfigured_worker`]: an invalid `POLICY`.
 
 mod admin;
@@ -20,6 +21,7 @@ mod notices;
 mod ratelimit;
 mod request_path;
 mod secrets;
+mod security;
 mod soak;
 
 use harness::{free_port, Origin, Worker, WorkerOptions};
@@ -154,6 +156,27 @@ pub fn notifying_worker(webhook: &str, secret: &str) -> Worker {
             var("EXPIRY_NOTICE_DAYS", "7,1"),
         ],
         ..Default::default()
+    })
+}
+
+/// A policy for an origin that routes without regard to case, trailing dots or a
+/// trailing slash (`case_insensitive`), letting any key through elsewhere.
+pub fn case_insensitive_worker() -> &'static Worker {
+    static W: OnceLock<Worker> = OnceLock::new();
+    W.get_or_init(|| {
+        Worker::start(WorkerOptions {
+            vars: vec![
+                var("ORIGIN_URL", &origin().url),
+                var(
+                    "POLICY",
+                    r#"{"case_insensitive": true, "unmatched": "authenticate",
+                        "public": ["/static/**"],
+                        "routes": [{"method": "*", "path": "/internal/**", "deny": true},
+                                   {"method": "*", "path": "/admin", "deny": true}]}"#,
+                ),
+            ],
+            ..Default::default()
+        })
     })
 }
 

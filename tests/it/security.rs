@@ -1,0 +1,226 @@
+//! The findings of the security review, each end to end against the main instance
+//! (the path, header and reserved-prefix spellings are rows of `hostile.rs`):
+//! a manager never obtains a key more powerful than itself, rotation chains keep
+//! each key's own limits, and a rotation's "never" expiry arrives as "never".
+
+use crate::harness::{assert_problem, fresh_team, send, send_json, Resp};
+use crate::main_worker;
+use serde_json::{json, Value};
+
+const MANAGER_IP: &str = "203.0.113.7";
+
+fn call(key: &str, path: &str, ip: &str) -> Resp {
+    send(
+        main_worker()
+            .req("GET", path)
+            .set("authorization", &format!("Bearer {key}"))
+            .set("cf-connecting-ip", ip),
+    )
+}
+
+fn as_key(key: &str, method: &str, path: &str, body: Value) -> Resp {
+    send_json(
+        main_worker()
+            .req(method, &format!("/_keyward/v1{path}"))
+            .set("authorization", &format!("Bearer {key}"))
+            .set("cf-connecting-ip", MANAGER_IP),
+        &body,
+    )
+}
+
+fn view(team: &str, id: &str) -> Value {
+    let r = send(main_worker().admin("GET", &format!("/teams/{team}/keys/{id}")));
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
+}
+
+/// The reviewer's reproduction: manager M (`bob`, one address, 50 a minute, 30
+/// days) and V (`alice`, `{"role": "owner"}`, unlimited, never expiring).
+#[test]
+fn a_manager_never_obtains_a_key_more_powerful_than_itself() {
+    let w = main_worker();
+    let team = fresh_team("powers");
+    let (manager, m) = w.issue(
+        &team,
+        json!({"name": "manager", "scopes": ["keys:manage", "documents.read"],
+               "subject": "bob", "ip_allow": [format!("{MANAGER_IP}/32")],
+               "rate_limits": [{"name": "burst", "limit": 50, "window": "1m"}],
+               "expires_in": "30d"}),
+    );
+    let m_id = m["id"].as_str().unwrap();
+    let m_expires = m["expires_at"].as_str().unwrap().to_string();
+    let (victim, v) = w.issue(
+        &team,
+        json!({"name": "owner", "scopes": ["documents.read"], "subject": "alice",
+               "meta": {"role": "owner"}, "rate_limits": [], "expires_in": "never"}),
+    );
+    let v_id = v["id"].as_str().unwrap();
+
+    // Rotating V would hand M a plaintext acting for alice, as owner, from
+    // anywhere, unlimited: refused, and V is untouched.
+    let r = as_key(
+        &manager,
+        "POST",
+        &format!("/teams/{team}/keys/{v_id}/rotate"),
+        json!({"grace": "366d"}),
+    );
+    let p = assert_problem(&r, 403, "FORBIDDEN");
+    assert_eq!(
+        p["beyond_powers"],
+        json!(["subject", "meta", "ip_allow", "rate_limits"])
+    );
+    assert!(r.json().get("key").is_none());
+    let after = view(&team, v_id);
+    assert_eq!(
+        (after["replaced_by"].clone(), after["revoked_at"].clone()),
+        (Value::Null, Value::Null)
+    );
+    assert_eq!(call(&victim, "/documents/1", "198.51.100.1").status, 200);
+
+    // A key that M issues acts for bob, from M's address, within M's limits, and
+    // expires with M even when it asks never to.
+    let r = as_key(
+        &manager,
+        "POST",
+        &format!("/teams/{team}/keys"),
+        json!({"name": "minted", "scopes": ["documents.read"], "expires_in": "never"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let minted = r.json();
+    assert_eq!(minted["subject"], "bob");
+    assert_eq!(minted["rate_limits"], m["rate_limits"]);
+    assert_eq!(minted["ip_allow"], json!([format!("{MANAGER_IP}/32")]));
+    assert_eq!(minted["expires_at"], m_expires);
+    assert_eq!(minted["created_by"], m_id);
+    assert!(minted["warnings"][0]
+        .as_str()
+        .unwrap()
+        .contains("never outlives"));
+    let minted_key = minted["key"].as_str().unwrap().to_string();
+    assert_problem(
+        &call(&minted_key, "/documents/1", "198.51.100.1"),
+        403,
+        "IP_NOT_ALLOWED",
+    );
+    let r = call(&minted_key, "/documents/1", MANAGER_IP);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["headers"]["x-keyward-subject"], "bob");
+    assert!(r
+        .header("ratelimit-policy")
+        .is_some_and(|p| p.contains("\"burst\";q=50;w=60")));
+    // Beyond M in any one power: refused.
+    for body in [
+        json!({"name": "unlimited", "scopes": [], "rate_limits": []}),
+        json!({"name": "faster", "scopes": [], "rate_limits": [{"name": "b", "limit": 100, "window": "1m"}]}),
+        json!({"name": "anywhere", "scopes": [], "ip_allow": ["0.0.0.0/0"]}),
+        json!({"name": "as alice", "scopes": [], "subject": "alice"}),
+    ] {
+        let r = as_key(&manager, "POST", &format!("/teams/{team}/keys"), body);
+        assert_problem(&r, 403, "FORBIDDEN");
+    }
+
+    // M may rotate the key it minted: the successor is recorded as M's and
+    // neither key outlives M, however long the grace.
+    let minted_id = minted["id"].as_str().unwrap();
+    let r = as_key(
+        &manager,
+        "POST",
+        &format!("/teams/{team}/keys/{minted_id}/rotate"),
+        json!({"grace": "366d", "expires_in": "never"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let successor = r.json();
+    assert_eq!(successor["created_by"], m_id);
+    assert_eq!(successor["expires_at"], m_expires);
+    assert_eq!(successor["replaces"]["revoked_at"], m_expires);
+}
+
+#[test]
+fn a_rotation_to_never_expiring_keeps_never() {
+    let w = main_worker();
+    let team = fresh_team("never");
+    let (_, k) = w.issue(
+        &team,
+        json!({"name": "expiring", "scopes": [], "expires_in": "30d"}),
+    );
+    let id = k["id"].as_str().unwrap();
+    let r = send_json(
+        w.admin("POST", &format!("/teams/{team}/keys/{id}/rotate")),
+        &json!({"grace": "0s", "expires_in": "never"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let new_id = r.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(r.json()["expires_at"], Value::Null);
+    assert_eq!(view(&team, &new_id)["expires_at"], Value::Null);
+}
+
+/// A `two` key (burst 5/min) rotated with a grace, its successor then unlimited:
+/// alternating, the old key is still admitted 5 times in the minute, no more.
+#[test]
+fn each_key_of_a_rotation_keeps_its_own_limits() {
+    let w = main_worker();
+    let team = fresh_team("chain");
+    let (old, k) = w.issue(
+        &team,
+        json!({"name": "limited", "scopes": ["documents.read"], "plan": "two"}),
+    );
+    let id = k["id"].as_str().unwrap();
+    let r = send_json(
+        w.admin("POST", &format!("/teams/{team}/keys/{id}/rotate")),
+        &json!({"grace": "1h"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let new = r.json()["key"].as_str().unwrap().to_string();
+    let new_id = r.json()["id"].as_str().unwrap().to_string();
+    let r = send_json(
+        w.admin("PATCH", &format!("/teams/{team}/keys/{new_id}")),
+        &json!({"rate_limits": []}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Start in a fresh minute, so that the burst window cannot turn mid-test.
+    let into_minute = crate::harness::now_s().rem_euclid(60);
+    if into_minute > 45 {
+        std::thread::sleep(std::time::Duration::from_secs((61 - into_minute) as u64));
+    }
+    let mut old_admitted = 0;
+    for _ in 0..8 {
+        if call(&old, "/documents/1", "198.51.100.1").status == 200 {
+            old_admitted += 1;
+        }
+        assert_eq!(call(&new, "/documents/1", "198.51.100.1").status, 200);
+    }
+    assert_eq!(old_admitted, 5, "the old key's burst of 5 per minute");
+}
+
+/// With `case_insensitive`, a deny carve-out holds in every spelling that Express,
+/// ASP.NET or IIS would route to it.
+#[test]
+fn a_case_insensitive_policy_denies_every_spelling() {
+    let w = crate::case_insensitive_worker();
+    let (key, _) = w.issue(&fresh_team("fold"), json!({"name": "any", "scopes": []}));
+    let get = |path: &str, key: Option<&str>| {
+        let mut req = w.req("GET", path);
+        if let Some(k) = key {
+            req = req.set("authorization", &format!("Bearer {k}"));
+        }
+        send(req)
+    };
+    for path in [
+        "/internal/x",
+        "/INTERNAL/x",
+        "/Internal./x",
+        "/%49nternal/x",
+        "/admin",
+        "/admin/",
+        "/ADMIN",
+        "/admin.",
+    ] {
+        assert_problem(&get(path, Some(&key)), 403, "ROUTE_NOT_ALLOWED");
+    }
+    assert_problem(&get("/STATIC/..;/internal/x", None), 400, "INVALID_PATH");
+    let r = get("/Other/X", Some(&key));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["path"], "/Other/X", "forwarded as sent");
+    let r = get("/STATIC/a.css", None);
+    assert_eq!(r.status, 200, "{}", r.text());
+}
