@@ -83,7 +83,12 @@ pub struct Config {
     pub origin_timeout_ms: u32,
     /// `AUTHORITY_TIMEOUT`: milliseconds to wait for a key's Durable Object.
     pub authority_timeout_ms: u32,
+    /// `EXPIRY_WEBHOOK_TIMEOUT`: milliseconds to wait for the webhook's answer.
+    pub expiry_webhook_timeout_ms: u32,
 }
+
+/// Default `EXPIRY_WEBHOOK_TIMEOUT`, milliseconds.
+pub const DEFAULT_EXPIRY_WEBHOOK_TIMEOUT_MS: u32 = 10_000;
 
 /// Default `AUTHORITY_TIMEOUT`, milliseconds.
 pub const DEFAULT_AUTHORITY_TIMEOUT_MS: u32 = 5_000;
@@ -340,9 +345,18 @@ impl Config {
             &mut errors,
         );
 
+        let expiry_webhook_timeout_ms = whole_number(
+            get("EXPIRY_WEBHOOK_TIMEOUT"),
+            "EXPIRY_WEBHOOK_TIMEOUT",
+            (100, 60_000),
+            DEFAULT_EXPIRY_WEBHOOK_TIMEOUT_MS,
+            &mut errors,
+        );
+
         if errors.is_empty() {
             Ok(Config {
                 authority_timeout_ms,
+                expiry_webhook_timeout_ms,
                 identity_secret,
                 origin_timeout_ms,
                 record_cache_ttl_s,
@@ -591,6 +605,7 @@ mod tests {
         assert_eq!(c.expiry_webhook_url, None);
         assert_eq!(c.identity_secret, None);
         assert_eq!(c.origin_timeout_ms, 30_000);
+        assert_eq!(c.expiry_webhook_timeout_ms, 10_000);
         assert_eq!(c.authority_timeout_ms, 5_000);
     }
 
@@ -715,6 +730,10 @@ mod tests {
         check_error(("ORIGIN_TIMEOUT", json!("5")), "ORIGIN_TIMEOUT");
         check_error(("AUTHORITY_TIMEOUT", json!("0")), "AUTHORITY_TIMEOUT");
         check_error(("ORIGIN_TIMEOUT", json!("soon")), "ORIGIN_TIMEOUT");
+        check_error(
+            ("EXPIRY_WEBHOOK_TIMEOUT", json!("60001")),
+            "EXPIRY_WEBHOOK_TIMEOUT",
+        );
         check_error(("EXPIRY_NOTICE_DAYS", json!("0")), "EXPIRY_NOTICE_DAYS");
         check_error(("EXPIRY_NOTICE_DAYS", json!("7,7")), "EXPIRY_NOTICE_DAYS");
         check_error(("EXPIRY_NOTICE_DAYS", json!("soon")), "EXPIRY_NOTICE_DAYS");

@@ -23,6 +23,7 @@
 //! - [`admin`]: the admin API's routes, validation and views.
 //! - [`directory`]: a team's directory of keys: its calls, rotation, audit entries.
 //! - [`ratelimit`]: rate-limit policies and fixed-window arithmetic.
+//! - [`failopen`]: what an isolate admits alone when a key's object cannot answer.
 //! - [`problem`]: RFC 9457 problem bodies; every code in one enum.
 //! - [`wire`]: reading the worker's and its Durable Objects' messages.
 //!
@@ -38,6 +39,7 @@ pub mod credential;
 pub mod decide;
 pub mod directory;
 pub mod expiry;
+pub mod failopen;
 pub mod identity;
 pub mod key;
 pub mod keystate;

@@ -88,7 +88,10 @@ pub async fn handle(
             let mut record = import.key.into_record(id, team, hint, now, actor.name());
             record.imported = true;
             let entry = audit("key.import", &record.id, created_details(&record));
-            insert(env, &keys, config, &hash, &record, entry).await?;
+            let mut warnings: Vec<String> = warnings;
+            if let Some(w) = import_key(env, &keys, config, &hash, &record, entry).await? {
+                warnings.push(w.to_string());
+            }
             ctx.key_id = Some(record.id.clone());
             let mut view = admin::key_view(&record, ctx.now_ms, None);
             if !warnings.is_empty() {
@@ -146,7 +149,7 @@ pub async fn handle(
             }
             let entry = audit("key.update", &id, json!({"fields": update.fields()}));
             let applied = apply(env, &team, &id, Change::Update(update), entry).await?;
-            sync(env, &keys, &team, &id, &applied).await?;
+            sync(env, &keys, &team, &applied).await?;
             respond::json(200, &admin::key_view(&applied.key.record, ctx.now_ms, None))
         }
         Route::RevokeKey { team, id } => {
@@ -162,7 +165,7 @@ pub async fn handle(
                 .map_err(authority::unavailable)?;
             let entry = audit("key.revoke", &id, json!({}));
             let applied = apply(env, &team, &id, Change::Revoke { at: now }, entry).await?;
-            sync(env, &keys, &team, &id, &applied).await?;
+            sync(env, &keys, &team, &applied).await?;
             respond::json(200, &admin::key_view(&applied.key.record, ctx.now_ms, None))
         }
         Route::RotateKey { team, id } => {
@@ -220,7 +223,7 @@ pub async fn handle(
                 let _logged = authority::unavailable(e);
                 warnings.push("the old key's Durable Object could not be told: it stops within RECORD_CACHE_TTL of its revoked_at, not exactly then");
             }
-            if sync(env, &keys, &team, &id, &applied).await.is_err() {
+            if sync(env, &keys, &team, &applied).await.is_err() {
                 // Logged where it failed; the plaintext must not be lost with it.
                 warnings.push("the KV copy could not be written: the new key may not work until the rotation's records are written again (PATCH either key)");
             }
@@ -286,6 +289,36 @@ async fn insert(
     Ok(())
 }
 
+/// Registers an imported key: the team directory first, which refuses a hash it
+/// already knows (so of two concurrent imports of one hash, the loser writes and
+/// removes nothing in KV), then its KV copy, read back like every change. No
+/// plaintext is returned, so nothing needs the KV copy before the directory has
+/// it. If the KV write fails, the key is registered and a warning says so.
+async fn import_key(
+    env: &Env,
+    keys: &Keys,
+    config: &Config,
+    hash: &KeyHash,
+    record: &KeyRecord,
+    audit: AuditEntry,
+) -> Result<Option<&'static str>, Problem> {
+    keys.register_team(&record.team).await?;
+    let call = Call::Insert {
+        hash: hash.0.clone(),
+        record: Box::new(record.clone()),
+        max_live: config.max_keys_per_team,
+        audit,
+    };
+    directory::call::<()>(env, &record.team, &call).await?;
+    let stored = Stored {
+        hash: hash.0.clone(),
+        record: record.clone(),
+    };
+    Ok(sync_one(env, keys, &record.team, stored).await.err().map(|_| {
+        "the KV copy could not be written: the key may not work until its record is written again (PATCH it)"
+    }))
+}
+
 /// Changes a key in the team directory, which answers what it applied; the
 /// caller then copies it to KV with [`sync`].
 async fn apply(
@@ -304,25 +337,25 @@ async fn apply(
 }
 
 /// Writes the KV copies of what the directory applied (a rotation's new key
-/// first). Each writer reads the directory again after its KV write and writes
-/// once more if another change landed meanwhile, so KV converges on the
-/// directory's record.
-async fn sync(
-    env: &Env,
-    keys: &Keys,
-    team: &str,
-    id: &str,
-    applied: &Applied,
-) -> Result<(), Problem> {
+/// first, then the changed key), each with [`sync_one`].
+async fn sync(env: &Env, keys: &Keys, team: &str, applied: &Applied) -> Result<(), Problem> {
     if let Some(new) = &applied.new_key {
-        keys.put(&KeyHash(new.hash.clone()), &new.record).await?;
+        sync_one(env, keys, team, new.clone()).await?;
     }
-    let mut written = applied.key.clone();
+    sync_one(env, keys, team, applied.key.clone()).await
+}
+
+/// Writes one key's KV copy, then reads the directory again and writes once more
+/// if another change landed meanwhile (up to three times), so KV converges on
+/// the directory's record even when two admin calls race on one key.
+async fn sync_one(env: &Env, keys: &Keys, team: &str, stored: Stored) -> Result<(), Problem> {
+    let id = stored.record.id.clone();
+    let mut written = stored;
     for _ in 0..3 {
         keys.put(&KeyHash(written.hash.clone()), &written.record)
             .await?;
         let latest: Option<Stored> =
-            directory::call(env, team, &Call::Get { id: id.into() }).await?;
+            directory::call(env, team, &Call::Get { id: id.clone() }).await?;
         match latest {
             Some(l) if l != written => written = l,
             _ => break,

@@ -17,12 +17,14 @@ mod store;
 
 use crate::config::Config;
 use crate::decide::{self, Gate};
+use crate::failopen::{FailOpen, Refusal};
 use crate::key::ApiKey;
 use crate::keystate::{Admission, Denial};
 use crate::policy::RouteDecision;
 use crate::problem::{Code, Problem};
 use crate::ratelimit::Verdict;
 use crate::record::KeyRecord;
+use crate::record::KeyStatus;
 use serde_json::json;
 use worker::{event, Context, Env, Request, Response, Result};
 
@@ -125,6 +127,12 @@ async fn handle(
     }
 }
 
+thread_local! {
+    /// What this isolate admits alone while keys' objects cannot answer
+    /// (`RATE_LIMIT_FAILURE = "open"`).
+    static FAIL_OPEN: std::cell::RefCell<FailOpen> = std::cell::RefCell::new(FailOpen::default());
+}
+
 /// The client's address, as Cloudflare reports it in `CF-Connecting-IP`.
 pub(crate) fn client_ip(
     headers: &worker::worker_sys::web_sys::Headers,
@@ -137,7 +145,9 @@ pub(crate) fn client_ip(
 /// key's Durable Object, which refuses a revoked or disabled key exactly, counts
 /// the request and records its outcome. A refusal decided here is recorded in the
 /// object too (counting nothing), so that the key's owner can see it. With
-/// `fail_open`, a failing object lets the request through (never for the admin API).
+/// `fail_open`, a failing object lets the request through within the key's limits
+/// counted in this isolate, unless the isolate saw the object refuse the key as
+/// revoked or disabled ([`crate::failopen`]); never for the admin API.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn authenticate(
     env: &Env,
@@ -186,15 +196,36 @@ pub(crate) async fn authenticate(
         config.authority_timeout_ms,
     );
     let verdict = match answer.await {
-        Ok(answer) => decide::authority_answer(&record, answer)?,
+        Ok(answer) => {
+            if fail_open {
+                let refused = matches!(answer.status, KeyStatus::Revoked | KeyStatus::Disabled);
+                FAIL_OPEN.with(|f| f.borrow_mut().saw(&record.id, refused, ctx.now_ms));
+            }
+            decide::authority_answer(&record, answer)?
+        }
         Err(e) if fail_open => {
+            let local = FAIL_OPEN.with(|f| {
+                f.borrow_mut()
+                    .admit(&record.id, &admission.policies, ctx.now_ms)
+            });
+            let refusal = match &local {
+                Ok(_) => None,
+                Err(Refusal::SeenRefused) => Some("revoked or disabled"),
+                Err(Refusal::Limited(_)) => Some("rate limited in this isolate"),
+            };
             runtime::log(json!({
                 "event": "rate_limit_failure_open",
                 "request_id": ctx.request_id,
                 "key_id": record.id,
                 "error": e.to_string(),
+                "refused": refusal,
             }));
-            None
+            match local {
+                // Its RateLimit fields would count this isolate only: none are sent.
+                Ok(_) => None,
+                Err(Refusal::SeenRefused) => return Err(authority::unavailable(e)),
+                Err(Refusal::Limited(v)) => return Err(decide::rate_limited(&v)),
+            }
         }
         Err(e) => return Err(authority::unavailable(e)),
     };

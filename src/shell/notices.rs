@@ -3,7 +3,12 @@
 //! Each team's directory claims the notices due before they are sent, so a notice
 //! is never sent twice for the same threshold; a failed delivery is released and
 //! retried on the next run (if the release fails too, `expiry_notice_lost` is
-//! logged with the notice's id). At most 200 notices go out per run.
+//! logged with the notice's id). Every claimed notice is logged when claimed
+//! (`expiry_notices_claimed`) and again when sent (`expiry_notice_sent`), so that
+//! a run that dies between the two leaves a trace of what it did not deliver.
+//! The webhook's answer is awaited at most `EXPIRY_WEBHOOK_TIMEOUT`, and a
+//! redirect is a failed delivery, never followed: the signed body goes to
+//! `EXPIRY_WEBHOOK_URL` and nowhere else. At most 200 notices go out per run.
 
 use super::directory;
 use super::runtime;
@@ -13,7 +18,7 @@ use crate::directory::Call;
 use crate::notice::{self, Notice};
 use serde_json::json;
 use wasm_bindgen::JsValue;
-use worker::worker_sys::web_sys::RequestInit;
+use worker::worker_sys::web_sys::{RequestInit, RequestRedirect};
 use worker::{event, Env, Headers, ScheduleContext, ScheduledEvent};
 
 #[event(scheduled)]
@@ -86,9 +91,15 @@ async fn run(
                     continue;
                 }
             };
+            if !notices.is_empty() {
+                let ids: Vec<String> = notices.iter().map(Notice::id).collect();
+                runtime::log(json!({"event": "expiry_notices_claimed", "notices": ids}));
+            }
+            let timeout = config.expiry_webhook_timeout_ms;
             for n in notices {
-                let Err(e) = deliver(url, secret, &n).await else {
+                let Err(e) = deliver(url, secret, &n, timeout).await else {
                     *sent += 1;
+                    runtime::log(json!({"event": "expiry_notice_sent", "notice": n.id()}));
                     continue;
                 };
                 *failed += 1;
@@ -111,8 +122,8 @@ async fn run(
     }
 }
 
-/// POSTs one notice; anything but a 2xx answer is a failure.
-async fn deliver(url: &str, secret: &[u8], n: &Notice) -> Result<(), String> {
+/// POSTs one notice; anything but a 2xx answer within `timeout_ms` is a failure.
+async fn deliver(url: &str, secret: &[u8], n: &Notice, timeout_ms: u32) -> Result<(), String> {
     let now = runtime::now_ms().div_euclid(1000);
     let body = n.body(now).to_string();
     let headers = Headers::new();
@@ -126,9 +137,14 @@ async fn deliver(url: &str, secret: &[u8], n: &Notice) -> Result<(), String> {
     init.set_method("POST");
     init.set_headers(&headers.0);
     init.set_body(&JsValue::from_str(&body));
-    let resp = runtime::fetch(url, &init, None).await?;
+    init.set_redirect(RequestRedirect::Manual);
+    let deadline = (timeout_ms, "EXPIRY_WEBHOOK_TIMEOUT");
+    let resp = runtime::fetch(url, &init, Some(deadline)).await?;
     match resp.status() {
         200..=299 => Ok(()),
+        s @ 300..=399 => Err(format!(
+            "the webhook answered {s}, a redirect, which is not followed"
+        )),
         s => Err(format!("the webhook answered {s}")),
     }
 }

@@ -280,25 +280,35 @@ impl Received {
     }
 }
 
-/// A local webhook receiver: records every request and answers 200, or 500 to
-/// the next `fail_next` requests.
+/// How a [`Receiver`] answers one request, other than 200.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// 500.
+    Fail,
+    /// 307 to this URL.
+    Redirect(String),
+    /// No answer for this long, then 200.
+    Stall(Duration),
+}
+
+/// A local webhook receiver: records every request and answers 200, or as told
+/// for the next requests ([`Receiver::fail_next`], [`Receiver::answer_next`]).
 pub struct Receiver {
     /// Its URL.
     pub url: String,
     got: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
-    fail_next: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    next: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<Answer>>>,
 }
 
 impl Receiver {
     /// Listens on a free loopback port.
     pub fn start() -> Receiver {
         use std::io::{BufRead, BufReader, Write};
-        use std::sync::atomic::Ordering;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let fail_next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let (g, f) = (got.clone(), fail_next.clone());
+        let next = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
+        let (g, f) = (got.clone(), next.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
@@ -322,10 +332,16 @@ impl Receiver {
                     .unwrap_or(0);
                 let mut body = vec![0u8; len];
                 let _ = reader.read_exact(&mut body);
-                let fail = f
-                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                    .is_ok();
-                let status = if fail { 500 } else { 200 };
+                let answer = f.lock().unwrap().pop_front();
+                let (status, extra) = match answer {
+                    None => (200, String::new()),
+                    Some(Answer::Fail) => (500, String::new()),
+                    Some(Answer::Redirect(to)) => (307, format!("location: {to}\r\n")),
+                    Some(Answer::Stall(d)) => {
+                        std::thread::sleep(d);
+                        (200, String::new())
+                    }
+                };
                 g.lock().unwrap().push(Received {
                     headers,
                     body,
@@ -333,17 +349,13 @@ impl Receiver {
                 });
                 let _ = (&stream).write_all(
                     format!(
-                        "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                        "HTTP/1.1 {status} X\r\n{extra}content-length: 0\r\nconnection: close\r\n\r\n"
                     )
                     .as_bytes(),
                 );
             }
         });
-        Receiver {
-            url,
-            got,
-            fail_next,
-        }
+        Receiver { url, got, next }
     }
 
     /// Everything received so far.
@@ -353,7 +365,14 @@ impl Receiver {
 
     /// Answers 500 to the next `n` requests.
     pub fn fail_next(&self, n: usize) {
-        self.fail_next.store(n, std::sync::atomic::Ordering::SeqCst);
+        for _ in 0..n {
+            self.answer_next(Answer::Fail);
+        }
+    }
+
+    /// Answers the next request (after those already told) with `answer`.
+    pub fn answer_next(&self, answer: Answer) {
+        self.next.lock().unwrap().push_back(answer);
     }
 
     /// Waits (at most `timeout`) until `n` requests arrived; returns them all.

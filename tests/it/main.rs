@@ -146,7 +146,8 @@ pub fn private_worker(state: &std::path::Path) -> Worker {
     })
 }
 
-/// A private instance that sends expiry notices to `webhook`, signed with `secret`.
+/// A private instance that sends expiry notices to `webhook`, signed with `secret`,
+/// waiting at most 2 s for each answer.
 pub fn notifying_worker(webhook: &str, secret: &str) -> Worker {
     Worker::start(WorkerOptions {
         vars: vec![
@@ -154,6 +155,7 @@ pub fn notifying_worker(webhook: &str, secret: &str) -> Worker {
             var("EXPIRY_WEBHOOK_URL", webhook),
             var("EXPIRY_WEBHOOK_SECRET", secret),
             var("EXPIRY_NOTICE_DAYS", "7,1"),
+            var("EXPIRY_WEBHOOK_TIMEOUT", "2000"),
         ],
         ..Default::default()
     })

@@ -1,7 +1,7 @@
 //! Expiry notices end to end: the scheduled handler, triggered through wrangler's
 //! scheduled-event test route, POSTs signed notices to a local receiver.
 
-use crate::harness::{fresh_team, now_s, send, Receiver};
+use crate::harness::{fresh_team, now_s, send, Answer, Receiver};
 use crate::notifying_worker;
 use keyward::notice;
 use serde_json::{json, Value};
@@ -108,4 +108,61 @@ fn expiry_notices_are_signed_sent_once_per_threshold_and_retried() {
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(hook.received().len(), 4);
     assert!(w.logged("expiry_notice_failed"));
+}
+
+/// The signed body goes to `EXPIRY_WEBHOOK_URL` alone: a redirect is a failed
+/// delivery (retried on the next run), never followed; a webhook that does not
+/// answer within `EXPIRY_WEBHOOK_TIMEOUT` fails the delivery too.
+#[test]
+fn notices_never_follow_redirects_and_never_wait_forever() {
+    let hook = Receiver::start();
+    let elsewhere = Receiver::start();
+    let secret = "whsec-0123456789abcdef0123456789abcdef";
+    let w = notifying_worker(&hook.url, secret);
+    let team = fresh_team("redirect");
+    let expiring = |name: &str, days: i64| {
+        w.issue(
+            &team,
+            json!({"name": name, "scopes": [], "expires_at": keyward::expiry::rfc3339(now_s() + days * 86_400)}),
+        )
+    };
+    let trigger = || {
+        let r = send(w.req("GET", "/__scheduled?cron=0+*+*+*+*"));
+        assert_eq!(r.status, 200, "{}", r.text());
+    };
+    let (_, a) = expiring("redirected", 2);
+    hook.answer_next(Answer::Redirect(elsewhere.url.clone()));
+    trigger();
+    let got = hook.wait_for(1, Duration::from_secs(20));
+    assert_eq!(got[0].status, 307);
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(elsewhere.received().is_empty(), "the redirect was followed");
+    assert!(w.logged("a redirect, which is not followed"));
+    trigger();
+    let got = hook.wait_for(2, Duration::from_secs(20));
+    let body: Value = serde_json::from_slice(&got[1].body).unwrap();
+    assert_eq!(
+        (got[1].status, body["key_id"].clone()),
+        (200, a["id"].clone())
+    );
+    assert!(w.logged("expiry_notices_claimed"));
+    assert!(w.logged("expiry_notice_sent"));
+
+    let (_, b) = expiring("stalled", 3);
+    hook.answer_next(Answer::Stall(Duration::from_secs(4)));
+    trigger();
+    let got = hook.wait_for(3, Duration::from_secs(20));
+    assert_eq!(got.len(), 3);
+    assert!(
+        w.logged("EXPIRY_WEBHOOK_TIMEOUT"),
+        "the stalled delivery timed out"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    trigger();
+    let got = hook.wait_for(4, Duration::from_secs(20));
+    let body: Value = serde_json::from_slice(&got[3].body).unwrap();
+    assert_eq!(
+        (got[3].status, body["key_id"].clone()),
+        (200, b["id"].clone())
+    );
 }

@@ -257,6 +257,29 @@ fn rate_limit_failure_open_lets_traffic_through_and_logs_it() {
     assert!(w.logged("rate_limit_failure_open"));
 }
 
+/// Fail-open is bounded: with the key's object unreachable, the key's own limits
+/// still hold in the isolate, so flooding the object buys nothing past them.
+#[test]
+fn rate_limit_failure_open_still_keeps_each_keys_limits() {
+    let w = no_limiter_worker(true);
+    let key = issue(
+        w,
+        json!({"rate_limits": [{"name": "burst", "limit": 3, "window": "1m"}]}),
+    );
+    let into_minute = now_s().rem_euclid(60);
+    if into_minute > 50 {
+        std::thread::sleep(Duration::from_secs((61 - into_minute) as u64));
+    }
+    for _ in 0..3 {
+        let r = get(w, &key);
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let r = get(w, &key);
+    let p = assert_problem(&r, 429, "RATE_LIMITED");
+    assert_eq!(p["violated-policies"], json!(["burst"]));
+    assert!(r.header("retry-after").is_some());
+}
+
 #[test]
 fn usage_and_outcomes_are_written_within_a_second_and_survive_a_restart() {
     let state = TempDir::new("state");

@@ -224,3 +224,47 @@ fn a_case_insensitive_policy_denies_every_spelling() {
     let r = get("/STATIC/a.css", None);
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+/// Concurrent imports of one hash into one team: one is registered, the others
+/// get 409 CONFLICT, and the loser's cleanup never removes the winner's KV copy,
+/// so the key works at once.
+#[test]
+fn concurrent_imports_of_one_hash_leave_the_winner_working() {
+    use sha2::{Digest, Sha256};
+    let w = main_worker();
+    for round in 0..3 {
+        let team = fresh_team("race");
+        let mut legacy = format!("api_Race{round}");
+        while legacy.len() < 20 {
+            legacy.push(char::from(b'a' + (legacy.len() as u8 % 26)));
+        }
+        let hash = hex::encode(Sha256::digest(legacy.as_bytes()));
+        let body =
+            json!({"hash": hash, "prefix": "api_", "name": "raced", "scopes": ["documents.read"]});
+        let statuses: Vec<u16> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..6)
+                .map(|_| {
+                    s.spawn(|| {
+                        send_json(
+                            w.admin("POST", &format!("/teams/{team}/keys/import")),
+                            &body,
+                        )
+                        .status
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 201).count(),
+            1,
+            "{statuses:?}"
+        );
+        assert!(
+            statuses.iter().all(|s| *s == 201 || *s == 409),
+            "{statuses:?}"
+        );
+        let r = call(&legacy, "/documents/1", "198.51.100.1");
+        assert_eq!(r.status, 200, "round {round}: {}", r.text());
+    }
+}

@@ -1,0 +1,159 @@
+//! What an isolate admits on its own when a key's Durable Object cannot answer and
+//! `RATE_LIMIT_FAILURE` is `open`: fail-open is bounded, never a blank cheque.
+//!
+//! - The key's own limits still hold per isolate: its policies are counted in the
+//!   isolate's memory while the object is unreachable, so a key holder who floods
+//!   its own object past `AUTHORITY_TIMEOUT` gains at most its limit per isolate.
+//! - A key that the isolate has seen refused by its object as revoked or
+//!   disabled is never let through on fail-open: it fails closed, until the
+//!   object says otherwise.
+
+use crate::ratelimit::{self, Counters, LimitPolicy, Verdict};
+use std::collections::BTreeMap;
+
+/// Most keys whose fail-open counters or refusals one isolate remembers.
+pub const MAX_KEYS: usize = 10_000;
+
+/// One isolate's fail-open memory.
+#[derive(Debug, Default)]
+pub struct FailOpen {
+    counters: BTreeMap<String, Counters>,
+    refused: BTreeMap<String, i64>,
+}
+
+/// Why a request is not let through on fail-open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The key's object refused it as revoked or disabled before: fail closed.
+    SeenRefused,
+    /// The key's limits, counted in this isolate, are exhausted.
+    Limited(Verdict),
+}
+
+impl FailOpen {
+    /// Records what the key's object answered: a revoked or disabled key
+    /// (`refused`) is remembered, an active one forgotten.
+    pub fn saw(&mut self, key: &str, refused: bool, now_ms: i64) {
+        if refused {
+            if self.refused.len() >= MAX_KEYS && !self.refused.contains_key(key) {
+                evict_oldest(&mut self.refused);
+            }
+            self.refused.insert(key.to_string(), now_ms);
+        } else {
+            self.refused.remove(key);
+        }
+    }
+
+    /// Decides a request for `key` with `policies` at `now_ms` while its object is
+    /// unreachable: refused if the key was seen refused or its limits are spent
+    /// in this isolate, else counted and admitted.
+    pub fn admit(
+        &mut self,
+        key: &str,
+        policies: &[LimitPolicy],
+        now_ms: i64,
+    ) -> Result<Verdict, Refusal> {
+        if self.refused.contains_key(key) {
+            return Err(Refusal::SeenRefused);
+        }
+        if !self.counters.contains_key(key) && self.counters.len() >= MAX_KEYS {
+            // Forget one key's counters; its count restarts in this isolate.
+            let first = self.counters.keys().next().cloned();
+            if let Some(k) = first {
+                self.counters.remove(&k);
+            }
+        }
+        let counters = self.counters.entry(key.to_string()).or_default();
+        let verdict = ratelimit::admit(policies, counters, now_ms);
+        if verdict.admitted {
+            Ok(verdict)
+        } else {
+            Err(Refusal::Limited(verdict))
+        }
+    }
+}
+
+fn evict_oldest(map: &mut BTreeMap<String, i64>) {
+    let oldest = map
+        .iter()
+        .min_by_key(|(_, at)| **at)
+        .map(|(k, _)| k.clone());
+    if let Some(k) = oldest {
+        map.remove(&k);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn burst(limit: u32) -> Vec<LimitPolicy> {
+        vec![LimitPolicy {
+            name: "burst".into(),
+            limit,
+            window_s: 60,
+        }]
+    }
+
+    #[track_caller]
+    fn check(
+        f: &mut FailOpen,
+        key: &str,
+        policies: &[LimitPolicy],
+        now_ms: i64,
+        expected: Result<(), &str>,
+    ) {
+        let got = f
+            .admit(key, policies, now_ms)
+            .map(|_| ())
+            .map_err(|r| match r {
+                Refusal::SeenRefused => "seen refused",
+                Refusal::Limited(_) => "limited",
+            });
+        assert_eq!(got, expected, "{key} at {now_ms}");
+    }
+
+    #[test]
+    fn fail_open_keeps_each_keys_limits_per_isolate() {
+        let mut f = FailOpen::default();
+        for _ in 0..3 {
+            check(&mut f, "key_a", &burst(3), 0, Ok(()));
+        }
+        check(&mut f, "key_a", &burst(3), 59_999, Err("limited"));
+        check(&mut f, "key_b", &burst(3), 59_999, Ok(()));
+        check(&mut f, "key_a", &burst(3), 60_000, Ok(()));
+        // A key without limits has nothing to bound.
+        for _ in 0..100 {
+            check(&mut f, "key_c", &[], 0, Ok(()));
+        }
+        let Err(Refusal::Limited(v)) = f.admit("key_a", &burst(1), 60_000) else {
+            panic!("limited");
+        };
+        assert_eq!(v.retry_after_s, Some(60));
+    }
+
+    #[test]
+    fn a_key_seen_revoked_or_disabled_never_fails_open() {
+        let mut f = FailOpen::default();
+        f.saw("key_a", true, 0);
+        check(&mut f, "key_a", &[], 0, Err("seen refused"));
+        check(&mut f, "key_b", &[], 0, Ok(()));
+        // Enabled again: the object said so.
+        f.saw("key_a", false, 1);
+        check(&mut f, "key_a", &[], 1, Ok(()));
+    }
+
+    #[test]
+    fn memory_is_bounded() {
+        let mut f = FailOpen::default();
+        for i in 0..MAX_KEYS + 5 {
+            f.saw(&format!("key_{i}"), true, i as i64);
+            f.admit(&format!("key_x{i}"), &burst(1), 0).unwrap();
+        }
+        assert_eq!(f.refused.len(), MAX_KEYS);
+        assert_eq!(f.counters.len(), MAX_KEYS);
+        // The oldest refusals went first.
+        assert!(!f.refused.contains_key("key_0"));
+        assert!(f.refused.contains_key(&format!("key_{}", MAX_KEYS + 4)));
+    }
+}
