@@ -113,6 +113,12 @@ pub fn canonicalize(raw: &str) -> Result<String, PathError> {
     if out.is_empty() {
         out.push('/');
     }
+    // On the output, so that a decoded character cannot complete one (`%25%34%31`
+    // becomes `%2541`).
+    let o = out.as_bytes();
+    if (0..o.len()).any(|i| o[i..].starts_with(b"%25") && hex_at(o, i + 3).is_some()) {
+        return Err(PathError::DoubleEncoding);
+    }
     decoded_bytes(&out).map_err(|_| PathError::NotUtf8)?;
     Ok(out)
 }
@@ -161,7 +167,6 @@ fn decode_unreserved(seg: &str, out: &mut String) -> Result<(), PathError> {
         match b {
             b'/' | b'\\' => return Err(PathError::EncodedSeparator),
             b';' => return Err(PathError::Parameter),
-            b'%' if hex_at(bytes, i + 3).is_some() => return Err(PathError::DoubleEncoding),
             0..=0x1F | 0x7F => return Err(PathError::ControlCharacter),
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
                 out.push(b as char)
@@ -294,6 +299,8 @@ mod tests {
         check("/100%25", Ok("/100%25"));
         check("/100%25x", Ok("/100%25x"));
         check("/100%25%41", Ok("/100%25A"));
+        check("/100%25%34%31", Err(DoubleEncoding));
+        check("/100%25%34", Ok("/100%254"));
         // Control characters, overlong and broken UTF-8, padded segments.
         check("/a%00.json", Err(ControlCharacter));
         check("/a%0d%0ab", Err(ControlCharacter));

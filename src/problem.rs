@@ -192,8 +192,8 @@ impl Code {
             Code::InvalidPath => (
                 400,
                 "Ambiguous path",
-                "The path contains an encoded slash, backslash or dot segment that origins read differently.",
-                "Send the path without %2F, %5C or encoded '.' and '..' segments.",
+                "The path has a spelling that origins read differently from keyward: an encoded slash or backslash, a ';' path parameter, a double encoding, a dot segment, escapes that are not UTF-8, an encoded control character or a segment padded with %20.",
+                "Send the plain path: no %2F, %5C, ';', %25XX, dot segments, control characters or padded segments.",
             ),
             Code::ValidationFailed => (
                 400,
@@ -204,13 +204,13 @@ impl Code {
             Code::Forbidden => (
                 403,
                 "Forbidden",
-                "The caller is a key of another team, lacks keys:manage, or asked to grant scopes it does not hold itself.",
-                "Manage your own team's keys only, with scopes your key holds; the ADMIN_TOKEN may manage every team.",
+                "The caller is a key of another team, lacks keys:manage, or asked for a key more powerful than itself (scopes, subject, meta, networks or limits beyond its own).",
+                "Manage your own team's keys only, within your key's own powers; the ADMIN_TOKEN may manage every team.",
             ),
             Code::NotFound => (
                 404,
                 "Not found",
-                "The admin API has no such resource.",
+                "The admin API has no such resource, or the path spells /_keyward in a way keyward does not serve (it is never forwarded).",
                 "Check the team, the key id and the path.",
             ),
             Code::MethodNotAllowed => (

@@ -125,6 +125,23 @@ proptest! {
         let _ = keyward::decide::before_lookup(&c, &method, &raw, Some("Bearer x"));
     }
 
+    /// An origin that decodes twice, strips `;` parameters and resolves dot
+    /// segments (Tomcat, Spring, a double-decoding proxy) reads an accepted
+    /// canonical path exactly as keyward's single decoding does.
+    #[test]
+    fn an_accepted_path_means_the_same_to_a_lax_origin(
+        raw in "(/([.;a-fA-F0-9x]|%2[eEfF5]|%3[bB]|%5[cC]|%25|%[cC]0|%[aA][eE]|%20|%00){0,6}){1,5}"
+    ) {
+        if let Ok(p) = path::canonicalize(&raw) {
+            prop_assert!(!p.contains(';'), "{p}");
+            let once = lax_decode(p.as_bytes());
+            prop_assert_eq!(lax_decode(&once), once.clone(), "decoded twice: {}", p);
+            prop_assert_eq!(lax_origin(&p), once.clone(), "{}", p);
+            prop_assert!(std::str::from_utf8(&once).is_ok(), "{p}");
+            prop_assert_eq!(path::canonicalize(&p), Ok(p.clone()));
+        }
+    }
+
     #[test]
     fn credentials_and_formats_never_panic(header in "\\PC{0,80}", bytes in prop::collection::vec(any::<u8>(), 0..80)) {
         let _ = credential::bearer(Some(&header));
@@ -173,4 +190,47 @@ proptest! {
         let get = |n: &str| if n == identity::SIGNATURE_HEADER { Some(header.as_str()) } else { None };
         let _ = identity::verify(b"secret", "GET", "/", get, 1_800_000_000, 300);
     }
+}
+
+/// Percent-decodes every valid escape, as a lax origin does.
+fn lax_decode(p: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(p.len());
+    let mut i = 0;
+    while i < p.len() {
+        let hex = p
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (p[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(b)) if hex.is_some_and(|h| h.bytes().all(|c| c.is_ascii_hexdigit())) => {
+                out.push(b);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// The path as a lax origin routes it: decoded twice, `;` parameters stripped from
+/// each segment, `.` and `..` resolved, `\` read as `/`.
+fn lax_origin(p: &str) -> Vec<u8> {
+    let twice = lax_decode(&lax_decode(p.as_bytes()));
+    let text = String::from_utf8_lossy(&twice).replace('\\', "/");
+    let mut segs: Vec<&str> = Vec::new();
+    let parts: Vec<&str> = text.split('/').skip(1).collect();
+    for (i, seg) in parts.iter().enumerate() {
+        let seg = seg.split(';').next().unwrap_or("");
+        match seg {
+            "." => {}
+            ".." => {
+                segs.pop();
+            }
+            s if s.is_empty() && i + 1 < parts.len() => {}
+            s => segs.push(s),
+        }
+    }
+    format!("/{}", segs.join("/")).into_bytes()
 }

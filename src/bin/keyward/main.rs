@@ -60,6 +60,13 @@ fn run(cli: &args::Cli, client: &client::Client) -> Result<(), client::Failure> 
     } else {
         client.call(&call)?
     };
+    // What the worker did differently from what was asked (an expiry cut to the
+    // issuing key's, a step after a commit that failed).
+    for warning in reply["warnings"].as_array().into_iter().flatten() {
+        if let Some(w) = warning.as_str() {
+            eprintln!("warning: {w}");
+        }
+    }
     if reply["key"].is_string() {
         eprintln!(
             "warning: this is the only time the key is shown: store it now, it cannot be retrieved again"
