@@ -101,6 +101,8 @@ mod tests {
         check(Some("Bearer abc\tdef"), Err(SeveralTokens));
         check(Some("Bearer abc def"), Err(SeveralTokens));
         check(Some("Bearer abc, Bearer def"), Err(SeveralTokens));
+        check(Some("Bearer abc,def"), Err(SeveralTokens));
+        check(Some("Bearer abc\x0bdef"), Err(SeveralTokens));
         check(Some("Basic dXNlcjpwYXNz"), Err(OtherScheme));
         check(Some("Token abc"), Err(OtherScheme));
         check(Some("Bearerabc"), Err(OtherScheme));

@@ -270,6 +270,23 @@ mod tests {
         );
     }
 
+    /// The key format's checksum, pinned: every issued key depends on it (values
+    /// from zlib's CRC-32 of prefix + random, in base62).
+    #[test]
+    fn checksum_known_answers() {
+        #[track_caller]
+        fn check(prefix: &str, random: &str, expected: &str) {
+            assert_eq!(
+                &checksum(prefix, random),
+                expected.as_bytes(),
+                "{prefix}{random}"
+            );
+        }
+        check("kw_", &"0".repeat(32), "1vXtxm");
+        check("kw_", "AbCdEfGhIjKlMnOpQrStUvWxYz012345", "2ZGy5c");
+        check("e2e_", &"z".repeat(32), "0Ssm0R");
+    }
+
     #[test]
     fn base62_padding() {
         assert_eq!(&base62_u32(0), b"000000");
