@@ -3,6 +3,7 @@
 //! each key's usage and last request outcomes. It is decided here, persisted by
 //! the shell.
 
+use crate::lease::{Book, LeaseAnswer, LeaseRequest, Report};
 use crate::ratelimit::{self, Counters, LimitPolicy, Verdict};
 use crate::record::KeyStatus;
 use serde::{Deserialize, Serialize};
@@ -109,6 +110,8 @@ pub struct Authority {
     pub outcomes: BTreeMap<String, VecDeque<Outcome>>,
     /// The chain's shared counters.
     pub counters: Counters,
+    /// Open leases (leased admission): quota granted and not yet returned.
+    pub book: Book,
 }
 
 impl KeyState {
@@ -148,7 +151,13 @@ impl Authority {
         let (verdict, denial) = match (&a.denial, status) {
             (Some(d), _) => (None, Some((d.status, d.code.clone()))),
             (None, KeyStatus::Active) => {
-                let v = ratelimit::admit(&a.policies, &mut self.counters, now_ms);
+                // Quota leased to isolates (a key switched between modes) counts.
+                self.book.expire(&mut self.counters, now_ms);
+                let book = &self.book;
+                let v =
+                    ratelimit::admit_reserving(&a.policies, &mut self.counters, now_ms, |k, w| {
+                        book.reserved(k, w)
+                    });
                 let denial = (!v.admitted).then(|| (429, "RATE_LIMITED".to_string()));
                 (Some(v), denial)
             }
@@ -187,6 +196,63 @@ impl Authority {
         let kept = self.outcomes.get(key);
         let len = kept.map_or(0, VecDeque::len);
         kept.into_iter().flatten().skip(len.saturating_sub(n))
+    }
+
+    /// Answers an isolate's lease call at `now_ms` (see [`crate::lease`]): expired
+    /// leases count as used, returned ones count what they admitted, the report
+    /// goes into the key's usage and outcomes, and an active key gets a new lease
+    /// (or, with a window exhausted, the refused verdict).
+    pub fn lease(&mut self, r: &LeaseRequest, now_ms: i64) -> LeaseAnswer {
+        self.book.expire(&mut self.counters, now_ms);
+        for ret in &r.returns {
+            self.book.settle(&mut self.counters, *ret);
+        }
+        self.report(&r.key, &r.report);
+        let status = self
+            .states
+            .get(&r.key)
+            .copied()
+            .unwrap_or_default()
+            .status(now_ms);
+        let mut answer = LeaseAnswer {
+            status,
+            grant: None,
+            exhausted: None,
+        };
+        if status != KeyStatus::Active || !r.want {
+            return answer;
+        }
+        let (lo, hi) = crate::lease::TTL_RANGE_MS;
+        let ttl = r.ttl_ms.clamp(lo, hi);
+        match self.book.grant(
+            &r.policies,
+            &mut self.counters,
+            &r.holder,
+            r.demand,
+            now_ms,
+            ttl,
+        ) {
+            Ok(g) => answer.grant = Some(g),
+            Err(e) => answer.exhausted = Some(e),
+        }
+        answer
+    }
+
+    /// Adds an isolate's report to a key's usage and outcomes.
+    fn report(&mut self, key: &str, r: &Report) {
+        if r.is_empty() {
+            return;
+        }
+        let usage = self.usage.entry(key.to_string()).or_default();
+        usage.requests += r.admitted;
+        usage.denied += r.denied;
+        let last = r.last_used_ms.map(|ms| ms.div_euclid(1000));
+        usage.last_used_at = usage.last_used_at.max(last);
+        let kept = self.outcomes.entry(key.to_string()).or_default();
+        kept.extend(r.outcomes.iter().cloned());
+        while kept.len() > OUTCOMES_KEPT {
+            kept.pop_front();
+        }
     }
 
     /// Applies an admin change to one key and returns its new state.

@@ -12,6 +12,7 @@
 //! - [`policy`]: the route policy (`POLICY`): public, denied and scoped routes.
 //! - [`record`]: the stored key record and its status at a given time.
 //! - [`keystate`]: revocation and disabling as the key's Durable Object holds them.
+//! - [`lease`]: leased admission: the object's book of leases, the isolate's holder.
 //! - [`cache`]: a bounded TTL cache for key records within an isolate.
 //! - [`expiry`]: expiry choices and RFC 3339 timestamps.
 //! - [`notice`]: expiry notices: due thresholds, body, HMAC signature and verifier.
@@ -43,6 +44,7 @@ pub mod failopen;
 pub mod identity;
 pub mod key;
 pub mod keystate;
+pub mod lease;
 pub mod notice;
 pub mod path;
 pub mod policy;

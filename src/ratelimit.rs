@@ -238,7 +238,7 @@ pub struct Verdict {
 
 /// The window of `policy` that `counter` should count in at `now_ms`. A clock that
 /// went backwards never reopens a window: the later stored window is kept.
-fn current(policy: &LimitPolicy, counter: Option<&Counter>, now_ms: i64) -> Counter {
+pub(crate) fn current(policy: &LimitPolicy, counter: Option<&Counter>, now_ms: i64) -> Counter {
     let w = i64::from(policy.window_s) * 1000;
     let start = now_ms.div_euclid(w) * w;
     match counter {
@@ -250,7 +250,7 @@ fn current(policy: &LimitPolicy, counter: Option<&Counter>, now_ms: i64) -> Coun
     }
 }
 
-fn seconds_until(end_ms: i64, now_ms: i64) -> u64 {
+pub(crate) fn seconds_until(end_ms: i64, now_ms: i64) -> u64 {
     let ms = (end_ms - now_ms).max(1);
     (ms as u64).div_ceil(1000)
 }
@@ -260,17 +260,34 @@ fn seconds_until(end_ms: i64, now_ms: i64) -> u64 {
 /// a policy the key had before) is kept until its window ends, and then dropped:
 /// one key's admission never resets another key's count.
 pub fn admit(policies: &[LimitPolicy], counters: &mut Counters, now_ms: i64) -> Verdict {
+    admit_reserving(policies, counters, now_ms, |_, _| 0)
+}
+
+/// [`admit`], with `reserved(counter key, window start)` more requests counted as
+/// used in each window: quota granted to leases and not yet returned.
+pub fn admit_reserving(
+    policies: &[LimitPolicy],
+    counters: &mut Counters,
+    now_ms: i64,
+    reserved: impl Fn(&str, i64) -> u32,
+) -> Verdict {
     let keys: Vec<String> = policies.iter().map(counter_key).collect();
     let windows: Vec<Counter> = policies
         .iter()
         .zip(&keys)
         .map(|(p, k)| current(p, counters.get(k), now_ms))
         .collect();
+    let held: Vec<u32> = keys
+        .iter()
+        .zip(&windows)
+        .map(|(k, c)| reserved(k, c.window_start_ms))
+        .collect();
     let violated: Vec<String> = policies
         .iter()
         .zip(&windows)
-        .filter(|(p, c)| c.count >= p.limit)
-        .map(|(p, _)| p.name.clone())
+        .zip(&held)
+        .filter(|((p, c), r)| c.count.saturating_add(**r) >= p.limit)
+        .map(|((p, _), _)| p.name.clone())
         .collect();
     let admitted = violated.is_empty();
     counters.retain(|key, c| {
@@ -279,7 +296,7 @@ pub fn admit(policies: &[LimitPolicy], counters: &mut Counters, now_ms: i64) -> 
     });
     let mut statuses = Vec::with_capacity(policies.len());
     let mut retry_after_s = None::<u64>;
-    for ((p, c), key) in policies.iter().zip(windows).zip(keys) {
+    for (((p, c), key), r) in policies.iter().zip(windows).zip(keys).zip(held) {
         let c = if admitted {
             Counter {
                 count: c.count + 1,
@@ -290,7 +307,7 @@ pub fn admit(policies: &[LimitPolicy], counters: &mut Counters, now_ms: i64) -> 
         };
         let end = c.window_start_ms + i64::from(p.window_s) * 1000;
         let reset_s = seconds_until(end, now_ms);
-        if !admitted && c.count >= p.limit {
+        if !admitted && c.count.saturating_add(r) >= p.limit {
             retry_after_s = Some(retry_after_s.unwrap_or(0).max(reset_s));
         }
         if admitted {
@@ -300,7 +317,7 @@ pub fn admit(policies: &[LimitPolicy], counters: &mut Counters, now_ms: i64) -> 
             name: p.name.clone(),
             limit: p.limit,
             window_s: p.window_s,
-            remaining: p.limit.saturating_sub(c.count),
+            remaining: p.limit.saturating_sub(c.count.saturating_add(r)),
             reset_s,
         });
     }

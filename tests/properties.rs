@@ -142,6 +142,92 @@ proptest! {
         }
     }
 
+    /// Leased admission never overshoots: whatever the interleaving of isolates
+    /// admitting, renewing, returning, failing and vanishing, with exact admissions
+    /// mixed in and the clock moving, no window of any policy admits more than its
+    /// limit.
+    #[test]
+    fn leases_never_overshoot(
+        limits in (1u32..40, 1u32..80),
+        ttl_ms in 100u32..5_000,
+        ops in prop::collection::vec((0u8..8, 0usize..4, 0i64..1_500), 1..400),
+    ) {
+        use keyward::keystate::{Admission, Authority};
+        use keyward::lease::{Holder, Local};
+        use keyward::ratelimit::LimitPolicy;
+        use std::collections::BTreeMap;
+        let policies = vec![
+            LimitPolicy { name: "burst".into(), limit: limits.0, window_s: 5 },
+            LimitPolicy { name: "long".into(), limit: limits.1, window_s: 20 },
+        ];
+        let mut auth = Authority::default();
+        let mut holders: Vec<Holder> = (0..4).map(|_| Holder::default()).collect();
+        let mut names: Vec<String> = (0..4).map(|i| format!("isolate{i}")).collect();
+        let mut now = 1_000_000i64;
+        let mut admitted: BTreeMap<(u32, i64), u32> = BTreeMap::new();
+        let note = |now: i64, admitted: &mut BTreeMap<(u32, i64), u32>| {
+            for p in &policies {
+                let w = now.div_euclid(i64::from(p.window_s) * 1000);
+                *admitted.entry((p.window_s, w)).or_default() += 1;
+            }
+        };
+        for (op, i, step) in ops {
+            let h = &mut holders[i];
+            match op {
+                // A request.
+                0..=2 => match h.admit(now, ttl_ms) {
+                    Local::Admitted { .. } => note(now, &mut admitted),
+                    Local::Limited(_) => {}
+                    Local::Ask => {
+                        let r = h.request("key_a", &names[i], &policies, now, ttl_ms, false);
+                        let a = auth.lease(&r, now);
+                        h.apply(&a);
+                        if let Local::Admitted { .. } = h.admit(now, ttl_ms) {
+                            note(now, &mut admitted);
+                        }
+                    }
+                },
+                // A background renewal, a final return.
+                3 | 4 => {
+                    let r = h.request("key_a", &names[i], &policies, now, ttl_ms, op == 4);
+                    let a = auth.lease(&r, now);
+                    h.apply(&a);
+                }
+                // A call lost before or after the object took it.
+                5 => {
+                    let r = h.request("key_a", &names[i], &policies, now, ttl_ms, false);
+                    if step % 2 == 0 {
+                        auth.lease(&r, now);
+                    }
+                    h.failed(r);
+                }
+                // The isolate goes away with its leases; a new one takes its place.
+                6 => {
+                    *h = Holder::default();
+                    names[i] = format!("{}'", names[i]);
+                }
+                // An exact admission at the object.
+                _ => {
+                    let a = Admission {
+                        key: "key_a".into(),
+                        policies: policies.clone(),
+                        method: "GET".into(),
+                        path: "/".into(),
+                        denial: None,
+                    };
+                    if auth.admit(&a, now).verdict.is_some_and(|v| v.admitted) {
+                        note(now, &mut admitted);
+                    }
+                }
+            }
+            now += step;
+        }
+        for ((window_s, w), n) in &admitted {
+            let limit = if *window_s == 5 { limits.0 } else { limits.1 };
+            prop_assert!(*n <= limit, "window {window_s}s #{w}: {n} admitted, limit {limit}");
+        }
+    }
+
     #[test]
     fn credentials_and_formats_never_panic(header in "\\PC{0,80}", bytes in prop::collection::vec(any::<u8>(), 0..80)) {
         let _ = credential::bearer(Some(&header));
