@@ -364,6 +364,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(new.plan, None);
+        // An expiry equal to the manager's is kept as asked, without a warning.
+        let (new, warnings) = issue(
+            &m,
+            json!({"name": "abc", "scopes": [], "expires_at": expiry::rfc3339(NOW + 30 * 86_400)}),
+        )
+        .unwrap();
+        assert_eq!((new.expires_at, warnings), (Some(NOW + 30 * 86_400), 0));
         // A key never outlives its issuer, even when it asks to.
         let (new, warnings) = issue(
             &m,

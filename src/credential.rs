@@ -78,6 +78,19 @@ fn is_ws(c: char) -> bool {
 mod tests {
     use super::*;
 
+    #[test]
+    fn each_error_says_what_to_send() {
+        use CredentialError::*;
+        for (e, part) in [
+            (Missing, "Authorization: Bearer <key>"),
+            (OtherScheme, "only the Bearer scheme"),
+            (Empty, "but no key"),
+            (SeveralTokens, "exactly one key"),
+        ] {
+            assert!(e.message().contains(part), "{e:?}: {}", e.message());
+        }
+    }
+
     #[track_caller]
     fn check(header: Option<&str>, expected: Result<&str, CredentialError>) {
         assert_eq!(bearer(header), expected, "{header:?}");
