@@ -7,6 +7,7 @@
 use crate::config::Config;
 use crate::expiry::{self, ExpiresIn};
 use crate::keystate::{Outcome, Usage};
+use crate::lease::Mode;
 use crate::problem::{Code, FieldError, Problem};
 use crate::ratelimit::{self, LimitPolicy};
 use crate::record::KeyRecord;
@@ -204,6 +205,8 @@ pub struct NewKey {
     pub ip_allow: Option<Vec<IpNet>>,
     /// Forwarded to the origin as `X-Keyward-Meta`.
     pub meta: Option<Map<String, Value>>,
+    /// The key's own admission mode.
+    pub admission: Option<Mode>,
 }
 
 impl NewKey {
@@ -231,6 +234,7 @@ impl NewKey {
             rate_limits: self.rate_limits,
             ip_allow: self.ip_allow,
             meta: self.meta,
+            admission: self.admission,
             ..Default::default()
         }
     }
@@ -247,6 +251,7 @@ const CREATE_FIELDS: &[&str] = &[
     "rate_limits",
     "ip_allow",
     "meta",
+    "admission",
 ];
 
 /// Parses a JSON object body, or explains why it is not one.
@@ -485,6 +490,10 @@ fn new_key_fields(
         None | Some(Value::Null) => None,
         Some(v) => validate_meta(v, errors),
     };
+    let admission = match obj.get("admission") {
+        None | Some(Value::Null) => None,
+        Some(v) => validate_admission(v, errors),
+    };
     NewKey {
         name,
         scopes,
@@ -494,7 +503,19 @@ fn new_key_fields(
         rate_limits,
         ip_allow,
         meta,
+        admission,
     }
+}
+
+fn validate_admission(v: &Value, errors: &mut Vec<FieldError>) -> Option<Mode> {
+    let mode = v.as_str().and_then(Mode::parse);
+    if mode.is_none() {
+        errors.push(FieldError::new(
+            "admission",
+            "must be \"exact\" or \"leased\" (or null for the plan's or ADMISSION)",
+        ));
+    }
+    mode
 }
 
 /// `expires_in` or `expires_at` (not both); neither gives `default` (or never).
@@ -662,6 +683,9 @@ pub struct KeyUpdate {
     /// New meta, or none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<Patch<Map<String, Value>>>,
+    /// New admission mode, or none (the plan's or `ADMISSION`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admission: Option<Patch<Mode>>,
 }
 
 /// The fields a `PATCH` may change.
@@ -673,6 +697,7 @@ pub const UPDATE_FIELDS: &[&str] = &[
     "rate_limits",
     "ip_allow",
     "meta",
+    "admission",
 ];
 
 impl KeyUpdate {
@@ -699,6 +724,9 @@ impl KeyUpdate {
         if let Some(p) = &self.meta {
             record.meta = p.value();
         }
+        if let Some(p) = &self.admission {
+            record.admission = p.value();
+        }
     }
 
     /// The names of the fields it changes, for the audit log.
@@ -711,6 +739,7 @@ impl KeyUpdate {
             ("limits", self.limits.is_some()),
             ("ip_allow", self.ip_allow.is_some()),
             ("meta", self.meta.is_some()),
+            ("admission", self.admission.is_some()),
         ];
         for (name, p) in present {
             if p {
@@ -737,6 +766,10 @@ pub fn validate_update(body: &[u8], config: &Config) -> Result<KeyUpdate, Proble
         meta: obj.get("meta").map(|v| match v {
             Value::Null => Patch::Clear,
             v => validate_meta(v, &mut errors).map_or(Patch::Clear, Patch::Set),
+        }),
+        admission: obj.get("admission").map(|v| match v {
+            Value::Null => Patch::Clear,
+            v => validate_admission(v, &mut errors).map_or(Patch::Clear, Patch::Set),
         }),
         ..Default::default()
     };
@@ -879,6 +912,7 @@ pub fn key_view(record: &KeyRecord, now_ms: i64, usage: Option<&Usage>) -> Value
         "rate_limits": record.rate_limits,
         "ip_allow": record.ip_allow,
         "meta": record.meta,
+        "admission": record.admission,
         "imported": record.imported,
         "replaces": record.replaces,
         "replaced_by": record.replaced_by,
@@ -1121,6 +1155,17 @@ mod tests {
         let d90 = Some(NOW + 90 * 86_400);
         check_create(r#"{"name":"ci","scopes":[]}"#, Err(&["name"]));
         check_create(
+            r#"{"name":"abc","scopes":[],"admission":"leased"}"#,
+            Ok(NewKey {
+                admission: Some(Mode::Leased),
+                ..new_key("abc", &[], None, d90)
+            }),
+        );
+        check_create(
+            r#"{"name":"abc","scopes":[],"admission":"later"}"#,
+            Err(&["admission"]),
+        );
+        check_create(
             r#"{"name":"CI bot","scopes":["documents:read","documents.read"]}"#,
             Ok(new_key("CI bot", &["documents.read"], None, d90)),
         );
@@ -1313,6 +1358,15 @@ mod tests {
             update(|u| u.ip_allow = Some(Patch::Set(vec!["10.0.0.0/8".parse().unwrap()]))),
         );
         check_update(r#"{"meta":null}"#, update(|u| u.meta = Some(Patch::Clear)));
+        check_update(
+            r#"{"admission":"leased"}"#,
+            update(|u| u.admission = Some(Patch::Set(Mode::Leased))),
+        );
+        check_update(
+            r#"{"admission":null}"#,
+            update(|u| u.admission = Some(Patch::Clear)),
+        );
+        check_update(r#"{"admission":"fast"}"#, Err(Code::ValidationFailed));
         check_update(r#"{"plan":"gold"}"#, Err(Code::ValidationFailed));
         check_update(r#"{"ip_allow":["x"]}"#, Err(Code::ValidationFailed));
         check_update(r#"{"meta":"x"}"#, Err(Code::ValidationFailed));

@@ -5,6 +5,7 @@
 
 use crate::expiry::ExpiresIn;
 use crate::key::{LegacyFormat, MAX_PREFIX_LEN};
+use crate::lease::{self, Mode};
 use crate::policy::Policy;
 use crate::ratelimit::{self, LimitPolicy};
 use serde_json::Value;
@@ -57,6 +58,12 @@ pub struct Config {
     pub rate_limits: Vec<LimitPolicy>,
     /// `PLANS`: named lists of policies, chosen per key with `plan`.
     pub plans: BTreeMap<String, Vec<LimitPolicy>>,
+    /// The plans that choose their admission mode (`PLANS.<name>.admission`).
+    pub plan_admission: BTreeMap<String, Mode>,
+    /// `ADMISSION`: how keys' requests are admitted unless a plan or key says.
+    pub admission: Mode,
+    /// `LEASE_TTL`: milliseconds a lease lasts at most (leased admission).
+    pub lease_ttl_ms: u32,
     /// `RATE_LIMIT_FAILURE`: let traffic through (`open`) when the key's Durable Object fails.
     pub rate_limit_fail_open: bool,
     /// `DECISION_LOG`: a decision line for every request (`all`), or only for those
@@ -223,6 +230,7 @@ impl Config {
         };
 
         let mut plans = BTreeMap::new();
+        let mut plan_admission = BTreeMap::new();
         match get("PLANS").map(json_value) {
             None => {}
             Some(Err(e)) => errors.push(ConfigError::new("PLANS", e)),
@@ -235,7 +243,36 @@ impl Config {
                         ));
                         continue;
                     }
-                    match ratelimit::parse_policies(&v, &format!("PLANS.{name}")) {
+                    let field = format!("PLANS.{name}");
+                    // A list of policies, or {"limits": [...], "admission": ...}.
+                    let limits = match &v {
+                        Value::Object(obj) => {
+                            crate::policy::reject_unknown(obj, &field, &["limits", "admission"], &mut errors);
+                            match obj.get("admission").map(|m| m.as_str().and_then(Mode::parse)) {
+                                None => {}
+                                Some(Some(m)) => {
+                                    plan_admission.insert(name.clone(), m);
+                                }
+                                Some(None) => errors.push(ConfigError::new(
+                                    format!("{field}.admission"),
+                                    "must be \"exact\" or \"leased\"",
+                                )),
+                            }
+                            match obj.get("limits") {
+                                Some(l) => l.clone(),
+                                None => {
+                                    errors.push(ConfigError::new(
+                                        format!("{field}.limits"),
+                                        "is required: the plan's list of policies",
+                                    ));
+                                    continue;
+                                }
+                            }
+                        }
+                        other => other.clone(),
+                    };
+                    let limits_field = if v.is_object() { format!("{field}.limits") } else { field };
+                    match ratelimit::parse_policies(&limits, &limits_field) {
                         Ok(list) => {
                             plans.insert(name, list);
                         }
@@ -245,9 +282,27 @@ impl Config {
             }
             Some(Ok(_)) => errors.push(ConfigError::new(
                 "PLANS",
-                "must be an object of plan names to lists of policies",
+                "must be an object of plan names to lists of policies (or {\"limits\": [...], \"admission\": ...})",
             )),
         }
+
+        let admission = match get("ADMISSION") {
+            None => Mode::Exact,
+            Some(v) => v.as_str().and_then(Mode::parse).unwrap_or_else(|| {
+                errors.push(ConfigError::new(
+                    "ADMISSION",
+                    "must be \"exact\" (every request asks the key's object) or \"leased\" (isolates admit from leased quota)",
+                ));
+                Mode::Exact
+            }),
+        };
+        let lease_ttl_ms = whole_number(
+            get("LEASE_TTL"),
+            "LEASE_TTL",
+            lease::TTL_RANGE_MS,
+            lease::DEFAULT_TTL_MS,
+            &mut errors,
+        );
 
         let rate_limit_fail_open = either(
             get("RATE_LIMIT_FAILURE"),
@@ -368,6 +423,9 @@ impl Config {
                 rate_limits,
                 plans,
                 rate_limit_fail_open,
+                admission,
+                lease_ttl_ms,
+                plan_admission,
                 log_every_decision,
                 key_prefix,
                 policy,
@@ -607,6 +665,47 @@ mod tests {
         assert_eq!(c.origin_timeout_ms, 30_000);
         assert_eq!(c.expiry_webhook_timeout_ms, 10_000);
         assert_eq!(c.authority_timeout_ms, 5_000);
+        assert_eq!((c.admission, c.lease_ttl_ms), (Mode::Exact, 1_000));
+    }
+
+    #[test]
+    fn admission_modes_and_plans_that_choose_one() {
+        let mut v = base();
+        v.push(("ADMISSION", json!("leased")));
+        v.push(("LEASE_TTL", json!("250")));
+        v.push((
+            "PLANS",
+            json!({
+                "free": [{"name": "burst", "limit": 10, "window": "1m"}],
+                "pro": {"limits": [{"name": "burst", "limit": 1000, "window": "1m"}], "admission": "exact"},
+                "bare": {"limits": []}
+            }),
+        ));
+        let c = vars(&v).unwrap();
+        assert_eq!((c.admission, c.lease_ttl_ms), (Mode::Leased, 250));
+        assert_eq!(c.plans["pro"][0].limit, 1000);
+        assert!(c.plans["bare"].is_empty());
+        assert_eq!(c.plan_admission.get("pro"), Some(&Mode::Exact));
+        assert_eq!(c.plan_admission.get("free"), None);
+        check_error(("ADMISSION", json!("fast")), "ADMISSION");
+        check_error(("LEASE_TTL", json!("99")), "LEASE_TTL");
+        check_error(("LEASE_TTL", json!(60_001)), "LEASE_TTL");
+        check_error(
+            ("PLANS", json!({"pro": {"admission": "leased"}})),
+            "PLANS.pro.limits",
+        );
+        check_error(
+            ("PLANS", json!({"pro": {"limits": [], "admission": "fast"}})),
+            "PLANS.pro.admission",
+        );
+        check_error(
+            ("PLANS", json!({"pro": {"limits": [], "mode": "leased"}})),
+            "PLANS.pro",
+        );
+        check_error(
+            ("PLANS", json!({"pro": {"limits": [{"name": "x"}]}})),
+            "PLANS.pro.limits[0].limit",
+        );
     }
 
     #[test]

@@ -174,6 +174,17 @@ pub fn limits_of<'a>(
     }
 }
 
+/// How a key's requests are admitted: its own mode, else its plan's, else `ADMISSION`.
+pub fn admission_mode(record: &KeyRecord, config: &Config) -> crate::lease::Mode {
+    record
+        .admission
+        .or_else(|| {
+            let plan = record.plan.as_ref()?;
+            config.plan_admission.get(plan).copied()
+        })
+        .unwrap_or(config.admission)
+}
+
 /// Turns the key's Durable Object's answer into a denial or the verdict to report.
 /// The object's view of revocation and disabling is authoritative.
 pub fn authority_answer(record: &KeyRecord, answer: Answer) -> Result<Option<Verdict>, Problem> {
@@ -605,6 +616,30 @@ mod tests {
         r.rate_limits = None;
         r.plan = Some("gone".into());
         assert_eq!(limits(&r, &c).unwrap_err().code, Code::Misconfigured);
+    }
+
+    #[test]
+    fn the_admission_mode_is_the_keys_then_its_plans_then_the_var() {
+        use crate::lease::Mode;
+        let c = Config::from_vars(|name| match name {
+            "POLICY" => Some(json!({})),
+            "ORIGIN_URL" => Some(json!("http://127.0.0.1:1")),
+            "ADMISSION" => Some(json!("leased")),
+            "PLANS" => Some(json!({
+                "exact": {"limits": [], "admission": "exact"},
+                "plain": []
+            })),
+            _ => None,
+        })
+        .unwrap();
+        let mut r = record(&[]);
+        assert_eq!(admission_mode(&r, &c), Mode::Leased);
+        r.plan = Some("plain".into());
+        assert_eq!(admission_mode(&r, &c), Mode::Leased);
+        r.plan = Some("exact".into());
+        assert_eq!(admission_mode(&r, &c), Mode::Exact);
+        r.admission = Some(Mode::Leased);
+        assert_eq!(admission_mode(&r, &c), Mode::Leased);
     }
 
     #[test]

@@ -588,6 +588,11 @@ mod tests {
                 limits: Some(Limits::Default),
                 ip_allow: Some(Patch::Clear),
                 meta: Some(Patch::Clear),
+                admission: Some(Patch::Clear),
+            },
+            KeyUpdate {
+                admission: Some(Patch::Set(crate::lease::Mode::Leased)),
+                ..Default::default()
             },
             KeyUpdate {
                 limits: Some(Limits::Own(vec![])),
@@ -613,6 +618,7 @@ mod tests {
             replaces: Some("key_a".into()),
             replaced_by: Some("key_b".into()),
             imported: true,
+            admission: Some(crate::lease::Mode::Leased),
             expires_at: None,
             plan: None,
             ..old()

@@ -14,11 +14,21 @@ use std::collections::BTreeMap;
 /// Most keys whose fail-open counters or refusals one isolate remembers.
 pub const MAX_KEYS: usize = 10_000;
 
-/// One isolate's fail-open memory.
+/// One isolate's fail-open memory, by key id.
 #[derive(Debug, Default)]
 pub struct FailOpen {
-    counters: BTreeMap<String, Counters>,
-    refused: BTreeMap<String, i64>,
+    keys: BTreeMap<String, Seen>,
+}
+
+/// What the isolate remembers of one key.
+#[derive(Debug, Default)]
+struct Seen {
+    /// The key's limits, counted here while its object is unreachable.
+    counters: Counters,
+    /// Whether its object last refused it as revoked or disabled.
+    refused: bool,
+    /// When it was last touched, to forget the oldest first.
+    at_ms: i64,
 }
 
 /// Why a request is not let through on fail-open.
@@ -35,13 +45,28 @@ impl FailOpen {
     /// (`refused`) is remembered, an active one forgotten.
     pub fn saw(&mut self, key: &str, refused: bool, now_ms: i64) {
         if refused {
-            if self.refused.len() >= MAX_KEYS && !self.refused.contains_key(key) {
-                evict_oldest(&mut self.refused);
-            }
-            self.refused.insert(key.to_string(), now_ms);
-        } else {
-            self.refused.remove(key);
+            self.entry(key, now_ms).refused = true;
+        } else if let Some(seen) = self.keys.get_mut(key) {
+            seen.refused = false;
         }
+    }
+
+    /// The memory of `key`, made room for: past [`MAX_KEYS`], the key touched
+    /// longest ago is forgotten.
+    fn entry(&mut self, key: &str, now_ms: i64) -> &mut Seen {
+        if !self.keys.contains_key(key) && self.keys.len() >= MAX_KEYS {
+            let oldest = self
+                .keys
+                .iter()
+                .min_by_key(|(_, s)| s.at_ms)
+                .map(|(k, _)| k.clone());
+            if let Some(k) = oldest {
+                self.keys.remove(&k);
+            }
+        }
+        let seen = self.keys.entry(key.to_string()).or_default();
+        seen.at_ms = now_ms;
+        seen
     }
 
     /// Decides a request for `key` with `policies` at `now_ms` while its object is
@@ -53,33 +78,16 @@ impl FailOpen {
         policies: &[LimitPolicy],
         now_ms: i64,
     ) -> Result<Verdict, Refusal> {
-        if self.refused.contains_key(key) {
+        let seen = self.entry(key, now_ms);
+        if seen.refused {
             return Err(Refusal::SeenRefused);
         }
-        if !self.counters.contains_key(key) && self.counters.len() >= MAX_KEYS {
-            // Forget one key's counters; its count restarts in this isolate.
-            let first = self.counters.keys().next().cloned();
-            if let Some(k) = first {
-                self.counters.remove(&k);
-            }
-        }
-        let counters = self.counters.entry(key.to_string()).or_default();
-        let verdict = ratelimit::admit(policies, counters, now_ms);
+        let verdict = ratelimit::admit(policies, &mut seen.counters, now_ms);
         if verdict.admitted {
             Ok(verdict)
         } else {
             Err(Refusal::Limited(verdict))
         }
-    }
-}
-
-fn evict_oldest(map: &mut BTreeMap<String, i64>) {
-    let oldest = map
-        .iter()
-        .min_by_key(|(_, at)| **at)
-        .map(|(k, _)| k.clone());
-    if let Some(k) = oldest {
-        map.remove(&k);
     }
 }
 
@@ -148,12 +156,13 @@ mod tests {
         let mut f = FailOpen::default();
         for i in 0..MAX_KEYS + 5 {
             f.saw(&format!("key_{i}"), true, i as i64);
-            f.admit(&format!("key_x{i}"), &burst(1), 0).unwrap();
         }
-        assert_eq!(f.refused.len(), MAX_KEYS);
-        assert_eq!(f.counters.len(), MAX_KEYS);
-        // The oldest refusals went first.
-        assert!(!f.refused.contains_key("key_0"));
-        assert!(f.refused.contains_key(&format!("key_{}", MAX_KEYS + 4)));
+        assert_eq!(f.keys.len(), MAX_KEYS);
+        // The oldest went first.
+        assert!(!f.keys.contains_key("key_0"));
+        assert!(f.keys.contains_key(&format!("key_{}", MAX_KEYS + 4)));
+        f.admit("key_new", &burst(1), MAX_KEYS as i64 + 10).unwrap();
+        assert_eq!(f.keys.len(), MAX_KEYS);
+        assert!(!f.keys.contains_key("key_5"));
     }
 }

@@ -36,7 +36,30 @@
 use crate::keystate::{Outcome, OUTCOMES_KEPT};
 use crate::ratelimit::{self, counter_key, Counters, LimitPolicy, PolicyStatus, Verdict};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::VecDeque;
+
+/// How a key's requests are admitted: `ADMISSION`, a plan's `admission` or the
+/// key's own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Every request asks the key's Durable Object.
+    #[default]
+    Exact,
+    /// Isolates admit from leases of quota (this module).
+    Leased,
+}
+
+impl Mode {
+    /// Reads `"exact"` or `"leased"`.
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "exact" => Some(Mode::Exact),
+            "leased" => Some(Mode::Leased),
+            _ => None,
+        }
+    }
+}
 
 /// Default `LEASE_TTL`, milliseconds.
 pub const DEFAULT_TTL_MS: u32 = 1_000;
@@ -195,15 +218,15 @@ pub fn size(available: u32, demand: u32, others: usize) -> u32 {
 pub struct Book {
     /// The next lease's id.
     pub next_id: u64,
-    /// Open leases by id.
-    pub open: BTreeMap<u64, Lease>,
+    /// Open leases, oldest first (few: one or two per isolate).
+    pub open: Vec<Lease>,
 }
 
 impl Book {
     /// Quota reserved by open leases in one window of one counter.
     pub fn reserved(&self, key: &str, window_start_ms: i64) -> u32 {
         self.open
-            .values()
+            .iter()
             .filter(|l| {
                 l.windows
                     .iter()
@@ -215,27 +238,24 @@ impl Book {
     /// Leases whose deadline has passed count as wholly used in their windows.
     /// Returns the ids closed.
     pub fn expire(&mut self, counters: &mut Counters, now_ms: i64) -> Vec<u64> {
-        let expired: Vec<u64> = self
-            .open
-            .values()
-            .filter(|l| l.deadline_ms <= now_ms)
-            .map(|l| l.id)
-            .collect();
-        for id in &expired {
-            if let Some(l) = self.open.remove(id) {
-                count(counters, &l, l.granted);
-            }
+        let (expired, open): (Vec<Lease>, Vec<Lease>) = std::mem::take(&mut self.open)
+            .into_iter()
+            .partition(|l| l.deadline_ms <= now_ms);
+        self.open = open;
+        for l in &expired {
+            count(counters, l, l.granted);
         }
-        expired
+        expired.iter().map(|l| l.id).collect()
     }
 
     /// A returned lease: what it admitted counts, the rest is free again. A lease
     /// that is no longer open (already returned, or expired and counted) changes
     /// nothing, so a return sent twice counts once.
     pub fn settle(&mut self, counters: &mut Counters, r: Return) -> bool {
-        let Some(l) = self.open.remove(&r.id) else {
+        let Some(i) = self.open.iter().position(|l| l.id == r.id) else {
             return false;
         };
+        let l = self.open.remove(i);
         count(counters, &l, r.used.min(l.granted));
         true
     }
@@ -267,15 +287,28 @@ impl Book {
         let verdict =
             ratelimit::admit_reserving(policies, &mut probe, now_ms, |k, w| self.reserved(k, w));
         if !verdict.admitted {
-            let until_ms = policies
+            // Spent for good until its window ends, or only held by open leases,
+            // whose unused quota may come back by their deadlines.
+            let mut spent_until = None::<i64>;
+            let mut held_until = None::<i64>;
+            for p in policies
                 .iter()
                 .filter(|p| verdict.violated.contains(&p.name))
-                .map(|p| {
-                    let c = ratelimit::current(p, probe.get(&counter_key(p)), now_ms);
-                    c.window_start_ms + i64::from(p.window_s) * 1000
-                })
-                .max()
-                .unwrap_or(now_ms + 1000);
+            {
+                let c = ratelimit::current(p, probe.get(&counter_key(p)), now_ms);
+                let end = c.window_start_ms + i64::from(p.window_s) * 1000;
+                if c.count >= p.limit {
+                    spent_until = spent_until.max(Some(end));
+                } else {
+                    held_until = held_until.max(Some(end));
+                }
+            }
+            let first_deadline = self.open.iter().map(|l| l.deadline_ms).min();
+            let until_ms = match (spent_until, held_until) {
+                (Some(end), _) => end,
+                (None, Some(end)) => first_deadline.map_or(end, |d| d.min(end)),
+                (None, None) => now_ms + 1000,
+            };
             return Err(Exhausted { verdict, until_ms });
         }
         let available = verdict
@@ -284,12 +317,14 @@ impl Book {
             .map(|s| s.remaining + 1)
             .min()
             .unwrap_or(1);
-        let others: BTreeSet<&str> = self
+        let mut others: Vec<&str> = self
             .open
-            .values()
+            .iter()
             .map(|l| l.holder.as_str())
             .filter(|h| *h != holder)
             .collect();
+        others.sort_unstable();
+        others.dedup();
         let n = size(available, demand, others.len());
         let mut windows = Vec::with_capacity(policies.len());
         let mut reserved = Vec::with_capacity(policies.len());
@@ -316,7 +351,7 @@ impl Book {
             windows: reserved,
             deadline_ms,
         };
-        self.open.insert(lease.id, lease);
+        self.open.push(lease);
         Ok(Grant {
             id: self.next_id,
             n: Some(n),
@@ -384,12 +419,15 @@ pub struct Holder {
     recent: VecDeque<i64>,
     /// Whether a call to the object is under way for this key.
     pub asking: bool,
+    /// Whether a background report is scheduled.
+    pub report_due: bool,
 }
 
 impl Holder {
     /// Decides one request at `now_ms` without the object, if it can.
     pub fn admit(&mut self, now_ms: i64, ttl_ms: u32) -> Local {
-        if let Some((until, verdict)) = &self.exhausted {
+        let usable = self.leases.iter().any(|l| l.usable(now_ms));
+        if let Some((until, verdict)) = self.exhausted.as_ref().filter(|_| !usable) {
             if now_ms < *until {
                 let mut v = verdict.clone();
                 let retry = ratelimit::seconds_until(*until, now_ms);
@@ -555,6 +593,14 @@ impl Holder {
         self.leases.iter().all(|l| l.id == 0) && self.report.is_empty()
     }
 
+    /// Whether no request was admitted in the last half `ttl_ms`: leases held now
+    /// would go unused, and are best given back.
+    pub fn idle(&self, now_ms: i64, ttl_ms: u32) -> bool {
+        self.recent
+            .back()
+            .is_none_or(|t| now_ms - t >= i64::from(ttl_ms) / 2)
+    }
+
     /// The earliest deadline of a held lease, for the background report.
     pub fn next_deadline(&self) -> Option<i64> {
         self.leases.iter().map(|l| l.deadline_ms).min()
@@ -652,7 +698,14 @@ mod tests {
             .unwrap_err();
         assert_eq!(refused.verdict.violated, vec!["burst".to_string()]);
         assert_eq!(refused.verdict.retry_after_s, Some(57));
-        assert_eq!(refused.until_ms, 60_000);
+        // The last 4 are only held by open leases: ask again at their deadline.
+        assert_eq!(refused.until_ms, 4_000);
+        // Never returned, they count as used: spent until the window ends.
+        book.expire(&mut c, 4_000);
+        let refused = book
+            .grant(&BURST(), &mut c, "a", 0, 4_000, 1_000)
+            .unwrap_err();
+        assert_eq!((c["burst/60"].count, refused.until_ms), (10, 60_000));
     }
 
     #[test]

@@ -67,6 +67,9 @@ pub struct KeyRecord {
     /// The key that replaced this one by rotation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaced_by: Option<String>,
+    /// The key's own admission mode, over its plan's and `ADMISSION`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admission: Option<crate::lease::Mode>,
     /// Registered by its hash (`import`), issued elsewhere.
     #[serde(default, skip_serializing_if = "is_false")]
     pub imported: bool,

@@ -32,7 +32,7 @@ use worker::{Env, Request, Response};
 pub async fn handle(
     mut req: Request,
     env: &Env,
-    config: &Config,
+    config: &'static Config,
     ctx: &mut Ctx,
     method: &str,
     path: &str,
@@ -146,6 +146,9 @@ pub async fn handle(
                 authority::change(env, stored.record.authority(), &change)
                     .await
                     .map_err(authority::unavailable)?;
+                if !enabled {
+                    super::leased::drop_key(&id);
+                }
             }
             let entry = audit("key.update", &id, json!({"fields": update.fields()}));
             let applied = apply(env, &team, &id, Change::Update(update), entry).await?;
@@ -163,6 +166,7 @@ pub async fn handle(
             authority::change(env, stored.record.authority(), &change)
                 .await
                 .map_err(authority::unavailable)?;
+            super::leased::drop_key(&id);
             let entry = audit("key.revoke", &id, json!({}));
             let applied = apply(env, &team, &id, Change::Revoke { at: now }, entry).await?;
             sync(env, &keys, &team, &applied).await?;
@@ -218,6 +222,9 @@ pub async fn handle(
                     crate::expiry::rfc3339(cap)
                 );
                 warnings.push(cut_warning.as_str());
+            }
+            if applied.key.record.revoked_at.is_some_and(|at| at <= now) {
+                super::leased::drop_key(&id);
             }
             if let Err(e) = authority::change(env, stored.record.authority(), &state).await {
                 let _logged = authority::unavailable(e);
@@ -375,7 +382,7 @@ async fn find(env: &Env, team: &str, id: &str) -> Result<Stored, Problem> {
 async fn authorize(
     req: &Request,
     env: &Env,
-    config: &Config,
+    config: &'static Config,
     ctx: &mut Ctx,
     method: &str,
     path: &str,
@@ -410,6 +417,7 @@ async fn authorize(
         env,
         config,
         ctx,
+        None,
         &key,
         RouteDecision::Require(&required),
         ip,

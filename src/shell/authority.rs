@@ -15,6 +15,7 @@ use super::runtime;
 use crate::keystate::{
     Admission, Answer, Authority, KeyState, Outcome, StateChange, Usage, OUTCOMES_KEPT,
 };
+use crate::lease::{Book, Lease, LeaseAnswer, LeaseRequest};
 use crate::problem::Problem;
 use crate::ratelimit::Counter;
 use serde::{Deserialize, Serialize};
@@ -59,6 +60,11 @@ struct CounterRow {
     name: String,
     window_start_ms: f64,
     count: f64,
+}
+
+#[derive(Deserialize)]
+struct LeaseRow {
+    lease: String,
 }
 
 #[derive(Deserialize)]
@@ -138,6 +144,12 @@ impl KeyAuthority {
                 self.schedule_flush().await?;
                 serde_json::to_string(&answer)
             }
+            "lease" => {
+                let request: LeaseRequest = runtime::read_message(message)?;
+                let answer = self.lease(&request)?;
+                self.schedule_flush().await?;
+                serde_json::to_string(&answer)
+            }
             "state" => {
                 let change: StateChange = runtime::read_message(message)?;
                 serde_json::to_string(&self.change(&change)?)
@@ -168,9 +180,13 @@ impl KeyAuthority {
         let now_ms = worker::Date::now().as_millis() as i64;
         let mut auth = self.loaded()?;
         let before = auth.counters.clone();
+        let leases_before = auth.book.open.len();
         let answer = auth.admit(a, now_ms);
         if auth.counters != before {
             self.persist_counters(&before, &auth.counters)?;
+        }
+        if auth.book.open.len() != leases_before {
+            self.persist_leases(&auth.book)?;
         }
         let mut pending = self.pending.borrow_mut();
         match pending.get_mut(&a.key) {
@@ -180,6 +196,44 @@ impl KeyAuthority {
             }
         }
         Ok(answer)
+    }
+
+    /// Answers an isolate's lease call (leased admission): settles what it returns,
+    /// takes its report, and grants a new lease. Counters and leases are written
+    /// before the answer leaves, with no `await` in between: a granted lease is
+    /// never forgotten by a restart, so its quota always counts.
+    fn lease(&self, r: &LeaseRequest) -> Result<LeaseAnswer> {
+        let now_ms = worker::Date::now().as_millis() as i64;
+        let mut auth = self.loaded()?;
+        let before = auth.counters.clone();
+        let leases_before: Vec<u64> = auth.book.open.iter().map(|l| l.id).collect();
+        let answer = auth.lease(r, now_ms);
+        if auth.counters != before {
+            self.persist_counters(&before, &auth.counters)?;
+        }
+        if !auth.book.open.iter().map(|l| l.id).eq(leases_before) {
+            self.persist_leases(&auth.book)?;
+        }
+        if !r.report.is_empty() {
+            *self.pending.borrow_mut().entry(r.key.clone()).or_default() += r.report.outcomes.len();
+        }
+        Ok(answer)
+    }
+
+    /// Writes the open leases as they are now (few: one or two per isolate).
+    fn persist_leases(&self, book: &Book) -> Result<()> {
+        let sql = self.state.storage().sql();
+        sql.exec("DELETE FROM leases", None)?;
+        for lease in &book.open {
+            sql.exec(
+                "INSERT INTO leases (id, lease) VALUES (?, ?)",
+                vec![
+                    SqlStorageValue::Integer(lease.id as i64),
+                    serde_json::to_string(lease)?.into(),
+                ],
+            )?;
+        }
+        Ok(())
     }
 
     /// Makes sure an alarm will write the pending usage and outcomes. If no alarm
@@ -267,6 +321,7 @@ impl KeyAuthority {
             "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, window_start_ms INTEGER NOT NULL, count INTEGER NOT NULL)",
             "CREATE TABLE IF NOT EXISTS keys (id TEXT PRIMARY KEY, state TEXT NOT NULL, last_used_at INTEGER, requests INTEGER NOT NULL, denied INTEGER NOT NULL)",
             "CREATE TABLE IF NOT EXISTS outcomes (seq INTEGER PRIMARY KEY AUTOINCREMENT, key_id TEXT NOT NULL, at_ms INTEGER NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL, status INTEGER, code TEXT)",
+            "CREATE TABLE IF NOT EXISTS leases (id INTEGER PRIMARY KEY, lease TEXT NOT NULL)",
         ] {
             sql.exec(ddl, None)?;
         }
@@ -297,6 +352,18 @@ impl KeyAuthority {
             };
             auth.counters.insert(r.name, counter);
         }
+        let rows: Vec<LeaseRow> = sql
+            .exec("SELECT lease FROM leases ORDER BY id", None)?
+            .to_array()?;
+        for r in rows {
+            let lease: Lease = serde_json::from_str(&r.lease)?;
+            auth.book.open.push(lease);
+        }
+        // Ids never repeat across restarts: a return of a lease granted before
+        // one can never settle a lease granted after it.
+        let now_ms = worker::Date::now().as_millis() as i64;
+        let newest = auth.book.open.iter().map(|l| l.id).max().unwrap_or(0);
+        auth.book.next_id = newest.max((now_ms.max(0) as u64) << 10);
         let rows: Vec<OutcomeRow> = sql
             .exec(
                 "SELECT key_id, at_ms, method, path, status, code FROM outcomes ORDER BY seq",
@@ -380,6 +447,18 @@ pub async fn admit(
     let body = serde_json::to_string(admission)?;
     let deadline = (timeout_ms, "AUTHORITY_TIMEOUT");
     call(env, authority, "admit", &body, Some(deadline)).await
+}
+
+/// An isolate's lease call (leased admission), waiting at most `timeout_ms`.
+pub async fn lease(
+    env: &Env,
+    authority: &str,
+    request: &LeaseRequest,
+    timeout_ms: u32,
+) -> Result<LeaseAnswer> {
+    let body = serde_json::to_string(request)?;
+    let deadline = (timeout_ms, "AUTHORITY_TIMEOUT");
+    call(env, authority, "lease", &body, Some(deadline)).await
 }
 
 /// Tells the object about a revocation or an enable/disable of one of its keys.

@@ -9,6 +9,7 @@
 mod admin;
 mod authority;
 mod directory;
+mod leased;
 mod notices;
 mod proxy;
 mod respond;
@@ -20,6 +21,7 @@ use crate::decide::{self, Gate};
 use crate::failopen::{FailOpen, Refusal};
 use crate::key::ApiKey;
 use crate::keystate::{Admission, Denial};
+use crate::lease::Mode;
 use crate::policy::RouteDecision;
 use crate::problem::{Code, Problem};
 use crate::ratelimit::Verdict;
@@ -45,7 +47,7 @@ type RawRequest = worker::worker_sys::web_sys::Request;
 type RawResponse = worker::worker_sys::web_sys::Response;
 
 #[event(fetch)]
-async fn fetch(req: RawRequest, env: Env, _ctx: Context) -> Result<RawResponse> {
+async fn fetch(req: RawRequest, env: Env, wctx: Context) -> Result<RawResponse> {
     let mut ctx = Ctx {
         request_id: runtime::request_id(),
         now_ms: runtime::now_ms(),
@@ -55,7 +57,7 @@ async fn fetch(req: RawRequest, env: Env, _ctx: Context) -> Result<RawResponse> 
     let url = req.url();
     let (origin, path, query) = crate::path::split_url(&url);
     let type_base = format!("{origin}/_keyward/problems/");
-    let (response, code) = match handle(req, &env, &mut ctx, &method, path, query).await {
+    let (response, code) = match handle(req, &env, &wctx, &mut ctx, &method, path, query).await {
         Ok(response) => (response, None),
         Err(problem) => (
             respond::problem(&problem, &type_base, &ctx.request_id).into(),
@@ -86,6 +88,7 @@ fn log_decision(ctx: &Ctx, method: &str, path: &str, status: u16, code: Option<C
 async fn handle(
     req: RawRequest,
     env: &Env,
+    wctx: &Context,
     ctx: &mut Ctx,
     method: &str,
     path: &str,
@@ -110,6 +113,7 @@ async fn handle(
                 env,
                 config,
                 ctx,
+                Some(wctx),
                 &key,
                 route,
                 ip,
@@ -141,18 +145,21 @@ pub(crate) fn client_ip(
     value.trim().parse().ok()
 }
 
-/// Finds the key's record and judges it (status, address, route), then asks the
-/// key's Durable Object, which refuses a revoked or disabled key exactly, counts
-/// the request and records its outcome. A refusal decided here is recorded in the
-/// object too (counting nothing), so that the key's owner can see it. With
+/// Finds the key's record and judges it (status, address, route), then admits it
+/// by its admission mode. Exact: the key's Durable Object refuses a revoked or
+/// disabled key exactly, counts the request and records its outcome; a refusal
+/// decided here is recorded in the object too (counting nothing), so that the
+/// key's owner can see it. Leased (only with `wctx`, never for the admin API):
+/// the isolate admits from its lease ([`leased`]) and reports later. With
 /// `fail_open`, a failing object lets the request through within the key's limits
 /// counted in this isolate, unless the isolate saw the object refuse the key as
 /// revoked or disabled ([`crate::failopen`]); never for the admin API.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn authenticate(
     env: &Env,
-    config: &Config,
+    config: &'static Config,
     ctx: &mut Ctx,
+    wctx: Option<&Context>,
     key: &ApiKey,
     route: RouteDecision<'_>,
     ip: Option<std::net::IpAddr>,
@@ -164,6 +171,7 @@ pub(crate) async fn authenticate(
         return Err(decide::after_lookup(None, route, ip, ctx.now_ms).expect_err("no record"));
     };
     ctx.key_id = Some(record.id.clone());
+    let leased = wctx.filter(|_| decide::admission_mode(&record, config) == Mode::Leased);
     let mut admission = Admission {
         key: record.id.clone(),
         policies: vec![],
@@ -172,7 +180,31 @@ pub(crate) async fn authenticate(
         path: crate::keystate::cut_path(path),
         denial: None,
     };
-    if let Err(p) = decide::after_lookup(Some(&record), route, ip, ctx.now_ms) {
+    let refusal = decide::after_lookup(Some(&record), route, ip, ctx.now_ms);
+    if refusal.is_ok() {
+        admission.policies = decide::limits(&record, config)?.to_vec();
+    }
+    if let Some(wctx) = leased {
+        let r = leased::Request {
+            env,
+            config,
+            wctx,
+            record: &record,
+            admission: &admission,
+        };
+        if let Err(p) = refusal {
+            leased::refused(&r, ctx.now_ms, &p);
+            return Err(p);
+        }
+        let verdict = match leased::admit(&r, ctx).await {
+            Ok(v) => v,
+            Err(Ok(p)) => return Err(p),
+            Err(Err(e)) if fail_open => open_on_failure(ctx, &record, &admission, e)?,
+            Err(Err(e)) => return Err(authority::unavailable(e)),
+        };
+        return Ok((record, verdict));
+    }
+    if let Err(p) = refusal {
         admission.denial = Some(Denial {
             status: p.status(),
             code: p.code.as_str().to_string(),
@@ -188,7 +220,6 @@ pub(crate) async fn authenticate(
         }
         return Err(p);
     }
-    admission.policies = decide::limits(&record, config)?.to_vec();
     let answer = authority::admit(
         env,
         record.authority(),
@@ -203,39 +234,49 @@ pub(crate) async fn authenticate(
             }
             decide::authority_answer(&record, answer)?
         }
-        Err(e) if fail_open => {
-            let local = FAIL_OPEN.with(|f| {
-                f.borrow_mut()
-                    .admit(&record.id, &admission.policies, ctx.now_ms)
-            });
-            let refusal = match &local {
-                Ok(_) => None,
-                Err(Refusal::SeenRefused) => Some("revoked or disabled"),
-                Err(Refusal::Limited(_)) => Some("rate limited in this isolate"),
-            };
-            runtime::log(json!({
-                "event": "rate_limit_failure_open",
-                "request_id": ctx.request_id,
-                "key_id": record.id,
-                "error": e.to_string(),
-                "refused": refusal,
-            }));
-            match local {
-                // Its RateLimit fields would count this isolate only: none are sent.
-                Ok(_) => None,
-                Err(Refusal::SeenRefused) => return Err(authority::unavailable(e)),
-                Err(Refusal::Limited(v)) => return Err(decide::rate_limited(&v)),
-            }
-        }
+        Err(e) if fail_open => open_on_failure(ctx, &record, &admission, e)?,
         Err(e) => return Err(authority::unavailable(e)),
     };
     Ok((record, verdict))
 }
 
+/// `RATE_LIMIT_FAILURE = "open"` with the key's object unreachable: admitted
+/// within the key's limits counted in this isolate, unless the isolate saw the
+/// key refused as revoked or disabled.
+fn open_on_failure(
+    ctx: &Ctx,
+    record: &KeyRecord,
+    admission: &Admission,
+    e: worker::Error,
+) -> std::result::Result<Option<Verdict>, Problem> {
+    let local = FAIL_OPEN.with(|f| {
+        f.borrow_mut()
+            .admit(&record.id, &admission.policies, ctx.now_ms)
+    });
+    let refusal = match &local {
+        Ok(_) => None,
+        Err(Refusal::SeenRefused) => Some("revoked or disabled"),
+        Err(Refusal::Limited(_)) => Some("rate limited in this isolate"),
+    };
+    runtime::log(json!({
+        "event": "rate_limit_failure_open",
+        "request_id": ctx.request_id,
+        "key_id": record.id,
+        "error": e.to_string(),
+        "refused": refusal,
+    }));
+    match local {
+        // Its RateLimit fields would count this isolate only: none are sent.
+        Ok(_) => Ok(None),
+        Err(Refusal::SeenRefused) => Err(authority::unavailable(e)),
+        Err(Refusal::Limited(v)) => Err(decide::rate_limited(&v)),
+    }
+}
+
 async fn reserved_path(
     req: Request,
     env: &Env,
-    config: &Config,
+    config: &'static Config,
     ctx: &mut Ctx,
     method: &str,
     path: &str,

@@ -7,6 +7,7 @@
 //! - [`shipped_worker`]: the shipped config as it is, forwarding `Authorization`;
 //! - [`broken_worker`]: no KV binding and an unreachable origin (fail-closed paths);
 //! - [`no_limiter_worker`]: no Durable Object binding, failing closed or open;
+//! - [`leased_worker`]: leased admission, with or without the key's object;
 //! - [`case_insensitive_worker`]: a `case_insensitive` policy;
 //! - [`misconfigured_worker`]: an invalid `POLICY`.
 
@@ -16,6 +17,7 @@ mod failures;
 mod harness;
 mod hostile;
 mod identity;
+mod leased;
 mod lifecycle;
 mod notices;
 mod ratelimit;
@@ -176,6 +178,27 @@ pub fn case_insensitive_worker() -> &'static Worker {
                         "routes": [{"method": "*", "path": "/internal/**", "deny": true},
                                    {"method": "*", "path": "/admin", "deny": true}]}"#,
                 ),
+            ],
+            ..Default::default()
+        })
+    })
+}
+
+/// Leased admission (`ADMISSION = "leased"`), with the object reachable or not
+/// (no `KEY_AUTHORITY` binding: failing closed once no quota is held).
+pub fn leased_worker(with_object: bool) -> &'static Worker {
+    static W: OnceLock<Worker> = OnceLock::new();
+    static NO_OBJECT: OnceLock<Worker> = OnceLock::new();
+    let cell = if with_object { &W } else { &NO_OBJECT };
+    cell.get_or_init(|| {
+        Worker::start(WorkerOptions {
+            authority: with_object,
+            vars: vec![
+                var("ORIGIN_URL", &origin().url),
+                var("POLICY", POLICY),
+                var("ADMISSION", "leased"),
+                var("LEASE_TTL", "1000"),
+                var("PLANS", PLANS),
             ],
             ..Default::default()
         })

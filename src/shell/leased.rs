@@ -1,0 +1,279 @@
+//! Leased admission in the isolate (`ADMISSION = "leased"`): each key's
+//! [`Holder`] lives in this isolate's memory; requests are admitted from its
+//! leases, and the key's Durable Object is called only when no lease is usable
+//! (the request waits) or in the background (`ctx.waitUntil`): renewals before a
+//! lease runs out, and a final report once the key goes idle.
+
+use super::authority;
+use super::runtime;
+use super::Ctx;
+use crate::config::Config;
+use crate::decide;
+use crate::keystate::{Admission, Answer, Outcome};
+use crate::lease::{Holder, LeaseRequest, Local};
+use crate::problem::{Code, Problem};
+use crate::ratelimit::Verdict;
+use crate::record::KeyRecord;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use worker::{Context, Env};
+
+/// Most keys whose holders one isolate keeps; past it, settled ones are dropped.
+const MAX_HOLDERS: usize = 10_000;
+
+/// How long a background report may keep waiting for a key to go idle: well
+/// within what the runtime allows a `waitUntil` after the response.
+const REPORT_WITHIN_MS: i64 = 20_000;
+
+thread_local! {
+    static HOLDERS: RefCell<BTreeMap<String, Holder>> = const { RefCell::new(BTreeMap::new()) };
+    /// This isolate's name in the objects' books.
+    static NAME: String = {
+        let mut b = [0u8; 12];
+        runtime::fill_random(&mut b);
+        format!("isolate_{}", hex::encode(b))
+    };
+}
+
+fn with<T>(key: &str, f: impl FnOnce(&mut Holder) -> T) -> T {
+    HOLDERS.with(|all| {
+        let mut all = all.borrow_mut();
+        if !all.contains_key(key) && all.len() >= MAX_HOLDERS {
+            all.retain(|_, h| !h.settled() || h.asking);
+        }
+        f(all.entry(key.to_string()).or_default())
+    })
+}
+
+fn name() -> String {
+    NAME.with(String::clone)
+}
+
+/// What one request needs to be decided and reported.
+pub(crate) struct Request<'a> {
+    pub env: &'a Env,
+    pub config: &'static Config,
+    pub wctx: &'a Context,
+    pub record: &'a KeyRecord,
+    pub admission: &'a Admission,
+}
+
+impl Request<'_> {
+    fn outcome(&self, now_ms: i64, refused: Option<&Problem>) -> Outcome {
+        Outcome {
+            at_ms: now_ms,
+            method: self.admission.method.clone(),
+            path: self.admission.path.clone(),
+            status: refused.map(Problem::status),
+            code: refused.map(|p| p.code.as_str().to_string()),
+        }
+    }
+
+    /// Keeps the outcome for the next report, and makes sure one will be sent.
+    fn note(&self, now_ms: i64, refused: Option<&Problem>) {
+        let outcome = self.outcome(now_ms, refused);
+        let due = with(&self.record.id, |h| {
+            h.record(outcome);
+            !std::mem::replace(&mut h.report_due, true)
+        });
+        if due {
+            spawn(self.wctx, self.background(), Task::ReportWhenIdle);
+        }
+    }
+
+    fn background(&self) -> Background {
+        Background {
+            env: self.env.clone(),
+            config: self.config,
+            key: self.record.id.clone(),
+            authority: self.record.authority().to_string(),
+            policies: self.admission.policies.clone(),
+        }
+    }
+}
+
+/// A refusal decided before the object (scope, address, expiry): in leased mode
+/// it is reported with the next call, and costs the object nothing now.
+pub(crate) fn refused(r: &Request<'_>, now_ms: i64, problem: &Problem) {
+    r.note(now_ms, Some(problem));
+}
+
+/// Decides a request of an active, authorized key: from a lease when one is
+/// usable, else after asking the key's object. `Err(Ok(problem))` is a refusal;
+/// `Err(Err(e))` means the object could not be reached, and `RATE_LIMIT_FAILURE`
+/// decides.
+pub(crate) async fn admit(
+    r: &Request<'_>,
+    ctx: &Ctx,
+) -> Result<Option<Verdict>, Result<Problem, worker::Error>> {
+    let ttl = r.config.lease_ttl_ms;
+    let now = ctx.now_ms;
+    if let Some(decided) = decide_locally(r, now, ttl) {
+        return decided.map_err(Ok);
+    }
+    let request = with(&r.record.id, |h| {
+        h.request(
+            &r.record.id,
+            &name(),
+            &r.admission.policies,
+            now,
+            ttl,
+            false,
+        )
+    });
+    let timeout = r.config.authority_timeout_ms;
+    match authority::lease(r.env, r.record.authority(), &request, timeout).await {
+        Ok(answer) => {
+            with(&r.record.id, |h| h.apply(&answer));
+            let status = Answer {
+                status: answer.status,
+                verdict: None,
+            };
+            if let Err(p) = decide::authority_answer(r.record, status) {
+                r.note(now, Some(&p));
+                return Err(Ok(p));
+            }
+            decide_locally(r, now, ttl)
+                .unwrap_or_else(|| {
+                    Err(Problem::new(
+                        Code::Unavailable,
+                        "the key authority granted no quota",
+                    ))
+                })
+                .map_err(Ok)
+        }
+        Err(e) => {
+            with(&r.record.id, |h| h.failed(request));
+            Err(Err(e))
+        }
+    }
+}
+
+/// A decision from the holder alone, if it can make one.
+fn decide_locally(r: &Request<'_>, now: i64, ttl: u32) -> Option<Result<Option<Verdict>, Problem>> {
+    match with(&r.record.id, |h| h.admit(now, ttl)) {
+        Local::Admitted { verdict, renew } => {
+            r.note(now, None);
+            if renew {
+                spawn(r.wctx, r.background(), Task::Renew);
+            }
+            Some(Ok(verdict))
+        }
+        Local::Limited(v) => {
+            let p = decide::rate_limited(&v);
+            r.note(now, Some(&p));
+            Some(Err(p))
+        }
+        Local::Ask => None,
+    }
+}
+
+/// Drops this isolate's leases of a key (the admin API revoked or disabled it
+/// here: it takes effect in this isolate at once).
+pub(crate) fn drop_key(id: &str) {
+    HOLDERS.with(|all| {
+        if let Some(h) = all.borrow_mut().get_mut(id) {
+            h.drop_leases();
+        }
+    });
+}
+
+/// What a background task needs, owned.
+struct Background {
+    env: Env,
+    config: &'static Config,
+    key: String,
+    authority: String,
+    policies: Vec<crate::ratelimit::LimitPolicy>,
+}
+
+/// What a background task does.
+#[derive(Clone, Copy)]
+enum Task {
+    /// Renew the lease before it runs out: the request that asked does not wait.
+    Renew,
+    /// Report and give back the leases once the key is idle.
+    ReportWhenIdle,
+}
+
+/// Runs `task` after the response (`ctx.waitUntil`). One future type for both
+/// tasks, boxed: each distinct future given to the runtime costs the wasm a copy
+/// of the promise glue.
+fn spawn(wctx: &Context, b: Background, task: Task) {
+    let fut: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> = Box::pin(async move {
+        match task {
+            Task::Renew => b.call(false).await,
+            Task::ReportWhenIdle => report_when_idle(&b).await,
+        }
+    });
+    wctx.wait_until(fut);
+}
+
+impl Background {
+    /// One call to the object with the holder's returns and report.
+    #[inline(never)]
+    async fn call(&self, closing: bool) {
+        let now = runtime::now_ms();
+        let ttl = self.config.lease_ttl_ms;
+        let request: LeaseRequest = with(&self.key, |h| {
+            h.request(&self.key, &name(), &self.policies, now, ttl, closing)
+        });
+        let timeout = self.config.authority_timeout_ms;
+        match authority::lease(&self.env, &self.authority, &request, timeout).await {
+            Ok(answer) => with(&self.key, |h| h.apply(&answer)),
+            Err(e) => {
+                runtime::log(serde_json::json!({
+                    "event": "lease_call_failed",
+                    "key_id": self.key,
+                    "error": e.to_string(),
+                }));
+                with(&self.key, |h| h.failed(request));
+            }
+        }
+    }
+}
+
+/// Waits until the key has gone idle (no request for half a `LEASE_TTL`), then
+/// gives back what it holds with the last report; while it is busy, renewals
+/// carry the reports.
+async fn report_when_idle(b: &Background) {
+    let ttl = i64::from(b.config.lease_ttl_ms);
+    let started = runtime::now_ms();
+    loop {
+        let now = runtime::now_ms();
+        let wake = with(&b.key, |h| h.next_deadline())
+            .map_or(now + ttl, |d| d.max(now + ttl / 2))
+            .min(now + ttl);
+        sleep_ms((wake - now).max(10)).await;
+        let now = runtime::now_ms();
+        let (settled, idle, asking) = with(&b.key, |h| {
+            (h.settled(), h.idle(now, b.config.lease_ttl_ms), h.asking)
+        });
+        if settled {
+            break;
+        }
+        if idle && !asking {
+            b.call(true).await;
+            if with(&b.key, |h| h.settled()) {
+                break;
+            }
+        }
+        if runtime::now_ms() - started > REPORT_WITHIN_MS {
+            break;
+        }
+    }
+    let again = with(&b.key, |h| {
+        h.report_due = false;
+        !h.settled()
+    });
+    if again {
+        runtime::log(serde_json::json!({
+            "event": "lease_report_pending",
+            "key_id": b.key,
+        }));
+    }
+}
+
+async fn sleep_ms(ms: i64) {
+    worker::Delay::from(std::time::Duration::from_millis(ms as u64)).await;
+}
