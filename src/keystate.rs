@@ -208,12 +208,8 @@ impl Authority {
             self.book.settle(&mut self.counters, *ret);
         }
         self.report(&r.key, &r.report);
-        let status = self
-            .states
-            .get(&r.key)
-            .copied()
-            .unwrap_or_default()
-            .status(now_ms);
+        let state = self.states.get(&r.key).copied().unwrap_or_default();
+        let status = state.status(now_ms);
         let mut answer = LeaseAnswer {
             status,
             grant: None,
@@ -232,7 +228,18 @@ impl Authority {
             now_ms,
             ttl,
         ) {
-            Ok(g) => answer.grant = Some(g),
+            Ok(mut g) => {
+                // A key due to be revoked (a rotation's grace) gets no lease past it.
+                if let Some(end) = state.revoked_at.map(|r| r.saturating_mul(1000)) {
+                    if end < g.deadline_ms {
+                        g.deadline_ms = end;
+                        if let Some(l) = self.book.open.iter_mut().find(|l| l.id == g.id) {
+                            l.deadline_ms = end;
+                        }
+                    }
+                }
+                answer.grant = Some(g)
+            }
             Err(e) => answer.exhausted = Some(e),
         }
         answer

@@ -844,6 +844,26 @@ mod tests {
     }
 
     #[test]
+    fn no_lease_outlives_a_revocation_that_is_due() {
+        let mut auth = Authority::default();
+        auth.change(&StateChange {
+            key: "key_a".into(),
+            revoked_at: Some(2),
+            enabled: None,
+        });
+        let mut h = Holder::default();
+        let a = ask(&mut auth, &mut h, "i1", 1_500);
+        assert_eq!(a.grant.map(|g| g.deadline_ms), Some(2_000));
+        assert_eq!(auth.book.open[0].deadline_ms, 2_000);
+        assert!(matches!(h.admit(1_999, 1_000), Local::Admitted { .. }));
+        assert_eq!(h.admit(2_000, 1_000), Local::Ask);
+        assert_eq!(
+            ask(&mut auth, &mut h, "i1", 2_000).status,
+            KeyStatus::Revoked
+        );
+    }
+
+    #[test]
     fn reports_carry_usage_and_outcomes_and_survive_a_failed_call() {
         let mut auth = Authority::default();
         let mut h = Holder::default();
