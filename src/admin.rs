@@ -207,6 +207,8 @@ pub struct NewKey {
     pub meta: Option<Map<String, Value>>,
     /// The key's own admission mode.
     pub admission: Option<Mode>,
+    /// Where its Durable Object is to be created.
+    pub region: Option<String>,
 }
 
 impl NewKey {
@@ -235,6 +237,9 @@ impl NewKey {
             ip_allow: self.ip_allow,
             meta: self.meta,
             admission: self.admission,
+            region: self.region,
+            // Its object is created by its first request, near its caller.
+            placed: Some(false),
             ..Default::default()
         }
     }
@@ -252,6 +257,7 @@ const CREATE_FIELDS: &[&str] = &[
     "ip_allow",
     "meta",
     "admission",
+    "region",
 ];
 
 /// Parses a JSON object body, or explains why it is not one.
@@ -494,6 +500,14 @@ fn new_key_fields(
         None | Some(Value::Null) => None,
         Some(v) => validate_admission(v, errors),
     };
+    let region = match obj.get("region") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(r)) if crate::record::valid_region(r) => Some(r.clone()),
+        Some(_) => {
+            errors.push(FieldError::new("region", crate::record::REGION_CHOICES));
+            None
+        }
+    };
     NewKey {
         name,
         scopes,
@@ -504,6 +518,7 @@ fn new_key_fields(
         ip_allow,
         meta,
         admission,
+        region,
     }
 }
 
@@ -913,6 +928,7 @@ pub fn key_view(record: &KeyRecord, now_ms: i64, usage: Option<&Usage>) -> Value
         "ip_allow": record.ip_allow,
         "meta": record.meta,
         "admission": record.admission,
+        "region": record.region,
         "imported": record.imported,
         "replaces": record.replaces,
         "replaced_by": record.replaced_by,
@@ -1118,6 +1134,18 @@ mod tests {
         .unwrap()
     }
 
+    #[test]
+    fn a_new_keys_object_waits_for_its_first_request() {
+        let new = NewKey {
+            region: Some("apac".into()),
+            ..Default::default()
+        };
+        let r = new.into_record("key_a".into(), "acme".into(), "h".into(), NOW, "admin");
+        assert_eq!((r.placed, r.region.as_deref()), (Some(false), Some("apac")));
+        let view = key_view(&r, NOW * 1000, None);
+        assert_eq!(view["region"], "apac");
+    }
+
     #[track_caller]
     fn check_create(body: &str, expected: Result<NewKey, &[&str]>) {
         let got = validate_create(body.as_bytes(), NOW, &config());
@@ -1164,6 +1192,17 @@ mod tests {
         check_create(
             r#"{"name":"abc","scopes":[],"admission":"later"}"#,
             Err(&["admission"]),
+        );
+        check_create(
+            r#"{"name":"abc","scopes":[],"region":"weur"}"#,
+            Ok(NewKey {
+                region: Some("weur".into()),
+                ..new_key("abc", &[], None, d90)
+            }),
+        );
+        check_create(
+            r#"{"name":"abc","scopes":[],"region":"mars"}"#,
+            Err(&["region"]),
         );
         check_create(
             r#"{"name":"CI bot","scopes":["documents:read","documents.read"]}"#,

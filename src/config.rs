@@ -58,8 +58,8 @@ pub struct Config {
     pub rate_limits: Vec<LimitPolicy>,
     /// `PLANS`: named lists of policies, chosen per key with `plan`.
     pub plans: BTreeMap<String, Vec<LimitPolicy>>,
-    /// The plans that choose their admission mode (`PLANS.<name>.admission`).
-    pub plan_admission: BTreeMap<String, Mode>,
+    /// What plans choose besides their limits (`PLANS.<name>.admission`, `.region`).
+    pub plan_settings: BTreeMap<String, PlanSettings>,
     /// `ADMISSION`: how keys' requests are admitted unless a plan or key says.
     pub admission: Mode,
     /// `LEASE_TTL`: milliseconds a lease lasts at most (leased admission).
@@ -92,6 +92,15 @@ pub struct Config {
     pub authority_timeout_ms: u32,
     /// `EXPIRY_WEBHOOK_TIMEOUT`: milliseconds to wait for the webhook's answer.
     pub expiry_webhook_timeout_ms: u32,
+}
+
+/// What a plan chooses besides its limits.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanSettings {
+    /// Its keys' admission mode.
+    pub admission: Option<Mode>,
+    /// Where its keys' Durable Objects are created.
+    pub region: Option<String>,
 }
 
 /// Default `EXPIRY_WEBHOOK_TIMEOUT`, milliseconds.
@@ -230,7 +239,7 @@ impl Config {
         };
 
         let mut plans = BTreeMap::new();
-        let mut plan_admission = BTreeMap::new();
+        let mut plan_settings = BTreeMap::new();
         match get("PLANS").map(json_value) {
             None => {}
             Some(Err(e)) => errors.push(ConfigError::new("PLANS", e)),
@@ -244,20 +253,30 @@ impl Config {
                         continue;
                     }
                     let field = format!("PLANS.{name}");
-                    // A list of policies, or {"limits": [...], "admission": ...}.
+                    // A list of policies, or {"limits": [...], "admission": ..., "region": ...}.
                     let limits = match &v {
                         Value::Object(obj) => {
-                            crate::policy::reject_unknown(obj, &field, &["limits", "admission"], &mut errors);
+                            crate::policy::reject_unknown(obj, &field, &["limits", "admission", "region"], &mut errors);
+                            let mut settings = PlanSettings::default();
                             match obj.get("admission").map(|m| m.as_str().and_then(Mode::parse)) {
                                 None => {}
-                                Some(Some(m)) => {
-                                    plan_admission.insert(name.clone(), m);
-                                }
+                                Some(Some(m)) => settings.admission = Some(m),
                                 Some(None) => errors.push(ConfigError::new(
                                     format!("{field}.admission"),
                                     "must be \"exact\" or \"leased\"",
                                 )),
                             }
+                            match obj.get("region").map(Value::as_str) {
+                                None => {}
+                                Some(Some(r)) if crate::record::valid_region(r) => {
+                                    settings.region = Some(r.to_string());
+                                }
+                                Some(_) => errors.push(ConfigError::new(
+                                    format!("{field}.region"),
+                                    crate::record::REGION_CHOICES,
+                                )),
+                            }
+                            plan_settings.insert(name.clone(), settings);
                             match obj.get("limits") {
                                 Some(l) => l.clone(),
                                 None => {
@@ -425,7 +444,7 @@ impl Config {
                 rate_limit_fail_open,
                 admission,
                 lease_ttl_ms,
-                plan_admission,
+                plan_settings,
                 log_every_decision,
                 key_prefix,
                 policy,
@@ -677,7 +696,7 @@ mod tests {
             "PLANS",
             json!({
                 "free": [{"name": "burst", "limit": 10, "window": "1m"}],
-                "pro": {"limits": [{"name": "burst", "limit": 1000, "window": "1m"}], "admission": "exact"},
+                "pro": {"limits": [{"name": "burst", "limit": 1000, "window": "1m"}], "admission": "exact", "region": "weur"},
                 "bare": {"limits": []}
             }),
         ));
@@ -685,8 +704,13 @@ mod tests {
         assert_eq!((c.admission, c.lease_ttl_ms), (Mode::Leased, 250));
         assert_eq!(c.plans["pro"][0].limit, 1000);
         assert!(c.plans["bare"].is_empty());
-        assert_eq!(c.plan_admission.get("pro"), Some(&Mode::Exact));
-        assert_eq!(c.plan_admission.get("free"), None);
+        assert_eq!(c.plan_settings["pro"].admission, Some(Mode::Exact));
+        assert_eq!(c.plan_settings["pro"].region.as_deref(), Some("weur"));
+        assert_eq!(c.plan_settings.get("free"), None);
+        check_error(
+            ("PLANS", json!({"pro": {"limits": [], "region": "mars"}})),
+            "PLANS.pro.region",
+        );
         check_error(("ADMISSION", json!("fast")), "ADMISSION");
         check_error(("LEASE_TTL", json!("99")), "LEASE_TTL");
         check_error(("LEASE_TTL", json!(60_001)), "LEASE_TTL");

@@ -180,9 +180,17 @@ pub fn admission_mode(record: &KeyRecord, config: &Config) -> crate::lease::Mode
         .admission
         .or_else(|| {
             let plan = record.plan.as_ref()?;
-            config.plan_admission.get(plan).copied()
+            config.plan_settings.get(plan)?.admission
         })
         .unwrap_or(config.admission)
+}
+
+/// Where a key's Durable Object is created: its own region, else its plan's.
+pub fn region<'a>(record: &'a KeyRecord, config: &'a Config) -> Option<&'a str> {
+    record.region.as_deref().or_else(|| {
+        let plan = record.plan.as_ref()?;
+        config.plan_settings.get(plan)?.region.as_deref()
+    })
 }
 
 /// Turns the key's Durable Object's answer into a denial or the verdict to report.
@@ -640,6 +648,25 @@ mod tests {
         assert_eq!(admission_mode(&r, &c), Mode::Exact);
         r.admission = Some(Mode::Leased);
         assert_eq!(admission_mode(&r, &c), Mode::Leased);
+    }
+
+    #[test]
+    fn the_region_is_the_keys_then_its_plans() {
+        let c = Config::from_vars(|name| match name {
+            "POLICY" => Some(json!({})),
+            "ORIGIN_URL" => Some(json!("http://127.0.0.1:1")),
+            "PLANS" => Some(json!({"eu": {"limits": [], "region": "weur"}, "plain": []})),
+            _ => None,
+        })
+        .unwrap();
+        let mut r = record(&[]);
+        assert_eq!(region(&r, &c), None);
+        r.plan = Some("plain".into());
+        assert_eq!(region(&r, &c), None);
+        r.plan = Some("eu".into());
+        assert_eq!(region(&r, &c), Some("weur"));
+        r.region = Some("apac".into());
+        assert_eq!(region(&r, &c), Some("apac"));
     }
 
     #[test]

@@ -78,6 +78,13 @@ pub enum Call {
         /// The key id.
         id: String,
     },
+    /// A key's first request reached its Durable Object: marks the key placed (so
+    /// that admin calls now reach the object too) and answers its record, in one
+    /// step, so that every change is either in the answer or told to the object.
+    Place {
+        /// The key id.
+        id: String,
+    },
     /// A page of keys, newest first.
     List {
         /// Where the previous page ended.
@@ -654,6 +661,7 @@ mod tests {
         ] {
             check(Admission {
                 key: "key_a".into(),
+                team: "acme".into(),
                 policies: vec![],
                 method: "GET".into(),
                 path: "/".into(),

@@ -51,6 +51,9 @@ pub struct Denial {
 pub struct Admission {
     /// The key id.
     pub key: String,
+    /// The key's team, whose directory the object asks once for the key's state.
+    #[serde(default)]
+    pub team: String,
     /// The key's rate-limit policies.
     pub policies: Vec<LimitPolicy>,
     /// The request method.
@@ -336,6 +339,7 @@ mod tests {
     fn admission(key: &str, limit: u32, denial: Option<(u16, &str)>) -> Admission {
         Admission {
             key: key.into(),
+            team: "acme".into(),
             policies: vec![LimitPolicy {
                 name: "burst".into(),
                 limit,

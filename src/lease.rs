@@ -160,6 +160,9 @@ impl Report {
 pub struct LeaseRequest {
     /// The key id.
     pub key: String,
+    /// The key's team, whose directory the object asks once for the key's state.
+    #[serde(default)]
+    pub team: String,
     /// The asking isolate.
     pub holder: String,
     /// The key's policies.
@@ -534,6 +537,7 @@ impl Holder {
         let demand = self.recent.iter().filter(|t| **t > horizon).count() as u32;
         LeaseRequest {
             key: key.to_string(),
+            team: String::new(),
             holder: holder.to_string(),
             policies: policies.to_vec(),
             returns: back
@@ -910,6 +914,7 @@ mod tests {
         assert!(reserved > 0 && counted > 0);
         let exact = crate::keystate::Admission {
             key: "key_a".into(),
+            team: "acme".into(),
             policies: policies(),
             method: "GET".into(),
             path: "/".into(),

@@ -67,12 +67,35 @@ pub struct KeyRecord {
     /// The key that replaced this one by rotation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaced_by: Option<String>,
+    /// Whether the key's Durable Object was reached by one of its requests:
+    /// `Some(false)` until then (admin calls leave the object alone, so that it
+    /// is created near the key's callers), `Some(true)` after; `None` for keys
+    /// issued before this was kept, whose objects are taken to exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placed: Option<bool>,
+    /// Where the key's Durable Object is created (a `locationHint`), if chosen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     /// The key's own admission mode, over its plan's and `ADMISSION`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admission: Option<crate::lease::Mode>,
     /// Registered by its hash (`import`), issued elsewhere.
     #[serde(default, skip_serializing_if = "is_false")]
     pub imported: bool,
+}
+
+/// Cloudflare's `locationHint` values: where a Durable Object may be created.
+pub const REGIONS: [&str; 9] = [
+    "wnam", "enam", "sam", "weur", "eeur", "apac", "oc", "afr", "me",
+];
+
+/// What a region must be, for error messages.
+pub const REGION_CHOICES: &str =
+    "must be one of wnam, enam, sam, weur, eeur, apac, oc, afr, me (Cloudflare's location hints)";
+
+/// Whether `r` is one of [`REGIONS`].
+pub fn valid_region(r: &str) -> bool {
+    REGIONS.contains(&r)
 }
 
 /// The state of a key at a given time.

@@ -210,6 +210,7 @@ proptest! {
                 _ => {
                     let a = Admission {
                         key: "key_a".into(),
+                        team: "acme".into(),
                         policies: policies.clone(),
                         method: "GET".into(),
                         path: "/".into(),

@@ -103,12 +103,7 @@ pub async fn handle(
             let (cursor, limit) = crate::directory::page_query(query.as_deref())?;
             let page: Page<KeyRecord> =
                 directory::call(env, &team, &Call::List { cursor, limit }).await?;
-            let usages = join_all(
-                page.items
-                    .iter()
-                    .map(|r| authority::usage(env, r.authority(), &r.id, false)),
-            )
-            .await;
+            let usages = join_all(page.items.iter().map(|r| usage(env, config, r, false))).await;
             let items: Vec<Value> = page
                 .items
                 .iter()
@@ -123,7 +118,7 @@ pub async fn handle(
         Route::GetKey { team, id } => {
             let stored = find(env, &team, &id).await?;
             let r = &stored.record;
-            let report = authority::usage(env, r.authority(), &r.id, true)
+            let report = usage(env, config, r, true)
                 .await
                 .map_err(authority::unavailable)?;
             let mut view = admin::key_view(r, ctx.now_ms, Some(&report.usage));
@@ -136,22 +131,25 @@ pub async fn handle(
             actor.may_update(&update)?;
             let stored = find(env, &team, &id).await?;
             actor.may_grant(&stored.record.scopes)?;
-            if let Some(enabled) = update.enabled {
-                // The key's object first: it decides every request from now on.
-                let change = StateChange {
-                    key: id.clone(),
-                    revoked_at: None,
-                    enabled: Some(enabled),
-                };
-                authority::change(env, stored.record.authority(), &change)
-                    .await
-                    .map_err(authority::unavailable)?;
-                if !enabled {
+            let change = update.enabled.map(|enabled| StateChange {
+                key: id.clone(),
+                revoked_at: None,
+                enabled: Some(enabled),
+            });
+            // The key's object first: it decides every request from now on.
+            let mut told = false;
+            if let Some(change) = &change {
+                told = tell(env, config, &stored.record, change).await?;
+                if change.enabled == Some(false) {
                     super::leased::drop_key(&id);
                 }
             }
             let entry = audit("key.update", &id, json!({"fields": update.fields()}));
             let applied = apply(env, &team, &id, Change::Update(update), entry).await?;
+            if let Some(change) = change.filter(|_| !told) {
+                // Its first request reached the object meanwhile.
+                tell(env, config, &applied.key.record, &change).await?;
+            }
             sync(env, &keys, &team, &applied).await?;
             respond::json(200, &admin::key_view(&applied.key.record, ctx.now_ms, None))
         }
@@ -163,12 +161,13 @@ pub async fn handle(
                 revoked_at: Some(now),
                 enabled: None,
             };
-            authority::change(env, stored.record.authority(), &change)
-                .await
-                .map_err(authority::unavailable)?;
+            let told = tell(env, config, &stored.record, &change).await?;
             super::leased::drop_key(&id);
             let entry = audit("key.revoke", &id, json!({}));
             let applied = apply(env, &team, &id, Change::Revoke { at: now }, entry).await?;
+            if !told {
+                tell(env, config, &applied.key.record, &change).await?;
+            }
             sync(env, &keys, &team, &applied).await?;
             respond::json(200, &admin::key_view(&applied.key.record, ctx.now_ms, None))
         }
@@ -226,8 +225,10 @@ pub async fn handle(
             if applied.key.record.revoked_at.is_some_and(|at| at <= now) {
                 super::leased::drop_key(&id);
             }
-            if let Err(e) = authority::change(env, stored.record.authority(), &state).await {
-                let _logged = authority::unavailable(e);
+            if tell(env, config, &applied.key.record, &state)
+                .await
+                .is_err()
+            {
                 warnings.push("the old key's Durable Object could not be told: it stops within RECORD_CACHE_TTL of its revoked_at, not exactly then");
             }
             if sync(env, &keys, &team, &applied).await.is_err() {
@@ -253,6 +254,44 @@ pub async fn handle(
             )
         }
     }
+}
+
+/// Whether a key's Durable Object may exist: one of its requests reached it, or
+/// the key predates the record of it.
+fn placed(r: &KeyRecord) -> bool {
+    r.placed != Some(false)
+}
+
+/// Tells the key's object of a change, if the object exists: one that does not
+/// is created by the key's first request, near its caller, and then reads the
+/// key's state from the team directory. Whether it was told.
+async fn tell(
+    env: &Env,
+    config: &Config,
+    record: &KeyRecord,
+    change: &StateChange,
+) -> Result<bool, Problem> {
+    if !placed(record) {
+        return Ok(false);
+    }
+    authority::change(env, authority::object(record, config), change)
+        .await
+        .map_err(authority::unavailable)?;
+    Ok(true)
+}
+
+/// A key's usage: nothing for a key whose object was never reached (asking it
+/// would create it here, next to the admin).
+async fn usage(
+    env: &Env,
+    config: &Config,
+    r: &KeyRecord,
+    outcomes: bool,
+) -> worker::Result<authority::UsageReport> {
+    if !placed(r) {
+        return Ok(authority::UsageReport::default());
+    }
+    authority::usage(env, authority::object(r, config), &r.id, outcomes).await
 }
 
 /// The non-secret facts of a new key, for its audit entry.

@@ -35,6 +35,7 @@ const FLUSH_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 #[durable_object]
 pub struct KeyAuthority {
     state: State,
+    env: Env,
     loaded: RefCell<Option<Authority>>,
     /// Usage and outcomes decided but not yet written; the alarm writes them.
     pending: RefCell<Pending>,
@@ -85,7 +86,7 @@ struct UsageQuery {
 }
 
 /// One key's usage and, when asked, its last outcomes (oldest first).
-#[derive(Serialize, Deserialize)]
+#[derive(Default, Serialize, Deserialize)]
 pub struct UsageReport {
     /// The figures.
     pub usage: Usage,
@@ -94,9 +95,16 @@ pub struct UsageReport {
 }
 
 impl DurableObject for KeyAuthority {
-    fn new(state: State, _env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
+        // Where and when each key chain's object comes to life: by its first
+        // request, never by an admin call (the end-to-end suite checks).
+        runtime::log(serde_json::json!({
+            "event": "key_object_started",
+            "object": state.id().name(),
+        }));
         KeyAuthority {
             state,
+            env,
             loaded: RefCell::new(None),
             pending: RefCell::new(Pending::default()),
             flush_due: Cell::new(false),
@@ -140,12 +148,14 @@ impl KeyAuthority {
         let reply = match call {
             "admit" => {
                 let admission: Admission = runtime::read_message(message)?;
+                self.ensure_known(&admission.key, &admission.team).await?;
                 let answer = self.admit(&admission)?;
                 self.schedule_flush().await?;
                 serde_json::to_string(&answer)
             }
             "lease" => {
                 let request: LeaseRequest = runtime::read_message(message)?;
+                self.ensure_known(&request.key, &request.team).await?;
                 let answer = self.lease(&request)?;
                 self.schedule_flush().await?;
                 serde_json::to_string(&answer)
@@ -196,6 +206,36 @@ impl KeyAuthority {
             }
         }
         Ok(answer)
+    }
+
+    /// The first request of a key whose state this object does not hold: the
+    /// team's directory marks the key placed and answers its record, in one step,
+    /// and its revocation and disabling become this object's state (unless an
+    /// admin change, which comes only once the key is placed, got here first).
+    async fn ensure_known(&self, key: &str, team: &str) -> Result<()> {
+        if team.is_empty() || self.loaded()?.states.contains_key(key) {
+            return Ok(());
+        }
+        let place = crate::directory::Call::Place {
+            id: key.to_string(),
+        };
+        let stored: Option<crate::directory::Stored> =
+            super::directory::call(&self.env, team, &place)
+                .await
+                .map_err(|p| {
+                    worker::Error::RustError(format!("the team directory: {}", p.detail))
+                })?;
+        let state = stored.map_or_else(KeyState::default, |s| KeyState {
+            revoked_at: s.record.revoked_at,
+            disabled: !s.record.enabled,
+        });
+        let mut auth = self.loaded()?;
+        if !auth.states.contains_key(key) {
+            auth.states.insert(key.to_string(), state);
+            let usage = auth.usage.get(key).cloned().unwrap_or_default();
+            self.persist_key(key, &state, &usage)?;
+        }
+        Ok(())
     }
 
     /// Answers an isolate's lease call (leased admission): settles what it returns,
@@ -440,7 +480,7 @@ pub fn unavailable(e: worker::Error) -> Problem {
 /// failing one.
 pub async fn admit(
     env: &Env,
-    authority: &str,
+    authority: Object<'_>,
     admission: &Admission,
     timeout_ms: u32,
 ) -> Result<Answer> {
@@ -452,7 +492,7 @@ pub async fn admit(
 /// An isolate's lease call (leased admission), waiting at most `timeout_ms`.
 pub async fn lease(
     env: &Env,
-    authority: &str,
+    authority: Object<'_>,
     request: &LeaseRequest,
     timeout_ms: u32,
 ) -> Result<LeaseAnswer> {
@@ -462,7 +502,7 @@ pub async fn lease(
 }
 
 /// Tells the object about a revocation or an enable/disable of one of its keys.
-pub async fn change(env: &Env, authority: &str, change: &StateChange) -> Result<KeyState> {
+pub async fn change(env: &Env, authority: Object<'_>, change: &StateChange) -> Result<KeyState> {
     call(
         env,
         authority,
@@ -474,7 +514,12 @@ pub async fn change(env: &Env, authority: &str, change: &StateChange) -> Result<
 }
 
 /// One key's usage, and its last outcomes when asked.
-pub async fn usage(env: &Env, authority: &str, key: &str, outcomes: bool) -> Result<UsageReport> {
+pub async fn usage(
+    env: &Env,
+    authority: Object<'_>,
+    key: &str,
+    outcomes: bool,
+) -> Result<UsageReport> {
     let q = UsageQuery {
         key: key.to_string(),
         outcomes,
@@ -482,17 +527,29 @@ pub async fn usage(env: &Env, authority: &str, key: &str, outcomes: bool) -> Res
     call(env, authority, "usage", &serde_json::to_string(&q)?, None).await
 }
 
-/// One call to the object named `authority`, waiting at most until `deadline`.
+/// A key chain's object: its name (the chain's first key id) and the region it
+/// is created in, if this call creates it.
+pub type Object<'a> = (&'a str, Option<&'a str>);
+
+/// The object of `record`'s chain.
+pub fn object<'a>(
+    record: &'a crate::record::KeyRecord,
+    config: &'a crate::config::Config,
+) -> Object<'a> {
+    (record.authority(), crate::decide::region(record, config))
+}
+
+/// One call to the object, waiting at most until `deadline`.
 async fn call<T: serde::de::DeserializeOwned>(
     env: &Env,
-    authority: &str,
+    (authority, region): Object<'_>,
     method: &str,
     message: &str,
     deadline: Option<runtime::Deadline<'_>>,
 ) -> Result<T> {
     runtime::call_object(
         env,
-        (BINDING, authority),
+        (BINDING, authority, region),
         method,
         message,
         "key authority",

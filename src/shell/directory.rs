@@ -90,6 +90,15 @@ impl TeamDirectory {
             } => reply(insert(&sql, &hash, &record, max_live, audit, now_ms)),
             Call::Apply { id, change, audit } => reply(apply(&sql, &id, &change, audit, now_ms)),
             Call::Get { id } => reply(Ok(get(&sql, &id)?)),
+            Call::Place { id } => {
+                let mut stored = get(&sql, &id)?;
+                if let Some(s) = stored.as_mut().filter(|s| s.record.placed == Some(false)) {
+                    s.record.placed = Some(true);
+                    put(&sql, &s.hash, &s.record)
+                        .map_err(|p| worker::Error::RustError(p.detail))?;
+                }
+                reply(Ok(stored))
+            }
             Call::List { cursor, limit } => reply(list(&sql, cursor.as_deref(), limit)),
             Call::Audit { cursor, limit } => reply(audit_page(&sql, cursor.as_deref(), limit)),
             Call::Expiring {
@@ -439,7 +448,7 @@ async fn send<T: DeserializeOwned>(env: &Env, team: &str, call: &Call) -> Result
     let message = serde_json::to_string(call)?;
     super::runtime::call_object(
         env,
-        (BINDING, team),
+        (BINDING, team, None),
         "directory",
         &message,
         "team directory",

@@ -86,7 +86,9 @@ impl Request<'_> {
             env: self.env.clone(),
             config: self.config,
             key: self.record.id.clone(),
+            team: self.record.team.clone(),
             authority: self.record.authority().to_string(),
+            region: crate::decide::region(self.record, self.config).map(str::to_string),
             policies: self.admission.policies.clone(),
         }
     }
@@ -111,7 +113,7 @@ pub(crate) async fn admit(
     if let Some(decided) = decide_locally(r, now, ttl) {
         return decided.map_err(Ok);
     }
-    let request = with(&r.record.id, |h| {
+    let mut request = with(&r.record.id, |h| {
         h.request(
             &r.record.id,
             &name(),
@@ -121,8 +123,10 @@ pub(crate) async fn admit(
             false,
         )
     });
+    request.team = r.record.team.clone();
     let timeout = r.config.authority_timeout_ms;
-    match authority::lease(r.env, r.record.authority(), &request, timeout).await {
+    let object = authority::object(r.record, r.config);
+    match authority::lease(r.env, object, &request, timeout).await {
         Ok(answer) => {
             with(&r.record.id, |h| h.apply(&answer));
             let status = Answer {
@@ -183,7 +187,9 @@ struct Background {
     env: Env,
     config: &'static Config,
     key: String,
+    team: String,
     authority: String,
+    region: Option<String>,
     policies: Vec<crate::ratelimit::LimitPolicy>,
 }
 
@@ -215,11 +221,13 @@ impl Background {
     async fn call(&self, closing: bool) {
         let now = runtime::now_ms();
         let ttl = self.config.lease_ttl_ms;
-        let request: LeaseRequest = with(&self.key, |h| {
+        let mut request: LeaseRequest = with(&self.key, |h| {
             h.request(&self.key, &name(), &self.policies, now, ttl, closing)
         });
+        request.team = self.team.clone();
         let timeout = self.config.authority_timeout_ms;
-        match authority::lease(&self.env, &self.authority, &request, timeout).await {
+        let object = (self.authority.as_str(), self.region.as_deref());
+        match authority::lease(&self.env, object, &request, timeout).await {
             Ok(answer) => with(&self.key, |h| h.apply(&answer)),
             Err(e) => {
                 runtime::log(serde_json::json!({

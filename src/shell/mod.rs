@@ -174,6 +174,7 @@ pub(crate) async fn authenticate(
     let leased = wctx.filter(|_| decide::admission_mode(&record, config) == Mode::Leased);
     let mut admission = Admission {
         key: record.id.clone(),
+        team: record.team.clone(),
         policies: vec![],
         method: method.to_string(),
         // Only the outcome keeps the path, and only this much of it.
@@ -210,7 +211,8 @@ pub(crate) async fn authenticate(
             code: p.code.as_str().to_string(),
         });
         let timeout = config.authority_timeout_ms;
-        if let Err(e) = authority::admit(env, record.authority(), &admission, timeout).await {
+        let object = authority::object(&record, config);
+        if let Err(e) = authority::admit(env, object, &admission, timeout).await {
             runtime::log(json!({
                 "event": "outcome_not_recorded",
                 "request_id": ctx.request_id,
@@ -222,7 +224,7 @@ pub(crate) async fn authenticate(
     }
     let answer = authority::admit(
         env,
-        record.authority(),
+        authority::object(&record, config),
         &admission,
         config.authority_timeout_ms,
     );

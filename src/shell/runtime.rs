@@ -163,20 +163,23 @@ extern "C" {
 /// Calls the Durable Object `name` of the namespace `binding` over RPC
 /// (`keywardCall`, see `src/shell/entry.mjs`) with `call` and its JSON `message`,
 /// and parses its JSON answer, waiting at most until `deadline` when given. A
-/// failure names `what`.
+/// failure names `what`. `hint` is the `locationHint` the object is created with,
+/// if this call creates it.
 pub async fn call_object<T: serde::de::DeserializeOwned>(
     env: &Env,
-    (binding, name): (&str, &str),
+    (binding, name, hint): (&str, &str, Option<&str>),
     call: &str,
     message: &str,
     what: &str,
     deadline: Option<Deadline<'_>>,
 ) -> worker::Result<T> {
-    let stub: ObjectRpc = env
-        .durable_object(binding)?
-        .id_from_name(name)?
-        .get_stub()?
-        .into_rpc();
+    let namespace = env.durable_object(binding)?;
+    let id = namespace.id_from_name(name)?;
+    let stub = match hint {
+        Some(hint) => id.get_stub_with_location_hint(hint)?,
+        None => id.get_stub()?,
+    };
+    let stub: ObjectRpc = stub.into_rpc();
     let promise = stub.keyward_call(call, message);
     let Some(settled) = settle(&promise, deadline).await else {
         let (ms, setting) = deadline.expect("only a deadline runs out");

@@ -140,3 +140,64 @@ fn without_the_object_no_held_quota_means_no_request() {
     assert_problem(&get(w, &key), 503, "UNAVAILABLE");
     assert!(w.logged("KEY_AUTHORITY"));
 }
+
+/// A key's object is created by its first request, near its caller: issuing,
+/// listing, reading, renaming, disabling and enabling an unused key never reach
+/// it, and its view says so (no usage). Its first request creates it; from then
+/// on admin calls reach it.
+#[test]
+fn admin_calls_never_create_a_keys_object() {
+    let w = crate::main_worker();
+    let team = fresh_team("placement");
+    let (key, reply) = w.issue(
+        &team,
+        json!({"name": "unused", "scopes": ["documents.read"], "region": "weur"}),
+    );
+    let id = reply["id"].as_str().unwrap().to_string();
+    assert_eq!(reply["region"], "weur");
+    let started = format!("\"object\":\"{id}\"");
+    let admin = |method: &str, path: String, body: Option<Value>| {
+        let req = w.admin(method, &path);
+        let r = match body {
+            Some(b) => crate::harness::send_json(req, &b),
+            None => send(req),
+        };
+        assert!(r.status < 300, "{method} {path}: {}", r.text());
+        r
+    };
+    let one = format!("/teams/{team}/keys/{id}");
+    let v = admin("GET", one.clone(), None).json();
+    assert_eq!(
+        (v["requests"].clone(), v["last_used_at"].clone()),
+        (json!(0), Value::Null)
+    );
+    admin("GET", format!("/teams/{team}/keys"), None);
+    admin("PATCH", one.clone(), Some(json!({"name": "renamed"})));
+    admin("PATCH", one.clone(), Some(json!({"enabled": false})));
+    admin("PATCH", one.clone(), Some(json!({"enabled": true})));
+    admin("GET", format!("/teams/{team}/audit"), None);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !w.logs().contains(&started),
+        "an admin call created the key's object"
+    );
+    // The first request creates it.
+    let r = send(
+        w.req("GET", "/documents/1")
+            .set("authorization", &format!("Bearer {key}")),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(w.logged(&started), "the first request created the object");
+    // From now on the admin reaches it: usage, and a revocation on the next request.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while admin("GET", one.clone(), None).json()["requests"] != 1 {
+        assert!(std::time::Instant::now() < deadline, "usage never showed");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    admin("DELETE", one, None);
+    let r = send(
+        w.req("GET", "/documents/1")
+            .set("authorization", &format!("Bearer {key}")),
+    );
+    assert_problem(&r, 401, "KEY_REVOKED");
+}
