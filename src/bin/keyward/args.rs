@@ -147,6 +147,12 @@ pub struct KeyFields {
     /// A JSON object forwarded to the origin in X-Keyward-Meta
     #[arg(long, value_name = "JSON", value_parser = parse_meta)]
     meta: Option<Map<String, Value>>,
+    /// How its requests are admitted (default: its plan's, or the worker's ADMISSION)
+    #[arg(long, value_parser = PossibleValuesParser::new(["exact", "leased"]))]
+    admission: Option<String>,
+    /// Where its Durable Object is created (default: its plan's, or where its first request comes from)
+    #[arg(long, value_parser = PossibleValuesParser::new(keyward::record::REGIONS))]
+    region: Option<String>,
 }
 
 /// When a key expires.
@@ -213,6 +219,12 @@ pub struct Changes {
     /// Remove the meta
     #[arg(long, conflicts_with = "meta")]
     clear_meta: bool,
+    /// How its requests are admitted
+    #[arg(long, value_parser = PossibleValuesParser::new(["exact", "leased"]))]
+    admission: Option<String>,
+    /// Return to its plan's admission mode, or the worker's ADMISSION
+    #[arg(long, conflicts_with = "admission")]
+    default_admission: bool,
 }
 
 /// Where an imported key's hash comes from.
@@ -376,6 +388,12 @@ impl KeyFields {
         self.limits.add_to(&mut body);
         set(&mut body, "ip_allow", list(&self.ip_allow));
         set(&mut body, "meta", self.meta.clone().map(Value::Object));
+        set(
+            &mut body,
+            "admission",
+            self.admission.as_ref().map(|a| json!(a)),
+        );
+        set(&mut body, "region", self.region.as_ref().map(|r| json!(r)));
         body
     }
 }
@@ -427,6 +445,11 @@ impl Changes {
             &mut body,
             "meta",
             (self.meta.clone().map(Value::Object)).or(clear(self.clear_meta)),
+        );
+        set(
+            &mut body,
+            "admission",
+            (self.admission.as_ref().map(|a| json!(a))).or(clear(self.default_admission)),
         );
         body
     }
@@ -523,6 +546,9 @@ mod tests {
         check("create acme --name ci --rate-limit burst=5/1m --rate-limit day=100/1d", r#"POST /teams/acme/keys {"name":"ci","rate_limits":[{"limit":5,"name":"burst","window":"1m"},{"limit":100,"name":"day","window":"1d"}],"scopes":[]}"#);
         check("create acme --name ci --ip-allow 203.0.113.0/24,2001:db8::/32 --meta {\"t\":1}", r#"POST /teams/acme/keys {"ip_allow":["203.0.113.0/24","2001:db8::/32"],"meta":{"t":1},"name":"ci","scopes":[]}"#);
         check("create a/b --name ci", r#"POST /teams/a%2Fb/keys {"name":"ci","scopes":[]}"#);
+        check("create acme --name ci --admission leased --region weur", r#"POST /teams/acme/keys {"admission":"leased","name":"ci","region":"weur","scopes":[]}"#);
+        check("update acme key_1 --admission exact", r#"PATCH /teams/acme/keys/key_1 {"admission":"exact"}"#);
+        check("update acme key_1 --default-admission", r#"PATCH /teams/acme/keys/key_1 {"admission":null}"#);
         check("list acme", "GET /teams/acme/keys");
         check("list acme --limit 5 --cursor 17.key_a", "GET /teams/acme/keys?limit=5&cursor=17.key_a");
         check("get acme key_1", "GET /teams/acme/keys/key_1");
@@ -549,6 +575,8 @@ mod tests {
     fn usage_errors() {
         check("create acme", "usage: MissingRequiredArgument");
         check("create acme --name ci --expires-in 7d", "usage: InvalidValue");
+        check("create acme --name ci --region mars", "usage: InvalidValue");
+        check("create acme --name ci --admission fast", "usage: InvalidValue");
         check("create acme --name ci --expires-in 30d --expires-at 2030-01-01T00:00:00Z", "usage: ArgumentConflict");
         check("create acme --name ci --plan pro --rate-limit b=1/1m", "usage: ArgumentConflict");
         check("create acme --name ci --rate-limit b=x/1m", "usage: ValueValidation");
