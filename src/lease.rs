@@ -61,6 +61,15 @@ impl Mode {
     }
 }
 
+/// How long after its deadline a lease may still be returned: its isolate admits
+/// nothing with it after the deadline, so what it reports then is final. Until
+/// it is returned, or this has passed, all of its quota counts as used.
+pub const RETURN_GRACE_MS: i64 = 5_000;
+
+/// How soon an isolate asks again when the quota it wants is only held by other
+/// isolates' leases past their deadlines (their returns are on their way).
+pub const RETRY_HELD_MS: i64 = 250;
+
 /// Default `LEASE_TTL`, milliseconds.
 pub const DEFAULT_TTL_MS: u32 = 1_000;
 /// The range `LEASE_TTL` may take, milliseconds.
@@ -238,12 +247,13 @@ impl Book {
             .fold(0u32, |sum, l| sum.saturating_add(l.granted))
     }
 
-    /// Leases whose deadline has passed count as wholly used in their windows.
-    /// Returns the ids closed.
+    /// Leases that were not returned within [`RETURN_GRACE_MS`] of their deadline
+    /// (their isolate went away) count as wholly used in their windows. Returns
+    /// the ids closed.
     pub fn expire(&mut self, counters: &mut Counters, now_ms: i64) -> Vec<u64> {
         let (expired, open): (Vec<Lease>, Vec<Lease>) = std::mem::take(&mut self.open)
             .into_iter()
-            .partition(|l| l.deadline_ms <= now_ms);
+            .partition(|l| l.deadline_ms.saturating_add(RETURN_GRACE_MS) <= now_ms);
         self.open = open;
         for l in &expired {
             count(counters, l, l.granted);
@@ -306,7 +316,13 @@ impl Book {
                     held_until = held_until.max(Some(end));
                 }
             }
-            let first_deadline = self.open.iter().map(|l| l.deadline_ms).min();
+            // Quota held by leases comes back when they are returned, at their
+            // deadlines at the latest for isolates that are still there.
+            let first_deadline = self
+                .open
+                .iter()
+                .map(|l| l.deadline_ms.max(now_ms + RETRY_HELD_MS))
+                .min();
             let until_ms = match (spent_until, held_until) {
                 (Some(end), _) => end,
                 (None, Some(end)) => first_deadline.map_or(end, |d| d.min(end)),
@@ -609,6 +625,12 @@ impl Holder {
     pub fn next_deadline(&self) -> Option<i64> {
         self.leases.iter().map(|l| l.deadline_ms).min()
     }
+
+    /// Whether a held lease is spent or past its deadline: it should go back to
+    /// the object now, so that its unused quota is free again.
+    pub fn returnable(&self, now_ms: i64) -> bool {
+        self.leases.iter().any(|l| l.id != 0 && !l.usable(now_ms))
+    }
 }
 
 #[cfg(test)]
@@ -683,31 +705,39 @@ mod tests {
             .grant(&BURST(), &mut c, "a", 100, 1_500, 1_000)
             .unwrap();
         assert_eq!(a4.n, Some(1));
-        // b never returns: at its deadline, its lease counts as used.
-        book.expire(&mut c, 1_999);
+        // b never returns: once the grace after its deadline has passed, its
+        // lease counts as used.
+        const G: i64 = RETURN_GRACE_MS;
+        book.expire(&mut c, 1_999 + G);
         assert_eq!(c["burst/60"].count, 2);
-        book.expire(&mut c, 2_000);
+        book.expire(&mut c, 2_000 + G);
         assert_eq!(c["burst/60"].count, 2 + 1 + 1 + 1);
         assert_eq!(book.open.len(), 1);
-        book.expire(&mut c, 2_500);
+        book.expire(&mut c, 2_500 + G);
         assert_eq!(c["burst/60"].count, 6);
         // 6 counted, 4 left: then exhausted, with a true Retry-After.
+        let now = 3_000 + G;
         let mut granted = 0;
-        while let Ok(g) = book.grant(&BURST(), &mut c, "a", 0, 3_000, 1_000) {
+        while let Ok(g) = book.grant(&BURST(), &mut c, "a", 0, now, 1_000) {
             granted += g.n.unwrap();
         }
         assert_eq!(granted, 4);
         let refused = book
-            .grant(&BURST(), &mut c, "a", 0, 3_000, 1_000)
+            .grant(&BURST(), &mut c, "a", 0, now, 1_000)
             .unwrap_err();
         assert_eq!(refused.verdict.violated, vec!["burst".to_string()]);
-        assert_eq!(refused.verdict.retry_after_s, Some(57));
+        assert_eq!(refused.verdict.retry_after_s, Some(52));
         // The last 4 are only held by open leases: ask again at their deadline.
-        assert_eq!(refused.until_ms, 4_000);
-        // Never returned, they count as used: spent until the window ends.
-        book.expire(&mut c, 4_000);
+        assert_eq!(refused.until_ms, now + 1_000);
+        // Past it, their returns are awaited: ask again shortly.
         let refused = book
-            .grant(&BURST(), &mut c, "a", 0, 4_000, 1_000)
+            .grant(&BURST(), &mut c, "a", 0, now + 1_000, 1_000)
+            .unwrap_err();
+        assert_eq!(refused.until_ms, now + 1_000 + RETRY_HELD_MS);
+        // Never returned, they count as used: spent until the window ends.
+        book.expire(&mut c, now + 1_000 + G);
+        let refused = book
+            .grant(&BURST(), &mut c, "a", 0, now + 1_000 + G, 1_000)
             .unwrap_err();
         assert_eq!((c["burst/60"].count, refused.until_ms), (10, 60_000));
     }
@@ -736,6 +766,18 @@ mod tests {
         let free = book.grant(&[], &mut c, "a", 0, 0, 500).unwrap();
         assert_eq!((free.n, free.deadline_ms, free.id), (None, 500, 0));
         assert_eq!(book.open.len(), 1);
+    }
+
+    #[test]
+    fn a_return_after_the_deadline_still_frees_what_was_not_used() {
+        let mut book = Book::default();
+        let mut c = Counters::new();
+        let g = book.grant(&BURST(), &mut c, "a", 100, 0, 1_000).unwrap();
+        assert_eq!(g.n, Some(5));
+        book.expire(&mut c, 1_500);
+        assert_eq!(book.reserved("burst/60", 0), 5, "held until returned");
+        assert!(book.settle(&mut c, Return { id: g.id, used: 1 }));
+        assert_eq!((c["burst/60"].count, book.reserved("burst/60", 0)), (1, 0));
     }
 
     fn policies() -> Vec<LimitPolicy> {

@@ -241,27 +241,27 @@ impl Background {
     }
 }
 
-/// Waits until the key has gone idle (no request for half a `LEASE_TTL`), then
-/// gives back what it holds with the last report; while it is busy, renewals
-/// carry the reports.
+/// Gives back what the isolate holds as soon as it is of no more use: a lease
+/// at its deadline (or spent), so that its unused quota is free again at once,
+/// and everything once the key has been idle for half a `LEASE_TTL`, with the
+/// last report. While the key is busy, renewals carry the reports.
 async fn report_when_idle(b: &Background) {
-    let ttl = i64::from(b.config.lease_ttl_ms);
+    let ttl = b.config.lease_ttl_ms;
     let started = runtime::now_ms();
     loop {
         let now = runtime::now_ms();
-        let wake = with(&b.key, |h| h.next_deadline())
-            .map_or(now + ttl, |d| d.max(now + ttl / 2))
-            .min(now + ttl);
+        let half = now + i64::from(ttl) / 2;
+        let wake = with(&b.key, |h| h.next_deadline()).map_or(half, |d| d.clamp(now, half));
         sleep_ms((wake - now).max(10)).await;
         let now = runtime::now_ms();
-        let (settled, idle, asking) = with(&b.key, |h| {
-            (h.settled(), h.idle(now, b.config.lease_ttl_ms), h.asking)
+        let (settled, idle, asking, returnable) = with(&b.key, |h| {
+            (h.settled(), h.idle(now, ttl), h.asking, h.returnable(now))
         });
         if settled {
             break;
         }
-        if idle && !asking {
-            b.call(true).await;
+        if !asking && (idle || returnable) {
+            b.call(idle).await;
             if with(&b.key, |h| h.settled()) {
                 break;
             }
@@ -270,11 +270,14 @@ async fn report_when_idle(b: &Background) {
             break;
         }
     }
-    let again = with(&b.key, |h| {
+    // A busy key's renewals carry its reports, and its next request schedules
+    // this again; an idle key left unsettled has lost its report.
+    let now = runtime::now_ms();
+    let lost = with(&b.key, |h| {
         h.report_due = false;
-        !h.settled()
+        !h.settled() && h.idle(now, ttl) && !h.asking
     });
-    if again {
+    if lost {
         runtime::log(serde_json::json!({
             "event": "lease_report_pending",
             "key_id": b.key,

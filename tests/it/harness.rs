@@ -228,8 +228,8 @@ pub struct Worker {
     pub admin_token: String,
     /// Its state directory.
     pub state: PathBuf,
-    proc_: Proc,
-    _dir: TempDir,
+    proc_: Arc<Proc>,
+    _dir: Arc<TempDir>,
 }
 
 /// A directory removed on drop.
@@ -505,6 +505,46 @@ fn test_config(opts: &WorkerOptions) -> String {
 }
 
 impl Worker {
+    /// Starts two workers in one Miniflare (`tests/it/pair.mjs`), each in its own
+    /// isolate, sharing one KV namespace and one set of Durable Objects (the second
+    /// binds the first's classes), with these vars over the shipped ones; waits at
+    /// most 60 s until both answer.
+    pub fn pair(vars: &[(String, String)]) -> (Worker, Worker) {
+        let dir = TempDir::new("pair");
+        let mut token = [0u8; 24];
+        getrandom(&mut token);
+        let admin_token = hex::encode(token);
+        let mut all = serde_json::Map::new();
+        all.insert("ADMIN_TOKEN".into(), admin_token.clone().into());
+        for (k, v) in vars {
+            all.insert(k.clone(), v.clone().into());
+        }
+        let (port_a, port_b) = (free_port(), free_port());
+        let state = dir.0.join("state");
+        let mut cmd = Command::new("node");
+        cmd.env("PATH", tool_path())
+            .arg(root().join("tests/it/pair.mjs"))
+            .args([port_a.to_string(), port_b.to_string()])
+            .arg(&state)
+            .arg(serde_json::Value::Object(all).to_string());
+        let (proc_, ready) = Proc::spawn(cmd, |line| line == "ready");
+        if ready.recv_timeout(Duration::from_secs(60)).is_err() {
+            panic!(
+                "the pair of workers did not start:\n{}",
+                proc_.output_text()
+            );
+        }
+        let (proc_, dir) = (Arc::new(proc_), Arc::new(dir));
+        let worker = |port: u16| Worker {
+            url: format!("http://127.0.0.1:{port}"),
+            admin_token: admin_token.clone(),
+            state: state.clone(),
+            proc_: proc_.clone(),
+            _dir: dir.clone(),
+        };
+        (worker(port_a), worker(port_b))
+    }
+
     /// Starts `wrangler dev` on free ports and waits (at most 90 s) until it answers.
     pub fn start(opts: WorkerOptions) -> Worker {
         let dir = TempDir::new("worker");
@@ -564,8 +604,8 @@ impl Worker {
             url,
             admin_token,
             state,
-            proc_,
-            _dir: dir,
+            proc_: Arc::new(proc_),
+            _dir: Arc::new(dir),
         }
     }
 

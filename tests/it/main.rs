@@ -17,6 +17,7 @@ mod failures;
 mod harness;
 mod hostile;
 mod identity;
+mod isolates;
 mod leased;
 mod lifecycle;
 mod notices;
@@ -54,12 +55,12 @@ pub const POLICY: &str = r#"{
   ]
 }"#;
 
-fn origin() -> &'static Origin {
+pub fn origin() -> &'static Origin {
     static ORIGIN: OnceLock<Origin> = OnceLock::new();
     ORIGIN.get_or_init(Origin::start)
 }
 
-fn var(name: &str, value: &str) -> (String, String) {
+pub fn var(name: &str, value: &str) -> (String, String) {
     (name.to_string(), value.to_string())
 }
 
