@@ -12,7 +12,10 @@
 # forward); keyward with an unknown key (401, no origin call); keyward with a valid
 # key and DECISION_LOG = "problems" (no log line for a forwarded request); the
 # JavaScript peer written by hand (bench/peer.js); the same peer with keyward's
-# optimisations (bench/peer-fast.js). workerd runs alone on core 0; wrk, the origin
+# optimisations (bench/peer-fast.js); keyward with ADMISSION = "leased"; keyward
+# exact and leased with the key's object 100 ms away (bench/distant.mjs delays every
+# call to it, in the harness only). Then one hot key at high concurrency under
+# leased admission: object calls per 1,000 admitted requests. workerd runs alone on core 0; wrk, the origin
 # and Miniflare's Node.js processes on core 1 (when there are two). CPU per request is
 # workerd's utime+stime delta from /proc/<pid>/stat divided by the requests.
 set -euo pipefail
@@ -48,10 +51,20 @@ start_worker "$state/passthrough-log.log" node bench/serve.mjs passthrough-log "
 ptlog_workerd=$last_workerd
 start_worker "$state/passthrough-rs.log" node bench/serve.mjs passthrough-rs "$ptrs_port" "$origin" "$state/ptrs"
 ptrs_workerd=$last_workerd
+leased_port=$(free_port) far_port=$(free_port) farleased_port=$(free_port)
+KW_BENCH_ADMIN_TOKEN=$token start_worker "$state/leased.log" node bench/serve.mjs keyward-leased "$leased_port" "$origin" "$state/leased"
+leased_workerd=$last_workerd
+KW_BENCH_ADMIN_TOKEN=$token start_worker "$state/far.log" node bench/serve.mjs keyward-distant "$far_port" "$origin" "$state/far"
+far_workerd=$last_workerd
+KW_BENCH_ADMIN_TOKEN=$token start_worker "$state/farleased.log" node bench/serve.mjs keyward-leased-distant "$farleased_port" "$origin" "$state/farleased"
+farleased_workerd=$last_workerd
 
 reader='{"name": "bench", "scopes": ["documents.read"], "rate_limits": []}'
 key=$(issue_key "$kw_port" bench "$reader")
 quiet_key=$(issue_key "$quiet_port" bench "$reader")
+leased_key=$(issue_key "$leased_port" bench "$reader")
+far_key=$(issue_key "$far_port" bench "$reader")
+farleased_key=$(issue_key "$farleased_port" bench "$reader")
 unknown="kw_$(head -c 64 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 38)"
 [ "$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $key" "http://127.0.0.1:$kw_port/documents/1")" = 200 ]
 # The peers hold the same key in their own KV.
@@ -71,6 +84,9 @@ setups=(
   "keyward valid, DECISION_LOG=problems|http://127.0.0.1:$quiet_port/documents/1|authorization: Bearer $quiet_key|$quiet_workerd"
   "js peer|http://127.0.0.1:$peer_port/documents/1|authorization: Bearer $key|$peer_workerd"
   "js peer, keyward's optimisations|http://127.0.0.1:$fast_port/documents/1|authorization: Bearer $key|$fast_workerd"
+  "keyward leased|http://127.0.0.1:$leased_port/documents/1|authorization: Bearer $leased_key|$leased_workerd"
+  "keyward exact, object 100 ms away|http://127.0.0.1:$far_port/documents/1|authorization: Bearer $far_key|$far_workerd"
+  "keyward leased, object 100 ms away|http://127.0.0.1:$farleased_port/documents/1|authorization: Bearer $farleased_key|$farleased_workerd"
 )
 
 # Warm up every setup, then alternate.
@@ -133,7 +149,8 @@ def ratio(a, b):
 pt = med["passthrough"]
 print()
 for name in ("passthrough + log line", "passthrough in Rust", "keyward valid", "keyward invalid", "keyward valid, DECISION_LOG=problems",
-             "js peer, keyward's optimisations"):
+             "js peer, keyward's optimisations", "keyward leased", "keyward exact, object 100 ms away",
+             "keyward leased, object 100 ms away"):
     print(f"{name} / passthrough: {ratio(name, 'passthrough')} throughput, +{med[name][1] - pt[1]:.2f} ms p50")
 print(f"keyward valid / js peer: {ratio('keyward valid', 'js peer')}")
 print(f"keyward valid / js peer with keyward's optimisations: {ratio('keyward valid', 'js peer, keyward' + chr(39) + 's optimisations')}")
@@ -183,3 +200,18 @@ out=$(taskset -c "$load_cpu" wrk -t1 -c"$conns" -d"${secs}s" -s "$lua" "http://1
 total=0
 for k in "${many[@]}"; do total=$((total + $(counted "$k"))); done
 check_counts "50 keys" "$(awk '/requests in/ {print $1}' <<<"$out")" "$total" "$(awk '/Non-2xx/ {print $NF}' <<<"$out")"
+
+# Leased admission, one hot key at high concurrency: how often the isolate still
+# calls the key's object (bench/distant.mjs counts the calls).
+hot_conns=$((conns * 4))
+hot_leased=$(issue_key "$leased_port" load \
+  "{\"name\": \"hot\", \"scopes\": [\"documents.read\"], \"rate_limits\": [{\"name\": \"total\", \"limit\": $limit, \"window\": \"366d\"}]}")
+object_calls() { curl -s "http://127.0.0.1:$leased_port/_bench/object-calls" | python3 -c 'import json, sys; print(json.load(sys.stdin)["calls"])'; }
+taskset -c "$load_cpu" wrk -t1 -c"$hot_conns" -d2s -H "authorization: Bearer $hot_leased" "http://127.0.0.1:$leased_port/documents/1" >/dev/null
+before=$(object_calls)
+out=$(taskset -c "$load_cpu" wrk -t1 -c"$hot_conns" -d"${secs}s" -H "authorization: Bearer $hot_leased" "http://127.0.0.1:$leased_port/documents/1")
+after=$(object_calls)
+answered=$(awk '/requests in/ {print $1}' <<<"$out")
+non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+awk -v c=$((after - before)) -v n="$answered" -v k="$hot_conns" -v e="${non2xx:-0}" \
+  'BEGIN { printf "leased, one hot key, %d connections: %d admitted, %d object calls: %.1f per 1,000 requests (non-2xx: %s)\n", k, n, c, c * 1000 / n, e }'

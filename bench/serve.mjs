@@ -4,7 +4,9 @@
 //   node bench/serve.mjs <setup> <port> <origin-url> <state-dir>
 //
 // Setups: keyward (the release build in build/), keyward-problems-log (the same with
-// DECISION_LOG = "problems"), passthrough (bench/passthrough.js), passthrough-log
+// DECISION_LOG = "problems"), keyward-leased (ADMISSION = "leased"), keyward-distant
+// and keyward-leased-distant (exact and leased with the key objects 100 ms away,
+// bench/distant.mjs), passthrough (bench/passthrough.js), passthrough-log
 // (bench/passthrough-log.js), passthrough-rs (bench/rust-passthrough, built by
 // bench/run.sh), peer (bench/peer.js) and peer-fast (bench/peer-fast.js).
 // Prints `ready <port>` once it answers; stops on SIGTERM.
@@ -78,6 +80,19 @@ const setups = {
     bindings: { ORIGIN_URL: origin },
   },
 };
+// keyward with its key objects behind bench/distant.mjs (counted, and delayed by
+// BENCH_OBJECT_DELAY_MS): admission exact or leased, the objects near or 100 ms away.
+const wrappedKeyward = (admission, delay) => ({
+  ...setups.keyward,
+  modules: [
+    { type: "ESModule", path: `${root}/bench/distant.mjs` },
+    ...setups.keyward.modules,
+  ],
+  bindings: { ...setups.keyward.bindings, ADMISSION: admission, BENCH_OBJECT_DELAY_MS: String(delay) },
+});
+setups["keyward-leased"] = wrappedKeyward("leased", 0);
+setups["keyward-distant"] = wrappedKeyward("exact", 100);
+setups["keyward-leased-distant"] = wrappedKeyward("leased", 100);
 // keyward with DECISION_LOG = "problems": no line for a forwarded request.
 setups["keyward-problems-log"] = {
   ...setups.keyward,
