@@ -207,6 +207,9 @@ pub struct WorkerOptions {
     pub vars: Vec<(String, String)>,
     /// The state directory (`--persist-to`); a fresh one when `None`.
     pub state: Option<PathBuf>,
+    /// Another entry module (relative to the project root) in place of
+    /// `src/shell/entry.mjs`: a test's wrapper around the worker.
+    pub main: Option<&'static str>,
 }
 
 impl Default for WorkerOptions {
@@ -216,6 +219,7 @@ impl Default for WorkerOptions {
             authority: true,
             vars: vec![],
             state: None,
+            main: None,
         }
     }
 }
@@ -474,7 +478,7 @@ fn test_config(opts: &WorkerOptions) -> String {
         "{} is missing: build the worker first (scripts/test.sh does)",
         built.display()
     );
-    let main = root().join("src/shell/entry.mjs");
+    let main = root().join(opts.main.unwrap_or("src/shell/entry.mjs"));
     // Split into blocks, each starting at a `[table]` header, and drop whole blocks.
     let mut blocks: Vec<String> = vec![String::new()];
     for line in shipped.lines() {

@@ -201,3 +201,38 @@ fn admin_calls_never_create_a_keys_object() {
     );
     assert_problem(&r, 401, "KEY_REVOKED");
 }
+
+/// With the key's object unreachable, an isolate keeps admitting from the quota
+/// it already holds, and no more: then `RATE_LIMIT_FAILURE` (closed) refuses.
+#[test]
+fn an_unreachable_object_leaves_the_held_quota_and_then_fails_closed() {
+    let w = crate::flaky_leased_worker();
+    let team = fresh_team("flaky");
+    let (key, _) = issue(
+        w,
+        &team,
+        json!({"rate_limits": [{"name": "hour", "limit": 1000, "window": "1h"}]}),
+    );
+    let switch = |state: &str| {
+        let r = send(w.req("GET", &format!("/_test/objects/{state}")));
+        assert_eq!(r.status, 200, "{}", r.text());
+    };
+    switch("up");
+    // Demand grows the leases: after a burst, the isolate holds quota to spare.
+    for _ in 0..20 {
+        assert_eq!(get(w, &key).status, 200);
+    }
+    switch("down");
+    let mut admitted = 0;
+    let status = loop {
+        let r = get(w, &key);
+        if r.status != 200 {
+            break r;
+        }
+        admitted += 1;
+        assert!(admitted < 1000, "admitted without end");
+    };
+    switch("up");
+    assert!(admitted > 0, "the held quota was not used");
+    assert_problem(&status, 503, "UNAVAILABLE");
+}

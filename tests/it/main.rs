@@ -206,6 +206,24 @@ pub fn leased_worker(with_object: bool) -> &'static Worker {
     })
 }
 
+/// Leased admission behind a switch that makes the key objects unreachable
+/// (`tests/it/flaky.mjs`).
+pub fn flaky_leased_worker() -> &'static Worker {
+    static W: OnceLock<Worker> = OnceLock::new();
+    W.get_or_init(|| {
+        Worker::start(WorkerOptions {
+            main: Some("tests/it/flaky.mjs"),
+            vars: vec![
+                var("ORIGIN_URL", &origin().url),
+                var("POLICY", POLICY),
+                var("ADMISSION", "leased"),
+                var("LEASE_TTL", "3000"),
+            ],
+            ..Default::default()
+        })
+    })
+}
+
 /// An invalid `POLICY`.
 pub fn misconfigured_worker() -> &'static Worker {
     static W: OnceLock<Worker> = OnceLock::new();
