@@ -50,6 +50,12 @@ pub struct Config {
     pub origin_url: String,
     /// `FORWARD_AUTHORIZATION`: pass the client's `Authorization` header to the origin.
     pub forward_authorization: bool,
+    /// `CORS`: which browser origins may call the API; `None` leaves preflights to
+    /// the policy like any request.
+    pub cors: Option<crate::cors::Cors>,
+    /// `FORWARDED_FOR`: `X-Forwarded-For` appends the client's address to what the
+    /// client sent (`append`), or is the client's address alone (`replace`).
+    pub forwarded_for_append: bool,
     /// `DEFAULT_EXPIRES_IN`: the expiry of keys issued without one.
     pub default_expires_in: ExpiresIn,
     /// `ADMIN_TOKEN` (a secret); `None` disables admin-token access.
@@ -323,6 +329,24 @@ impl Config {
             &mut errors,
         );
 
+        let cors = match get("CORS").map(json_value) {
+            None => None,
+            Some(Err(e)) => {
+                errors.push(ConfigError::new("CORS", e));
+                None
+            }
+            Some(Ok(v)) => crate::cors::Cors::parse(&v)
+                .map_err(|mut e| errors.append(&mut e))
+                .ok(),
+        };
+
+        let forwarded_for_append = either(
+            get("FORWARDED_FOR"),
+            "FORWARDED_FOR",
+            ("replace", "append"),
+            &mut errors,
+        );
+
         let rate_limit_fail_open = either(
             get("RATE_LIMIT_FAILURE"),
             "RATE_LIMIT_FAILURE",
@@ -450,6 +474,8 @@ impl Config {
                 policy,
                 origin_url,
                 forward_authorization,
+                forwarded_for_append,
+                cors,
                 default_expires_in,
                 admin_token,
             })
@@ -673,6 +699,8 @@ mod tests {
         assert_eq!(c.key_prefix, "kw_");
         assert_eq!(c.origin_url, "http://127.0.0.1:9000");
         assert!(!c.forward_authorization);
+        assert!(!c.forwarded_for_append);
+        assert_eq!(c.cors, None);
         assert_eq!(c.default_expires_in, ExpiresIn::Days(90));
         assert_eq!(c.admin_token, None);
         assert_eq!(c.record_cache_ttl_s, 30);
@@ -851,6 +879,12 @@ mod tests {
             "IDENTITY_SIGNING_SECRET",
         );
         check_error(("ORIGIN_TIMEOUT", json!("5")), "ORIGIN_TIMEOUT");
+        check_error(("FORWARDED_FOR", json!("prepend")), "FORWARDED_FOR");
+        check_error(("CORS", json!("{not json")), "CORS");
+        check_error(
+            ("CORS", json!({"origins": "*", "credentials": true})),
+            "CORS.credentials",
+        );
         check_error(("AUTHORITY_TIMEOUT", json!("0")), "AUTHORITY_TIMEOUT");
         check_error(("ORIGIN_TIMEOUT", json!("soon")), "ORIGIN_TIMEOUT");
         check_error(

@@ -296,6 +296,43 @@ const HOP_BY_HOP: &[&str] = &[
     "host",
 ];
 
+/// Headers that keyward sets itself on every forwarded request, from what it knows
+/// of the client: a client's own are never passed on as they are.
+pub const FORWARDED_HEADERS: &[&str] =
+    &["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"];
+
+/// The forwarded headers the origin receives: `X-Forwarded-For` is the client's
+/// address (`CF-Connecting-IP`), appended to the client's own value when
+/// `append` (`FORWARDED_FOR = "append"`), alone otherwise; `X-Forwarded-Proto` and
+/// `X-Forwarded-Host` are the scheme and host of the URL the client used
+/// (`scheme://host[:port]`). Without an address, `append` passes the client's value
+/// on and `replace` sends none.
+pub fn forwarded_for_headers(
+    client_ip: Option<IpAddr>,
+    client_xff: Option<&str>,
+    append: bool,
+    origin: &str,
+) -> Vec<(&'static str, String)> {
+    let mut headers = Vec::with_capacity(3);
+    let sent = client_xff
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && append);
+    let xff = match (sent, client_ip) {
+        (Some(sent), Some(ip)) => Some(format!("{sent}, {ip}")),
+        (Some(sent), None) => Some(sent.to_string()),
+        (None, Some(ip)) => Some(ip.to_string()),
+        (None, None) => None,
+    };
+    if let Some(xff) = xff {
+        headers.push(("x-forwarded-for", xff));
+    }
+    if let Some((scheme, host)) = origin.split_once("://") {
+        headers.push(("x-forwarded-proto", scheme.to_string()));
+        headers.push(("x-forwarded-host", host.to_string()));
+    }
+    headers
+}
+
 /// Headers that make an origin act on another method or path than the one keyward
 /// judged (method overrides, rewrites), or that assert where the request came from
 /// (`Forwarded`): never forwarded from a client.
@@ -337,6 +374,7 @@ pub fn forward_request_header(
     if name.starts_with("x-keyward-")
         || HOP_BY_HOP.contains(&name)
         || OVERRIDE_HEADERS.contains(&name)
+        || FORWARDED_HEADERS.contains(&name)
     {
         return false;
     }
@@ -776,6 +814,38 @@ mod tests {
         for name in OVERRIDE_HEADERS {
             check_forward(name, true, None, false);
         }
-        check_forward("x-forwarded-host", false, None, true);
+        // keyward sets these itself (forwarded_for_headers).
+        check_forward("x-forwarded-host", false, None, false);
+        check_forward("x_forwarded_for", false, None, false);
+        check_forward("x-forwarded-proto", true, None, false);
+        check_forward("x-forwarded-port", false, None, true);
+    }
+
+    #[test]
+    fn forwarded_headers_say_who_the_client_is() {
+        #[track_caller]
+        fn check(ip: Option<&str>, sent: Option<&str>, append: bool, xff: Option<&str>) {
+            let ip = ip.map(|i| i.parse().unwrap());
+            let got = forwarded_for_headers(ip, sent, append, "https://api.example.com:8443");
+            let find = |n: &str| got.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str());
+            assert_eq!(find("x-forwarded-for"), xff, "{ip:?} {sent:?} {append}");
+            assert_eq!(find("x-forwarded-proto"), Some("https"));
+            assert_eq!(find("x-forwarded-host"), Some("api.example.com:8443"));
+        }
+        let ip = Some("203.0.113.9");
+        // replace (the default): only the address Cloudflare saw.
+        check(ip, Some("6.6.6.6"), false, Some("203.0.113.9"));
+        check(ip, None, false, Some("203.0.113.9"));
+        check(None, Some("6.6.6.6"), false, None);
+        // append: the client's chain, then the address Cloudflare saw.
+        check(
+            ip,
+            Some("10.0.0.1, 10.0.0.2"),
+            true,
+            Some("10.0.0.1, 10.0.0.2, 203.0.113.9"),
+        );
+        check(ip, Some("  "), true, Some("203.0.113.9"));
+        check(None, Some("10.0.0.1"), true, Some("10.0.0.1"));
+        check(Some("2001:db8::1"), None, false, Some("2001:db8::1"));
     }
 }

@@ -6,6 +6,7 @@
 //! performs I/O and never reads the clock (time is a `now` parameter):
 //!
 //! - [`key`]: key format, CRC32 checksum, generation and SHA-256 hashing.
+//! - [`cors`]: browsers' cross-origin requests: preflights and response fields.
 //! - [`credential`]: the `Authorization: Bearer` credential.
 //! - [`path`]: canonical request paths, judged and forwarded alike.
 //! - [`scope`]: scope grammar and wildcard matching.
@@ -36,6 +37,7 @@ pub mod actor;
 pub mod admin;
 pub mod cache;
 pub mod config;
+pub mod cors;
 pub mod credential;
 pub mod decide;
 pub mod directory;

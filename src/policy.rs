@@ -96,8 +96,13 @@ impl Policy {
             return RouteDecision::Public;
         }
         for route in &self.routes {
+            // HEAD is GET without the body (RFC 9110): a GET rule covers it.
+            let head = method.eq_ignore_ascii_case("HEAD");
             let method_ok = route.methods.is_empty()
-                || route.methods.iter().any(|m| m.eq_ignore_ascii_case(method));
+                || route
+                    .methods
+                    .iter()
+                    .any(|m| m.eq_ignore_ascii_case(method) || (head && m == "GET"));
             if method_ok && route.path.matches(&segs) {
                 return match &route.rule {
                     Rule::Deny => RouteDecision::Deny,
@@ -444,6 +449,10 @@ mod tests {
         check("POST", "/documents/", Deny);
         check("POST", "/documents/1/2", Deny);
         check("DELETE", "/documents/1", Deny);
+        // HEAD is GET without the body: a GET rule covers it.
+        check("HEAD", "/documents/1", Require(&read));
+        check("head", "/documents/1", Require(&read));
+        check("HEAD", "/documents/", Require(&read));
         // A method in another case is judged as the method it spells.
         check("get", "/documents/1", Require(&read));
         check("pOsT", "/documents/1", Require(&write));
@@ -467,10 +476,15 @@ mod tests {
             "routes": [
                 {"method": "*", "path": "/a/**", "deny": true},
                 {"method": "GET", "path": "/a/b", "scopes": ["x"]},
-                {"path": "/", "scopes": ["root"]}
+                {"path": "/", "scopes": ["root"]},
+                {"method": "HEAD", "path": "/probe", "scopes": ["probe"]}
             ]
         }))
         .unwrap();
+        // A rule may name HEAD alone; it does not cover GET.
+        let probe = ["probe".to_string()];
+        assert_eq!(p.judge("HEAD", "/probe"), RouteDecision::Require(&probe));
+        assert_eq!(p.judge("GET", "/probe"), RouteDecision::Require(&[]));
         assert_eq!(p.judge("GET", "/a/b"), RouteDecision::Deny);
         assert_eq!(p.judge("GET", "/elsewhere"), RouteDecision::Require(&[]));
         assert_eq!(

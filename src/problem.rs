@@ -29,6 +29,8 @@ pub enum Code {
     RateLimited,
     /// The path uses an ambiguous encoding.
     InvalidPath,
+    /// A browser's preflight from an origin that `CORS` does not list.
+    OriginNotAllowed,
     /// Admin API input failed validation.
     ValidationFailed,
     /// The admin caller may not act on this team, or grant these scopes.
@@ -76,6 +78,7 @@ pub const ALL: &[Code] = &[
     Code::RouteNotAllowed,
     Code::RateLimited,
     Code::InvalidPath,
+    Code::OriginNotAllowed,
     Code::ValidationFailed,
     Code::Forbidden,
     Code::NotFound,
@@ -103,6 +106,7 @@ impl Code {
             Code::RouteNotAllowed => "ROUTE_NOT_ALLOWED",
             Code::RateLimited => "RATE_LIMITED",
             Code::InvalidPath => "INVALID_PATH",
+            Code::OriginNotAllowed => "ORIGIN_NOT_ALLOWED",
             Code::ValidationFailed => "VALIDATION_FAILED",
             Code::Forbidden => "FORBIDDEN",
             Code::NotFound => "NOT_FOUND",
@@ -194,6 +198,12 @@ impl Code {
                 "Ambiguous path",
                 "The path has a spelling that origins read differently from keyward: an encoded slash or backslash, a ';' path parameter, a double encoding, a dot segment, escapes that are not UTF-8, an encoded control character or a segment padded with %20.",
                 "Send the plain path: no %2F, %5C, ';', %25XX, dot segments, control characters or padded segments.",
+            ),
+            Code::OriginNotAllowed => (
+                403,
+                "Origin not allowed",
+                "A browser asked (a CORS preflight) whether a page from this origin may call the API, and CORS does not list the origin.",
+                "Call the API from a listed origin, or add the page's origin to CORS.origins.",
             ),
             Code::ValidationFailed => (
                 400,
@@ -423,6 +433,7 @@ mod tests {
         check(Code::RouteNotAllowed, 403, "ROUTE_NOT_ALLOWED");
         check(Code::RateLimited, 429, "RATE_LIMITED");
         check(Code::InvalidPath, 400, "INVALID_PATH");
+        check(Code::OriginNotAllowed, 403, "ORIGIN_NOT_ALLOWED");
         check(Code::ValidationFailed, 400, "VALIDATION_FAILED");
         check(Code::IpNotAllowed, 403, "IP_NOT_ALLOWED");
         check(Code::Forbidden, 403, "FORBIDDEN");
@@ -434,7 +445,7 @@ mod tests {
         check(Code::OriginUnavailable, 502, "ORIGIN_UNAVAILABLE");
         check(Code::Unavailable, 503, "UNAVAILABLE");
         check(Code::Misconfigured, 503, "MISCONFIGURED");
-        assert_eq!(ALL.len(), 21);
+        assert_eq!(ALL.len(), 22);
         assert_eq!(Code::from_slug("nope"), None);
     }
 

@@ -8,6 +8,7 @@
 
 mod admin;
 mod authority;
+mod cors;
 mod directory;
 mod leased;
 mod notices;
@@ -38,6 +39,10 @@ pub(crate) struct Ctx {
     pub now_ms: i64,
     /// The key id once known, for the log line.
     pub key_id: Option<String>,
+    /// `scheme://host[:port]` of the URL the client used.
+    pub origin: String,
+    /// Whether the answer is a CORS preflight's, with its own fields.
+    pub preflight: bool,
 }
 
 /// The runtime's request and response. The request path reads the request as it
@@ -48,21 +53,39 @@ type RawResponse = worker::worker_sys::web_sys::Response;
 
 #[event(fetch)]
 async fn fetch(req: RawRequest, env: Env, wctx: Context) -> Result<RawResponse> {
+    let method = req.method();
+    let url = req.url();
+    let (origin, path, query) = crate::path::split_url(&url);
     let mut ctx = Ctx {
         request_id: runtime::request_id(),
         now_ms: runtime::now_ms(),
         key_id: None,
+        origin: origin.clone(),
+        preflight: false,
     };
-    let method = req.method();
-    let url = req.url();
-    let (origin, path, query) = crate::path::split_url(&url);
     let type_base = format!("{origin}/_keyward/problems/");
+    // With CORS, every answer on the request path to an allowed browser origin
+    // says so, keyward's own problems as much as the origin's responses.
+    let cors = runtime::config(&env)
+        .ok()
+        .and_then(|c| c.cors.as_ref())
+        .filter(|_| !path.starts_with("/_keyward/"));
+    let browser = cors.and_then(|_| req.headers().get("origin").ok().flatten());
+    let cors_fields = |ctx: &Ctx| match cors {
+        Some(c) if !ctx.preflight => c.response_fields(browser.as_deref()),
+        _ => vec![],
+    };
     let (response, code) = match handle(req, &env, &wctx, &mut ctx, &method, path, query).await {
-        Ok(response) => (response, None),
-        Err(problem) => (
-            respond::problem(&problem, &type_base, &ctx.request_id).into(),
-            Some(problem.code),
-        ),
+        Ok(response) => (proxy::with_headers(response, &cors_fields(&ctx)), None),
+        Err(mut problem) => {
+            for (name, value) in cors_fields(&ctx) {
+                problem = problem.header(name, value);
+            }
+            (
+                respond::problem(&problem, &type_base, &ctx.request_id).into(),
+                Some(problem.code),
+            )
+        }
     };
     let logged = code.is_some() || runtime::config(&env).map_or(true, |c| c.log_every_decision);
     if logged {
@@ -102,6 +125,16 @@ async fn handle(
             .map(Into::into);
     }
     let headers = req.headers();
+    if let Some(cors) = &config.cors {
+        let origin = headers.get("origin").ok().flatten();
+        let asked = headers.get("access-control-request-method").ok().flatten();
+        if let (Some(origin), Some(asked)) = (&origin, &asked) {
+            if method.eq_ignore_ascii_case("OPTIONS") {
+                ctx.preflight = true;
+                return cors::preflight(cors, config, path, origin, asked);
+            }
+        }
+    }
     let authorization = headers.get("authorization").ok().flatten();
     match decide::before_lookup(config, method, path, authorization.as_deref())? {
         Gate::Public { path } => {

@@ -63,6 +63,17 @@ pub async fn forward(
         }
     }
     let _ = headers.set("x-keyward-request-id", &ctx.request_id);
+    let client_xff = incoming.get("x-forwarded-for").ok().flatten();
+    let ip = super::client_ip(&incoming);
+    let forwarded = decide::forwarded_for_headers(
+        ip,
+        client_xff.as_deref(),
+        config.forwarded_for_append,
+        &ctx.origin,
+    );
+    for (name, value) in forwarded {
+        let _ = headers.set(name, &value);
+    }
     if let Some(secret) = &config.identity_secret {
         let signed_path = identity::origin_path(&config.origin_url, path);
         let get = |name: &str| headers.get(name).ok().flatten();
@@ -113,7 +124,12 @@ pub fn with_headers(response: RawResponse, extra: &[(&'static str, String)]) -> 
         return response;
     };
     for (name, value) in extra {
-        let _ = headers.set(name, value);
+        // The origin's own Vary still holds: keyward's adds to it.
+        let _ = if *name == "vary" {
+            headers.append(name, value)
+        } else {
+            headers.set(name, value)
+        };
     }
     let init = ResponseInit::new();
     init.set_status(response.status());

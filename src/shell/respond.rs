@@ -9,6 +9,7 @@ pub fn problem(problem: &Problem, type_base: &str, request_id: &str) -> Response
     let headers = Headers::new();
     let _ = headers.set("content-type", "application/problem+json");
     let _ = headers.set("cache-control", "no-store");
+    let _ = headers.set(crate::cors::REQUEST_ID_HEADER, request_id);
     if let Some(challenge) = problem.www_authenticate() {
         let _ = headers.set("www-authenticate", &challenge);
     }

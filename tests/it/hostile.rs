@@ -433,6 +433,23 @@ fn cases() -> Vec<Case> {
             Origin(Some(team), long_path),
             "a 12 KB path",
         ),
+        // Browser headers without CORS set: passed on, judged like any request.
+        get(
+            "/documents/1",
+            &[bearer.as_bytes(), b"Origin: null"],
+            ok,
+            "Origin: null",
+        ),
+        get(
+            "/documents/1",
+            &[
+                bearer.as_bytes(),
+                b"Origin: https://a.example",
+                b"Origin: https://b.example",
+            ],
+            ok,
+            "two Origin headers",
+        ),
         // keyward's own prefix in spellings the reserved check once missed:
         // never forwarded, wherever the policy would let the path through.
         get(

@@ -14,6 +14,7 @@
 mod admin;
 mod cli;
 mod failures;
+mod gateway;
 mod harness;
 mod hostile;
 mod identity;
@@ -90,7 +91,8 @@ pub fn main_worker() -> &'static Worker {
 }
 
 /// The shipped `wrangler.toml` (object-valued `POLICY`, default prefix), with the
-/// echo origin, `FORWARD_AUTHORIZATION` on and `ORIGIN_TIMEOUT` 1.5 s.
+/// echo origin, `FORWARD_AUTHORIZATION` on, `ORIGIN_TIMEOUT` 1.5 s and
+/// `FORWARDED_FOR = "append"`.
 pub fn shipped_worker() -> &'static Worker {
     static W: OnceLock<Worker> = OnceLock::new();
     W.get_or_init(|| {
@@ -99,6 +101,7 @@ pub fn shipped_worker() -> &'static Worker {
                 var("ORIGIN_URL", &origin().url),
                 var("FORWARD_AUTHORIZATION", "true"),
                 var("ORIGIN_TIMEOUT", "1500"),
+                var("FORWARDED_FOR", "append"),
             ],
             ..Default::default()
         })
@@ -218,6 +221,43 @@ pub fn flaky_leased_worker() -> &'static Worker {
                 var("POLICY", POLICY),
                 var("ADMISSION", "leased"),
                 var("LEASE_TTL", "3000"),
+            ],
+            ..Default::default()
+        })
+    })
+}
+
+/// `CORS` for one browser origin, and a small rate limit to see a 429.
+pub fn cors_worker() -> &'static Worker {
+    static W: OnceLock<Worker> = OnceLock::new();
+    W.get_or_init(|| {
+        Worker::start(WorkerOptions {
+            vars: vec![
+                var("ORIGIN_URL", &origin().url),
+                var("POLICY", POLICY),
+                var(
+                    "CORS",
+                    r#"{"origins": ["https://app.example.com"], "max_age": 300}"#,
+                ),
+                var(
+                    "RATE_LIMITS",
+                    r#"[{"name": "burst", "limit": 3, "window": "1h"}]"#,
+                ),
+            ],
+            ..Default::default()
+        })
+    })
+}
+
+/// An invalid `CORS` (credentials with any origin).
+pub fn bad_cors_worker() -> &'static Worker {
+    static W: OnceLock<Worker> = OnceLock::new();
+    W.get_or_init(|| {
+        Worker::start(WorkerOptions {
+            vars: vec![
+                var("ORIGIN_URL", &origin().url),
+                var("POLICY", POLICY),
+                var("CORS", r#"{"origins": "*", "credentials": true}"#),
             ],
             ..Default::default()
         })
