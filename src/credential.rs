@@ -70,6 +70,32 @@ pub fn bearer(header: Option<&str>) -> Result<&str, CredentialError> {
     Ok(token)
 }
 
+/// The prefix of a WebSocket subprotocol that carries a key: browsers cannot set
+/// `Authorization` on a WebSocket, so `Sec-WebSocket-Protocol: keyward.bearer.<key>,
+/// chat` carries it beside the real subprotocols (as Kubernetes' API server does).
+pub const SUBPROTOCOL_PREFIX: &str = "keyward.bearer.";
+
+/// Splits a WebSocket upgrade's `Sec-WebSocket-Protocol` list into the key it
+/// carries, if any, and the real subprotocols, which alone go on to the origin
+/// (`None` when none are left). More than one key is refused.
+pub fn subprotocols(header: &str) -> Result<(Option<&str>, Option<String>), CredentialError> {
+    let mut key = None;
+    let mut rest = Vec::new();
+    for entry in header.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        // Any case: no spelling of a key entry may reach the origin.
+        let carries = entry.len() >= SUBPROTOCOL_PREFIX.len()
+            && entry.as_bytes()[..SUBPROTOCOL_PREFIX.len()]
+                .eq_ignore_ascii_case(SUBPROTOCOL_PREFIX.as_bytes());
+        match carries.then(|| &entry[SUBPROTOCOL_PREFIX.len()..]) {
+            Some(_) if key.is_some() => return Err(CredentialError::SeveralTokens),
+            Some("") => return Err(CredentialError::Empty),
+            Some(k) => key = Some(k),
+            None => rest.push(entry),
+        }
+    }
+    Ok((key, (!rest.is_empty()).then(|| rest.join(", "))))
+}
+
 fn is_ws(c: char) -> bool {
     c == ' ' || c == '\t'
 }
@@ -89,6 +115,40 @@ mod tests {
         ] {
             assert!(e.message().contains(part), "{e:?}: {}", e.message());
         }
+    }
+
+    #[test]
+    fn a_key_in_the_websocket_subprotocols() {
+        use CredentialError::*;
+        #[track_caller]
+        fn check(header: &str, expected: Result<(Option<&str>, Option<&str>), CredentialError>) {
+            let got = subprotocols(header);
+            let got = got
+                .as_ref()
+                .map(|(k, r)| (*k, r.as_deref()))
+                .map_err(|e| *e);
+            assert_eq!(got, expected, "{header:?}");
+        }
+        check(
+            "keyward.bearer.kw_abc, chat",
+            Ok((Some("kw_abc"), Some("chat"))),
+        );
+        check(
+            "chat,keyward.bearer.kw_abc,  v2.json",
+            Ok((Some("kw_abc"), Some("chat, v2.json"))),
+        );
+        check("keyward.bearer.kw_abc", Ok((Some("kw_abc"), None)));
+        check("chat, v2", Ok((None, Some("chat, v2"))));
+        check("", Ok((None, None)));
+        check(" , ,", Ok((None, None)));
+        check("keyward.bearer.a, keyward.bearer.b", Err(SeveralTokens));
+        check("keyward.bearer.", Err(Empty));
+        // In any case; look-alikes without the dot are plain subprotocols.
+        check("Keyward.Bearer.kw_abc", Ok((Some("kw_abc"), None)));
+        check(
+            "keyward.bearerkw_abc",
+            Ok((None, Some("keyward.bearerkw_abc"))),
+        );
     }
 
     #[track_caller]

@@ -44,6 +44,19 @@ pub fn before_lookup<'a>(
     raw_path: &str,
     authorization: Option<&str>,
 ) -> Result<Gate<'a>, Problem> {
+    before_lookup_with_subprotocol(config, method, raw_path, authorization, None)
+}
+
+/// [`before_lookup`] for a WebSocket upgrade, whose key may come in its
+/// subprotocols (`keyward.bearer.<key>`, [`credential::subprotocols`]) instead of
+/// `Authorization`. A key in both is refused: the two could differ.
+pub fn before_lookup_with_subprotocol<'a>(
+    config: &'a Config,
+    method: &str,
+    raw_path: &str,
+    authorization: Option<&str>,
+    subprotocol_key: Option<&str>,
+) -> Result<Gate<'a>, Problem> {
     let path =
         path::canonicalize(raw_path).map_err(|e| Problem::new(Code::InvalidPath, e.message()))?;
     if is_reserved(&path) {
@@ -56,7 +69,17 @@ pub fn before_lookup<'a>(
     if route == RouteDecision::Public {
         return Ok(Gate::Public { path });
     }
-    let presented = credential::bearer(authorization).map_err(credential_problem)?;
+    let presented = match (authorization, subprotocol_key) {
+        (None, Some(key)) => key,
+        (Some(_), Some(_)) => {
+            return Err(Problem::new(
+                Code::InvalidFormat,
+                "a key both in Authorization and in the WebSocket subprotocols; send one",
+            )
+            .presented())
+        }
+        (authorization, None) => credential::bearer(authorization).map_err(credential_problem)?,
+    };
     let key = key::parse_any(&config.key_prefix, &config.legacy_formats, presented)
         .map_err(|(_, message)| Problem::new(Code::InvalidFormat, message).presented())?;
     Ok(Gate::Lookup { path, key, route })
@@ -71,7 +94,8 @@ pub fn is_reserved(canonical: &str) -> bool {
     first.starts_with('_') && path::fold(&format!("/{first}")) == "/_keyward"
 }
 
-fn credential_problem(e: CredentialError) -> Problem {
+/// The problem for a credential that could not be read.
+pub fn credential_problem(e: CredentialError) -> Problem {
     if e.key_presented() {
         Problem::new(Code::InvalidFormat, e.message()).presented()
     } else {
@@ -465,6 +489,23 @@ mod tests {
             check_before(reserved, None, Err(Code::NotFound));
         }
         check_before("/_keywardx/health", None, Err(Code::MissingKey));
+        // A WebSocket's key in its subprotocols; never in both places.
+        let c = config();
+        let sub = |auth: Option<&str>, key: Option<&str>| match before_lookup_with_subprotocol(
+            &c,
+            "GET",
+            "/documents/1",
+            auth,
+            key,
+        ) {
+            Ok(Gate::Lookup { .. }) => Ok("lookup"),
+            Ok(Gate::Public { .. }) => Ok("public"),
+            Err(p) => Err(p.code),
+        };
+        assert_eq!(sub(None, Some(&key)), Ok("lookup"));
+        assert_eq!(sub(Some(&bearer), Some(&key)), Err(Code::InvalidFormat));
+        assert_eq!(sub(None, Some("e2e_bad")), Err(Code::InvalidFormat));
+        assert_eq!(sub(None, None), Err(Code::MissingKey));
         check_before("/keyward/health", None, Err(Code::MissingKey));
     }
 

@@ -136,9 +136,29 @@ async fn handle(
         }
     }
     let authorization = headers.get("authorization").ok().flatten();
-    match decide::before_lookup(config, method, path, authorization.as_deref())? {
+    // A WebSocket upgrade may carry its key as a subprotocol; no request forwards
+    // one (the origin gets the real subprotocols alone).
+    let websocket = proxy::websocket(&headers);
+    let protocols = headers.get("sec-websocket-protocol").ok().flatten();
+    let (sub_key, real_protocols) = match &protocols {
+        Some(list) => crate::credential::subprotocols(list).map_err(decide::credential_problem)?,
+        None => (None, None),
+    };
+    let sub_key = sub_key.filter(|_| websocket);
+    let forwarding = proxy::Forwarding {
+        websocket,
+        protocols: protocols.is_some().then_some(real_protocols.as_deref()),
+    };
+    let gate = decide::before_lookup_with_subprotocol(
+        config,
+        method,
+        path,
+        authorization.as_deref(),
+        sub_key,
+    )?;
+    match gate {
         Gate::Public { path } => {
-            proxy::forward(&req, config, (method, &path), query, None, ctx).await
+            proxy::forward(&req, config, (method, &path), query, None, ctx, &forwarding).await
         }
         Gate::Lookup { path, key, route } => {
             let ip = client_ip(&headers);
@@ -154,8 +174,16 @@ async fn handle(
                 config.rate_limit_fail_open,
             )
             .await?;
-            let response =
-                proxy::forward(&req, config, (method, &path), query, Some(&record), ctx).await?;
+            let response = proxy::forward(
+                &req,
+                config,
+                (method, &path),
+                query,
+                Some(&record),
+                ctx,
+                &forwarding,
+            )
+            .await?;
             Ok(match verdict {
                 Some(v) => proxy::with_headers(response, &decide::ratelimit_headers(&v)),
                 None => response,

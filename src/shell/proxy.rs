@@ -29,6 +29,23 @@ extern "C" {
     fn headers_without(headers: &Headers, names: &str) -> Headers;
 }
 
+/// How a request is forwarded besides its headers.
+pub struct Forwarding<'a> {
+    /// A WebSocket upgrade (`Upgrade: websocket`): forwarded as one.
+    pub websocket: bool,
+    /// When the request had `Sec-WebSocket-Protocol`: the real subprotocols, with
+    /// any `keyward.bearer.` entry removed (`None`: none left, the header goes).
+    pub protocols: Option<Option<&'a str>>,
+}
+
+/// Whether the request asks to become a WebSocket (`Upgrade: websocket`).
+pub fn websocket(headers: &Headers) -> bool {
+    headers.get("upgrade").ok().flatten().is_some_and(|u| {
+        u.split(',')
+            .any(|t| t.trim().eq_ignore_ascii_case("websocket"))
+    })
+}
+
 /// Sends the request to `ORIGIN_URL` + the canonical path + the original query, with
 /// the client's headers less hop-by-hop, `Authorization` (unless configured) and any
 /// `X-Keyward-*`, plus keyward's identity headers. Redirects are returned, not followed.
@@ -40,6 +57,7 @@ pub async fn forward(
     query: &str,
     record: Option<&KeyRecord>,
     ctx: &Ctx,
+    forwarding: &Forwarding<'_>,
 ) -> Result<RawResponse, Problem> {
     let target = format!("{}{path}{query}", config.origin_url);
     let incoming = req.headers();
@@ -73,6 +91,20 @@ pub async fn forward(
     );
     for (name, value) in forwarded {
         let _ = headers.set(name, &value);
+    }
+    match forwarding.protocols {
+        Some(Some(real)) => {
+            let _ = headers.set("sec-websocket-protocol", real);
+        }
+        Some(None) => {
+            let _ = headers.delete("sec-websocket-protocol");
+        }
+        None => {}
+    }
+    // An upgrade goes on as an upgrade: the runtime makes the handshake with the
+    // origin, and the origin's 101 and its socket come back to the client.
+    if forwarding.websocket {
+        let _ = headers.set("upgrade", "websocket");
     }
     if let Some(secret) = &config.identity_secret {
         let signed_path = identity::origin_path(&config.origin_url, path);

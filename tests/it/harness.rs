@@ -823,3 +823,128 @@ pub fn now_s() -> i64 {
         .unwrap()
         .as_secs() as i64
 }
+
+/// A WebSocket origin (tungstenite, one thread per connection): echoes every text
+/// message as `echo: <message>`, selects the subprotocol `chat` when offered, and
+/// answers a plain `200` (`plain`, then closes) to an upgrade of a path ending in
+/// `/plain`. It keeps the path (as `:path`) and the headers of every upgrade.
+pub struct WsOrigin {
+    /// Its base URL (`http://127.0.0.1:<port>`).
+    pub url: String,
+    seen: Arc<Mutex<Vec<Headers>>>,
+}
+
+/// Header names (lowercase) and values, in order.
+pub type Headers = Vec<(String, String)>;
+
+/// A stream that first replays bytes already read from it.
+struct Replay {
+    head: std::io::Cursor<Vec<u8>>,
+    stream: std::net::TcpStream,
+}
+
+impl Read for Replay {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.head.read(buf)? {
+            0 => self.stream.read(buf),
+            n => Ok(n),
+        }
+    }
+}
+
+impl std::io::Write for Replay {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.stream.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+impl WsOrigin {
+    /// Listens on a free loopback port.
+    #[allow(clippy::result_large_err)] // tungstenite's handshake callback type
+    pub fn start() -> WsOrigin {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+                    // The request head, read here, then replayed to tungstenite.
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") && head.len() < 64 * 1024 {
+                        match stream.read(&mut byte) {
+                            Ok(1) => head.push(byte[0]),
+                            _ => return,
+                        }
+                    }
+                    let text = String::from_utf8_lossy(&head).to_string();
+                    let mut lines = text.lines();
+                    let path = lines
+                        .next()
+                        .and_then(|l| l.split(' ').nth(1))
+                        .unwrap_or("")
+                        .to_string();
+                    let mut headers = vec![(":path".to_string(), path.clone())];
+                    for line in lines {
+                        if let Some((k, v)) = line.split_once(':') {
+                            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+                        }
+                    }
+                    let offered = headers
+                        .iter()
+                        .find(|(k, _)| k == "sec-websocket-protocol")
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default();
+                    s.lock().unwrap().push(headers);
+                    if path.ends_with("/plain") {
+                        let _ = stream.write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 5\r\nconnection: close\r\n\r\nplain",
+                        );
+                        let _ = stream.shutdown(std::net::Shutdown::Write);
+                        let _ = stream.read(&mut [0u8; 64]);
+                        return;
+                    }
+                    let replay = Replay {
+                        head: std::io::Cursor::new(head),
+                        stream,
+                    };
+                    let chat = offered.split(',').any(|p| p.trim() == "chat");
+                    let callback = |_: &tungstenite::handshake::server::Request,
+                                    mut resp: tungstenite::handshake::server::Response| {
+                        if chat {
+                            resp.headers_mut()
+                                .insert("sec-websocket-protocol", "chat".parse().unwrap());
+                        }
+                        Ok(resp)
+                    };
+                    let Ok(mut ws) = tungstenite::accept_hdr(replay, callback) else {
+                        return;
+                    };
+                    while let Ok(msg) = ws.read() {
+                        let answer = match msg {
+                            tungstenite::Message::Text(t) => format!("echo: {t}"),
+                            tungstenite::Message::Close(_) => break,
+                            _ => continue,
+                        };
+                        if ws.send(answer.into()).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        WsOrigin { url, seen }
+    }
+
+    /// The headers of every upgrade it saw, in order.
+    pub fn seen(&self) -> Vec<Headers> {
+        self.seen.lock().unwrap().clone()
+    }
+}

@@ -433,6 +433,47 @@ fn cases() -> Vec<Case> {
             Origin(Some(team), long_path),
             "a 12 KB path",
         ),
+        // A key as a WebSocket subprotocol: never passed on, never twice.
+        get(
+            "/documents/1",
+            &[
+                bearer.as_bytes(),
+                format!("Sec-WebSocket-Protocol: keyward.bearer.{key}, chat").as_bytes(),
+            ],
+            ok,
+            "a key subprotocol on a plain request",
+        ),
+        get(
+            "/documents/1",
+            &[
+                b"Upgrade: websocket",
+                b"Connection: Upgrade",
+                format!("Sec-WebSocket-Protocol: keyward.bearer.{key}, keyward.bearer.{key}")
+                    .as_bytes(),
+            ],
+            Problem(401, "INVALID_FORMAT"),
+            "two key subprotocols",
+        ),
+        get(
+            "/documents/1",
+            &[
+                b"Upgrade: websocket",
+                b"Connection: Upgrade",
+                b"Sec-WebSocket-Protocol: keyward.bearer., chat",
+            ],
+            Problem(401, "MISSING_KEY"),
+            "an empty key subprotocol",
+        ),
+        get(
+            "/documents/1",
+            &[
+                b"Upgrade: websocket",
+                b"Connection: Upgrade",
+                b"Sec-WebSocket-Protocol: keyward.bearer.e2e_not-a-key!, chat",
+            ],
+            Problem(401, "INVALID_FORMAT"),
+            "a malformed key subprotocol",
+        ),
         // Browser headers without CORS set: passed on, judged like any request.
         get(
             "/documents/1",
@@ -806,6 +847,14 @@ fn check(case: &Case, r: &Resp) {
                 "transfer-encoding",
             ];
             for (header, value) in h.as_object().unwrap() {
+                assert!(
+                    !value
+                        .as_str()
+                        .unwrap_or("")
+                        .to_ascii_lowercase()
+                        .contains("keyward.bearer"),
+                    "{name}: a key subprotocol reached the origin in {header}"
+                );
                 let folded = header.to_ascii_lowercase().replace('_', "-");
                 assert!(
                     !overrides.contains(&folded.as_str()),

@@ -27,6 +27,7 @@ mod request_path;
 mod secrets;
 mod security;
 mod soak;
+mod websocket;
 
 use harness::{free_port, Origin, Worker, WorkerOptions};
 use std::sync::OnceLock;
@@ -258,6 +259,27 @@ pub fn bad_cors_worker() -> &'static Worker {
                 var("ORIGIN_URL", &origin().url),
                 var("POLICY", POLICY),
                 var("CORS", r#"{"origins": "*", "credentials": true}"#),
+            ],
+            ..Default::default()
+        })
+    })
+}
+
+/// The WebSocket origin of [`ws_worker`].
+pub fn ws_origin() -> &'static harness::WsOrigin {
+    static O: OnceLock<harness::WsOrigin> = OnceLock::new();
+    O.get_or_init(harness::WsOrigin::start)
+}
+
+/// The main policy in front of a WebSocket origin ([`ws_origin`]).
+pub fn ws_worker() -> &'static Worker {
+    static W: OnceLock<Worker> = OnceLock::new();
+    W.get_or_init(|| {
+        Worker::start(WorkerOptions {
+            vars: vec![
+                var("ORIGIN_URL", &ws_origin().url),
+                var("POLICY", POLICY),
+                var("KEY_PREFIX", PREFIX),
             ],
             ..Default::default()
         })
