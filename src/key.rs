@@ -270,6 +270,34 @@ mod tests {
         );
     }
 
+    #[test]
+    fn ids_hints_and_messages() {
+        // Rejection sampling: bytes from 248 up are skipped, the rest taken mod 62.
+        let mut rounds = 0;
+        let id = generate_id("key_", 4, |b: &mut [u8]| {
+            rounds += 1;
+            b.fill(248);
+            if rounds > 1 {
+                b[..4].copy_from_slice(&[0, 61, 62, 247]);
+            }
+        });
+        assert_eq!(id, "key_0z0z");
+        let key = generate("kw_", |b: &mut [u8]| b.fill(1));
+        assert_eq!(key.hint("kw_"), format!("kw_…{}", &key.expose()[37..]));
+        assert_eq!(
+            FormatError::Prefix.message("kw_"),
+            "the key must start with \"kw_\""
+        );
+        assert_eq!(
+            FormatError::Length.message("kw_"),
+            "the key must be 41 characters long"
+        );
+        assert_eq!(
+            FormatError::Length.message("e2e_"),
+            "the key must be 42 characters long"
+        );
+    }
+
     /// The key format's checksum, pinned: every issued key depends on it (values
     /// from zlib's CRC-32 of prefix + random, in base62).
     #[test]
