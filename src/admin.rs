@@ -6,9 +6,10 @@
 
 use crate::config::Config;
 use crate::expiry::{self, ExpiresIn};
+use crate::field::FieldError;
 use crate::keystate::{Outcome, Usage};
 use crate::lease::Mode;
-use crate::problem::{Code, FieldError, Problem};
+use crate::problem::{Code, Problem};
 use crate::ratelimit::{self, LimitPolicy};
 use crate::record::KeyRecord;
 use crate::scope;

@@ -4,37 +4,13 @@
 //! strings from `--var NAME:VALUE`. Object-valued settings accept both.
 
 use crate::expiry::ExpiresIn;
+use crate::field::FieldError;
 use crate::key::{LegacyFormat, MAX_PREFIX_LEN};
 use crate::lease::{self, Mode};
 use crate::policy::Policy;
 use crate::ratelimit::{self, LimitPolicy};
 use serde_json::Value;
 use std::collections::BTreeMap;
-
-/// A configuration problem, naming the field (`POLICY.routes[2].path`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The var and the path inside it.
-    pub field: String,
-    /// What is wrong, never including a secret's value.
-    pub message: String,
-}
-
-impl ConfigError {
-    /// A new error for `field`.
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.field, self.message)
-    }
-}
 
 /// Shortest accepted `ADMIN_TOKEN`.
 pub const MIN_ADMIN_TOKEN_LEN: usize = 32;
@@ -138,7 +114,7 @@ impl std::fmt::Debug for Secret {
 
 impl Config {
     /// Reads and validates every setting; reports every error, not just the first.
-    pub fn from_vars(get: impl Fn(&str) -> Option<Value>) -> Result<Config, Vec<ConfigError>> {
+    pub fn from_vars(get: impl Fn(&str) -> Option<Value>) -> Result<Config, Vec<FieldError>> {
         let mut errors = Vec::new();
 
         let key_prefix = match get("KEY_PREFIX") {
@@ -152,7 +128,7 @@ impl Config {
                 p
             }
             Some(_) => {
-                errors.push(ConfigError::new(
+                errors.push(FieldError::new(
                     "KEY_PREFIX",
                     format!(
                         "must be 1 to {MAX_PREFIX_LEN} characters of A-Z, a-z, 0-9, '_' or '-'"
@@ -164,14 +140,14 @@ impl Config {
 
         let policy = match get("POLICY").map(json_value) {
             None => {
-                errors.push(ConfigError::new(
+                errors.push(FieldError::new(
                     "POLICY",
                     "is not set: give a route policy (\"{}\" denies every route)",
                 ));
                 Policy::default()
             }
             Some(Err(e)) => {
-                errors.push(ConfigError::new("POLICY", e));
+                errors.push(FieldError::new("POLICY", e));
                 Policy::default()
             }
             Some(Ok(v)) => Policy::parse(&v).unwrap_or_else(|mut e| {
@@ -182,7 +158,7 @@ impl Config {
 
         let origin_url = match get("ORIGIN_URL") {
             None => {
-                errors.push(ConfigError::new(
+                errors.push(FieldError::new(
                     "ORIGIN_URL",
                     "is not set: give the origin's base URL",
                 ));
@@ -191,12 +167,12 @@ impl Config {
             Some(Value::String(u)) => match check_origin(&u) {
                 Ok(u) => u,
                 Err(msg) => {
-                    errors.push(ConfigError::new("ORIGIN_URL", msg));
+                    errors.push(FieldError::new("ORIGIN_URL", msg));
                     String::new()
                 }
             },
             Some(_) => {
-                errors.push(ConfigError::new("ORIGIN_URL", "must be a URL string"));
+                errors.push(FieldError::new("ORIGIN_URL", "must be a URL string"));
                 String::new()
             }
         };
@@ -207,7 +183,7 @@ impl Config {
             Some(Value::String(s)) if s == "true" => true,
             Some(Value::String(s)) if s == "false" => false,
             Some(_) => {
-                errors.push(ConfigError::new(
+                errors.push(FieldError::new(
                     "FORWARD_AUTHORIZATION",
                     "must be \"true\" or \"false\"",
                 ));
@@ -218,11 +194,11 @@ impl Config {
         let default_expires_in = match get("DEFAULT_EXPIRES_IN") {
             None => ExpiresIn::Days(90),
             Some(Value::String(s)) => ExpiresIn::parse(&s).unwrap_or_else(|msg| {
-                errors.push(ConfigError::new("DEFAULT_EXPIRES_IN", msg));
+                errors.push(FieldError::new("DEFAULT_EXPIRES_IN", msg));
                 ExpiresIn::Never
             }),
             Some(_) => {
-                errors.push(ConfigError::new(
+                errors.push(FieldError::new(
                     "DEFAULT_EXPIRES_IN",
                     "must be a string such as \"90d\"",
                 ));
@@ -235,11 +211,11 @@ impl Config {
         let rate_limits = match get("RATE_LIMITS").map(json_value) {
             None => vec![],
             Some(Err(e)) => {
-                errors.push(ConfigError::new("RATE_LIMITS", e));
+                errors.push(FieldError::new("RATE_LIMITS", e));
                 vec![]
             }
             Some(Ok(v)) => ratelimit::parse_policies(&v, "RATE_LIMITS").unwrap_or_else(|e| {
-                errors.extend(e.into_iter().map(|(f, m)| ConfigError::new(f, m)));
+                errors.extend(e.into_iter().map(|(f, m)| FieldError::new(f, m)));
                 vec![]
             }),
         };
@@ -248,11 +224,11 @@ impl Config {
         let mut plan_settings = BTreeMap::new();
         match get("PLANS").map(json_value) {
             None => {}
-            Some(Err(e)) => errors.push(ConfigError::new("PLANS", e)),
+            Some(Err(e)) => errors.push(FieldError::new("PLANS", e)),
             Some(Ok(Value::Object(map))) => {
                 for (name, v) in map {
                     if !crate::admin::valid_plan_name(&name) {
-                        errors.push(ConfigError::new(
+                        errors.push(FieldError::new(
                             format!("PLANS.{name}"),
                             "a plan name is 1 to 32 characters of a-z, 0-9, '_' and '-'",
                         ));
@@ -267,7 +243,7 @@ impl Config {
                             match obj.get("admission").map(|m| m.as_str().and_then(Mode::parse)) {
                                 None => {}
                                 Some(Some(m)) => settings.admission = Some(m),
-                                Some(None) => errors.push(ConfigError::new(
+                                Some(None) => errors.push(FieldError::new(
                                     format!("{field}.admission"),
                                     "must be \"exact\" or \"leased\"",
                                 )),
@@ -277,7 +253,7 @@ impl Config {
                                 Some(Some(r)) if crate::record::valid_region(r) => {
                                     settings.region = Some(r.to_string());
                                 }
-                                Some(_) => errors.push(ConfigError::new(
+                                Some(_) => errors.push(FieldError::new(
                                     format!("{field}.region"),
                                     crate::record::REGION_CHOICES,
                                 )),
@@ -286,7 +262,7 @@ impl Config {
                             match obj.get("limits") {
                                 Some(l) => l.clone(),
                                 None => {
-                                    errors.push(ConfigError::new(
+                                    errors.push(FieldError::new(
                                         format!("{field}.limits"),
                                         "is required: the plan's list of policies",
                                     ));
@@ -301,11 +277,11 @@ impl Config {
                         Ok(list) => {
                             plans.insert(name, list);
                         }
-                        Err(e) => errors.extend(e.into_iter().map(|(f, m)| ConfigError::new(f, m))),
+                        Err(e) => errors.extend(e.into_iter().map(|(f, m)| FieldError::new(f, m))),
                     }
                 }
             }
-            Some(Ok(_)) => errors.push(ConfigError::new(
+            Some(Ok(_)) => errors.push(FieldError::new(
                 "PLANS",
                 "must be an object of plan names to lists of policies (or {\"limits\": [...], \"admission\": ...})",
             )),
@@ -314,7 +290,7 @@ impl Config {
         let admission = match get("ADMISSION") {
             None => Mode::Exact,
             Some(v) => v.as_str().and_then(Mode::parse).unwrap_or_else(|| {
-                errors.push(ConfigError::new(
+                errors.push(FieldError::new(
                     "ADMISSION",
                     "must be \"exact\" (every request asks the key's object) or \"leased\" (isolates admit from leased quota)",
                 ));
@@ -332,7 +308,7 @@ impl Config {
         let cors = match get("CORS").map(json_value) {
             None => None,
             Some(Err(e)) => {
-                errors.push(ConfigError::new("CORS", e));
+                errors.push(FieldError::new("CORS", e));
                 None
             }
             Some(Ok(v)) => crate::cors::Cors::parse(&v)
@@ -377,7 +353,7 @@ impl Config {
         let legacy_formats = match get("LEGACY_KEY_FORMATS").map(json_value) {
             None => vec![],
             Some(Err(e)) => {
-                errors.push(ConfigError::new("LEGACY_KEY_FORMATS", e));
+                errors.push(FieldError::new("LEGACY_KEY_FORMATS", e));
                 vec![]
             }
             Some(Ok(v)) => parse_legacy_formats(&v, &key_prefix, &mut errors),
@@ -385,7 +361,7 @@ impl Config {
         let expiry_notice_days = match get("EXPIRY_NOTICE_DAYS") {
             None => vec![7],
             Some(v) => parse_notice_days(&v).unwrap_or_else(|msg| {
-                errors.push(ConfigError::new("EXPIRY_NOTICE_DAYS", msg));
+                errors.push(FieldError::new("EXPIRY_NOTICE_DAYS", msg));
                 vec![]
             }),
         };
@@ -395,12 +371,12 @@ impl Config {
             Some(Value::String(u)) => match check_origin(&u) {
                 Ok(_) => Some(u),
                 Err(msg) => {
-                    errors.push(ConfigError::new("EXPIRY_WEBHOOK_URL", msg));
+                    errors.push(FieldError::new("EXPIRY_WEBHOOK_URL", msg));
                     None
                 }
             },
             Some(_) => {
-                errors.push(ConfigError::new(
+                errors.push(FieldError::new(
                     "EXPIRY_WEBHOOK_URL",
                     "must be a URL string",
                 ));
@@ -412,7 +388,7 @@ impl Config {
             None if expiry_webhook_url.is_none() => None,
             Some(Value::String(t)) if t.is_empty() && expiry_webhook_url.is_none() => None,
             _ => {
-                errors.push(ConfigError::new(
+                errors.push(FieldError::new(
                     "EXPIRY_WEBHOOK_SECRET",
                     format!(
                         "must be a secret of at least {MIN_ADMIN_TOKEN_LEN} characters when EXPIRY_WEBHOOK_URL is set"
@@ -487,13 +463,13 @@ impl Config {
 
 /// An optional secret: unset or empty is `None`; otherwise at least
 /// `MIN_ADMIN_TOKEN_LEN` characters. Errors never echo the value.
-fn optional_secret(v: Option<Value>, name: &str, errors: &mut Vec<ConfigError>) -> Option<Secret> {
+fn optional_secret(v: Option<Value>, name: &str, errors: &mut Vec<FieldError>) -> Option<Secret> {
     match v {
         None => None,
         Some(Value::String(t)) if t.is_empty() => None,
         Some(Value::String(t)) if t.len() >= MIN_ADMIN_TOKEN_LEN => Some(Secret(t)),
         Some(_) => {
-            errors.push(ConfigError::new(
+            errors.push(FieldError::new(
                 name,
                 format!("must be a secret of at least {MIN_ADMIN_TOKEN_LEN} characters"),
             ));
@@ -508,14 +484,14 @@ fn either(
     value: Option<Value>,
     field: &str,
     choices: (&str, &str),
-    errors: &mut Vec<ConfigError>,
+    errors: &mut Vec<FieldError>,
 ) -> bool {
     match value {
         None => false,
         Some(Value::String(s)) if s == choices.0 => false,
         Some(Value::String(s)) if s == choices.1 => true,
         Some(_) => {
-            errors.push(ConfigError::new(
+            errors.push(FieldError::new(
                 field,
                 format!("must be {:?} or {:?}", choices.0, choices.1),
             ));
@@ -530,7 +506,7 @@ fn whole_number(
     name: &str,
     range: (u32, u32),
     default: u32,
-    errors: &mut Vec<ConfigError>,
+    errors: &mut Vec<FieldError>,
 ) -> u32 {
     let Some(v) = v else { return default };
     match v
@@ -539,7 +515,7 @@ fn whole_number(
     {
         Some(n) if (u64::from(range.0)..=u64::from(range.1)).contains(&n) => n as u32,
         _ => {
-            errors.push(ConfigError::new(
+            errors.push(FieldError::new(
                 name,
                 format!("must be a whole number from {} to {}", range.0, range.1),
             ));
@@ -551,10 +527,10 @@ fn whole_number(
 fn parse_legacy_formats(
     v: &Value,
     key_prefix: &str,
-    errors: &mut Vec<ConfigError>,
+    errors: &mut Vec<FieldError>,
 ) -> Vec<LegacyFormat> {
     let Some(items) = v.as_array() else {
-        errors.push(ConfigError::new(
+        errors.push(FieldError::new(
             "LEGACY_KEY_FORMATS",
             "must be a list of {\"prefix\": \"api_\", \"length\": 20}",
         ));
@@ -564,7 +540,7 @@ fn parse_legacy_formats(
     for (i, item) in items.iter().enumerate() {
         let field = format!("LEGACY_KEY_FORMATS[{i}]");
         let Ok(f) = serde_json::from_value::<LegacyFormat>(item.clone()) else {
-            errors.push(ConfigError::new(
+            errors.push(FieldError::new(
                 field,
                 "must be {\"prefix\": \"api_\", \"length\": 20}",
             ));
@@ -576,12 +552,12 @@ fn parse_legacy_formats(
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if !prefix_ok {
-            errors.push(ConfigError::new(
+            errors.push(FieldError::new(
                 format!("{field}.prefix"),
                 format!("must be 1 to {MAX_PREFIX_LEN} characters of A-Z, a-z, 0-9, '_' or '-'"),
             ));
         } else if f.prefix.starts_with(key_prefix) || key_prefix.starts_with(&f.prefix) {
-            errors.push(ConfigError::new(
+            errors.push(FieldError::new(
                 format!("{field}.prefix"),
                 format!("overlaps KEY_PREFIX {key_prefix:?}"),
             ));
@@ -589,12 +565,12 @@ fn parse_legacy_formats(
             .iter()
             .any(|o| o.prefix.starts_with(&f.prefix) || f.prefix.starts_with(&o.prefix))
         {
-            errors.push(ConfigError::new(
+            errors.push(FieldError::new(
                 format!("{field}.prefix"),
                 "overlaps the prefix of another legacy format",
             ));
         } else if f.length <= f.prefix.len() + 7 || f.length > MAX_LEGACY_KEY_LEN {
-            errors.push(ConfigError::new(
+            errors.push(FieldError::new(
                 format!("{field}.length"),
                 format!(
                     "must be the total key length, at least 8 characters after the prefix and at most {MAX_LEGACY_KEY_LEN}"
@@ -664,7 +640,7 @@ mod tests {
     use serde_json::json;
     use std::collections::HashMap;
 
-    fn vars(pairs: &[(&str, Value)]) -> Result<Config, Vec<ConfigError>> {
+    fn vars(pairs: &[(&str, Value)]) -> Result<Config, Vec<FieldError>> {
         let map: HashMap<String, Value> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))

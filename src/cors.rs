@@ -10,7 +10,7 @@
 //! and `Vary: Origin` wherever the answer depends on the origin. Without `CORS`,
 //! nothing changes: a preflight is a request like any other.
 
-use crate::config::ConfigError;
+use crate::field::FieldError;
 use serde_json::Value;
 
 /// The settings of `CORS`.
@@ -52,10 +52,10 @@ pub enum Preflight {
 
 impl Cors {
     /// Parses `CORS` (already decoded from a JSON string if it was one).
-    pub fn parse(value: &Value) -> Result<Cors, Vec<ConfigError>> {
+    pub fn parse(value: &Value) -> Result<Cors, Vec<FieldError>> {
         let mut errors = Vec::new();
         let Some(obj) = value.as_object() else {
-            return Err(vec![ConfigError::new("CORS", "must be a JSON object")]);
+            return Err(vec![FieldError::new("CORS", "must be a JSON object")]);
         };
         crate::policy::reject_unknown(
             obj,
@@ -79,9 +79,9 @@ impl Cors {
                     match item.as_str().map(origin_of) {
                         Some(Ok(o)) => list.push(o),
                         Some(Err(m)) => {
-                            errors.push(ConfigError::new(format!("CORS.origins[{i}]"), m))
+                            errors.push(FieldError::new(format!("CORS.origins[{i}]"), m))
                         }
-                        None => errors.push(ConfigError::new(
+                        None => errors.push(FieldError::new(
                             format!("CORS.origins[{i}]"),
                             "must be an origin string (\"https://app.example.com\")",
                         )),
@@ -90,14 +90,14 @@ impl Cors {
                 Some(list)
             }
             _ => {
-                errors.push(ConfigError::new(
+                errors.push(FieldError::new(
                     "CORS.origins",
                     "is required: a list of origins (\"https://app.example.com\"), or \"*\" for any",
                 ));
                 Some(vec![])
             }
         };
-        let list = |field: &str, default: &[&str], errors: &mut Vec<ConfigError>| -> Vec<String> {
+        let list = |field: &str, default: &[&str], errors: &mut Vec<FieldError>| -> Vec<String> {
             match obj.get(field) {
                 None => default.iter().map(|s| s.to_string()).collect(),
                 Some(Value::Array(items)) => {
@@ -105,7 +105,7 @@ impl Cors {
                     for (i, item) in items.iter().enumerate() {
                         match item.as_str().filter(|s| is_token(s)) {
                             Some(s) => out.push(s.to_string()),
-                            None => errors.push(ConfigError::new(
+                            None => errors.push(FieldError::new(
                                 format!("CORS.{field}[{i}]"),
                                 "must be a header or method name (letters, digits and !#$%&'*+-.^_`|~)",
                             )),
@@ -114,7 +114,7 @@ impl Cors {
                     out
                 }
                 Some(_) => {
-                    errors.push(ConfigError::new(
+                    errors.push(FieldError::new(
                         format!("CORS.{field}"),
                         "must be a list of names",
                     ));
@@ -154,7 +154,7 @@ impl Cors {
             Some(v) => match v.as_u64() {
                 Some(n) if n <= u64::from(MAX_AGE_LIMIT) => n as u32,
                 _ => {
-                    errors.push(ConfigError::new(
+                    errors.push(FieldError::new(
                         "CORS.max_age",
                         format!("must be a whole number of seconds from 0 to {MAX_AGE_LIMIT}"),
                     ));
@@ -166,15 +166,12 @@ impl Cors {
             None => false,
             Some(Value::Bool(b)) => *b,
             Some(_) => {
-                errors.push(ConfigError::new(
-                    "CORS.credentials",
-                    "must be true or false",
-                ));
+                errors.push(FieldError::new("CORS.credentials", "must be true or false"));
                 false
             }
         };
         if credentials && origins.is_none() {
-            errors.push(ConfigError::new(
+            errors.push(FieldError::new(
                 "CORS.credentials",
                 "cannot be true with \"origins\": \"*\" (the Fetch standard forbids it): list the origins",
             ));

@@ -382,7 +382,7 @@ pub fn page_query(query: Option<&str>) -> Result<(Option<String>, u32), Problem>
         match k {
             "limit" => match v.parse::<u32>() {
                 Ok(n) if (1..=PAGE_MAX).contains(&n) => limit = n,
-                _ => errors.push(crate::problem::FieldError::new(
+                _ => errors.push(crate::field::FieldError::new(
                     "limit",
                     format!("must be a whole number from 1 to {PAGE_MAX}"),
                 )),
@@ -395,7 +395,7 @@ pub fn page_query(query: Option<&str>) -> Result<(Option<String>, u32), Problem>
             {
                 cursor = Some(v.to_string())
             }
-            "cursor" => errors.push(crate::problem::FieldError::new(
+            "cursor" => errors.push(crate::field::FieldError::new(
                 "cursor",
                 "is not a cursor from a previous page",
             )),

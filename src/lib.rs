@@ -19,6 +19,7 @@
 //! - [`notice`]: expiry notices: due thresholds, body, HMAC signature and verifier.
 //! - [`signature`]: HMAC-SHA256 signature headers (`t=…,v1=…`), signing and verifying.
 //! - [`identity`]: the signed identity headers the origin receives, and their verifier.
+//! - [`field`]: one invalid field, for the config, the policy and admin requests.
 //! - [`config`]: vars and secrets, validated once, errors naming the field.
 //! - [`decide`]: the request path's decisions, from facts and a record.
 //! - [`actor`]: who calls the admin API, and the powers it may hand out.
@@ -43,6 +44,7 @@ pub mod decide;
 pub mod directory;
 pub mod expiry;
 pub mod failopen;
+pub mod field;
 pub mod identity;
 pub mod key;
 pub mod keystate;

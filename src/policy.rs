@@ -9,7 +9,7 @@
 //! so that a deny rule cannot be walked around by another spelling. Methods are
 //! always compared without regard to case.
 
-use crate::config::ConfigError;
+use crate::field::FieldError;
 use crate::path;
 use crate::scope;
 use serde_json::{Map, Value};
@@ -72,7 +72,7 @@ pub enum RouteDecision<'a> {
 
 impl Policy {
     /// Parses the `POLICY` value (already decoded from a JSON string if it was one).
-    pub fn parse(value: &Value) -> Result<Policy, Vec<ConfigError>> {
+    pub fn parse(value: &Value) -> Result<Policy, Vec<FieldError>> {
         let mut errors = Vec::new();
         let policy = parse_policy(value, &mut errors);
         if errors.is_empty() {
@@ -190,10 +190,10 @@ impl Pattern {
     }
 }
 
-fn parse_policy(value: &Value, errors: &mut Vec<ConfigError>) -> Policy {
+fn parse_policy(value: &Value, errors: &mut Vec<FieldError>) -> Policy {
     let mut policy = Policy::default();
     let Some(obj) = value.as_object() else {
-        errors.push(ConfigError::new("POLICY", "must be a JSON object"));
+        errors.push(FieldError::new("POLICY", "must be a JSON object"));
         return policy;
     };
     reject_unknown(
@@ -205,7 +205,7 @@ fn parse_policy(value: &Value, errors: &mut Vec<ConfigError>) -> Policy {
     match obj.get("case_insensitive") {
         None => {}
         Some(Value::Bool(b)) => policy.case_insensitive = *b,
-        Some(_) => errors.push(ConfigError::new(
+        Some(_) => errors.push(FieldError::new(
             "POLICY.case_insensitive",
             "must be true (the origin routes paths without regard to case, trailing dots or a trailing slash) or false",
         )),
@@ -217,12 +217,12 @@ fn parse_policy(value: &Value, errors: &mut Vec<ConfigError>) -> Policy {
                     let field = format!("POLICY.public[{i}]");
                     match item.as_str().map(Pattern::parse) {
                         Some(Ok(p)) => policy.public.push(p),
-                        Some(Err(msg)) => errors.push(ConfigError::new(field, msg)),
-                        None => errors.push(ConfigError::new(field, "must be a path string")),
+                        Some(Err(msg)) => errors.push(FieldError::new(field, msg)),
+                        None => errors.push(FieldError::new(field, "must be a path string")),
                     }
                 }
             }
-            None => errors.push(ConfigError::new(
+            None => errors.push(FieldError::new(
                 "POLICY.public",
                 "must be an array of paths",
             )),
@@ -232,7 +232,7 @@ fn parse_policy(value: &Value, errors: &mut Vec<ConfigError>) -> Policy {
         None => {}
         Some(Some("deny")) => policy.unmatched = Unmatched::Deny,
         Some(Some("authenticate")) => policy.unmatched = Unmatched::Authenticate,
-        Some(_) => errors.push(ConfigError::new(
+        Some(_) => errors.push(FieldError::new(
             "POLICY.unmatched",
             "must be \"deny\" or \"authenticate\"",
         )),
@@ -246,7 +246,7 @@ fn parse_policy(value: &Value, errors: &mut Vec<ConfigError>) -> Policy {
                     }
                 }
             }
-            None => errors.push(ConfigError::new(
+            None => errors.push(FieldError::new(
                 "POLICY.routes",
                 "must be an array of routes",
             )),
@@ -261,9 +261,9 @@ fn parse_policy(value: &Value, errors: &mut Vec<ConfigError>) -> Policy {
     policy
 }
 
-fn parse_route(value: &Value, field: &str, errors: &mut Vec<ConfigError>) -> Option<Route> {
+fn parse_route(value: &Value, field: &str, errors: &mut Vec<FieldError>) -> Option<Route> {
     let Some(obj) = value.as_object() else {
-        errors.push(ConfigError::new(
+        errors.push(FieldError::new(
             field,
             "must be an object with method, path and scopes or deny",
         ));
@@ -285,14 +285,14 @@ fn parse_route(value: &Value, field: &str, errors: &mut Vec<ConfigError>) -> Opt
                 match m.as_str() {
                     Some(m) => parse_method(m, &f, errors),
                     None => {
-                        errors.push(ConfigError::new(f, "must be a method name"));
+                        errors.push(FieldError::new(f, "must be a method name"));
                         None
                     }
                 }
             })
             .collect(),
         Some(_) => {
-            errors.push(ConfigError::new(
+            errors.push(FieldError::new(
                 format!("{field}.method"),
                 "must be a method name, \"*\" or an array of method names",
             ));
@@ -302,18 +302,18 @@ fn parse_route(value: &Value, field: &str, errors: &mut Vec<ConfigError>) -> Opt
     let path = match obj.get("path").map(|p| p.as_str().map(Pattern::parse)) {
         Some(Some(Ok(p))) => Some(p),
         Some(Some(Err(msg))) => {
-            errors.push(ConfigError::new(format!("{field}.path"), msg));
+            errors.push(FieldError::new(format!("{field}.path"), msg));
             None
         }
         Some(None) => {
-            errors.push(ConfigError::new(
+            errors.push(FieldError::new(
                 format!("{field}.path"),
                 "must be a path string",
             ));
             None
         }
         None => {
-            errors.push(ConfigError::new(format!("{field}.path"), "is required"));
+            errors.push(FieldError::new(format!("{field}.path"), "is required"));
             None
         }
     };
@@ -321,7 +321,7 @@ fn parse_route(value: &Value, field: &str, errors: &mut Vec<ConfigError>) -> Opt
         None => false,
         Some(Value::Bool(b)) => *b,
         Some(_) => {
-            errors.push(ConfigError::new(
+            errors.push(FieldError::new(
                 format!("{field}.deny"),
                 "must be true or false",
             ));
@@ -330,7 +330,7 @@ fn parse_route(value: &Value, field: &str, errors: &mut Vec<ConfigError>) -> Opt
     };
     let rule = match (deny, obj.get("scopes")) {
         (true, Some(_)) => {
-            errors.push(ConfigError::new(
+            errors.push(FieldError::new(
                 field,
                 "has both \"deny\": true and \"scopes\"; choose one",
             ));
@@ -338,7 +338,7 @@ fn parse_route(value: &Value, field: &str, errors: &mut Vec<ConfigError>) -> Opt
         }
         (true, None) => Rule::Deny,
         (false, None) => {
-            errors.push(ConfigError::new(
+            errors.push(FieldError::new(
                 field,
                 "needs \"scopes\" (an array, empty for any valid key) or \"deny\": true",
             ));
@@ -350,14 +350,14 @@ fn parse_route(value: &Value, field: &str, errors: &mut Vec<ConfigError>) -> Opt
                 let f = format!("{field}.scopes[{j}]");
                 match item.as_str().map(scope::parse_required) {
                     Some(Ok(s)) => scopes.push(s),
-                    Some(Err(e)) => errors.push(ConfigError::new(f, e.to_string())),
-                    None => errors.push(ConfigError::new(f, "must be a scope string")),
+                    Some(Err(e)) => errors.push(FieldError::new(f, e.to_string())),
+                    None => errors.push(FieldError::new(f, "must be a scope string")),
                 }
             }
             Rule::Require(scopes)
         }
         (false, Some(_)) => {
-            errors.push(ConfigError::new(
+            errors.push(FieldError::new(
                 format!("{field}.scopes"),
                 "must be an array of scopes",
             ));
@@ -374,9 +374,9 @@ fn parse_route(value: &Value, field: &str, errors: &mut Vec<ConfigError>) -> Opt
     })
 }
 
-fn parse_method(m: &str, field: &str, errors: &mut Vec<ConfigError>) -> Option<String> {
+fn parse_method(m: &str, field: &str, errors: &mut Vec<FieldError>) -> Option<String> {
     if m.is_empty() || !m.bytes().all(|b| b.is_ascii_alphabetic()) {
-        errors.push(ConfigError::new(
+        errors.push(FieldError::new(
             field,
             format!("{m:?} is not a method name"),
         ));
@@ -391,11 +391,11 @@ pub(crate) fn reject_unknown(
     obj: &Map<String, Value>,
     field: &str,
     known: &[&str],
-    errors: &mut Vec<ConfigError>,
+    errors: &mut Vec<FieldError>,
 ) {
     for key in obj.keys() {
         if !known.contains(&key.as_str()) {
-            errors.push(ConfigError::new(
+            errors.push(FieldError::new(
                 field,
                 format!(
                     "unknown field {key:?} (expected one of: {})",

@@ -1,5 +1,6 @@
 //! RFC 9457 problem details: every denial code in one enum, and the one place that maps it to HTTP.
 
+use crate::field::FieldError;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
@@ -271,25 +272,6 @@ impl Code {
             title,
             cause,
             fix,
-        }
-    }
-}
-
-/// One invalid field of an admin request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldError {
-    /// The field, as a JSON path (`scopes[2]`).
-    pub field: String,
-    /// What is wrong with it.
-    pub message: String,
-}
-
-impl FieldError {
-    /// A new field error.
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError {
-            field: field.into(),
-            message: message.into(),
         }
     }
 }

@@ -358,7 +358,7 @@ fn page<T>(mut items: Vec<T>, limit: u32, cursor: impl Fn(&T) -> String) -> Page
 
 /// The refusal of a cursor that no page handed out.
 fn bad_cursor() -> Problem {
-    Problem::validation(vec![crate::problem::FieldError::new(
+    Problem::validation(vec![crate::field::FieldError::new(
         "cursor",
         "is not a cursor from a previous page",
     )])

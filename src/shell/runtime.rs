@@ -1,7 +1,8 @@
 //! Runtime facts and calls for the shell: the clock, randomness, the cached configuration,
 //! logging, `fetch`, bounded waits and the RPC call to a Durable Object.
 
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
+use crate::field::FieldError;
 use crate::problem::{Code, Problem};
 use serde_json::Value;
 use std::sync::OnceLock;
@@ -58,7 +59,7 @@ pub fn log(line: Value) {
     worker::console_log!("{line}");
 }
 
-static CONFIG: OnceLock<Result<Config, Vec<ConfigError>>> = OnceLock::new();
+static CONFIG: OnceLock<Result<Config, Vec<FieldError>>> = OnceLock::new();
 
 /// The configuration, parsed once per isolate. An invalid configuration answers
 /// every request with `MISCONFIGURED`, naming each field, and is logged.
