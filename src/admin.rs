@@ -98,29 +98,6 @@ impl Route {
     }
 }
 
-/// Whether `team` is a valid team id: `[a-z0-9_-]{1,64}`.
-pub fn valid_team(team: &str) -> bool {
-    (1..=64).contains(&team.len())
-        && team
-            .bytes()
-            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'))
-}
-
-/// Whether `name` is a valid plan name: `[a-z0-9_-]{1,32}`.
-pub fn valid_plan_name(name: &str) -> bool {
-    (1..=32).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'))
-}
-
-/// Whether `id` looks like a key id (`key_` and base62).
-pub fn valid_key_id(id: &str) -> bool {
-    id.strip_prefix("key_").is_some_and(|r| {
-        (1..=64).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_alphanumeric())
-    })
-}
-
 /// Routes an admin request by method and path (the path after the host, as received).
 pub fn route(method: &str, path: &str) -> Result<Route, Problem> {
     let rest = path
@@ -137,14 +114,14 @@ pub fn route(method: &str, path: &str) -> Result<Route, Problem> {
         ["keys", id, "rotate"] => (Some(*id), Some("rotate")),
         _ => return Err(not_found("no such admin endpoint")),
     };
-    if !valid_team(team) {
+    if !crate::ident::valid_team(team) {
         return Err(Problem::validation(vec![FieldError::new(
             "team",
             "a team id is 1 to 64 characters of a-z, 0-9, '_' and '-'",
         )]));
     }
     let team = team.to_string();
-    if id.is_some_and(|id| !valid_key_id(id)) {
+    if id.is_some_and(|id| !crate::ident::valid_key_id(id)) {
         return Err(not_found("no such key"));
     }
     match (method, tail, id, action) {

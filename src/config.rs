@@ -227,7 +227,7 @@ impl Config {
             Some(Err(e)) => errors.push(FieldError::new("PLANS", e)),
             Some(Ok(Value::Object(map))) => {
                 for (name, v) in map {
-                    if !crate::admin::valid_plan_name(&name) {
+                    if !crate::ident::valid_name(&name) {
                         errors.push(FieldError::new(
                             format!("PLANS.{name}"),
                             "a plan name is 1 to 32 characters of a-z, 0-9, '_' and '-'",

@@ -365,7 +365,7 @@ impl KeyCursor {
     pub fn parse(s: &str) -> Option<KeyCursor> {
         let (at, id) = s.split_once('.')?;
         let created_at = at.parse().ok()?;
-        crate::admin::valid_key_id(id).then(|| KeyCursor {
+        crate::ident::valid_key_id(id).then(|| KeyCursor {
             created_at,
             id: id.to_string(),
         })

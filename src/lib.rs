@@ -18,6 +18,7 @@
 //! - [`expiry`]: expiry choices and RFC 3339 timestamps.
 //! - [`notice`]: expiry notices: due thresholds, body, HMAC signature and verifier.
 //! - [`signature`]: HMAC-SHA256 signature headers (`t=…,v1=…`), signing and verifying.
+//! - [`ident`]: identifiers: team ids, plan and policy names, key ids.
 //! - [`identity`]: the signed identity headers the origin receives, and their verifier.
 //! - [`field`]: one invalid field, for the config, the policy and admin requests.
 //! - [`config`]: vars and secrets, validated once, errors naming the field.
@@ -45,6 +46,7 @@ pub mod directory;
 pub mod expiry;
 pub mod failopen;
 pub mod field;
+pub mod ident;
 pub mod identity;
 pub mod key;
 pub mod keystate;

@@ -112,7 +112,7 @@ pub fn parse_policies(
             }
         }
         let name = match obj.get("name").and_then(Value::as_str) {
-            Some(n) if valid_name(n) => {
+            Some(n) if crate::ident::valid_name(n) => {
                 if policies.iter().any(|p| p.name == n) {
                     errors.push((format!("{f}.name"), format!("{n:?} is used twice")));
                 }
@@ -161,12 +161,6 @@ pub fn parse_policies(
     } else {
         Err(errors)
     }
-}
-
-fn valid_name(n: &str) -> bool {
-    (1..=32).contains(&n.len())
-        && n.bytes()
-            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'))
 }
 
 /// Whether `these` policies admit no more than `than` in any window of `than`: for
