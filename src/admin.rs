@@ -7,12 +7,12 @@
 use crate::config::Config;
 use crate::expiry::{self, ExpiresIn};
 use crate::field::FieldError;
-use crate::keystate::{Outcome, Usage};
-use crate::lease::Mode;
 use crate::problem::{Code, Problem};
 use crate::ratelimit::{self, LimitPolicy};
+use crate::record::AdmissionMode;
 use crate::record::KeyRecord;
 use crate::scope;
+use crate::usage::{Outcome, Usage};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -184,7 +184,7 @@ pub struct NewKey {
     /// Forwarded to the origin as `X-Keyward-Meta`.
     pub meta: Option<Map<String, Value>>,
     /// The key's own admission mode.
-    pub admission: Option<Mode>,
+    pub admission: Option<AdmissionMode>,
     /// Where its Durable Object is to be created.
     pub region: Option<String>,
 }
@@ -500,8 +500,8 @@ fn new_key_fields(
     }
 }
 
-fn validate_admission(v: &Value, errors: &mut Vec<FieldError>) -> Option<Mode> {
-    let mode = v.as_str().and_then(Mode::parse);
+fn validate_admission(v: &Value, errors: &mut Vec<FieldError>) -> Option<AdmissionMode> {
+    let mode = v.as_str().and_then(AdmissionMode::parse);
     if mode.is_none() {
         errors.push(FieldError::new(
             "admission",
@@ -678,7 +678,7 @@ pub struct KeyUpdate {
     pub meta: Option<Patch<Map<String, Value>>>,
     /// New admission mode, or none (the plan's or `ADMISSION`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub admission: Option<Patch<Mode>>,
+    pub admission: Option<Patch<AdmissionMode>>,
 }
 
 /// The fields a `PATCH` may change.
@@ -1163,7 +1163,7 @@ mod tests {
         check_create(
             r#"{"name":"abc","scopes":[],"admission":"leased"}"#,
             Ok(NewKey {
-                admission: Some(Mode::Leased),
+                admission: Some(AdmissionMode::Leased),
                 ..new_key("abc", &[], None, d90)
             }),
         );
@@ -1377,7 +1377,7 @@ mod tests {
         check_update(r#"{"meta":null}"#, update(|u| u.meta = Some(Patch::Clear)));
         check_update(
             r#"{"admission":"leased"}"#,
-            update(|u| u.admission = Some(Patch::Set(Mode::Leased))),
+            update(|u| u.admission = Some(Patch::Set(AdmissionMode::Leased))),
         );
         check_update(
             r#"{"admission":null}"#,

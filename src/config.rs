@@ -6,9 +6,10 @@
 use crate::expiry::ExpiresIn;
 use crate::field::FieldError;
 use crate::key::{LegacyFormat, MAX_PREFIX_LEN};
-use crate::lease::{self, Mode};
+use crate::lease;
 use crate::policy::Policy;
 use crate::ratelimit::{self, LimitPolicy};
+use crate::record::AdmissionMode;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -43,7 +44,7 @@ pub struct Config {
     /// What plans choose besides their limits (`PLANS.<name>.admission`, `.region`).
     pub plan_settings: BTreeMap<String, PlanSettings>,
     /// `ADMISSION`: how keys' requests are admitted unless a plan or key says.
-    pub admission: Mode,
+    pub admission: AdmissionMode,
     /// `LEASE_TTL`: milliseconds a lease lasts at most (leased admission).
     pub lease_ttl_ms: u32,
     /// `RATE_LIMIT_FAILURE`: let traffic through (`open`) when the key's Durable Object fails.
@@ -80,7 +81,7 @@ pub struct Config {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PlanSettings {
     /// Its keys' admission mode.
-    pub admission: Option<Mode>,
+    pub admission: Option<AdmissionMode>,
     /// Where its keys' Durable Objects are created.
     pub region: Option<String>,
 }
@@ -240,7 +241,7 @@ impl Config {
                         Value::Object(obj) => {
                             crate::policy::reject_unknown(obj, &field, &["limits", "admission", "region"], &mut errors);
                             let mut settings = PlanSettings::default();
-                            match obj.get("admission").map(|m| m.as_str().and_then(Mode::parse)) {
+                            match obj.get("admission").map(|m| m.as_str().and_then(AdmissionMode::parse)) {
                                 None => {}
                                 Some(Some(m)) => settings.admission = Some(m),
                                 Some(None) => errors.push(FieldError::new(
@@ -288,13 +289,13 @@ impl Config {
         }
 
         let admission = match get("ADMISSION") {
-            None => Mode::Exact,
-            Some(v) => v.as_str().and_then(Mode::parse).unwrap_or_else(|| {
+            None => AdmissionMode::Exact,
+            Some(v) => v.as_str().and_then(AdmissionMode::parse).unwrap_or_else(|| {
                 errors.push(FieldError::new(
                     "ADMISSION",
                     "must be \"exact\" (every request asks the key's object) or \"leased\" (isolates admit from leased quota)",
                 ));
-                Mode::Exact
+                AdmissionMode::Exact
             }),
         };
         let lease_ttl_ms = whole_number(
@@ -688,7 +689,7 @@ mod tests {
         assert_eq!(c.origin_timeout_ms, 30_000);
         assert_eq!(c.expiry_webhook_timeout_ms, 10_000);
         assert_eq!(c.authority_timeout_ms, 5_000);
-        assert_eq!((c.admission, c.lease_ttl_ms), (Mode::Exact, 1_000));
+        assert_eq!((c.admission, c.lease_ttl_ms), (AdmissionMode::Exact, 1_000));
     }
 
     #[test]
@@ -705,10 +706,10 @@ mod tests {
             }),
         ));
         let c = vars(&v).unwrap();
-        assert_eq!((c.admission, c.lease_ttl_ms), (Mode::Leased, 250));
+        assert_eq!((c.admission, c.lease_ttl_ms), (AdmissionMode::Leased, 250));
         assert_eq!(c.plans["pro"][0].limit, 1000);
         assert!(c.plans["bare"].is_empty());
-        assert_eq!(c.plan_settings["pro"].admission, Some(Mode::Exact));
+        assert_eq!(c.plan_settings["pro"].admission, Some(AdmissionMode::Exact));
         assert_eq!(c.plan_settings["pro"].region.as_deref(), Some("weur"));
         assert_eq!(c.plan_settings.get("free"), None);
         check_error(

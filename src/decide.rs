@@ -199,7 +199,7 @@ pub fn limits_of<'a>(
 }
 
 /// How a key's requests are admitted: its own mode, else its plan's, else `ADMISSION`.
-pub fn admission_mode(record: &KeyRecord, config: &Config) -> crate::lease::Mode {
+pub fn admission_mode(record: &KeyRecord, config: &Config) -> crate::record::AdmissionMode {
     record
         .admission
         .or_else(|| {
@@ -707,7 +707,7 @@ mod tests {
 
     #[test]
     fn the_admission_mode_is_the_keys_then_its_plans_then_the_var() {
-        use crate::lease::Mode;
+        use crate::record::AdmissionMode;
         let c = Config::from_vars(|name| match name {
             "POLICY" => Some(json!({})),
             "ORIGIN_URL" => Some(json!("http://127.0.0.1:1")),
@@ -720,13 +720,13 @@ mod tests {
         })
         .unwrap();
         let mut r = record(&[]);
-        assert_eq!(admission_mode(&r, &c), Mode::Leased);
+        assert_eq!(admission_mode(&r, &c), AdmissionMode::Leased);
         r.plan = Some("plain".into());
-        assert_eq!(admission_mode(&r, &c), Mode::Leased);
+        assert_eq!(admission_mode(&r, &c), AdmissionMode::Leased);
         r.plan = Some("exact".into());
-        assert_eq!(admission_mode(&r, &c), Mode::Exact);
-        r.admission = Some(Mode::Leased);
-        assert_eq!(admission_mode(&r, &c), Mode::Leased);
+        assert_eq!(admission_mode(&r, &c), AdmissionMode::Exact);
+        r.admission = Some(AdmissionMode::Leased);
+        assert_eq!(admission_mode(&r, &c), AdmissionMode::Leased);
     }
 
     #[test]

@@ -548,7 +548,8 @@ mod tests {
     #[test]
     fn messages_round_trip() {
         use crate::admin::{KeyUpdate, Limits, Patch};
-        use crate::keystate::{Admission, Answer, Denial, Outcome, StateChange, Usage};
+        use crate::keystate::{Admission, Answer, Denial, StateChange};
+        use crate::usage::{Outcome, Usage};
         #[track_caller]
         fn check<T>(value: T)
         where
@@ -598,7 +599,7 @@ mod tests {
                 admission: Some(Patch::Clear),
             },
             KeyUpdate {
-                admission: Some(Patch::Set(crate::lease::Mode::Leased)),
+                admission: Some(Patch::Set(crate::record::AdmissionMode::Leased)),
                 ..Default::default()
             },
             KeyUpdate {
@@ -625,7 +626,7 @@ mod tests {
             replaces: Some("key_a".into()),
             replaced_by: Some("key_b".into()),
             imported: true,
-            admission: Some(crate::lease::Mode::Leased),
+            admission: Some(crate::record::AdmissionMode::Leased),
             expires_at: None,
             plan: None,
             ..old()

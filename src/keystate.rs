@@ -6,13 +6,9 @@
 use crate::lease::{Book, LeaseAnswer, LeaseRequest, Report};
 use crate::ratelimit::{self, Counters, LimitPolicy, Verdict};
 use crate::record::KeyStatus;
+use crate::usage::{cut_path, Outcome, Usage, OUTCOMES_KEPT};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
-
-/// Outcomes kept per key, newest last.
-pub const OUTCOMES_KEPT: usize = 50;
-/// Longest path kept in an outcome (longer ones are cut, marked with `…`).
-pub const OUTCOME_PATH_LEN: usize = 256;
 
 /// The authoritative state of one key.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,33 +69,6 @@ pub struct Answer {
     pub status: KeyStatus,
     /// The rate-limit verdict, for an active key that was not already refused.
     pub verdict: Option<Verdict>,
-}
-
-/// One request as the key's owner sees it when troubleshooting.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Outcome {
-    /// Unix milliseconds.
-    pub at_ms: i64,
-    /// The method.
-    pub method: String,
-    /// The canonical path, without the query.
-    pub path: String,
-    /// The status keyward answered with; `None` for a request forwarded to the
-    /// origin (whose own status is the origin's business).
-    pub status: Option<u16>,
-    /// The problem code of a refusal; `None` when forwarded.
-    pub code: Option<String>,
-}
-
-/// Usage figures of one key.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Usage {
-    /// Unix seconds of the last request that was let through.
-    pub last_used_at: Option<i64>,
-    /// Requests let through.
-    pub requests: u64,
-    /// Requests refused after the key was recognised.
-    pub denied: u64,
 }
 
 /// Everything one object holds: the keys of one rotation chain.
@@ -273,19 +242,6 @@ impl Authority {
     }
 }
 
-/// `path`, cut to [`OUTCOME_PATH_LEN`] bytes (on a character boundary) and marked
-/// with `…` when longer. Cutting a cut path changes nothing.
-pub fn cut_path(path: &str) -> String {
-    if path.len() <= OUTCOME_PATH_LEN {
-        return path.to_string();
-    }
-    let mut end = OUTCOME_PATH_LEN;
-    while !path.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &path[..end])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -427,7 +383,7 @@ mod tests {
         a.path = format!("/{}", "é".repeat(300));
         auth.admit(&a, 2_000);
         let o = auth.outcomes["key_a"].back().unwrap();
-        assert!(o.path.ends_with('…') && o.path.len() <= OUTCOME_PATH_LEN + 3);
+        assert!(o.path.ends_with('…') && o.path.len() <= crate::usage::OUTCOME_PATH_LEN + 3);
         assert_eq!(
             cut_path(&o.path),
             o.path,

@@ -33,33 +33,10 @@
 //! - reports usage and outcomes with each renewal, and returns what it did not
 //!   use.
 
-use crate::keystate::{Outcome, OUTCOMES_KEPT};
 use crate::ratelimit::{self, counter_key, Counters, LimitPolicy, PolicyStatus, Verdict};
+use crate::usage::{Outcome, OUTCOMES_KEPT};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
-
-/// How a key's requests are admitted: `ADMISSION`, a plan's `admission` or the
-/// key's own.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Every request asks the key's Durable Object.
-    #[default]
-    Exact,
-    /// Isolates admit from leases of quota (this module).
-    Leased,
-}
-
-impl Mode {
-    /// Reads `"exact"` or `"leased"`.
-    pub fn parse(s: &str) -> Option<Mode> {
-        match s {
-            "exact" => Some(Mode::Exact),
-            "leased" => Some(Mode::Leased),
-            _ => None,
-        }
-    }
-}
 
 /// How long after its deadline a lease may still be returned: its isolate admits
 /// nothing with it after the deadline, so what it reports then is final. Until

@@ -29,6 +29,7 @@
 //! - [`ratelimit`]: rate-limit policies and fixed-window arithmetic.
 //! - [`failopen`]: what an isolate admits alone when a key's object cannot answer.
 //! - [`problem`]: RFC 9457 problem bodies; every code in one enum.
+//! - [`usage`]: a key's usage figures and last outcomes.
 //! - [`wire`]: reading the worker's and its Durable Objects' messages.
 //!
 //! The shell (`shell`, wasm32 only) is the only code that touches `worker::*`:
@@ -59,6 +60,7 @@ pub mod ratelimit;
 pub mod record;
 pub mod scope;
 pub mod signature;
+pub mod usage;
 pub mod wire;
 
 #[cfg(target_arch = "wasm32")]

@@ -78,10 +78,33 @@ pub struct KeyRecord {
     pub region: Option<String>,
     /// The key's own admission mode, over its plan's and `ADMISSION`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub admission: Option<crate::lease::Mode>,
+    pub admission: Option<AdmissionMode>,
     /// Registered by its hash (`import`), issued elsewhere.
     #[serde(default, skip_serializing_if = "is_false")]
     pub imported: bool,
+}
+
+/// How a key's requests are admitted: `ADMISSION`, a plan's `admission` or the
+/// key's own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdmissionMode {
+    /// Every request asks the key's Durable Object.
+    #[default]
+    Exact,
+    /// Isolates admit from leases of quota (`crate::lease`).
+    Leased,
+}
+
+impl AdmissionMode {
+    /// Reads `"exact"` or `"leased"`.
+    pub fn parse(s: &str) -> Option<AdmissionMode> {
+        match s {
+            "exact" => Some(AdmissionMode::Exact),
+            "leased" => Some(AdmissionMode::Leased),
+            _ => None,
+        }
+    }
 }
 
 /// Cloudflare's `locationHint` values: where a Durable Object may be created.

@@ -12,12 +12,11 @@
 //! at most that second of them, never a count or a revocation.
 
 use super::runtime;
-use crate::keystate::{
-    Admission, Answer, Authority, KeyState, Outcome, StateChange, Usage, OUTCOMES_KEPT,
-};
+use crate::keystate::{Admission, Answer, Authority, KeyState, StateChange};
 use crate::lease::{Book, Lease, LeaseAnswer, LeaseRequest};
 use crate::problem::Problem;
 use crate::ratelimit::Counter;
+use crate::usage::{Outcome, Usage, OUTCOMES_KEPT};
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell, RefMut};
 use std::collections::BTreeMap;

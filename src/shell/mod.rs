@@ -22,10 +22,10 @@ use crate::decide::{self, Gate};
 use crate::failopen::{FailOpen, Refusal};
 use crate::key::ApiKey;
 use crate::keystate::{Admission, Denial};
-use crate::lease::Mode;
 use crate::policy::RouteDecision;
 use crate::problem::{Code, Problem};
 use crate::ratelimit::Verdict;
+use crate::record::AdmissionMode;
 use crate::record::KeyRecord;
 use crate::record::KeyStatus;
 use serde_json::json;
@@ -232,14 +232,14 @@ pub(crate) async fn authenticate(
         return Err(decide::after_lookup(None, route, ip, ctx.now_ms).expect_err("no record"));
     };
     ctx.key_id = Some(record.id.clone());
-    let leased = wctx.filter(|_| decide::admission_mode(&record, config) == Mode::Leased);
+    let leased = wctx.filter(|_| decide::admission_mode(&record, config) == AdmissionMode::Leased);
     let mut admission = Admission {
         key: record.id.clone(),
         team: record.team.clone(),
         policies: vec![],
         method: method.to_string(),
         // Only the outcome keeps the path, and only this much of it.
-        path: crate::keystate::cut_path(path),
+        path: crate::usage::cut_path(path),
         denial: None,
     };
     let refusal = decide::after_lookup(Some(&record), route, ip, ctx.now_ms);
