@@ -2,6 +2,8 @@
 //! rotation, list cursors and the audit log's entries. The directory is the
 //! authority for a team's records (KV holds a copy for the request path).
 
+pub mod store;
+
 use crate::admin::{KeyUpdate, Rotate};
 use crate::problem::{Code, Problem};
 use crate::record::{KeyRecord, KeyStatus};
