@@ -1,25 +1,18 @@
-//! The admin API's pure half: routes, input validation and the JSON views of a key.
-//!
-//! Every handler follows the same order: authorize (the shell, before anything
-//! is parsed), route, validate the whole body (reporting every invalid field at
-//! once), then act.
+//! Validating the admin API's request bodies: every invalid field is reported at
+//! once, named (`scopes[2]`), never just the first.
 
 use crate::config::Config;
 use crate::expiry::{self, ExpiresIn};
 use crate::field::FieldError;
 use crate::problem::{Code, Problem};
 use crate::ratelimit::{self, LimitPolicy};
-use crate::record::AdmissionMode;
-use crate::record::KeyRecord;
+use crate::record::{AdmissionMode, KeyRecord};
 use crate::scope;
-use crate::usage::{Outcome, Usage};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::net::IpAddr;
 
-/// Path prefix of the admin API.
-pub const PREFIX: &str = "/_keyward/v1";
 /// Largest admin request body accepted.
 pub const MAX_BODY: usize = 64 * 1024;
 /// Most scopes one key may hold.
@@ -28,141 +21,6 @@ pub const MAX_SCOPES: usize = 64;
 pub const MAX_NAME_LEN: usize = 100;
 /// Longest subject.
 pub const MAX_SUBJECT_LEN: usize = 128;
-
-/// An admin API endpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
-    /// `POST /teams/{team}/keys`
-    CreateKey {
-        /// Team id.
-        team: String,
-    },
-    /// `GET /teams/{team}/keys`
-    ListKeys {
-        /// Team id.
-        team: String,
-    },
-    /// `POST /teams/{team}/keys/import`
-    ImportKey {
-        /// Team id.
-        team: String,
-    },
-    /// `GET /teams/{team}/audit`
-    Audit {
-        /// Team id.
-        team: String,
-    },
-    /// `POST /teams/{team}/keys/{id}/rotate`
-    RotateKey {
-        /// Team id.
-        team: String,
-        /// Key id.
-        id: String,
-    },
-    /// `GET /teams/{team}/keys/{id}`
-    GetKey {
-        /// Team id.
-        team: String,
-        /// Key id.
-        id: String,
-    },
-    /// `PATCH /teams/{team}/keys/{id}`
-    UpdateKey {
-        /// Team id.
-        team: String,
-        /// Key id.
-        id: String,
-    },
-    /// `DELETE /teams/{team}/keys/{id}`: revoke.
-    RevokeKey {
-        /// Team id.
-        team: String,
-        /// Key id.
-        id: String,
-    },
-}
-
-impl Route {
-    /// The team the call acts on.
-    pub fn team(&self) -> &str {
-        match self {
-            Route::CreateKey { team }
-            | Route::ListKeys { team }
-            | Route::ImportKey { team }
-            | Route::Audit { team }
-            | Route::RotateKey { team, .. }
-            | Route::GetKey { team, .. }
-            | Route::UpdateKey { team, .. }
-            | Route::RevokeKey { team, .. } => team,
-        }
-    }
-}
-
-/// Routes an admin request by method and path (the path after the host, as received).
-pub fn route(method: &str, path: &str) -> Result<Route, Problem> {
-    let rest = path
-        .strip_prefix(PREFIX)
-        .ok_or_else(|| not_found("no such admin endpoint"))?;
-    let parts: Vec<&str> = rest.split('/').collect();
-    let (team, tail) = match parts.as_slice() {
-        ["", "teams", team, tail @ ..] if !tail.is_empty() => (*team, tail),
-        _ => return Err(not_found("no such admin endpoint")),
-    };
-    let (id, action) = match tail {
-        ["keys"] | ["audit"] | ["keys", "import"] => (None, None),
-        ["keys", id] => (Some(*id), None),
-        ["keys", id, "rotate"] => (Some(*id), Some("rotate")),
-        _ => return Err(not_found("no such admin endpoint")),
-    };
-    if !crate::ident::valid_team(team) {
-        return Err(Problem::validation(vec![FieldError::new(
-            "team",
-            "a team id is 1 to 64 characters of a-z, 0-9, '_' and '-'",
-        )]));
-    }
-    let team = team.to_string();
-    if id.is_some_and(|id| !crate::ident::valid_key_id(id)) {
-        return Err(not_found("no such key"));
-    }
-    match (method, tail, id, action) {
-        ("POST", ["keys"], ..) => Ok(Route::CreateKey { team }),
-        ("GET", ["keys"], ..) => Ok(Route::ListKeys { team }),
-        (_, ["keys"], ..) => Err(method_not_allowed("GET, POST")),
-        ("POST", ["keys", "import"], ..) => Ok(Route::ImportKey { team }),
-        (_, ["keys", "import"], ..) => Err(method_not_allowed("POST")),
-        ("GET", ["audit"], ..) => Ok(Route::Audit { team }),
-        (_, ["audit"], ..) => Err(method_not_allowed("GET")),
-        ("POST", _, Some(id), Some("rotate")) => Ok(Route::RotateKey {
-            team,
-            id: id.into(),
-        }),
-        (_, _, Some(_), Some(_)) => Err(method_not_allowed("POST")),
-        (_, _, None, _) => Err(not_found("no such admin endpoint")),
-        ("GET", _, Some(id), None) => Ok(Route::GetKey {
-            team,
-            id: id.into(),
-        }),
-        ("PATCH", _, Some(id), None) => Ok(Route::UpdateKey {
-            team,
-            id: id.into(),
-        }),
-        ("DELETE", _, Some(id), None) => Ok(Route::RevokeKey {
-            team,
-            id: id.into(),
-        }),
-        (_, _, Some(_), None) => Err(method_not_allowed("GET, PATCH, DELETE")),
-    }
-}
-
-/// A 404 with a detail.
-pub fn not_found(detail: &str) -> Problem {
-    Problem::new(Code::NotFound, detail)
-}
-
-fn method_not_allowed(allow: &str) -> Problem {
-    Problem::new(Code::MethodNotAllowed, format!("allowed methods: {allow}"))
-        .with("allow", json!(allow))
-}
 
 /// A validated request to issue (or import) a key.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -885,220 +743,11 @@ fn valid_subject(s: &str) -> bool {
         && s.is_ascii()
 }
 
-/// The JSON view of a key: metadata only, never the plaintext or the hash.
-/// `usage` comes from the key's Durable Object (`null` when it could not be read).
-pub fn key_view(record: &KeyRecord, now_ms: i64, usage: Option<&Usage>) -> Value {
-    json!({
-        "id": record.id,
-        "team": record.team,
-        "name": record.name,
-        "hint": record.hint,
-        "scopes": record.scopes,
-        "subject": record.subject,
-        "status": record.status(now_ms),
-        "enabled": record.enabled,
-        "created_at": expiry::rfc3339(record.created_at),
-        "created_by": record.created_by,
-        "expires_at": record.expires_at.map(expiry::rfc3339),
-        "revoked_at": record.revoked_at.map(expiry::rfc3339),
-        "plan": record.plan,
-        "rate_limits": record.rate_limits,
-        "ip_allow": record.ip_allow,
-        "meta": record.meta,
-        "admission": record.admission,
-        "region": record.region,
-        "imported": record.imported,
-        "replaces": record.replaces,
-        "replaced_by": record.replaced_by,
-        "last_used_at": usage.and_then(|u| u.last_used_at).map(expiry::rfc3339),
-        "requests": usage.map(|u| u.requests),
-        "denied": usage.map(|u| u.denied),
-    })
-}
-
-/// The JSON view of recent outcomes, newest first.
-pub fn outcomes_view(outcomes: &[Outcome]) -> Value {
-    Value::Array(
-        outcomes
-            .iter()
-            .rev()
-            .map(|o| {
-                json!({
-                    "at": expiry::rfc3339_ms(o.at_ms),
-                    "method": o.method,
-                    "path": o.path,
-                    "status": o.status,
-                    "code": o.code,
-                    "forwarded": o.status.is_none(),
-                })
-            })
-            .collect(),
-    )
-}
-
-/// The reply to a successful issue or rotation: the only time the plaintext is
-/// ever returned.
-pub fn created_view(record: &KeyRecord, plaintext: &str, now_ms: i64) -> Value {
-    let mut v = key_view(record, now_ms, None);
-    if let Value::Object(map) = &mut v {
-        map.insert("key".into(), json!(plaintext));
-        for usage_field in ["last_used_at", "requests", "denied"] {
-            map.remove(usage_field);
-        }
-    }
-    v
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[track_caller]
-    fn check_route(method: &str, path: &str, expected: Result<Route, Code>) {
-        assert_eq!(
-            route(method, path).map_err(|p| p.code),
-            expected,
-            "{method} {path}"
-        );
-    }
-
-    #[test]
-    fn routes() {
-        let team = || "acme".to_string();
-        let id = || "key_abc123".to_string();
-        check_route(
-            "POST",
-            "/_keyward/v1/teams/acme/keys",
-            Ok(Route::CreateKey { team: team() }),
-        );
-        check_route(
-            "GET",
-            "/_keyward/v1/teams/acme/keys/key_abc123",
-            Ok(Route::GetKey {
-                team: team(),
-                id: id(),
-            }),
-        );
-        check_route(
-            "PATCH",
-            "/_keyward/v1/teams/acme/keys/key_abc123",
-            Ok(Route::UpdateKey {
-                team: team(),
-                id: id(),
-            }),
-        );
-        check_route(
-            "DELETE",
-            "/_keyward/v1/teams/acme/keys/key_abc123",
-            Ok(Route::RevokeKey {
-                team: team(),
-                id: id(),
-            }),
-        );
-        check_route(
-            "PUT",
-            "/_keyward/v1/teams/acme/keys",
-            Err(Code::MethodNotAllowed),
-        );
-        assert_eq!(
-            route("GET", "/_keyward/v1/teams/acme/audit")
-                .unwrap()
-                .team(),
-            "acme"
-        );
-        check_route(
-            "PUT",
-            "/_keyward/v1/teams/acme/keys/key_abc123",
-            Err(Code::MethodNotAllowed),
-        );
-        check_route(
-            "GET",
-            "/_keyward/v1/teams/acme/keys/nope",
-            Err(Code::NotFound),
-        );
-        check_route(
-            "POST",
-            "/_keyward/v1/teams/ACME/keys",
-            Err(Code::ValidationFailed),
-        );
-        check_route(
-            "POST",
-            "/_keyward/v1/teams/a%2fb/keys",
-            Err(Code::ValidationFailed),
-        );
-        check_route(
-            "POST",
-            "/_keyward/v1/teams/../keys",
-            Err(Code::ValidationFailed),
-        );
-        check_route(
-            "POST",
-            &format!("/_keyward/v1/teams/{}/keys", "a".repeat(65)),
-            Err(Code::ValidationFailed),
-        );
-        check_route(
-            "POST",
-            "/_keyward/v1/teams//keys",
-            Err(Code::ValidationFailed),
-        );
-        check_route(
-            "GET",
-            "/_keyward/v1/teams/acme/keys",
-            Ok(Route::ListKeys { team: team() }),
-        );
-        check_route(
-            "POST",
-            "/_keyward/v1/teams/acme/keys/import",
-            Ok(Route::ImportKey { team: team() }),
-        );
-        check_route(
-            "GET",
-            "/_keyward/v1/teams/acme/keys/import",
-            Err(Code::MethodNotAllowed),
-        );
-        check_route(
-            "GET",
-            "/_keyward/v1/teams/acme/audit",
-            Ok(Route::Audit { team: team() }),
-        );
-        check_route(
-            "POST",
-            "/_keyward/v1/teams/acme/audit",
-            Err(Code::MethodNotAllowed),
-        );
-        check_route(
-            "POST",
-            "/_keyward/v1/teams/acme/keys/key_abc123/rotate",
-            Ok(Route::RotateKey {
-                team: team(),
-                id: id(),
-            }),
-        );
-        check_route(
-            "GET",
-            "/_keyward/v1/teams/acme/keys/key_abc123/rotate",
-            Err(Code::MethodNotAllowed),
-        );
-        check_route(
-            "POST",
-            "/_keyward/v1/teams/acme/keys/nope/rotate",
-            Err(Code::NotFound),
-        );
-        check_route(
-            "POST",
-            "/_keyward/v1/teams/acme/keys/key_abc123/rename",
-            Err(Code::NotFound),
-        );
-        check_route(
-            "POST",
-            "/_keyward/v1/teams/ACME/audit",
-            Err(Code::ValidationFailed),
-        );
-        check_route("POST", "/_keyward/v1/teams/acme/keys/", Err(Code::NotFound));
-        check_route("POST", "/_keyward/v1/teams/acme", Err(Code::NotFound));
-        check_route("GET", "/_keyward/v1", Err(Code::NotFound));
-        check_route("GET", "/elsewhere", Err(Code::NotFound));
-    }
+    use crate::admin::key_view;
+    use serde_json::json;
 
     const NOW: i64 = 1_800_000_000;
 
@@ -1500,40 +1149,5 @@ mod tests {
         check_rotate(r#"{"grace":"0é"}"#, Err(Code::ValidationFailed));
         check_rotate(r#"{"grace":"s"}"#, Err(Code::ValidationFailed));
         check_rotate(r#"{"grace":"1h","scopes":[]}"#, Err(Code::ValidationFailed));
-    }
-
-    #[test]
-    fn views_never_hold_secrets() {
-        let r = KeyRecord {
-            id: "key_1".into(),
-            team: "acme".into(),
-            name: "ci".into(),
-            hint: "kw_…abcd".into(),
-            created_at: NOW,
-            created_by: "admin".into(),
-            enabled: true,
-            ..Default::default()
-        };
-        let v = key_view(&r, NOW * 1000, None);
-        assert_eq!(v["status"], "active");
-        assert_eq!(v["expires_at"], Value::Null);
-        assert_eq!(v["created_at"], "2027-01-15T08:00:00Z");
-        assert_eq!(v["created_by"], "admin");
-        assert_eq!(v["last_used_at"], Value::Null);
-        assert!(v.get("key").is_none() && v.get("hash").is_none());
-        let usage = Usage {
-            last_used_at: Some(NOW + 5),
-            requests: 3,
-            denied: 1,
-        };
-        let v = key_view(&r, NOW * 1000, Some(&usage));
-        assert_eq!(v["last_used_at"], "2027-01-15T08:00:05Z");
-        assert_eq!(
-            (v["requests"].as_u64(), v["denied"].as_u64()),
-            (Some(3), Some(1))
-        );
-        let created = created_view(&r, "kw_x", NOW * 1000);
-        assert_eq!(created["key"], "kw_x");
-        assert!(created.get("requests").is_none());
     }
 }
