@@ -49,9 +49,8 @@ pub struct Config {
     pub lease_ttl_ms: u32,
     /// `RATE_LIMIT_FAILURE`: let traffic through (`open`) when the key's Durable Object fails.
     pub rate_limit_fail_open: bool,
-    /// `DECISION_LOG`: a decision line for every request (`all`), or only for those
-    /// keyward answered with a problem (`problems`).
-    pub log_every_decision: bool,
+    /// `DECISION_LOG`: which requests get a decision line.
+    pub decision_log: DecisionLog,
     /// `RECORD_CACHE_TTL`: seconds a key record read from KV is reused within an
     /// isolate (0 disables the cache). Revocation and disabling stay exact: they are
     /// checked in the key's Durable Object on every request.
@@ -75,6 +74,15 @@ pub struct Config {
     pub authority_timeout_ms: u32,
     /// `EXPIRY_WEBHOOK_TIMEOUT`: milliseconds to wait for the webhook's answer.
     pub expiry_webhook_timeout_ms: u32,
+}
+
+/// Which requests get a decision line (`DECISION_LOG`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecisionLog {
+    /// Every request (`all`, the default).
+    All,
+    /// Only the requests keyward answered with a problem (`problems`).
+    Problems,
 }
 
 /// What a plan chooses besides its limits.
@@ -330,12 +338,15 @@ impl Config {
             ("closed", "open"),
             &mut errors,
         );
-        let log_every_decision = !either(
+        let decision_log = match either(
             get("DECISION_LOG"),
             "DECISION_LOG",
             ("all", "problems"),
             &mut errors,
-        );
+        ) {
+            false => DecisionLog::All,
+            true => DecisionLog::Problems,
+        };
 
         let record_cache_ttl_s = whole_number(
             get("RECORD_CACHE_TTL"),
@@ -446,7 +457,7 @@ impl Config {
                 admission,
                 lease_ttl_ms,
                 plan_settings,
-                log_every_decision,
+                decision_log,
                 key_prefix,
                 policy,
                 origin_url,
@@ -902,16 +913,16 @@ mod tests {
     #[test]
     fn decision_log() {
         #[track_caller]
-        fn check(value: Option<&str>, every: bool) {
+        fn check(value: Option<&str>, expected: DecisionLog) {
             let mut v = base();
             if let Some(value) = value {
                 v.push(("DECISION_LOG", json!(value)));
             }
-            assert_eq!(vars(&v).unwrap().log_every_decision, every, "{value:?}");
+            assert_eq!(vars(&v).unwrap().decision_log, expected, "{value:?}");
         }
-        check(None, true);
-        check(Some("all"), true);
-        check(Some("problems"), false);
+        check(None, DecisionLog::All);
+        check(Some("all"), DecisionLog::All);
+        check(Some("problems"), DecisionLog::Problems);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! the shell.
 
 use crate::lease::{Book, LeaseAnswer, LeaseRequest, Report};
+use crate::problem::Code;
 use crate::ratelimit::{self, Counters, LimitPolicy, Verdict};
 use crate::record::KeyStatus;
 use crate::usage::{cut_path, Outcome, Usage, OUTCOMES_KEPT};
@@ -39,7 +40,7 @@ pub struct Denial {
     /// The HTTP status answered.
     pub status: u16,
     /// The problem code.
-    pub code: String,
+    pub code: Code,
 }
 
 /// One request for the object to decide (or, with `denial`, to record).
@@ -121,7 +122,7 @@ impl Authority {
         let state = self.states.get(&a.key).copied().unwrap_or_default();
         let status = state.status(now_ms);
         let (verdict, denial) = match (&a.denial, status) {
-            (Some(d), _) => (None, Some((d.status, d.code.clone()))),
+            (Some(d), _) => (None, Some((d.status, d.code))),
             (None, KeyStatus::Active) => {
                 // Quota leased to isolates (a key switched between modes) counts.
                 self.book.expire(&mut self.counters, now_ms);
@@ -130,12 +131,12 @@ impl Authority {
                     ratelimit::admit_reserving(&a.policies, &mut self.counters, now_ms, |k, w| {
                         book.reserved(k, w)
                     });
-                let denial = (!v.admitted).then(|| (429, "RATE_LIMITED".to_string()));
+                let denial = (!v.admitted).then_some((429, Code::RateLimited));
                 (Some(v), denial)
             }
-            (None, KeyStatus::Revoked) => (None, Some((401, "KEY_REVOKED".into()))),
-            (None, KeyStatus::Disabled) => (None, Some((401, "KEY_DISABLED".into()))),
-            (None, KeyStatus::Expired) => (None, Some((401, "KEY_EXPIRED".into()))),
+            (None, KeyStatus::Revoked) => (None, Some((401, Code::KeyRevoked))),
+            (None, KeyStatus::Disabled) => (None, Some((401, Code::KeyDisabled))),
+            (None, KeyStatus::Expired) => (None, Some((401, Code::KeyExpired))),
         };
         let usage = self.usage.entry(a.key.clone()).or_default();
         match &denial {
@@ -292,7 +293,7 @@ mod tests {
         assert_eq!(c, enable(false));
     }
 
-    fn admission(key: &str, limit: u32, denial: Option<(u16, &str)>) -> Admission {
+    fn admission(key: &str, limit: u32, denial: Option<(u16, Code)>) -> Admission {
         Admission {
             key: key.into(),
             team: "acme".into(),
@@ -303,10 +304,7 @@ mod tests {
             }],
             method: "GET".into(),
             path: "/documents/1".into(),
-            denial: denial.map(|(status, code)| Denial {
-                status,
-                code: code.into(),
-            }),
+            denial: denial.map(|(status, code)| Denial { status, code }),
         }
     }
 
@@ -316,12 +314,12 @@ mod tests {
         auth: &mut Authority,
         a: &Admission,
         now_ms: i64,
-        expected: (KeyStatus, Option<&str>, u64, u64),
+        expected: (KeyStatus, Option<Code>, u64, u64),
     ) {
         let answer = auth.admit(a, now_ms);
         let outcome = auth.outcomes[&a.key].back().expect("an outcome is kept");
         let u = &auth.usage[&a.key];
-        let got = (answer.status, outcome.code.as_deref(), u.requests, u.denied);
+        let got = (answer.status, outcome.code, u.requests, u.denied);
         assert_eq!(got, expected, "{a:?}");
     }
 
@@ -332,15 +330,20 @@ mod tests {
         let ok = admission("key_a", 2, None);
         check_admit(&mut auth, &ok, 1_000, (Active, None, 1, 0));
         check_admit(&mut auth, &ok, 2_500, (Active, None, 2, 0));
-        check_admit(&mut auth, &ok, 3_000, (Active, Some("RATE_LIMITED"), 2, 1));
+        check_admit(
+            &mut auth,
+            &ok,
+            3_000,
+            (Active, Some(Code::RateLimited), 2, 1),
+        );
         assert_eq!(auth.usage["key_a"].last_used_at, Some(2));
         // A denial decided elsewhere is recorded, and consumes no quota.
-        let scope = admission("key_a", 2, Some((403, "INSUFFICIENT_SCOPE")));
+        let scope = admission("key_a", 2, Some((403, Code::InsufficientScope)));
         check_admit(
             &mut auth,
             &scope,
             61_000,
-            (Active, Some("INSUFFICIENT_SCOPE"), 2, 2),
+            (Active, Some(Code::InsufficientScope), 2, 2),
         );
         check_admit(&mut auth, &ok, 61_000, (Active, None, 3, 2));
         // Another key of the chain shares the counters but not the state or usage.
@@ -350,10 +353,15 @@ mod tests {
             &mut auth,
             &other,
             61_600,
-            (Active, Some("RATE_LIMITED"), 1, 1),
+            (Active, Some(Code::RateLimited), 1, 1),
         );
         auth.change(&revoke(61));
-        check_admit(&mut auth, &ok, 62_000, (Revoked, Some("KEY_REVOKED"), 3, 3));
+        check_admit(
+            &mut auth,
+            &ok,
+            62_000,
+            (Revoked, Some(Code::KeyRevoked), 3, 3),
+        );
         check_admit(&mut auth, &other, 121_000, (Active, None, 2, 1));
         let kinds: Vec<Option<u16>> = auth.outcomes["key_a"].iter().map(|o| o.status).collect();
         assert_eq!(

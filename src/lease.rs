@@ -895,7 +895,7 @@ mod tests {
             method: "GET".into(),
             path: "/".into(),
             status,
-            code: status.map(|_| "INSUFFICIENT_SCOPE".into()),
+            code: status.map(|_| crate::problem::Code::InsufficientScope),
         };
         h.record(outcome(1_000, None));
         h.record(outcome(2_000, Some(403)));

@@ -1,11 +1,11 @@
 //! RFC 9457 problem details: every denial code in one enum, and the one place that maps it to HTTP.
 
 use crate::field::FieldError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 /// Every code keyward answers with. The string form is stable: clients may branch on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Code {
     /// No `Authorization: Bearer` credential.
@@ -126,7 +126,12 @@ impl Code {
         self.as_str().to_ascii_lowercase().replace('_', "-")
     }
 
-    /// The code whose slug is `slug`.
+    /// The code named `name` (`RATE_LIMITED`), if there is one.
+    pub fn from_name(name: &str) -> Option<Code> {
+        ALL.iter().copied().find(|c| c.as_str() == name)
+    }
+
+    /// The code of a problem type's slug (`rate-limited`), if there is one.
     pub fn from_slug(slug: &str) -> Option<Code> {
         ALL.iter().copied().find(|c| c.slug() == slug)
     }
@@ -429,12 +434,20 @@ mod tests {
         check(Code::Misconfigured, 503, "MISCONFIGURED");
         assert_eq!(ALL.len(), 22);
         assert_eq!(Code::from_slug("nope"), None);
+        assert_eq!(Code::from_name("RATE_LIMITED"), Some(Code::RateLimited));
+        assert_eq!(Code::from_name("rate-limited"), None);
+        for code in ALL.iter().copied() {
+            assert_eq!(Code::from_name(code.as_str()), Some(code));
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            assert_eq!(serde_json::from_str::<Code>(&json).unwrap(), code);
+        }
     }
 
     #[test]
     fn the_readme_lists_every_code_with_its_status() {
         let readme = include_str!("../README.md");
-        for code in ALL {
+        for code in ALL.iter().copied() {
             let row = format!("| `{}` | {} |", code.as_str(), code.info().status);
             assert!(readme.contains(&row), "README.md lacks the row {row}");
         }

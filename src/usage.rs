@@ -21,7 +21,7 @@ pub struct Outcome {
     /// origin (whose own status is the origin's business).
     pub status: Option<u16>,
     /// The problem code of a refusal; `None` when forwarded.
-    pub code: Option<String>,
+    pub code: Option<crate::problem::Code>,
 }
 
 /// Usage figures of one key.

@@ -15,6 +15,26 @@ pub const PAGE_DEFAULT: u32 = 20;
 /// Largest page of a list.
 pub const PAGE_MAX: u32 = 100;
 
+/// What an audit entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Action {
+    /// A key issued.
+    #[serde(rename = "key.create")]
+    KeyCreate,
+    /// A key registered by its hash.
+    #[serde(rename = "key.import")]
+    KeyImport,
+    /// A key changed (`PATCH`).
+    #[serde(rename = "key.update")]
+    KeyUpdate,
+    /// A key revoked.
+    #[serde(rename = "key.revoke")]
+    KeyRevoke,
+    /// A key rotated.
+    #[serde(rename = "key.rotate")]
+    KeyRotate,
+}
+
 /// One admin action, as the audit log keeps it. Never any secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
@@ -25,8 +45,8 @@ pub struct AuditEntry {
     pub at_ms: i64,
     /// `admin`, or the id of the `keys:manage` key that acted.
     pub actor: String,
-    /// `key.create`, `key.import`, `key.update`, `key.revoke`, `key.rotate`.
-    pub action: String,
+    /// What was done.
+    pub action: Action,
     /// The key acted on.
     pub key_id: String,
     /// The request, for correlation with the logs.
@@ -191,7 +211,7 @@ pub enum Reply<T> {
     /// Refused.
     Err {
         /// The problem code (`TEAM_KEY_LIMIT`).
-        code: String,
+        code: Code,
         /// The detail.
         detail: String,
         /// The problem's extension members.
@@ -204,7 +224,7 @@ impl<T> Reply<T> {
     /// A refusal from a problem.
     pub fn refuse(p: &Problem) -> Reply<T> {
         Reply::Err {
-            code: p.code.as_str().to_string(),
+            code: p.code,
             detail: p.detail.clone(),
             extensions: p.extensions.clone(),
         }
@@ -219,8 +239,6 @@ impl<T> Reply<T> {
                 detail,
                 extensions,
             } => {
-                let code = Code::from_slug(&code.to_ascii_lowercase().replace('_', "-"))
-                    .unwrap_or(Code::Unavailable);
                 let mut p = Problem::new(code, detail);
                 p.extensions = extensions;
                 Err(p)
@@ -565,7 +583,7 @@ mod tests {
             seq: 0,
             at_ms: 1,
             actor: "admin".into(),
-            action: "key.rotate".into(),
+            action: Action::KeyRotate,
             key_id: "key_old".into(),
             request_id: "r".into(),
             details: Value::Null,
@@ -659,7 +677,7 @@ mod tests {
             None,
             Some(Denial {
                 status: 403,
-                code: "INSUFFICIENT_SCOPE".into(),
+                code: Code::InsufficientScope,
             }),
         ] {
             check(Admission {
@@ -675,7 +693,7 @@ mod tests {
             status: KeyStatus::Active,
             verdict: None,
         });
-        for (status, code) in [(None, None), (Some(429), Some("RATE_LIMITED".to_string()))] {
+        for (status, code) in [(None, None), (Some(429), Some(Code::RateLimited))] {
             check(Outcome {
                 at_ms: 1,
                 method: "GET".into(),

@@ -251,6 +251,7 @@ fn audit_page(
 mod tests {
     use super::*;
     use crate::admin::{NewExpiry, Rotate};
+    use crate::directory::Action;
     use crate::directory::Page;
     use serde::de::DeserializeOwned;
     use std::collections::BTreeMap;
@@ -375,12 +376,12 @@ mod tests {
         }
     }
 
-    fn audit(action: &str) -> AuditEntry {
+    fn audit(action: Action) -> AuditEntry {
         AuditEntry {
             seq: 0,
             at_ms: NOW_MS,
             actor: "admin".into(),
-            action: action.into(),
+            action,
             key_id: "key_a".into(),
             request_id: "r".into(),
             details: json!({}),
@@ -403,7 +404,7 @@ mod tests {
                 hash: hash.into(),
                 record: Box::new(record(id, NOW)),
                 max_live,
-                audit: audit("key.create"),
+                audit: audit(Action::KeyCreate),
             },
         )
     }
@@ -436,7 +437,7 @@ mod tests {
         let revoke = Call::Apply {
             id: "key_a".into(),
             change: Change::Revoke { at: NOW },
-            audit: audit("key.revoke"),
+            audit: audit(Action::KeyRevoke),
         };
         let applied: Applied = call(&mut s, revoke).unwrap();
         assert_eq!(applied.key.record.revoked_at, Some(NOW));
@@ -445,7 +446,7 @@ mod tests {
         let missing = Call::Apply {
             id: "key_zz".into(),
             change: Change::Revoke { at: NOW },
-            audit: audit("key.revoke"),
+            audit: audit(Action::KeyRevoke),
         };
         assert_eq!(call::<Applied>(&mut s, missing), Err(Code::NotFound));
         assert_eq!(s.audit.len(), 2, "no entry for a refused change");
@@ -466,7 +467,7 @@ mod tests {
                 by: "admin".into(),
                 not_after: None,
             },
-            audit: audit("key.rotate"),
+            audit: audit(Action::KeyRotate),
         };
         assert_eq!(
             call::<Applied>(&mut s, rotate(3_600, 1, "h3")),
@@ -519,7 +520,7 @@ mod tests {
                 record: r,
             })
             .unwrap();
-            s.append(audit("key.create")).unwrap();
+            s.append(audit(Action::KeyCreate)).unwrap();
         }
         let mut seen = Vec::new();
         let mut cursor = None;

@@ -15,7 +15,7 @@ use crate::actor::{Actor, MANAGE_SCOPE};
 use crate::admin::{self, Route};
 use crate::config::Config;
 use crate::credential;
-use crate::directory::{Applied, AuditEntry, Call, Change, Page, Stored};
+use crate::directory::{Action, Applied, AuditEntry, Call, Change, Page, Stored};
 use crate::key::{self, KeyHash};
 use crate::keystate::StateChange;
 use crate::policy::RouteDecision;
@@ -45,11 +45,11 @@ pub async fn handle(
     let url = req.inner().url();
     let (_, _, query) = crate::path::split_url(&url);
     let query = query.strip_prefix('?').map(str::to_string);
-    let audit = |action: &str, key_id: &str, details: Value| AuditEntry {
+    let audit = |action: Action, key_id: &str, details: Value| AuditEntry {
         seq: 0,
         at_ms: ctx.now_ms,
         actor: actor.name().to_string(),
-        action: action.to_string(),
+        action,
         key_id: key_id.to_string(),
         request_id: ctx.request_id.clone(),
         details,
@@ -63,7 +63,7 @@ pub async fn handle(
             let id = key::generate_id("key_", 16, runtime::fill_random);
             let hint = plaintext.hint(&config.key_prefix);
             let record = new.into_record(id, team, hint, now, actor.name());
-            let entry = audit("key.create", &record.id, created_details(&record));
+            let entry = audit(Action::KeyCreate, &record.id, created_details(&record));
             insert(env, &keys, config, &plaintext.hash(), &record, entry).await?;
             ctx.key_id = Some(record.id.clone());
             let mut view = admin::created_view(&record, plaintext.expose(), ctx.now_ms);
@@ -87,7 +87,7 @@ pub async fn handle(
             let hint = format!("{}…{}", import.prefix, import.last4.unwrap_or_default());
             let mut record = import.key.into_record(id, team, hint, now, actor.name());
             record.imported = true;
-            let entry = audit("key.import", &record.id, created_details(&record));
+            let entry = audit(Action::KeyImport, &record.id, created_details(&record));
             let mut warnings: Vec<String> = warnings;
             if let Some(w) = import_key(env, &keys, config, &hash, &record, entry).await? {
                 warnings.push(w.to_string());
@@ -144,7 +144,7 @@ pub async fn handle(
                     super::leased::drop_key(&id);
                 }
             }
-            let entry = audit("key.update", &id, json!({"fields": update.fields()}));
+            let entry = audit(Action::KeyUpdate, &id, json!({"fields": update.fields()}));
             let applied = apply(env, &team, &id, Change::Update(update), entry).await?;
             if let Some(change) = change.filter(|_| !told) {
                 // Its first request reached the object meanwhile.
@@ -163,7 +163,7 @@ pub async fn handle(
             };
             let told = tell(env, config, &stored.record, &change).await?;
             super::leased::drop_key(&id);
-            let entry = audit("key.revoke", &id, json!({}));
+            let entry = audit(Action::KeyRevoke, &id, json!({}));
             let applied = apply(env, &team, &id, Change::Revoke { at: now }, entry).await?;
             if !told {
                 tell(env, config, &applied.key.record, &change).await?;
@@ -187,7 +187,7 @@ pub async fn handle(
             let new_hint = plaintext.hint(&config.key_prefix);
             let new_hash = plaintext.hash();
             let entry = audit(
-                "key.rotate",
+                Action::KeyRotate,
                 &id,
                 json!({"replaced_by": new_id, "grace_s": rotate.grace_s}),
             );

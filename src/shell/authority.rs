@@ -14,7 +14,7 @@
 use super::runtime;
 use crate::keystate::{Admission, Answer, Authority, KeyState, StateChange};
 use crate::lease::{Book, Lease, LeaseAnswer, LeaseRequest};
-use crate::problem::Problem;
+use crate::problem::{Code, Problem};
 use crate::ratelimit::Counter;
 use crate::usage::{Outcome, Usage, OUTCOMES_KEPT};
 use serde::{Deserialize, Serialize};
@@ -316,7 +316,7 @@ impl KeyAuthority {
                     o.method.as_str().into(),
                     o.path.as_str().into(),
                     o.status.map_or(SqlStorageValue::Null, |s| SqlStorageValue::Integer(i64::from(s))),
-                    o.code.as_deref().map_or(SqlStorageValue::Null, SqlStorageValue::from),
+                    o.code.map_or(SqlStorageValue::Null, |c| SqlStorageValue::from(c.as_str())),
                 ],
             )?;
         }
@@ -418,7 +418,8 @@ impl KeyAuthority {
                     method: r.method,
                     path: r.path,
                     status: r.status.map(|s| s as u16),
-                    code: r.code,
+                    // A code this build does not know is shown as none.
+                    code: r.code.and_then(|c| Code::from_name(&c)),
                 });
         }
         Ok(auth)

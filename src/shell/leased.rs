@@ -66,7 +66,7 @@ impl Request<'_> {
             method: self.admission.method.clone(),
             path: self.admission.path.clone(),
             status: refused.map(Problem::status),
-            code: refused.map(|p| p.code.as_str().to_string()),
+            code: refused.map(|p| p.code),
         }
     }
 

@@ -17,7 +17,7 @@ mod respond;
 mod runtime;
 mod store;
 
-use crate::config::Config;
+use crate::config::{Config, DecisionLog};
 use crate::decide::{self, Gate};
 use crate::failopen::{FailOpen, Refusal};
 use crate::key::ApiKey;
@@ -87,7 +87,8 @@ async fn fetch(req: RawRequest, env: Env, wctx: Context) -> Result<RawResponse> 
             )
         }
     };
-    let logged = code.is_some() || runtime::config(&env).map_or(true, |c| c.log_every_decision);
+    let logged = code.is_some()
+        || runtime::config(&env).map_or(true, |c| c.decision_log == DecisionLog::All);
     if logged {
         log_decision(&ctx, &method, path, response.status(), code);
     }
@@ -269,7 +270,7 @@ pub(crate) async fn authenticate(
     if let Err(p) = refusal {
         admission.denial = Some(Denial {
             status: p.status(),
-            code: p.code.as_str().to_string(),
+            code: p.code,
         });
         let timeout = config.authority_timeout_ms;
         let object = authority::object(&record, config);

@@ -355,14 +355,6 @@ fn imported_keys_work_by_hash_with_their_legacy_format() {
 fn a_team_holds_at_most_max_keys_per_team_live_keys() {
     let w = main_worker();
     let team = fresh_team("full");
-    // One key expires in 3 s: once it has, it no longer counts.
-    let soon = keyward::expiry::rfc3339(now_s() + 3);
-    let (_, expiring) = w.issue(
-        &team,
-        json!({"name": "expiring", "scopes": [], "expires_at": soon}),
-    );
-    let expires_at =
-        keyward::expiry::parse_rfc3339(expiring["expires_at"].as_str().unwrap()).unwrap();
     let ids: Vec<String> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..3)
             .map(|t| {
@@ -384,6 +376,15 @@ fn a_team_holds_at_most_max_keys_per_team_live_keys() {
             .collect()
     });
     assert_eq!(ids.len(), 99);
+    // The 100th expires in 3 s (issued last, so that a slow machine cannot let it
+    // expire before the team is full): once it has, it no longer counts.
+    let soon = keyward::expiry::rfc3339(now_s() + 3);
+    let (_, expiring) = w.issue(
+        &team,
+        json!({"name": "expiring", "scopes": [], "expires_at": soon}),
+    );
+    let expires_at =
+        keyward::expiry::parse_rfc3339(expiring["expires_at"].as_str().unwrap()).unwrap();
     let one_more = json!({"name": "one too many", "scopes": []});
     let r = send_json(w.admin("POST", &format!("/teams/{team}/keys")), &one_more);
     assert_problem(&r, 409, "TEAM_KEY_LIMIT");
