@@ -73,6 +73,34 @@ impl Route {
             | Route::RevokeKey { team, .. } => team,
         }
     }
+
+    /// The method that reaches this endpoint.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Route::CreateKey { .. } | Route::ImportKey { .. } | Route::RotateKey { .. } => "POST",
+            Route::ListKeys { .. } | Route::Audit { .. } | Route::GetKey { .. } => "GET",
+            Route::UpdateKey { .. } => "PATCH",
+            Route::RevokeKey { .. } => "DELETE",
+        }
+    }
+
+    /// The path below [`PREFIX`] that reaches this endpoint: with its method, the
+    /// inverse of [`route`]. The team and id are put in as they are (a client
+    /// percent-encodes them first).
+    pub fn path(&self) -> String {
+        let keys = |team: &str| format!("/teams/{team}/keys");
+        match self {
+            Route::CreateKey { team } | Route::ListKeys { team } => keys(team),
+            Route::ImportKey { team } => format!("{}/import", keys(team)),
+            Route::Audit { team } => format!("/teams/{team}/audit"),
+            Route::RotateKey { team, id } => format!("{}/{id}/rotate", keys(team)),
+            Route::GetKey { team, id }
+            | Route::UpdateKey { team, id }
+            | Route::RevokeKey { team, id } => {
+                format!("{}/{id}", keys(team))
+            }
+        }
+    }
 }
 
 /// Routes an admin request by method and path (the path after the host, as received).
@@ -152,6 +180,41 @@ mod tests {
             expected,
             "{method} {path}"
         );
+    }
+
+    #[test]
+    fn every_route_has_its_method_and_path() {
+        let (team, id) = ("acme".to_string(), "key_abc123".to_string());
+        let all = [
+            Route::CreateKey { team: team.clone() },
+            Route::ListKeys { team: team.clone() },
+            Route::ImportKey { team: team.clone() },
+            Route::Audit { team: team.clone() },
+            Route::RotateKey {
+                team: team.clone(),
+                id: id.clone(),
+            },
+            Route::GetKey {
+                team: team.clone(),
+                id: id.clone(),
+            },
+            Route::UpdateKey {
+                team: team.clone(),
+                id: id.clone(),
+            },
+            Route::RevokeKey {
+                team: team.clone(),
+                id: id.clone(),
+            },
+        ];
+        for r in all {
+            let path = format!("{PREFIX}{}", r.path());
+            assert_eq!(
+                route(r.method(), &path).map_err(|p| p.code),
+                Ok(r.clone()),
+                "{path}"
+            );
+        }
     }
 
     #[test]

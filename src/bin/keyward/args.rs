@@ -303,16 +303,37 @@ impl Command {
     /// The request this command makes. `stdin` is read for `import --key-stdin` only;
     /// an error is a usage error.
     pub fn call(&self, stdin: impl FnOnce() -> std::io::Result<String>) -> Result<Call, String> {
-        let keys = |team: &str| format!("/teams/{}/keys", segment(team));
-        let one = |team: &str, id: &str| format!("{}/{}", keys(team), segment(id));
+        use keyward::admin::Route;
+        // The worker's own router's paths; team and id percent-encoded here, so
+        // that the worker judges what the user typed.
+        let on = |route: Route, body: Option<Value>| Call::new(route.method(), route.path(), body);
+        let team_of = |team: &str| segment(team);
+        let key_of = |team: &str, id: &str| (segment(team), segment(id));
         Ok(match self {
-            Command::Create { team, key } => Call::new("POST", keys(team), Some(key.body())),
-            Command::List { team, page } => page.query(Call::new("GET", keys(team), None)),
-            Command::Get { team, id } => Call::new("GET", one(team, id), None),
-            Command::Update { team, id, changes } => {
-                Call::new("PATCH", one(team, id), Some(changes.body()))
+            Command::Create { team, key } => on(
+                Route::CreateKey {
+                    team: team_of(team),
+                },
+                Some(key.body()),
+            ),
+            Command::List { team, page } => page.query(on(
+                Route::ListKeys {
+                    team: team_of(team),
+                },
+                None,
+            )),
+            Command::Get { team, id } => {
+                let (team, id) = key_of(team, id);
+                on(Route::GetKey { team, id }, None)
             }
-            Command::Revoke { team, id } => Call::new("DELETE", one(team, id), None),
+            Command::Update { team, id, changes } => {
+                let (team, id) = key_of(team, id);
+                on(Route::UpdateKey { team, id }, Some(changes.body()))
+            }
+            Command::Revoke { team, id } => {
+                let (team, id) = key_of(team, id);
+                on(Route::RevokeKey { team, id }, None)
+            }
             Command::Rotate {
                 team,
                 id,
@@ -321,7 +342,8 @@ impl Command {
             } => {
                 let mut body = json!({ "grace": grace });
                 expiry.add_to(&mut body);
-                Call::new("POST", format!("{}/rotate", one(team, id)), Some(body))
+                let (team, id) = key_of(team, id);
+                on(Route::RotateKey { team, id }, Some(body))
             }
             Command::Import {
                 team,
@@ -340,11 +362,17 @@ impl Command {
                 if let Some(last4) = last4 {
                     body["last4"] = json!(last4);
                 }
-                Call::new("POST", format!("{}/import", keys(team)), Some(body))
+                on(
+                    Route::ImportKey {
+                        team: team_of(team),
+                    },
+                    Some(body),
+                )
             }
-            Command::Audit { team, page } => page.query(Call::new(
-                "GET",
-                format!("/teams/{}/audit", segment(team)),
+            Command::Audit { team, page } => page.query(on(
+                Route::Audit {
+                    team: team_of(team),
+                },
                 None,
             )),
         })
