@@ -294,6 +294,9 @@ pub struct Problem {
     pub key_presented: bool,
     /// Response headers beyond the standard ones (`Retry-After`, `RateLimit`, ...).
     pub headers: Vec<(&'static str, String)>,
+    /// For the log alone, never a response: the dependency that failed and its
+    /// error. It is logged once, where the problem leaves keyward.
+    pub cause: Option<(String, String)>,
 }
 
 impl Problem {
@@ -305,7 +308,14 @@ impl Problem {
             extensions: Map::new(),
             key_presented: false,
             headers: Vec::new(),
+            cause: None,
         }
+    }
+
+    /// Records what failed, for the log (see [`Problem::cause`]).
+    pub fn caused_by(mut self, dependency: &str, error: impl std::fmt::Display) -> Self {
+        self.cause = Some((dependency.to_string(), error.to_string()));
+        self
     }
 
     /// Adds an extension member.
@@ -451,6 +461,20 @@ mod tests {
             let row = format!("| `{}` | {} |", code.as_str(), code.info().status);
             assert!(readme.contains(&row), "README.md lacks the row {row}");
         }
+    }
+
+    #[test]
+    fn a_cause_is_for_the_log_alone() {
+        let p = Problem::new(Code::Unavailable, "KV is unavailable; retry later")
+            .caused_by("KV namespace KEYS", "quota exceeded: secret-ish detail");
+        assert_eq!(
+            p.cause,
+            Some((
+                "KV namespace KEYS".into(),
+                "quota exceeded: secret-ish detail".into()
+            ))
+        );
+        assert!(!p.body("/", "r").contains("quota exceeded"));
     }
 
     #[test]

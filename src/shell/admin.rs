@@ -225,14 +225,13 @@ pub async fn handle(
             if applied.key.record.revoked_at.is_some_and(|at| at <= now) {
                 super::leased::drop_key(&id);
             }
-            if tell(env, config, &applied.key.record, &state)
-                .await
-                .is_err()
-            {
+            // Set aside, not returned: logged here, and the plaintext is not lost.
+            if let Err(p) = tell(env, config, &applied.key.record, &state).await {
+                runtime::log_cause(&p);
                 warnings.push("the old key's Durable Object could not be told: it stops within RECORD_CACHE_TTL of its revoked_at, not exactly then");
             }
-            if sync(env, &keys, &team, &applied).await.is_err() {
-                // Logged where it failed; the plaintext must not be lost with it.
+            if let Err(p) = sync(env, &keys, &team, &applied).await {
+                runtime::log_cause(&p);
                 warnings.push("the KV copy could not be written: the new key may not work until the rotation's records are written again (PATCH either key)");
             }
             ctx.key_id = Some(new.record.id.clone());

@@ -222,6 +222,7 @@ impl KeyAuthority {
             super::directory::call(&self.env, team, &place)
                 .await
                 .map_err(|p| {
+                    super::runtime::log_cause(&p);
                     worker::Error::RustError(format!("the team directory: {}", p.detail))
                 })?;
         let state = stored.map_or_else(KeyState::default, |s| KeyState {

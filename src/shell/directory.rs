@@ -83,7 +83,10 @@ impl TeamDirectory {
         let call: Call = super::runtime::read_message(message)?;
         let now_ms = worker::Date::now().as_millis() as i64;
         let mut sql = Sql(self.sql()?);
-        store::answer(&mut sql, call, now_ms).map_err(|p| worker::Error::RustError(p.detail))
+        store::answer(&mut sql, call, now_ms).map_err(|p| {
+            super::runtime::log_cause(&p);
+            worker::Error::RustError(p.detail)
+        })
     }
 
     fn sql(&self) -> Result<SqlStorage> {

@@ -78,6 +78,7 @@ async fn fetch(req: RawRequest, env: Env, wctx: Context) -> Result<RawResponse> 
     let (response, code) = match handle(req, &env, &wctx, &mut ctx, &method, path, query).await {
         Ok(response) => (proxy::with_headers(response, &cors_fields(&ctx)), None),
         Err(mut problem) => {
+            runtime::log_cause(&problem);
             for (name, value) in cors_fields(&ctx) {
                 problem = problem.header(name, value);
             }

@@ -26,6 +26,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let config = match runtime::config(&env) {
         Ok(c) => c,
         Err(p) => {
+            runtime::log_cause(&p);
             runtime::log(json!({"event": "expiry_notices", "error": p.detail}));
             return;
         }
@@ -67,10 +68,14 @@ async fn run(
     sent: &mut u32,
     failed: &mut u32,
 ) -> Result<(), String> {
-    let keys = Keys::open(env, config).map_err(|p| p.detail)?;
+    let give_up = |p: crate::problem::Problem| {
+        runtime::log_cause(&p);
+        p.detail
+    };
+    let keys = Keys::open(env, config).map_err(give_up)?;
     let mut cursor = None;
     loop {
-        let (teams, next) = keys.teams(cursor).await.map_err(|p| p.detail)?;
+        let (teams, next) = keys.teams(cursor).await.map_err(give_up)?;
         for team in teams {
             let budget = MAX_PER_RUN.saturating_sub(*sent + *failed);
             if budget == 0 {
@@ -85,6 +90,7 @@ async fn run(
             let notices: Vec<Notice> = match directory::call(env, &team, &call).await {
                 Ok(n) => n,
                 Err(p) => {
+                    runtime::log_cause(&p);
                     runtime::log(
                         json!({"event": "expiry_notices_team_failed", "team": team, "error": p.detail}),
                     );

@@ -201,13 +201,22 @@ pub fn read_message<T: serde::de::DeserializeOwned>(message: &str) -> worker::Re
     crate::wire::read(message).map_err(worker::Error::RustError)
 }
 
-/// Logs an unexpected failure of a binding and returns the fail-closed problem.
+/// The fail-closed problem for an unexpected failure of a binding; what failed is
+/// logged where the problem leaves ([`log_cause`]).
 pub fn unavailable(what: &str, err: impl std::fmt::Display) -> Problem {
-    log(
-        serde_json::json!({"event": "dependency_error", "dependency": what, "error": err.to_string()}),
-    );
     Problem::new(
         Code::Unavailable,
         format!("{what} is unavailable; retry later"),
     )
+    .caused_by(what, err)
+}
+
+/// Logs what failed behind `problem`, if anything did (`dependency_error`): once,
+/// where the problem leaves keyward or is set aside.
+pub fn log_cause(problem: &Problem) {
+    if let Some((dependency, error)) = &problem.cause {
+        log(
+            serde_json::json!({"event": "dependency_error", "dependency": dependency, "error": error}),
+        );
+    }
 }
