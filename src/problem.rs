@@ -296,7 +296,7 @@ pub struct Problem {
     pub headers: Vec<(&'static str, String)>,
     /// For the log alone, never a response: the dependency that failed and its
     /// error. It is logged once, where the problem leaves keyward.
-    pub cause: Option<(String, String)>,
+    pub cause: Option<Box<(String, String)>>,
 }
 
 impl Problem {
@@ -314,7 +314,7 @@ impl Problem {
 
     /// Records what failed, for the log (see [`Problem::cause`]).
     pub fn caused_by(mut self, dependency: &str, error: impl std::fmt::Display) -> Self {
-        self.cause = Some((dependency.to_string(), error.to_string()));
+        self.cause = Some(Box::new((dependency.to_string(), error.to_string())));
         self
     }
 
@@ -468,8 +468,8 @@ mod tests {
         let p = Problem::new(Code::Unavailable, "KV is unavailable; retry later")
             .caused_by("KV namespace KEYS", "quota exceeded: secret-ish detail");
         assert_eq!(
-            p.cause,
-            Some((
+            p.cause.as_deref(),
+            Some(&(
                 "KV namespace KEYS".into(),
                 "quota exceeded: secret-ish detail".into()
             ))

@@ -214,7 +214,7 @@ pub fn unavailable(what: &str, err: impl std::fmt::Display) -> Problem {
 /// Logs what failed behind `problem`, if anything did (`dependency_error`): once,
 /// where the problem leaves keyward or is set aside.
 pub fn log_cause(problem: &Problem) {
-    if let Some((dependency, error)) = &problem.cause {
+    if let Some((dependency, error)) = problem.cause.as_deref() {
         log(
             serde_json::json!({"event": "dependency_error", "dependency": dependency, "error": error}),
         );
