@@ -7,6 +7,7 @@
 //!
 //! - [`key`]: key format, CRC32 checksum, generation and SHA-256 hashing.
 //! - [`cors`]: browsers' cross-origin requests: preflights and response fields.
+//! - [`credits`]: credits: amounts spent per request, refilled on a calendar.
 //! - [`credential`]: the `Authorization: Bearer` credential.
 //! - [`path`]: canonical request paths, judged and forwarded alike.
 //! - [`scope`]: scope grammar and wildcard matching.
@@ -42,6 +43,7 @@ pub mod cache;
 pub mod config;
 pub mod cors;
 pub mod credential;
+pub mod credits;
 pub mod decide;
 pub mod directory;
 pub mod expiry;

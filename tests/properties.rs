@@ -229,6 +229,39 @@ proptest! {
         }
     }
 
+    /// Credits are exact: requests costing 1 against R credits are admitted exactly
+    /// min(N, R) times; with any costs, what is admitted never exceeds R, and a
+    /// refused request spends nothing.
+    #[test]
+    fn exactly_r_credits(r in 0u64..200, costs in prop::collection::vec(0u64..5, 0..300)) {
+        use keyward::credits::Credits;
+        let now = 1_800_000_000;
+        let mut c = Credits { remaining: r, refill: None, since: now };
+        let ones = (0..costs.len()).filter(|_| {
+            match c.spend(1, now) {
+                Ok(next) => { c = next; true }
+                Err(_) => false,
+            }
+        }).count() as u64;
+        prop_assert_eq!(ones, (costs.len() as u64).min(r));
+        let mut c = Credits { remaining: r, refill: None, since: now };
+        let mut spent = 0;
+        for cost in costs {
+            match c.spend(cost, now) {
+                Ok(next) => {
+                    prop_assert_eq!(next.remaining, c.remaining - cost);
+                    spent += cost;
+                    c = next;
+                }
+                Err(e) => {
+                    prop_assert_eq!(e.remaining, c.remaining);
+                    prop_assert!(e.cost > e.remaining);
+                }
+            }
+        }
+        prop_assert_eq!(spent + c.remaining, r);
+    }
+
     #[test]
     fn credentials_and_formats_never_panic(header in "\\PC{0,80}", bytes in prop::collection::vec(any::<u8>(), 0..80)) {
         let _ = credential::bearer(Some(&header));
