@@ -303,6 +303,16 @@ fn created_details(r: &KeyRecord) -> Value {
     })
 }
 
+/// The directory call that adds a key, up to `MAX_KEYS_PER_TEAM`.
+fn insert_call(config: &Config, hash: &KeyHash, record: &KeyRecord, audit: AuditEntry) -> Call {
+    Call::Insert {
+        hash: hash.0.clone(),
+        record: Box::new(record.clone()),
+        max_live: config.max_keys_per_team,
+        audit,
+    }
+}
+
 /// Adds a key: its KV copy first (nobody holds a key that no directory knows: the
 /// plaintext is returned only after the directory accepted it), then the team
 /// directory, which enforces `MAX_KEYS_PER_TEAM` and may refuse: the KV copy is
@@ -317,13 +327,9 @@ async fn insert(
 ) -> Result<(), Problem> {
     keys.register_team(&record.team).await?;
     keys.put(hash, record).await?;
-    let call = Call::Insert {
-        hash: hash.0.clone(),
-        record: Box::new(record.clone()),
-        max_live: config.max_keys_per_team,
-        audit,
-    };
-    if let Err(p) = directory::call::<()>(env, &record.team, &call).await {
+    if let Err(p) =
+        directory::call::<()>(env, &record.team, &insert_call(config, hash, record, audit)).await
+    {
         if let Err(e) = keys.delete(hash).await {
             runtime::log(
                 json!({"event": "orphan_kv_record", "key_id": record.id, "error": e.detail}),
@@ -348,13 +354,7 @@ async fn import_key(
     audit: AuditEntry,
 ) -> Result<Option<&'static str>, Problem> {
     keys.register_team(&record.team).await?;
-    let call = Call::Insert {
-        hash: hash.0.clone(),
-        record: Box::new(record.clone()),
-        max_live: config.max_keys_per_team,
-        audit,
-    };
-    directory::call::<()>(env, &record.team, &call).await?;
+    directory::call::<()>(env, &record.team, &insert_call(config, hash, record, audit)).await?;
     let stored = Stored {
         hash: hash.0.clone(),
         record: record.clone(),

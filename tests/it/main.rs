@@ -66,29 +66,46 @@ pub fn var(name: &str, value: &str) -> (String, String) {
     (name.to_string(), value.to_string())
 }
 
-/// The main instance.
+/// A worker with these vars (in front of the echo origin unless they name another
+/// `ORIGIN_URL`) and these options, started once, on first use.
+fn shared(
+    cell: &'static OnceLock<Worker>,
+    vars: &[(&str, &str)],
+    options: WorkerOptions,
+) -> &'static Worker {
+    cell.get_or_init(|| Worker::start(with_vars(vars, options)))
+}
+
+/// `options` with these vars, `ORIGIN_URL` the echo origin unless they name one.
+fn with_vars(vars: &[(&str, &str)], options: WorkerOptions) -> WorkerOptions {
+    let mut all: Vec<(String, String)> = vars.iter().map(|(k, v)| var(k, v)).collect();
+    if !vars.iter().any(|(k, _)| *k == "ORIGIN_URL") {
+        all.insert(0, var("ORIGIN_URL", &origin().url));
+    }
+    WorkerOptions {
+        vars: all,
+        ..options
+    }
+}
+
 /// The main worker's `IDENTITY_SIGNING_SECRET`.
 pub const IDENTITY_SECRET: &str = "identity-secret-for-the-e2e-suite-0123";
 
 /// The legacy format the main worker accepts for imported keys.
 pub const LEGACY_KEY_FORMATS: &str = r#"[{"prefix": "api_", "length": 20}]"#;
 
+/// The main instance.
 pub fn main_worker() -> &'static Worker {
     static W: OnceLock<Worker> = OnceLock::new();
-    W.get_or_init(|| {
-        Worker::start(WorkerOptions {
-            vars: vec![
-                var("ORIGIN_URL", &origin().url),
-                var("POLICY", POLICY),
-                var("KEY_PREFIX", PREFIX),
-                var("RATE_LIMITS", RATE_LIMITS),
-                var("PLANS", PLANS),
-                var("LEGACY_KEY_FORMATS", LEGACY_KEY_FORMATS),
-                var("IDENTITY_SIGNING_SECRET", IDENTITY_SECRET),
-            ],
-            ..Default::default()
-        })
-    })
+    let vars = [
+        ("POLICY", POLICY),
+        ("KEY_PREFIX", PREFIX),
+        ("RATE_LIMITS", RATE_LIMITS),
+        ("PLANS", PLANS),
+        ("LEGACY_KEY_FORMATS", LEGACY_KEY_FORMATS),
+        ("IDENTITY_SIGNING_SECRET", IDENTITY_SECRET),
+    ];
+    shared(&W, &vars, WorkerOptions::default())
 }
 
 /// The shipped `wrangler.toml` (object-valued `POLICY`, default prefix), with the
@@ -96,97 +113,73 @@ pub fn main_worker() -> &'static Worker {
 /// `FORWARDED_FOR = "append"`.
 pub fn shipped_worker() -> &'static Worker {
     static W: OnceLock<Worker> = OnceLock::new();
-    W.get_or_init(|| {
-        Worker::start(WorkerOptions {
-            vars: vec![
-                var("ORIGIN_URL", &origin().url),
-                var("FORWARD_AUTHORIZATION", "true"),
-                var("ORIGIN_TIMEOUT", "1500"),
-                var("FORWARDED_FOR", "append"),
-            ],
-            ..Default::default()
-        })
-    })
+    let vars = [
+        ("FORWARD_AUTHORIZATION", "true"),
+        ("ORIGIN_TIMEOUT", "1500"),
+        ("FORWARDED_FOR", "append"),
+    ];
+    shared(&W, &vars, WorkerOptions::default())
 }
 
 /// No KV binding, and an origin port where nothing listens.
 pub fn broken_worker() -> &'static Worker {
     static W: OnceLock<Worker> = OnceLock::new();
-    W.get_or_init(|| {
-        Worker::start(WorkerOptions {
-            kv: false,
-            vars: vec![var(
-                "ORIGIN_URL",
-                &format!("http://127.0.0.1:{}", free_port()),
-            )],
-            ..Default::default()
-        })
-    })
+    let nowhere = format!("http://127.0.0.1:{}", free_port());
+    let options = WorkerOptions {
+        kv: false,
+        ..Default::default()
+    };
+    shared(&W, &[("ORIGIN_URL", &nowhere)], options)
 }
 
 /// No `KEY_AUTHORITY` binding: the rate limiter fails; `open` lets traffic through.
 pub fn no_limiter_worker(fail_open: bool) -> &'static Worker {
     static CLOSED: OnceLock<Worker> = OnceLock::new();
     static OPEN: OnceLock<Worker> = OnceLock::new();
-    let cell = if fail_open { &OPEN } else { &CLOSED };
-    cell.get_or_init(|| {
-        Worker::start(WorkerOptions {
-            authority: false,
-            vars: vec![
-                var("ORIGIN_URL", &origin().url),
-                var(
-                    "RATE_LIMIT_FAILURE",
-                    if fail_open { "open" } else { "closed" },
-                ),
-            ],
-            ..Default::default()
-        })
-    })
+    let (cell, failure) = if fail_open {
+        (&OPEN, "open")
+    } else {
+        (&CLOSED, "closed")
+    };
+    let options = WorkerOptions {
+        authority: false,
+        ..Default::default()
+    };
+    shared(cell, &[("RATE_LIMIT_FAILURE", failure)], options)
 }
 
 /// A main-like instance of its own, on `state`, for restart tests.
 pub fn private_worker(state: &std::path::Path) -> Worker {
-    Worker::start(WorkerOptions {
-        vars: vec![var("ORIGIN_URL", &origin().url)],
-        state: Some(state.to_path_buf()),
-        ..Default::default()
-    })
+    Worker::start(with_vars(
+        &[],
+        WorkerOptions {
+            state: Some(state.to_path_buf()),
+            ..Default::default()
+        },
+    ))
 }
 
 /// A private instance that sends expiry notices to `webhook`, signed with `secret`,
 /// waiting at most 2 s for each answer.
 pub fn notifying_worker(webhook: &str, secret: &str) -> Worker {
-    Worker::start(WorkerOptions {
-        vars: vec![
-            var("ORIGIN_URL", &origin().url),
-            var("EXPIRY_WEBHOOK_URL", webhook),
-            var("EXPIRY_WEBHOOK_SECRET", secret),
-            var("EXPIRY_NOTICE_DAYS", "7,1"),
-            var("EXPIRY_WEBHOOK_TIMEOUT", "2000"),
-        ],
-        ..Default::default()
-    })
+    let vars = [
+        ("EXPIRY_WEBHOOK_URL", webhook),
+        ("EXPIRY_WEBHOOK_SECRET", secret),
+        ("EXPIRY_NOTICE_DAYS", "7,1"),
+        ("EXPIRY_WEBHOOK_TIMEOUT", "2000"),
+    ];
+    Worker::start(with_vars(&vars, WorkerOptions::default()))
 }
 
 /// A policy for an origin that routes without regard to case, trailing dots or a
 /// trailing slash (`case_insensitive`), letting any key through elsewhere.
 pub fn case_insensitive_worker() -> &'static Worker {
     static W: OnceLock<Worker> = OnceLock::new();
-    W.get_or_init(|| {
-        Worker::start(WorkerOptions {
-            vars: vec![
-                var("ORIGIN_URL", &origin().url),
-                var(
-                    "POLICY",
-                    r#"{"case_insensitive": true, "unmatched": "authenticate",
-                        "public": ["/static/**"],
-                        "routes": [{"method": "*", "path": "/internal/**", "deny": true},
-                                   {"method": "*", "path": "/admin", "deny": true}]}"#,
-                ),
-            ],
-            ..Default::default()
-        })
-    })
+    let policy = r#"{"case_insensitive": true, "unmatched": "authenticate",
+                     "public": ["/static/**"],
+                     "routes": [{"method": "*", "path": "/internal/**", "deny": true},
+                                {"method": "*", "path": "/admin", "deny": true}]}"#;
+    shared(&W, &[("POLICY", policy)], WorkerOptions::default())
 }
 
 /// Leased admission (`ADMISSION = "leased"`), with the object reachable or not
@@ -195,74 +188,60 @@ pub fn leased_worker(with_object: bool) -> &'static Worker {
     static W: OnceLock<Worker> = OnceLock::new();
     static NO_OBJECT: OnceLock<Worker> = OnceLock::new();
     let cell = if with_object { &W } else { &NO_OBJECT };
-    cell.get_or_init(|| {
-        Worker::start(WorkerOptions {
-            authority: with_object,
-            vars: vec![
-                var("ORIGIN_URL", &origin().url),
-                var("POLICY", POLICY),
-                var("ADMISSION", "leased"),
-                var("LEASE_TTL", "1000"),
-                var("PLANS", PLANS),
-            ],
-            ..Default::default()
-        })
-    })
+    let vars = [
+        ("POLICY", POLICY),
+        ("ADMISSION", "leased"),
+        ("LEASE_TTL", "1000"),
+        ("PLANS", PLANS),
+    ];
+    let options = WorkerOptions {
+        authority: with_object,
+        ..Default::default()
+    };
+    shared(cell, &vars, options)
 }
 
 /// Leased admission behind a switch that makes the key objects unreachable
 /// (`tests/it/flaky.mjs`).
 pub fn flaky_leased_worker() -> &'static Worker {
     static W: OnceLock<Worker> = OnceLock::new();
-    W.get_or_init(|| {
-        Worker::start(WorkerOptions {
-            main: Some("tests/it/flaky.mjs"),
-            vars: vec![
-                var("ORIGIN_URL", &origin().url),
-                var("POLICY", POLICY),
-                var("ADMISSION", "leased"),
-                var("LEASE_TTL", "3000"),
-            ],
-            ..Default::default()
-        })
-    })
+    let vars = [
+        ("POLICY", POLICY),
+        ("ADMISSION", "leased"),
+        ("LEASE_TTL", "3000"),
+    ];
+    let options = WorkerOptions {
+        main: Some("tests/it/flaky.mjs"),
+        ..Default::default()
+    };
+    shared(&W, &vars, options)
 }
 
 /// `CORS` for one browser origin, and a small rate limit to see a 429.
 pub fn cors_worker() -> &'static Worker {
     static W: OnceLock<Worker> = OnceLock::new();
-    W.get_or_init(|| {
-        Worker::start(WorkerOptions {
-            vars: vec![
-                var("ORIGIN_URL", &origin().url),
-                var("POLICY", POLICY),
-                var(
-                    "CORS",
-                    r#"{"origins": ["https://app.example.com"], "max_age": 300}"#,
-                ),
-                var(
-                    "RATE_LIMITS",
-                    r#"[{"name": "burst", "limit": 3, "window": "1h"}]"#,
-                ),
-            ],
-            ..Default::default()
-        })
-    })
+    let vars = [
+        ("POLICY", POLICY),
+        (
+            "CORS",
+            r#"{"origins": ["https://app.example.com"], "max_age": 300}"#,
+        ),
+        (
+            "RATE_LIMITS",
+            r#"[{"name": "burst", "limit": 3, "window": "1h"}]"#,
+        ),
+    ];
+    shared(&W, &vars, WorkerOptions::default())
 }
 
 /// An invalid `CORS` (credentials with any origin).
 pub fn bad_cors_worker() -> &'static Worker {
     static W: OnceLock<Worker> = OnceLock::new();
-    W.get_or_init(|| {
-        Worker::start(WorkerOptions {
-            vars: vec![
-                var("ORIGIN_URL", &origin().url),
-                var("POLICY", POLICY),
-                var("CORS", r#"{"origins": "*", "credentials": true}"#),
-            ],
-            ..Default::default()
-        })
-    })
+    let vars = [
+        ("POLICY", POLICY),
+        ("CORS", r#"{"origins": "*", "credentials": true}"#),
+    ];
+    shared(&W, &vars, WorkerOptions::default())
 }
 
 /// The WebSocket origin of [`ws_worker`].
@@ -274,31 +253,17 @@ pub fn ws_origin() -> &'static harness::WsOrigin {
 /// The main policy in front of a WebSocket origin ([`ws_origin`]).
 pub fn ws_worker() -> &'static Worker {
     static W: OnceLock<Worker> = OnceLock::new();
-    W.get_or_init(|| {
-        Worker::start(WorkerOptions {
-            vars: vec![
-                var("ORIGIN_URL", &ws_origin().url),
-                var("POLICY", POLICY),
-                var("KEY_PREFIX", PREFIX),
-            ],
-            ..Default::default()
-        })
-    })
+    let vars = [
+        ("ORIGIN_URL", ws_origin().url.as_str()),
+        ("POLICY", POLICY),
+        ("KEY_PREFIX", PREFIX),
+    ];
+    shared(&W, &vars, WorkerOptions::default())
 }
 
 /// An invalid `POLICY`.
 pub fn misconfigured_worker() -> &'static Worker {
     static W: OnceLock<Worker> = OnceLock::new();
-    W.get_or_init(|| {
-        Worker::start(WorkerOptions {
-            vars: vec![
-                var("ORIGIN_URL", &origin().url),
-                var(
-                    "POLICY",
-                    r#"{"routes": [{"path": "documents", "scopes": []}]}"#,
-                ),
-            ],
-            ..Default::default()
-        })
-    })
+    let policy = r#"{"routes": [{"path": "documents", "scopes": []}]}"#;
+    shared(&W, &[("POLICY", policy)], WorkerOptions::default())
 }
