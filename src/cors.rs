@@ -426,7 +426,10 @@ mod tests {
         check_error(json!([]), "CORS");
         check_error(json!({}), "CORS.origins");
         check_error(json!({"origins": []}), "CORS.origins");
-        check_error(json!({"origins": "https://app.example.com"}), "CORS.origins");
+        check_error(
+            json!({"origins": "https://app.example.com"}),
+            "CORS.origins",
+        );
         check_error(json!({"origins": ["app.example.com"]}), "CORS.origins[0]");
         check_error(
             json!({"origins": ["https://a.example/path"]}),

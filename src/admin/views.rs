@@ -2,72 +2,137 @@
 //! or the hash (but once, in the reply that issues it).
 
 use crate::expiry;
-use crate::record::KeyRecord;
+use crate::ratelimit::LimitPolicy;
+use crate::record::{AdmissionMode, KeyRecord, KeyStatus};
 use crate::usage::{Outcome, Usage};
-use serde_json::{json, Value};
+use ipnet::IpNet;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// What every view of a key shows: metadata only, never the plaintext or the hash.
+#[derive(Serialize)]
+struct KeyFields<'a> {
+    id: &'a str,
+    team: &'a str,
+    name: &'a str,
+    hint: &'a str,
+    scopes: &'a [String],
+    subject: Option<&'a str>,
+    status: KeyStatus,
+    enabled: bool,
+    created_at: String,
+    created_by: &'a str,
+    expires_at: Option<String>,
+    revoked_at: Option<String>,
+    plan: Option<&'a str>,
+    rate_limits: Option<&'a [LimitPolicy]>,
+    ip_allow: Option<&'a [IpNet]>,
+    meta: Option<&'a Map<String, Value>>,
+    admission: Option<AdmissionMode>,
+    region: Option<&'a str>,
+    imported: bool,
+    replaces: Option<&'a str>,
+    replaced_by: Option<&'a str>,
+}
+
+impl<'a> KeyFields<'a> {
+    fn of(r: &'a KeyRecord, now_ms: i64) -> KeyFields<'a> {
+        KeyFields {
+            id: &r.id,
+            team: &r.team,
+            name: &r.name,
+            hint: &r.hint,
+            scopes: &r.scopes,
+            subject: r.subject.as_deref(),
+            status: r.status(now_ms),
+            enabled: r.enabled,
+            created_at: expiry::rfc3339(r.created_at),
+            created_by: &r.created_by,
+            expires_at: r.expires_at.map(expiry::rfc3339),
+            revoked_at: r.revoked_at.map(expiry::rfc3339),
+            plan: r.plan.as_deref(),
+            rate_limits: r.rate_limits.as_deref(),
+            ip_allow: r.ip_allow.as_deref(),
+            meta: r.meta.as_ref(),
+            admission: r.admission,
+            region: r.region.as_deref(),
+            imported: r.imported,
+            replaces: r.replaces.as_deref(),
+            replaced_by: r.replaced_by.as_deref(),
+        }
+    }
+}
+
+/// A key with its usage (`null` figures when they could not be read).
+#[derive(Serialize)]
+struct KeyView<'a> {
+    #[serde(flatten)]
+    fields: KeyFields<'a>,
+    last_used_at: Option<String>,
+    requests: Option<u64>,
+    denied: Option<u64>,
+}
+
+/// A key just issued or rotated, with its plaintext.
+#[derive(Serialize)]
+struct CreatedView<'a> {
+    #[serde(flatten)]
+    fields: KeyFields<'a>,
+    #[serde(rename = "key")]
+    plaintext: &'a str,
+}
+
+/// One request as its key's owner sees it.
+#[derive(Serialize)]
+struct OutcomeView<'a> {
+    at: String,
+    method: &'a str,
+    path: &'a str,
+    status: Option<u16>,
+    code: Option<crate::problem::Code>,
+    forwarded: bool,
+}
+
+/// As JSON (these views hold only strings, numbers and maps with string keys).
+fn value(view: impl Serialize) -> Value {
+    serde_json::to_value(view).unwrap_or(Value::Null)
+}
 
 /// The JSON view of a key: metadata only, never the plaintext or the hash.
 /// `usage` comes from the key's Durable Object (`null` when it could not be read).
 pub fn key_view(record: &KeyRecord, now_ms: i64, usage: Option<&Usage>) -> Value {
-    json!({
-        "id": record.id,
-        "team": record.team,
-        "name": record.name,
-        "hint": record.hint,
-        "scopes": record.scopes,
-        "subject": record.subject,
-        "status": record.status(now_ms),
-        "enabled": record.enabled,
-        "created_at": expiry::rfc3339(record.created_at),
-        "created_by": record.created_by,
-        "expires_at": record.expires_at.map(expiry::rfc3339),
-        "revoked_at": record.revoked_at.map(expiry::rfc3339),
-        "plan": record.plan,
-        "rate_limits": record.rate_limits,
-        "ip_allow": record.ip_allow,
-        "meta": record.meta,
-        "admission": record.admission,
-        "region": record.region,
-        "imported": record.imported,
-        "replaces": record.replaces,
-        "replaced_by": record.replaced_by,
-        "last_used_at": usage.and_then(|u| u.last_used_at).map(expiry::rfc3339),
-        "requests": usage.map(|u| u.requests),
-        "denied": usage.map(|u| u.denied),
+    value(KeyView {
+        fields: KeyFields::of(record, now_ms),
+        last_used_at: usage.and_then(|u| u.last_used_at).map(expiry::rfc3339),
+        requests: usage.map(|u| u.requests),
+        denied: usage.map(|u| u.denied),
     })
 }
 
 /// The JSON view of recent outcomes, newest first.
 pub fn outcomes_view(outcomes: &[Outcome]) -> Value {
-    Value::Array(
-        outcomes
-            .iter()
-            .rev()
-            .map(|o| {
-                json!({
-                    "at": expiry::rfc3339_ms(o.at_ms),
-                    "method": o.method,
-                    "path": o.path,
-                    "status": o.status,
-                    "code": o.code,
-                    "forwarded": o.status.is_none(),
-                })
-            })
-            .collect(),
-    )
+    let views: Vec<OutcomeView<'_>> = outcomes
+        .iter()
+        .rev()
+        .map(|o| OutcomeView {
+            at: expiry::rfc3339_ms(o.at_ms),
+            method: &o.method,
+            path: &o.path,
+            status: o.status,
+            code: o.code,
+            forwarded: o.status.is_none(),
+        })
+        .collect();
+    value(views)
 }
 
 /// The reply to a successful issue or rotation: the only time the plaintext is
 /// ever returned.
 pub fn created_view(record: &KeyRecord, plaintext: &str, now_ms: i64) -> Value {
-    let mut v = key_view(record, now_ms, None);
-    if let Value::Object(map) = &mut v {
-        map.insert("key".into(), json!(plaintext));
-        for usage_field in ["last_used_at", "requests", "denied"] {
-            map.remove(usage_field);
-        }
-    }
-    v
+    value(CreatedView {
+        fields: KeyFields::of(record, now_ms),
+        plaintext,
+    })
 }
 
 #[cfg(test)]
