@@ -103,6 +103,11 @@ pub fn credential_problem(e: CredentialError) -> Problem {
     }
 }
 
+/// The refusal of a well-formed key that no record matches.
+pub fn unknown_key() -> Problem {
+    Problem::new(Code::InvalidKey, "no key matches the one presented").presented()
+}
+
 /// Judges the record found for the key (or its absence) against the client's
 /// address (`CF-Connecting-IP`) and the route at `now_ms`. Authentication is judged
 /// before authorization: an unknown key gets 401 even on a denied route.
@@ -112,9 +117,7 @@ pub fn after_lookup(
     client_ip: Option<IpAddr>,
     now_ms: i64,
 ) -> Result<(), Problem> {
-    let record = record.ok_or_else(|| {
-        Problem::new(Code::InvalidKey, "no key matches the one presented").presented()
-    })?;
+    let record = record.ok_or_else(unknown_key)?;
     let status_problem = |code, detail: &str| {
         Err(Problem::new(code, detail)
             .presented()

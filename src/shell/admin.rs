@@ -451,25 +451,22 @@ async fn authorize(
     };
     let required = [MANAGE_SCOPE.to_string()];
     let ip = super::client_ip(&req.headers().0);
-    let (record, _) = super::authenticate(
-        env,
-        config,
-        ctx,
-        None,
-        &key,
-        RouteDecision::Require(&required),
+    let asked = super::Asked {
+        key: &key,
+        route: RouteDecision::Require(&required),
         ip,
-        (method, path),
-        false,
-    )
-    .await
-    .map_err(|p| match p.code {
-        Code::InsufficientScope => Problem::new(
-            Code::Forbidden,
-            "this key does not hold keys:manage, which the admin API requires",
-        ),
-        _ => p,
-    })?;
+        method,
+        path,
+    };
+    let (record, _) = super::authenticate(env, config, ctx, asked, super::Via::AdminApi)
+        .await
+        .map_err(|p| match p.code {
+            Code::InsufficientScope => Problem::new(
+                Code::Forbidden,
+                "this key does not hold keys:manage, which the admin API requires",
+            ),
+            _ => p,
+        })?;
     Ok(Actor::key(record))
 }
 

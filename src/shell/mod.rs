@@ -164,18 +164,15 @@ async fn handle(
         }
         Gate::Lookup { path, key, route } => {
             let ip = client_ip(&headers);
-            let (record, verdict) = authenticate(
-                env,
-                config,
-                ctx,
-                Some(wctx),
-                &key,
+            let asked = Asked {
+                key: &key,
                 route,
                 ip,
-                (method, &path),
-                config.rate_limit_fail_open,
-            )
-            .await?;
+                method,
+                path: &path,
+            };
+            let (record, verdict) =
+                authenticate(env, config, ctx, asked, Via::RequestPath(wctx)).await?;
             let response = proxy::forward(
                 &req,
                 config,
@@ -208,6 +205,22 @@ pub(crate) fn client_ip(
     value.trim().parse().ok()
 }
 
+/// A request with a well-formed key, to authenticate.
+pub(crate) struct Asked<'a> {
+    pub key: &'a ApiKey,
+    pub route: RouteDecision<'a>,
+    pub ip: Option<std::net::IpAddr>,
+    pub method: &'a str,
+    pub path: &'a str,
+}
+
+/// Who asks: the request path (leased admission and fail-open as configured), or
+/// the admin API for a `keys:manage` key (exact, and always failing closed).
+pub(crate) enum Via<'a> {
+    RequestPath(&'a Context),
+    AdminApi,
+}
+
 /// Finds the key's record and judges it (status, address, route), then admits it
 /// by its admission mode. Exact: the key's Durable Object refuses a revoked or
 /// disabled key exactly, counts the request and records its outcome; a refusal
@@ -217,21 +230,26 @@ pub(crate) fn client_ip(
 /// `fail_open`, a failing object lets the request through within the key's limits
 /// counted in this isolate, unless the isolate saw the object refuse the key as
 /// revoked or disabled ([`crate::failopen`]); never for the admin API.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn authenticate(
     env: &Env,
     config: &'static Config,
     ctx: &mut Ctx,
-    wctx: Option<&Context>,
-    key: &ApiKey,
-    route: RouteDecision<'_>,
-    ip: Option<std::net::IpAddr>,
-    (method, path): (&str, &str),
-    fail_open: bool,
+    asked: Asked<'_>,
+    via: Via<'_>,
 ) -> std::result::Result<(KeyRecord, Option<Verdict>), Problem> {
-    let record = store::Keys::lookup(env, config, &key.hash(), ctx.now_ms).await?;
-    let Some(record) = record else {
-        return Err(decide::after_lookup(None, route, ip, ctx.now_ms).expect_err("no record"));
+    let Asked {
+        key,
+        route,
+        ip,
+        method,
+        path,
+    } = asked;
+    let (wctx, fail_open) = match via {
+        Via::RequestPath(wctx) => (Some(wctx), config.rate_limit_fail_open),
+        Via::AdminApi => (None, false),
+    };
+    let Some(record) = store::Keys::lookup(env, config, &key.hash(), ctx.now_ms).await? else {
+        return Err(decide::unknown_key());
     };
     ctx.key_id = Some(record.id.clone());
     let leased = wctx.filter(|_| decide::admission_mode(&record, config) == AdmissionMode::Leased);
