@@ -217,6 +217,17 @@ pub fn flaky_leased_worker() -> &'static Worker {
     shared(&W, &vars, options)
 }
 
+/// Exact admission failing open, behind the switch of `tests/it/flaky.mjs`.
+pub fn flaky_open_worker() -> &'static Worker {
+    static W: OnceLock<Worker> = OnceLock::new();
+    let vars = [("POLICY", POLICY), ("RATE_LIMIT_FAILURE", "open")];
+    let options = WorkerOptions {
+        main: Some("tests/it/flaky.mjs"),
+        ..Default::default()
+    };
+    shared(&W, &vars, options)
+}
+
 /// `CORS` for one browser origin, and a small rate limit to see a 429.
 pub fn cors_worker() -> &'static Worker {
     static W: OnceLock<Worker> = OnceLock::new();

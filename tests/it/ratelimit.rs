@@ -312,3 +312,38 @@ fn usage_and_outcomes_are_written_within_a_second_and_survive_a_restart() {
     assert_eq!(paths, expected, "newest first, the last fifty");
     assert!(view["last_used_at"].is_string());
 }
+
+/// Fail-open never lets through a key that the isolate saw its object refuse:
+/// disabled while its record is still cached as enabled, the key's object says
+/// so; with the object then unreachable, the request fails closed.
+#[test]
+fn fail_open_never_admits_a_key_its_object_refused() {
+    let w = crate::flaky_open_worker();
+    let switch = |state: &str| {
+        let r = send(w.req("GET", &format!("/_test/objects/{state}")));
+        assert_eq!(r.status, 200, "{}", r.text());
+    };
+    switch("up");
+    let (key, reply) = issue_with(w, json!({"rate_limits": []}));
+    let id = reply["id"].as_str().unwrap();
+    // Used once: the isolate caches the record (enabled) for RECORD_CACHE_TTL.
+    assert_eq!(get(w, &key).status, 200);
+    let r = crate::harness::send_json(
+        w.admin("PATCH", &format!("/teams/acme/keys/{id}")),
+        &json!({"enabled": false}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    // The object refuses it (the cached record still says enabled).
+    assert_problem(&get(w, &key), 401, "KEY_DISABLED");
+    switch("down");
+    let r = get(w, &key);
+    switch("up");
+    assert_problem(&r, 503, "UNAVAILABLE");
+    assert!(w.logged("\"refused\":\"revoked or disabled\""));
+    // A key it never saw refused still fails open, as configured.
+    let (other, _) = issue_with(w, json!({"rate_limits": []}));
+    switch("down");
+    let r = get(w, &other);
+    switch("up");
+    assert_eq!(r.status, 200, "{}", r.text());
+}
