@@ -203,9 +203,7 @@ pub fn fold(canonical: &str) -> String {
         out.push('/');
         out.push_str(seg.trim_end_matches(['.', ' ']));
     }
-    while out.len() > 1 && out.ends_with('/') {
-        out.pop();
-    }
+    out.truncate(out.trim_end_matches('/').len());
     if out.is_empty() {
         out.push('/');
     }
