@@ -18,9 +18,20 @@ pub fn valid_name(name: &str) -> bool {
     is_slug(name, 32)
 }
 
+/// What every key id starts with.
+pub const KEY_ID_PREFIX: &str = "key_";
+/// Random base62 characters of a new key id.
+pub const KEY_ID_LEN: usize = 16;
+
+/// A new key id, `key_` and 16 base62 characters from `fill` (the runtime's
+/// randomness, passed in).
+pub fn mint_key_id(fill: impl FnMut(&mut [u8])) -> String {
+    crate::key::generate_id(KEY_ID_PREFIX, KEY_ID_LEN, fill)
+}
+
 /// Whether `id` looks like a key id (`key_` and 1 to 64 base62 characters).
 pub fn valid_key_id(id: &str) -> bool {
-    id.strip_prefix("key_").is_some_and(|r| {
+    id.strip_prefix(KEY_ID_PREFIX).is_some_and(|r| {
         (1..=64).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_alphanumeric())
     })
 }
@@ -37,6 +48,8 @@ mod tests {
         }
         assert!(valid_name(&"x".repeat(32)) && !valid_name(&"x".repeat(33)));
         assert!(!valid_name("Free"));
+        let minted = mint_key_id(|b: &mut [u8]| b.fill(7));
+        assert!(valid_key_id(&minted) && minted.len() == KEY_ID_PREFIX.len() + KEY_ID_LEN);
         assert!(valid_key_id("key_AbC123") && valid_key_id(&format!("key_{}", "a".repeat(64))));
         for bad in [
             "key_",

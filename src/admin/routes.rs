@@ -84,6 +84,17 @@ impl Route {
         }
     }
 
+    /// Whether the endpoint reads a JSON body.
+    pub fn takes_body(&self) -> bool {
+        matches!(
+            self,
+            Route::CreateKey { .. }
+                | Route::ImportKey { .. }
+                | Route::RotateKey { .. }
+                | Route::UpdateKey { .. }
+        )
+    }
+
     /// The path below [`PREFIX`] that reaches this endpoint: with its method, the
     /// inverse of [`route`]. The team and id are put in as they are (a client
     /// percent-encodes them first).

@@ -12,10 +12,12 @@ use super::runtime;
 use super::store::Keys;
 use super::Ctx;
 use crate::actor::{Actor, MANAGE_SCOPE};
-use crate::admin::{self, Route};
+use crate::admin;
+use crate::admin::plan::{with_warnings, Audit, Insert, Plan, Rotated};
+use crate::admin::plan::{IMPORT_NOT_COPIED, OBJECT_NOT_TOLD, ROTATION_NOT_COPIED};
 use crate::config::Config;
 use crate::credential;
-use crate::directory::{Action, Applied, AuditEntry, Call, Change, Page, Stored};
+use crate::directory::{Applied, AuditEntry, Call, Change, Page, Stored};
 use crate::key::{self, KeyHash};
 use crate::keystate::StateChange;
 use crate::policy::RouteDecision;
@@ -28,7 +30,9 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use worker::{Env, Request, Response};
 
-/// Handles `/_keyward/v1/...`. The caller is authorized before anything else is parsed.
+/// Handles `/_keyward/v1/...`. The caller is authorized before anything else is
+/// parsed; [`admin::plan`] then judges the call, and this carries out its writes
+/// in the order it states.
 pub async fn handle(
     mut req: Request,
     env: &Env,
@@ -39,68 +43,72 @@ pub async fn handle(
 ) -> Result<Response, Problem> {
     let actor = authorize(&req, env, config, ctx, method, path).await?;
     let route = admin::route(method, path)?;
-    actor.may_manage(route.team())?;
-    let keys = Keys::open(env, config)?;
-    let now = ctx.now_ms.div_euclid(1000);
+    let body = if route.takes_body() {
+        read_body(&mut req).await?
+    } else {
+        Vec::new()
+    };
     let url = req.inner().url();
     let (_, _, query) = crate::path::split_url(&url);
-    let query = query.strip_prefix('?').map(str::to_string);
-    let audit = |action: Action, key_id: &str, details: Value| AuditEntry {
+    let query = query.strip_prefix('?');
+    let now = ctx.now_ms.div_euclid(1000);
+    let plan = admin::plan(
+        &actor,
+        route,
+        &body,
+        query,
+        now,
+        config,
+        runtime::fill_random,
+    )?;
+    let keys = Keys::open(env, config)?;
+    let stamp = |a: Audit| AuditEntry {
         seq: 0,
         at_ms: ctx.now_ms,
         actor: actor.name().to_string(),
-        action,
-        key_id: key_id.to_string(),
+        action: a.action,
+        key_id: a.key_id,
         request_id: ctx.request_id.clone(),
-        details,
+        details: a.details,
     };
-    match route {
-        Route::CreateKey { team } => {
-            let body = read_body(&mut req).await?;
-            let mut new = admin::validate_create(&body, now, config)?;
-            let warnings = actor.restrict_new(&mut new, config)?;
-            let plaintext = key::generate(&config.key_prefix, runtime::fill_random);
-            let id = key::generate_id("key_", 16, runtime::fill_random);
-            let hint = plaintext.hint(&config.key_prefix);
-            let record = new.into_record(id, team, hint, now, actor.name());
-            let entry = audit(Action::KeyCreate, &record.id, created_details(&record));
-            insert(env, &keys, config, &plaintext.hash(), &record, entry).await?;
+    match plan {
+        Plan::Issue(insert, plaintext) => {
+            let Insert {
+                hash,
+                record,
+                audit,
+                warnings,
+            } = *insert;
+            add(env, &keys, config, &hash, &record, stamp(audit)).await?;
             ctx.key_id = Some(record.id.clone());
-            let mut view = admin::created_view(&record, plaintext.expose(), ctx.now_ms);
-            if !warnings.is_empty() {
-                view["warnings"] = json!(warnings);
-            }
-            respond::json(201, &view)
+            let view = admin::created_view(&record, plaintext.expose(), ctx.now_ms);
+            respond::json(201, &with_warnings(view, &warnings))
         }
-        Route::ImportKey { team } => {
-            let body = read_body(&mut req).await?;
-            let mut import = admin::validate_import(&body, now, config)?;
-            let warnings = actor.restrict_new(&mut import.key, config)?;
-            let hash = KeyHash(import.hash);
+        Plan::Import(insert) => {
+            let Insert {
+                hash,
+                record,
+                audit,
+                mut warnings,
+            } = *insert;
             if keys.exists(&hash).await? {
                 return Err(Problem::new(
                     Code::Conflict,
                     "this key is already registered",
                 ));
             }
-            let id = key::generate_id("key_", 16, runtime::fill_random);
-            let hint = format!("{}…{}", import.prefix, import.last4.unwrap_or_default());
-            let mut record = import.key.into_record(id, team, hint, now, actor.name());
-            record.imported = true;
-            let entry = audit(Action::KeyImport, &record.id, created_details(&record));
-            let mut warnings: Vec<String> = warnings;
-            if let Some(w) = import_key(env, &keys, config, &hash, &record, entry).await? {
-                warnings.push(w.to_string());
+            if !import_key(env, &keys, config, &hash, &record, stamp(audit)).await? {
+                warnings.push(IMPORT_NOT_COPIED.to_string());
             }
             ctx.key_id = Some(record.id.clone());
-            let mut view = admin::key_view(&record, ctx.now_ms, None);
-            if !warnings.is_empty() {
-                view["warnings"] = json!(warnings);
-            }
-            respond::json(201, &view)
+            let view = admin::key_view(&record, ctx.now_ms, None);
+            respond::json(201, &with_warnings(view, &warnings))
         }
-        Route::ListKeys { team } => {
-            let (cursor, limit) = crate::directory::page_query(query.as_deref())?;
+        Plan::List {
+            team,
+            cursor,
+            limit,
+        } => {
             let page: Page<KeyRecord> =
                 directory::call(env, &team, &Call::List { cursor, limit }).await?;
             let usages = join_all(page.items.iter().map(|r| usage(env, config, r, false))).await;
@@ -115,7 +123,20 @@ pub async fn handle(
                 &json!({"items": items, "next_cursor": page.next_cursor}),
             )
         }
-        Route::GetKey { team, id } => {
+        Plan::Audit {
+            team,
+            cursor,
+            limit,
+        } => {
+            let page: Page<AuditEntry> =
+                directory::call(env, &team, &Call::Audit { cursor, limit }).await?;
+            let items: Vec<Value> = page.items.iter().map(AuditEntry::view).collect();
+            respond::json(
+                200,
+                &json!({"items": items, "next_cursor": page.next_cursor}),
+            )
+        }
+        Plan::Get { team, id } => {
             let stored = find(env, &team, &id).await?;
             let r = &stored.record;
             let report = usage(env, config, r, true)
@@ -125,132 +146,54 @@ pub async fn handle(
             view["recent"] = admin::outcomes_view(&report.outcomes);
             respond::json(200, &view)
         }
-        Route::UpdateKey { team, id } => {
-            let body = read_body(&mut req).await?;
-            let update = admin::validate_update(&body, config)?;
-            actor.may_update(&update)?;
+        Plan::Change { team, id, command } => {
             let stored = find(env, &team, &id).await?;
-            actor.may_grant(&stored.record.scopes)?;
-            let change = update.enabled.map(|enabled| StateChange {
-                key: id.clone(),
-                revoked_at: None,
-                enabled: Some(enabled),
-            });
+            let old = &stored.record;
+            let w = command.writes(&actor, old, now, config, runtime::fill_random)?;
             // The key's object first: it decides every request from now on.
-            let mut told = false;
-            if let Some(change) = &change {
-                told = tell(env, config, &stored.record, change).await?;
-                if change.enabled == Some(false) {
-                    super::leased::drop_key(&id);
-                }
+            let told = match &w.first {
+                Some(first) => tell(env, config, old, first).await?,
+                None => false,
+            };
+            if w.drop_leases {
+                super::leased::drop_key(&id);
             }
-            let entry = audit(Action::KeyUpdate, &id, json!({"fields": update.fields()}));
-            let applied = apply(env, &team, &id, Change::Update(update), entry).await?;
-            if let Some(change) = change.filter(|_| !told) {
+            let applied = apply(env, &team, &id, w.change, stamp(w.audit)).await?;
+            if let Some(first) = w.first.filter(|_| !told) {
                 // Its first request reached the object meanwhile.
-                tell(env, config, &applied.key.record, &change).await?;
+                tell(env, config, &applied.key.record, &first).await?;
             }
-            sync(env, &keys, &team, &applied).await?;
-            respond::json(200, &admin::key_view(&applied.key.record, ctx.now_ms, None))
-        }
-        Route::RevokeKey { team, id } => {
-            let stored = find(env, &team, &id).await?;
-            actor.may_grant(&stored.record.scopes)?;
-            let change = StateChange {
-                key: id.clone(),
-                revoked_at: Some(now),
-                enabled: None,
+            let Some(Rotated {
+                plaintext,
+                mut warnings,
+            }) = w.rotated
+            else {
+                sync(env, &keys, &team, &applied).await?;
+                let view = admin::key_view(&applied.key.record, ctx.now_ms, None);
+                return respond::json(200, &view);
             };
-            let told = tell(env, config, &stored.record, &change).await?;
-            super::leased::drop_key(&id);
-            let entry = audit(Action::KeyRevoke, &id, json!({}));
-            let applied = apply(env, &team, &id, Change::Revoke { at: now }, entry).await?;
-            if !told {
-                tell(env, config, &applied.key.record, &change).await?;
-            }
-            sync(env, &keys, &team, &applied).await?;
-            respond::json(200, &admin::key_view(&applied.key.record, ctx.now_ms, None))
-        }
-        Route::RotateKey { team, id } => {
-            let body = read_body(&mut req).await?;
-            let rotate = admin::validate_rotate(&body, now)?;
-            let stored = find(env, &team, &id).await?;
-            // A key may rotate only keys no more powerful than itself: the new
-            // key's plaintext carries the old key's powers.
-            actor.may_rotate(&stored.record, config)?;
-            let resolved = rotate.expiry.resolve(stored.record.expires_at);
-            let cut = actor
-                .not_after()
-                .filter(|cap| resolved.is_none_or(|e| e > *cap));
-            let plaintext = key::generate(&config.key_prefix, runtime::fill_random);
-            let new_id = key::generate_id("key_", 16, runtime::fill_random);
-            let new_hint = plaintext.hint(&config.key_prefix);
-            let new_hash = plaintext.hash();
-            let entry = audit(
-                Action::KeyRotate,
-                &id,
-                json!({"replaced_by": new_id, "grace_s": rotate.grace_s}),
-            );
-            let change = Change::Rotate {
-                new_id,
-                new_hash: new_hash.0.clone(),
-                new_hint,
-                rotate,
-                now,
-                max_live: config.max_keys_per_team,
-                by: actor.name().to_string(),
-                not_after: actor.not_after(),
-            };
-            // The directory decides, with the audit entry; then the old key's object
-            // learns when the key stops; then KV. Once the directory has committed,
-            // the new key's plaintext is always returned.
-            let applied = apply(env, &team, &id, change, entry).await?;
+            // The directory has committed: the new key's plaintext is returned
+            // whatever fails from here on.
             let new = applied.new_key.clone().ok_or_else(|| {
                 runtime::unavailable("the team directory", "a rotation returned no new key")
             })?;
-            let state = StateChange {
-                key: id.clone(),
-                revoked_at: applied.key.record.revoked_at,
-                enabled: None,
-            };
-            let mut warnings = Vec::new();
-            let cut_warning;
-            if let Some(cap) = cut {
-                cut_warning = format!(
-                    "the new key expires at {}, when the key that rotated it does; a key never outlives its issuer",
-                    crate::expiry::rfc3339(cap)
-                );
-                warnings.push(cut_warning.as_str());
-            }
-            if applied.key.record.revoked_at.is_some_and(|at| at <= now) {
+            let after = admin::after_rotation(&applied, now);
+            if after.drop_leases {
                 super::leased::drop_key(&id);
             }
             // Set aside, not returned: logged here, and the plaintext is not lost.
-            if let Err(p) = tell(env, config, &applied.key.record, &state).await {
+            if let Err(p) = tell(env, config, &applied.key.record, &after.state).await {
                 runtime::log_cause(&p);
-                warnings.push("the old key's Durable Object could not be told: it stops within RECORD_CACHE_TTL of its revoked_at, not exactly then");
+                warnings.push(OBJECT_NOT_TOLD.to_string());
             }
             if let Err(p) = sync(env, &keys, &team, &applied).await {
                 runtime::log_cause(&p);
-                warnings.push("the KV copy could not be written: the new key may not work until the rotation's records are written again (PATCH either key)");
+                warnings.push(ROTATION_NOT_COPIED.to_string());
             }
             ctx.key_id = Some(new.record.id.clone());
             let mut view = admin::created_view(&new.record, plaintext.expose(), ctx.now_ms);
             view["replaces"] = admin::key_view(&applied.key.record, ctx.now_ms, None);
-            if !warnings.is_empty() {
-                view["warnings"] = json!(warnings);
-            }
-            respond::json(201, &view)
-        }
-        Route::Audit { team } => {
-            let (cursor, limit) = crate::directory::page_query(query.as_deref())?;
-            let page: Page<AuditEntry> =
-                directory::call(env, &team, &Call::Audit { cursor, limit }).await?;
-            let items: Vec<Value> = page.items.iter().map(AuditEntry::view).collect();
-            respond::json(
-                200,
-                &json!({"items": items, "next_cursor": page.next_cursor}),
-            )
+            respond::json(201, &with_warnings(view, &warnings))
         }
     }
 }
@@ -293,16 +236,6 @@ async fn usage(
     authority::usage(env, authority::object(r, config), &r.id, outcomes).await
 }
 
-/// The non-secret facts of a new key, for its audit entry.
-fn created_details(r: &KeyRecord) -> Value {
-    json!({
-        "name": r.name,
-        "scopes": r.scopes,
-        "expires_at": r.expires_at.map(crate::expiry::rfc3339),
-        "plan": r.plan,
-    })
-}
-
 /// The directory call that adds a key, up to `MAX_KEYS_PER_TEAM`.
 fn insert_call(config: &Config, hash: &KeyHash, record: &KeyRecord, audit: AuditEntry) -> Call {
     Call::Insert {
@@ -313,11 +246,11 @@ fn insert_call(config: &Config, hash: &KeyHash, record: &KeyRecord, audit: Audit
     }
 }
 
-/// Adds a key: its KV copy first (nobody holds a key that no directory knows: the
+/// Adds an issued key: its KV copy first (nobody holds a key that no directory knows: the
 /// plaintext is returned only after the directory accepted it), then the team
 /// directory, which enforces `MAX_KEYS_PER_TEAM` and may refuse: the KV copy is
 /// then removed.
-async fn insert(
+async fn add(
     env: &Env,
     keys: &Keys,
     config: &Config,
@@ -344,7 +277,7 @@ async fn insert(
 /// already knows (so of two concurrent imports of one hash, the loser writes and
 /// removes nothing in KV), then its KV copy, read back like every change. No
 /// plaintext is returned, so nothing needs the KV copy before the directory has
-/// it. If the KV write fails, the key is registered and a warning says so.
+/// it. Whether the KV copy was written (the key is registered either way).
 async fn import_key(
     env: &Env,
     keys: &Keys,
@@ -352,16 +285,14 @@ async fn import_key(
     hash: &KeyHash,
     record: &KeyRecord,
     audit: AuditEntry,
-) -> Result<Option<&'static str>, Problem> {
+) -> Result<bool, Problem> {
     keys.register_team(&record.team).await?;
     directory::call::<()>(env, &record.team, &insert_call(config, hash, record, audit)).await?;
     let stored = Stored {
         hash: hash.0.clone(),
         record: record.clone(),
     };
-    Ok(sync_one(env, keys, &record.team, stored).await.err().map(|_| {
-        "the KV copy could not be written: the key may not work until its record is written again (PATCH it)"
-    }))
+    Ok(sync_one(env, keys, &record.team, stored).await.is_ok())
 }
 
 /// Changes a key in the team directory, which answers what it applied; the
@@ -470,20 +401,9 @@ async fn authorize(
     Ok(Actor::key(record))
 }
 
-/// Reads at most `admin::MAX_BODY` bytes (plus one, to detect excess).
+/// Reads at most `admin::MAX_BODY` bytes plus one: the plan refuses a body
+/// larger than that, after judging the team.
 async fn read_body(req: &mut Request) -> Result<Vec<u8>, Problem> {
-    let declared = req
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > admin::MAX_BODY) {
-        return Err(Problem::new(
-            Code::PayloadTooLarge,
-            format!("the body is larger than {} bytes", admin::MAX_BODY),
-        ));
-    }
     let mut body = Vec::new();
     let Ok(mut stream) = req.stream() else {
         return Ok(body);
