@@ -5,9 +5,9 @@
 //! `worker::*`). ARCHITECTURE.md holds the map of the modules and the
 //! invariants they keep; `tests/tidy.rs` checks that it names every file.
 
-pub mod actor;
 pub mod admin;
 pub mod cache;
+pub mod change;
 pub mod config;
 pub mod cors;
 pub mod credential;

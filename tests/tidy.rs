@@ -202,3 +202,65 @@ fn no_source_file_is_too_long_to_read() {
         "over {MAX_LINES} lines before the tests: {long:?}"
     );
 }
+
+/// The core's top-level modules that `file` (under `src/`, not the shell's)
+/// names as `crate::…`, comments and tests aside.
+fn imports(file: &str) -> Vec<String> {
+    let text = read(file);
+    let code = text.split("#[cfg(test)]").next().unwrap_or("");
+    let mut found = Vec::new();
+    for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+        for (i, _) in line.match_indices("crate::") {
+            let rest = &line[i + "crate::".len()..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                found.push(name);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_core_imports_without_circles() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in sources() {
+        let Some(rel) = file.strip_prefix("src/") else {
+            continue;
+        };
+        if rel.starts_with("shell/") || rel.starts_with("bin/") || rel == "lib.rs" {
+            continue;
+        }
+        let module = rel
+            .split('/')
+            .next()
+            .unwrap()
+            .trim_end_matches(".rs")
+            .to_string();
+        let deps = graph.entry(module.clone()).or_default();
+        deps.extend(imports(&file).into_iter().filter(|m| *m != module));
+    }
+    // A module that reaches itself again through its imports is in a circle.
+    let mut circles = Vec::new();
+    for (module, deps) in &graph {
+        let mut seen = BTreeSet::new();
+        let mut todo: Vec<&String> = deps.iter().collect();
+        while let Some(m) = todo.pop() {
+            if m == module {
+                circles.push(module.clone());
+                break;
+            }
+            if seen.insert(m.clone()) {
+                todo.extend(graph.get(m).into_iter().flatten());
+            }
+        }
+    }
+    assert!(
+        circles.is_empty(),
+        "modules in an import circle: {circles:?}"
+    );
+}

@@ -6,9 +6,10 @@
 //! once the shell has read it, by [`Command::writes`]. Every authorization check
 //! happens once, here; randomness (new keys and ids) is passed in.
 
+use super::Route;
 use super::{validate_create, validate_import, validate_rotate, validate_update};
-use super::{KeyUpdate, Rotate, Route};
-use crate::actor::Actor;
+use crate::admin::actor::Actor;
+use crate::change::{KeyUpdate, Rotate};
 use crate::config::Config;
 use crate::directory::{Action, Applied, Change};
 use crate::expiry;

@@ -4,7 +4,7 @@
 
 pub mod store;
 
-use crate::admin::{KeyUpdate, Rotate};
+use crate::change::{KeyUpdate, Rotate};
 use crate::problem::{Code, Problem};
 use crate::record::{KeyRecord, KeyStatus};
 use serde::{Deserialize, Serialize};
@@ -432,7 +432,7 @@ pub fn page_query(query: Option<&str>) -> Result<(Option<String>, u32), Problem>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::NewExpiry;
+    use crate::change::NewExpiry;
 
     const NOW: i64 = 1_800_000_000;
 
@@ -567,7 +567,7 @@ mod tests {
     /// nullable field through JSON: absent, `null`-like and set alike.
     #[test]
     fn messages_round_trip() {
-        use crate::admin::{KeyUpdate, Limits, Patch};
+        use crate::change::{KeyUpdate, Limits, Patch};
         use crate::keystate::{Admission, Answer, Denial, StateChange};
         use crate::usage::{Outcome, Usage};
         #[track_caller]

@@ -250,7 +250,7 @@ fn audit_page(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::{NewExpiry, Rotate};
+    use crate::change::{NewExpiry, Rotate};
     use crate::directory::Action;
     use crate::directory::Page;
     use serde::de::DeserializeOwned;

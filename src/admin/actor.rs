@@ -8,7 +8,8 @@
 //! manager's own: the same subject and meta, networks inside its networks, limits
 //! no looser ([`ratelimit::within`]) and an expiry no later.
 
-use crate::admin::{KeyUpdate, NewKey};
+use crate::admin::NewKey;
+use crate::change::KeyUpdate;
 use crate::config::Config;
 use crate::decide;
 use crate::expiry;
