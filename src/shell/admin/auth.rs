@@ -1,0 +1,69 @@
+//! Who calls the admin API.
+
+use super::super::Ctx;
+use crate::admin::actor::{Actor, MANAGE_SCOPE};
+use crate::config::Config;
+use crate::credential;
+use crate::key;
+use crate::policy::RouteDecision;
+use crate::problem::{Code, Problem};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use worker::{Env, Request};
+
+/// The caller: the `ADMIN_TOKEN` (compared in constant time over SHA-256 digests,
+/// so that the length is not revealed either), or a key holding `keys:manage`,
+/// judged like any request (status, address, its Durable Object and limits).
+pub(super) async fn authorize(
+    req: &Request,
+    env: &Env,
+    config: &'static Config,
+    ctx: &mut Ctx,
+    method: &str,
+    path: &str,
+) -> Result<Actor, Problem> {
+    let header = req.headers().get("authorization").ok().flatten();
+    let presented = credential::bearer(header.as_deref()).map_err(|e| {
+        if e.key_presented() {
+            Problem::new(Code::InvalidKey, "the admin token is not recognised").presented()
+        } else {
+            Problem::new(
+                Code::MissingKey,
+                "the admin API needs \"Authorization: Bearer <ADMIN_TOKEN>\" or a key holding keys:manage",
+            )
+        }
+    })?;
+    let is_admin = config.admin_token.as_ref().is_some_and(|token| {
+        let a = Sha256::digest(presented.as_bytes());
+        let b = Sha256::digest(token.0.as_bytes());
+        bool::from(a.ct_eq(&b))
+    });
+    if is_admin {
+        return Ok(Actor::Admin);
+    }
+    let Ok(key) = key::parse_any(&config.key_prefix, &config.legacy_formats, presented) else {
+        return Err(
+            Problem::new(Code::InvalidKey, "the admin token is not recognised").presented(),
+        );
+    };
+    let required = [MANAGE_SCOPE.to_string()];
+    let ip = super::super::client_ip(&req.headers().0);
+    let asked = super::super::Asked {
+        key: &key,
+        route: RouteDecision::Require(&required),
+        ip,
+        method,
+        path,
+    };
+    let (record, _) =
+        super::super::authenticate(env, config, ctx, asked, super::super::Via::AdminApi)
+            .await
+            .map_err(|p| match p.code {
+                Code::InsufficientScope => Problem::new(
+                    Code::Forbidden,
+                    "this key does not hold keys:manage, which the admin API requires",
+                ),
+                _ => p,
+            })?;
+    Ok(Actor::key(record))
+}

@@ -1,0 +1,198 @@
+//! The admin API's shell half: who calls, then the team directory, the key's
+//! Durable Object and KV, around [`crate::admin`].
+//!
+//! Order of every write: the key's Durable Object first when the change affects
+//! requests at once (revocation, disabling), then the team directory (the record's
+//! authority, with its audit entry), then the KV copy that the request path reads.
+
+mod auth;
+mod body;
+mod effects;
+
+use super::authority;
+use super::directory;
+use super::respond;
+use super::runtime;
+use super::store::Keys;
+use super::Ctx;
+use crate::admin;
+use crate::admin::plan::{with_warnings, Audit, Insert, Plan, Rotated};
+use crate::admin::plan::{IMPORT_NOT_COPIED, OBJECT_NOT_TOLD, ROTATION_NOT_COPIED};
+use crate::config::Config;
+use crate::directory::{AuditEntry, Call, Page};
+use crate::problem::{Code, Problem};
+use crate::record::KeyRecord;
+use auth::authorize;
+use body::read_body;
+use effects::{add, apply, find, import_key, sync, tell, usage};
+use futures_util::future::join_all;
+use serde_json::{json, Value};
+use worker::{Env, Request, Response};
+
+/// Handles `/_keyward/v1/...`. The caller is authorized before anything else is
+/// parsed; [`admin::plan`] then judges the call, and this carries out its writes
+/// in the order it states.
+pub async fn handle(
+    mut req: Request,
+    env: &Env,
+    config: &'static Config,
+    ctx: &mut Ctx,
+    method: &str,
+    path: &str,
+) -> Result<Response, Problem> {
+    let actor = authorize(&req, env, config, ctx, method, path).await?;
+    let route = admin::route(method, path)?;
+    let body = if route.takes_body() {
+        read_body(&mut req).await?
+    } else {
+        Vec::new()
+    };
+    let url = req.inner().url();
+    let (_, _, query) = crate::path::split_url(&url);
+    let query = query.strip_prefix('?');
+    let now = ctx.now_ms.div_euclid(1000);
+    let plan = admin::plan(
+        &actor,
+        route,
+        &body,
+        query,
+        now,
+        config,
+        runtime::fill_random,
+    )?;
+    let keys = Keys::open(env, config)?;
+    let stamp = |a: Audit| AuditEntry {
+        seq: 0,
+        at_ms: ctx.now_ms,
+        actor: actor.name().to_string(),
+        action: a.action,
+        key_id: a.key_id,
+        request_id: ctx.request_id.clone(),
+        details: a.details,
+    };
+    match plan {
+        Plan::Issue(insert, plaintext) => {
+            let Insert {
+                hash,
+                record,
+                audit,
+                warnings,
+            } = *insert;
+            add(env, &keys, config, &hash, &record, stamp(audit)).await?;
+            ctx.key_id = Some(record.id.clone());
+            let view = admin::created_view(&record, plaintext.expose(), ctx.now_ms);
+            respond::json(201, &with_warnings(view, &warnings))
+        }
+        Plan::Import(insert) => {
+            let Insert {
+                hash,
+                record,
+                audit,
+                mut warnings,
+            } = *insert;
+            if keys.exists(&hash).await? {
+                return Err(Problem::new(
+                    Code::Conflict,
+                    "this key is already registered",
+                ));
+            }
+            if !import_key(env, &keys, config, &hash, &record, stamp(audit)).await? {
+                warnings.push(IMPORT_NOT_COPIED.to_string());
+            }
+            ctx.key_id = Some(record.id.clone());
+            let view = admin::key_view(&record, ctx.now_ms, None);
+            respond::json(201, &with_warnings(view, &warnings))
+        }
+        Plan::List {
+            team,
+            cursor,
+            limit,
+        } => {
+            let page: Page<KeyRecord> =
+                directory::call(env, &team, &Call::List { cursor, limit }).await?;
+            let usages = join_all(page.items.iter().map(|r| usage(env, config, r, false))).await;
+            let items: Vec<Value> = page
+                .items
+                .iter()
+                .zip(usages)
+                .map(|(r, u)| admin::key_view(r, ctx.now_ms, u.ok().map(|u| u.usage).as_ref()))
+                .collect();
+            respond::json(
+                200,
+                &json!({"items": items, "next_cursor": page.next_cursor}),
+            )
+        }
+        Plan::Audit {
+            team,
+            cursor,
+            limit,
+        } => {
+            let page: Page<AuditEntry> =
+                directory::call(env, &team, &Call::Audit { cursor, limit }).await?;
+            let items: Vec<Value> = page.items.iter().map(AuditEntry::view).collect();
+            respond::json(
+                200,
+                &json!({"items": items, "next_cursor": page.next_cursor}),
+            )
+        }
+        Plan::Get { team, id } => {
+            let stored = find(env, &team, &id).await?;
+            let r = &stored.record;
+            let report = usage(env, config, r, true)
+                .await
+                .map_err(authority::unavailable)?;
+            let mut view = admin::key_view(r, ctx.now_ms, Some(&report.usage));
+            view["recent"] = admin::outcomes_view(&report.outcomes);
+            respond::json(200, &view)
+        }
+        Plan::Change { team, id, command } => {
+            let stored = find(env, &team, &id).await?;
+            let old = &stored.record;
+            let w = command.writes(&actor, old, now, config, runtime::fill_random)?;
+            // The key's object first: it decides every request from now on.
+            let told = match &w.first {
+                Some(first) => tell(env, config, old, first).await?,
+                None => false,
+            };
+            if w.drop_leases {
+                super::leased::drop_key(&id);
+            }
+            let applied = apply(env, &team, &id, w.change, stamp(w.audit)).await?;
+            if let Some(first) = w.first.filter(|_| !told) {
+                // Its first request reached the object meanwhile.
+                tell(env, config, &applied.key.record, &first).await?;
+            }
+            let Some(Rotated {
+                plaintext,
+                mut warnings,
+            }) = w.rotated
+            else {
+                sync(env, &keys, &team, &applied).await?;
+                let view = admin::key_view(&applied.key.record, ctx.now_ms, None);
+                return respond::json(200, &view);
+            };
+            // The directory has committed: the new key's plaintext is returned
+            // whatever fails from here on.
+            let new = applied.new_key.clone().ok_or_else(|| {
+                runtime::unavailable("the team directory", "a rotation returned no new key")
+            })?;
+            let after = admin::after_rotation(&applied, now);
+            if after.drop_leases {
+                super::leased::drop_key(&id);
+            }
+            // Set aside, not returned: logged here, and the plaintext is not lost.
+            if let Err(p) = tell(env, config, &applied.key.record, &after.state).await {
+                runtime::log_cause(&p);
+                warnings.push(OBJECT_NOT_TOLD.to_string());
+            }
+            if let Err(p) = sync(env, &keys, &team, &applied).await {
+                runtime::log_cause(&p);
+                warnings.push(ROTATION_NOT_COPIED.to_string());
+            }
+            ctx.key_id = Some(new.record.id.clone());
+            let mut view = admin::created_view(&new.record, plaintext.expose(), ctx.now_ms);
+            view["replaces"] = admin::key_view(&applied.key.record, ctx.now_ms, None);
+            respond::json(201, &with_warnings(view, &warnings))
+        }
+    }
+}
