@@ -3,6 +3,7 @@
 //! parameters ([`Rotate`]). A leaf: the admin API builds them, the directory
 //! applies them, and neither imports the other for them.
 
+use crate::credits::{Credits, CreditsChange};
 use crate::ratelimit::LimitPolicy;
 use crate::record::{AdmissionMode, KeyRecord};
 use ipnet::IpNet;
@@ -98,6 +99,21 @@ pub struct KeyUpdate {
     /// New admission mode, or none (the plan's or `ADMISSION`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admission: Option<Patch<AdmissionMode>>,
+    /// A change of the key's credits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits: Option<CreditsEdit>,
+}
+
+/// A `PATCH` of a key's credits: first as asked, for the key's Durable Object
+/// (the authority for what is left) to apply; then as it applied it, for the
+/// record's copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CreditsEdit {
+    /// As the admin asked.
+    Asked(CreditsChange),
+    /// As the key's object applied it: the credits after it (`None`: none).
+    Applied(Option<Credits>),
 }
 
 impl KeyUpdate {
@@ -127,6 +143,10 @@ impl KeyUpdate {
         if let Some(p) = &self.admission {
             record.admission = p.value();
         }
+        // What the object applied; a change still as asked leaves the copy alone.
+        if let Some(CreditsEdit::Applied(c)) = self.credits {
+            record.credits = c;
+        }
     }
 
     /// The names of the fields it changes, for the audit log.
@@ -140,6 +160,7 @@ impl KeyUpdate {
             ("ip_allow", self.ip_allow.is_some()),
             ("meta", self.meta.is_some()),
             ("admission", self.admission.is_some()),
+            ("credits", self.credits.is_some()),
         ];
         for (name, p) in present {
             if p {

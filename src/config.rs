@@ -92,6 +92,8 @@ pub struct PlanSettings {
     pub admission: Option<AdmissionMode>,
     /// Where its keys' Durable Objects are created.
     pub region: Option<String>,
+    /// The credits its keys are issued with (unless they bring their own).
+    pub credits: Option<crate::credits::Credits>,
 }
 
 /// Default `EXPIRY_WEBHOOK_TIMEOUT`, milliseconds.
@@ -244,10 +246,10 @@ impl Config {
                         continue;
                     }
                     let field = format!("PLANS.{name}");
-                    // A list of policies, or {"limits": [...], "admission": ..., "region": ...}.
+                    // A list of policies, or {"limits": [...], "admission": ..., "region": ..., "credits": ...}.
                     let limits = match &v {
                         Value::Object(obj) => {
-                            crate::policy::reject_unknown(obj, &field, &["limits", "admission", "region"], &mut errors);
+                            crate::policy::reject_unknown(obj, &field, &["limits", "admission", "region", "credits"], &mut errors);
                             let mut settings = PlanSettings::default();
                             match obj.get("admission").map(|m| m.as_str().and_then(AdmissionMode::parse)) {
                                 None => {}
@@ -266,6 +268,12 @@ impl Config {
                                     format!("{field}.region"),
                                     crate::record::REGION_CHOICES,
                                 )),
+                            }
+                            if let Some(c) = obj.get("credits") {
+                                match crate::credits::Credits::parse(c, &format!("{field}.credits"), 0) {
+                                    Ok(c) => settings.credits = Some(c),
+                                    Err(e) => errors.extend(e),
+                                }
                             }
                             plan_settings.insert(name.clone(), settings);
                             match obj.get("limits") {
@@ -713,10 +721,15 @@ mod tests {
             json!({
                 "free": [{"name": "burst", "limit": 10, "window": "1m"}],
                 "pro": {"limits": [{"name": "burst", "limit": 1000, "window": "1m"}], "admission": "exact", "region": "weur"},
-                "bare": {"limits": []}
+                "bare": {"limits": []},
+                "trial": {"limits": [], "credits": {"remaining": 1000, "refill": {"interval": "monthly", "amount": 1000}}}
             }),
         ));
         let c = vars(&v).unwrap();
+        let trial = c.plan_settings["trial"].credits.unwrap();
+        assert_eq!(trial.remaining, 1000);
+        assert_eq!(trial.refill.map(|r| r.amount), Some(1000));
+        assert_eq!(c.plan_settings["pro"].credits, None);
         assert_eq!((c.admission, c.lease_ttl_ms), (AdmissionMode::Leased, 250));
         assert_eq!(c.plans["pro"][0].limit, 1000);
         assert!(c.plans["bare"].is_empty());
@@ -726,6 +739,13 @@ mod tests {
         check_error(
             ("PLANS", json!({"pro": {"limits": [], "region": "mars"}})),
             "PLANS.pro.region",
+        );
+        check_error(
+            (
+                "PLANS",
+                json!({"pro": {"limits": [], "credits": {"remaining": -5}}}),
+            ),
+            "PLANS.pro.credits.remaining",
         );
         check_error(("ADMISSION", json!("fast")), "ADMISSION");
         check_error(("LEASE_TTL", json!("99")), "LEASE_TTL");

@@ -144,6 +144,7 @@ impl Cors {
                 "RateLimit",
                 "RateLimit-Policy",
                 "Retry-After",
+                "X-Keyward-Credits-Remaining",
                 "X-Keyward-Request-Id",
             ],
             &mut errors,
@@ -390,7 +391,7 @@ mod tests {
         );
         assert_eq!(
             field(&f, "access-control-expose-headers"),
-            Some("RateLimit, RateLimit-Policy, Retry-After, X-Keyward-Request-Id")
+            Some("RateLimit, RateLimit-Policy, Retry-After, X-Keyward-Credits-Remaining, X-Keyward-Request-Id")
         );
         assert_eq!(field(&f, "vary"), Some("Origin"));
         assert_eq!(

@@ -18,8 +18,7 @@ use serde_json::Value;
 pub const MAX_AMOUNT: u64 = 1_000_000_000_000;
 
 /// How often credits are refilled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase", tag = "interval")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Interval {
     /// At 00:00 UTC every day.
     Daily,
@@ -30,14 +29,63 @@ pub enum Interval {
     },
 }
 
-/// A refill: what `remaining` is set back to, and when.
+/// A refill: what `remaining` is set back to, and when. As JSON,
+/// `{"interval": "daily" | "monthly", "amount": 1000, "day": 1}` (`day` for a
+/// monthly refill only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RefillJson", into = "RefillJson")]
 pub struct Refill {
     /// When.
-    #[serde(flatten)]
     pub interval: Interval,
     /// What `remaining` becomes.
     pub amount: u64,
+}
+
+/// A refill's JSON: flat, so that no flattened or tagged enum needs serde's
+/// buffering (which costs the worker's size).
+#[derive(Serialize, Deserialize)]
+struct RefillJson {
+    interval: Every,
+    amount: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    day: Option<u8>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Every {
+    Daily,
+    Monthly,
+}
+
+impl From<Refill> for RefillJson {
+    fn from(r: Refill) -> RefillJson {
+        let (interval, day) = match r.interval {
+            Interval::Daily => (Every::Daily, None),
+            Interval::Monthly { day } => (Every::Monthly, Some(day)),
+        };
+        RefillJson {
+            interval,
+            amount: r.amount,
+            day,
+        }
+    }
+}
+
+impl TryFrom<RefillJson> for Refill {
+    type Error = &'static str;
+
+    fn try_from(r: RefillJson) -> Result<Refill, &'static str> {
+        let interval = match (r.interval, r.day) {
+            (Every::Daily, None) => Interval::Daily,
+            (Every::Monthly, Some(day)) if (1..=31).contains(&day) => Interval::Monthly { day },
+            _ => return Err("a refill is daily, or monthly on a day from 1 to 31"),
+        };
+        Ok(Refill {
+            interval,
+            amount: r.amount,
+        })
+    }
 }
 
 /// A key's credits.
@@ -54,12 +102,21 @@ pub struct Credits {
 }
 
 /// A request refused for want of credits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Exhausted {
     /// What is left.
     pub remaining: u64,
     /// What the request costs.
     pub cost: u64,
+    /// When the next refill comes, if there is one (Unix seconds).
+    pub next_refill: Option<i64>,
+}
+
+/// What is left after an admitted request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Balance {
+    /// What the key may still spend.
+    pub remaining: u64,
     /// When the next refill comes, if there is one (Unix seconds).
     pub next_refill: Option<i64>,
 }
@@ -133,6 +190,14 @@ impl Credits {
             .map(|r| r.next_after(self.at(now).since.max(now)))
     }
 
+    /// What is left at `now`, and when the next refill comes.
+    pub fn balance(&self, now: i64) -> Balance {
+        Balance {
+            remaining: self.at(now).remaining,
+            next_refill: self.next_refill(now),
+        }
+    }
+
     /// Spends `cost` at `now`: the credits after it, or why not (nothing spent).
     pub fn spend(self, cost: u64, now: i64) -> Result<Credits, Exhausted> {
         let current = self.at(now);
@@ -167,81 +232,14 @@ impl Credits {
                 "is not a known field (expected: remaining, refill)",
             ));
         }
-        let amount = |v: Option<&Value>, f: String, errors: &mut Vec<FieldError>| match v
-            .and_then(Value::as_u64)
-        {
-            Some(n) if n <= MAX_AMOUNT => n,
-            _ => {
-                errors.push(FieldError::new(
-                    f,
-                    format!("must be a whole number from 0 to {MAX_AMOUNT}"),
-                ));
-                0
-            }
-        };
         let remaining = amount(
             obj.get("remaining"),
             format!("{field}.remaining"),
             &mut errors,
         );
         let refill = match obj.get("refill") {
-            None | Some(Value::Null) => None,
-            Some(Value::Object(r)) => {
-                let f = format!("{field}.refill");
-                for k in r
-                    .keys()
-                    .filter(|k| !matches!(k.as_str(), "interval" | "amount" | "day"))
-                {
-                    errors.push(FieldError::new(
-                        format!("{f}.{k}"),
-                        "is not a known field (expected: interval, amount, day)",
-                    ));
-                }
-                let amount = amount(r.get("amount"), format!("{f}.amount"), &mut errors);
-                let day = match r.get("day") {
-                    None => None,
-                    Some(v) => match v.as_u64() {
-                        Some(d) if (1..=31).contains(&d) => Some(d as u8),
-                        _ => {
-                            errors.push(FieldError::new(
-                                format!("{f}.day"),
-                                "must be a day of the month, 1 to 31",
-                            ));
-                            None
-                        }
-                    },
-                };
-                let interval = match r.get("interval").and_then(Value::as_str) {
-                    Some("daily") if day.is_none() && !r.contains_key("day") => {
-                        Some(Interval::Daily)
-                    }
-                    Some("daily") => {
-                        errors.push(FieldError::new(
-                            format!("{f}.day"),
-                            "applies to a monthly refill only",
-                        ));
-                        None
-                    }
-                    Some("monthly") => Some(Interval::Monthly {
-                        day: day.unwrap_or(1),
-                    }),
-                    _ => {
-                        errors.push(FieldError::new(
-                            format!("{f}.interval"),
-                            "must be \"daily\" or \"monthly\"",
-                        ));
-                        None
-                    }
-                };
-                interval.map(|interval| Refill { interval, amount })
-            }
-            Some(_) => {
-                errors.push(FieldError::new(
-                    format!("{field}.refill"),
-                    "must be an object (or null): {\"interval\": \"daily\", \"amount\": 1000}",
-                ));
-                None
-            }
+            None => None,
+            Some(v) => parse_refill(v, &format!("{field}.refill"), &mut errors),
         };
         if errors.is_empty() {
             Ok(Credits {
@@ -251,6 +249,258 @@ impl Credits {
             })
         } else {
             Err(errors)
+        }
+    }
+}
+
+/// An admin's change of a key's credits (`PATCH {"credits": …}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CreditsChange {
+    /// `null`: the key has no credits any more (unlimited in credits).
+    Remove,
+    /// Some of: set `remaining`, add to it, change or remove the refill.
+    Update {
+        /// Set to this.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        remaining: Option<u64>,
+        /// Add this.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        add: Option<u64>,
+        /// The new refill, or none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        refill: Option<RefillChange>,
+    },
+}
+
+/// A refill changed by an admin: a new one, or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefillChange {
+    /// No refill any more.
+    Remove,
+    /// This refill.
+    Set(Refill),
+}
+
+impl CreditsChange {
+    /// Parses the `credits` of a `PATCH`: `null`, or an object of `remaining`
+    /// (set), `add` (add to what is left; not with `remaining`) and `refill` (an
+    /// object, or `null` for none).
+    pub fn parse(value: &Value, field: &str) -> Result<CreditsChange, Vec<FieldError>> {
+        let Some(obj) = value.as_object() else {
+            if value.is_null() {
+                return Ok(CreditsChange::Remove);
+            }
+            return Err(vec![FieldError::new(
+                field,
+                "must be null (no credits) or an object: {\"remaining\": 1000}, {\"add\": 500}, {\"refill\": {…} or null}",
+            )]);
+        };
+        let mut errors = Vec::new();
+        for k in obj
+            .keys()
+            .filter(|k| !matches!(k.as_str(), "remaining" | "add" | "refill"))
+        {
+            errors.push(FieldError::new(
+                format!("{field}.{k}"),
+                "is not a known field (expected: remaining, add, refill)",
+            ));
+        }
+        let remaining = obj
+            .get("remaining")
+            .map(|v| amount(Some(v), format!("{field}.remaining"), &mut errors));
+        let add = obj
+            .get("add")
+            .map(|v| amount(Some(v), format!("{field}.add"), &mut errors));
+        if remaining.is_some() && add.is_some() {
+            errors.push(FieldError::new(
+                format!("{field}.add"),
+                "cannot go with remaining: set the amount, or add to it",
+            ));
+        }
+        let refill = obj.get("refill").map(|v| {
+            match parse_refill(v, &format!("{field}.refill"), &mut errors) {
+                Some(r) => RefillChange::Set(r),
+                None => RefillChange::Remove,
+            }
+        });
+        if obj.is_empty() {
+            errors.push(FieldError::new(
+                field,
+                "names nothing to change (remaining, add or refill)",
+            ));
+        }
+        if errors.is_empty() {
+            Ok(CreditsChange::Update {
+                remaining,
+                add,
+                refill,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Applies the change at `now` to a key's credits (`None`: it has none).
+    /// What a refill due before `now` set is kept; adding never passes
+    /// [`MAX_AMOUNT`]; a changed refill counts from `now`. A key without credits
+    /// needs `remaining` first.
+    pub fn apply(self, current: Option<Credits>, now: i64) -> Result<Option<Credits>, String> {
+        let CreditsChange::Update {
+            remaining,
+            add,
+            refill,
+        } = self
+        else {
+            return Ok(None);
+        };
+        let mut c = match (current, remaining) {
+            (Some(c), _) => c.at(now),
+            (None, Some(_)) => Credits {
+                remaining: 0,
+                refill: None,
+                since: now,
+            },
+            (None, None) => {
+                return Err("this key has no credits: set credits.remaining to give it some".into())
+            }
+        };
+        if let Some(r) = remaining {
+            c.remaining = r;
+            c.since = now;
+        }
+        if let Some(a) = add {
+            c.remaining = c.remaining.saturating_add(a).min(MAX_AMOUNT);
+        }
+        if let Some(r) = refill {
+            c.refill = match r {
+                RefillChange::Remove => None,
+                RefillChange::Set(r) => Some(r),
+            };
+            c.since = now;
+        }
+        Ok(Some(c))
+    }
+}
+
+/// A key's credits as its views show them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CreditsView {
+    /// What is left now.
+    pub remaining: u64,
+    /// The refill, if any.
+    pub refill: Option<Refill>,
+    /// When the next refill comes (RFC 3339), if there is one.
+    pub next_refill_at: Option<String>,
+}
+
+impl Credits {
+    /// The view at `now`.
+    pub fn view(&self, now: i64) -> CreditsView {
+        let c = self.at(now);
+        CreditsView {
+            remaining: c.remaining,
+            refill: c.refill,
+            next_refill_at: c.next_refill(now).map(crate::expiry::rfc3339),
+        }
+    }
+}
+
+/// Which keys a list keeps, by their credits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Filter {
+    /// Every key.
+    #[default]
+    All,
+    /// Keys with credits and none left.
+    Exhausted,
+    /// Keys with credits and fewer than this left.
+    Below(u64),
+}
+
+impl Filter {
+    /// Whether a key with these credits at `now` is kept.
+    pub fn keeps(self, credits: Option<&Credits>, now: i64) -> bool {
+        let left = credits.map(|c| c.at(now).remaining);
+        match self {
+            Filter::All => true,
+            Filter::Exhausted => left == Some(0),
+            Filter::Below(n) => left.is_some_and(|l| l < n),
+        }
+    }
+}
+
+/// Parses a `refill` (`null`: none), adding what is wrong to `errors`.
+fn parse_refill(value: &Value, f: &str, errors: &mut Vec<FieldError>) -> Option<Refill> {
+    match value {
+        Value::Null => None,
+        Value::Object(r) => {
+            for k in r
+                .keys()
+                .filter(|k| !matches!(k.as_str(), "interval" | "amount" | "day"))
+            {
+                errors.push(FieldError::new(
+                    format!("{f}.{k}"),
+                    "is not a known field (expected: interval, amount, day)",
+                ));
+            }
+            let amount = amount(r.get("amount"), format!("{f}.amount"), errors);
+            let day = match r.get("day") {
+                None => None,
+                Some(v) => match v.as_u64() {
+                    Some(d) if (1..=31).contains(&d) => Some(d as u8),
+                    _ => {
+                        errors.push(FieldError::new(
+                            format!("{f}.day"),
+                            "must be a day of the month, 1 to 31",
+                        ));
+                        None
+                    }
+                },
+            };
+            let interval = match r.get("interval").and_then(Value::as_str) {
+                Some("daily") if day.is_none() && !r.contains_key("day") => Some(Interval::Daily),
+                Some("daily") => {
+                    errors.push(FieldError::new(
+                        format!("{f}.day"),
+                        "applies to a monthly refill only",
+                    ));
+                    None
+                }
+                Some("monthly") => Some(Interval::Monthly {
+                    day: day.unwrap_or(1),
+                }),
+                _ => {
+                    errors.push(FieldError::new(
+                        format!("{f}.interval"),
+                        "must be \"daily\" or \"monthly\"",
+                    ));
+                    None
+                }
+            };
+            interval.map(|interval| Refill { interval, amount })
+        }
+        _ => {
+            errors.push(FieldError::new(
+                f,
+                "must be an object (or null): {\"interval\": \"daily\", \"amount\": 1000}",
+            ));
+            None
+        }
+    }
+}
+
+/// An amount from 0 to [`MAX_AMOUNT`], or 0 with an error for `f`.
+fn amount(v: Option<&Value>, f: String, errors: &mut Vec<FieldError>) -> u64 {
+    match v.and_then(Value::as_u64) {
+        Some(n) if n <= MAX_AMOUNT => n,
+        _ => {
+            errors.push(FieldError::new(
+                f,
+                format!("must be a whole number from 0 to {MAX_AMOUNT}"),
+            ));
+            0
         }
     }
 }
@@ -452,5 +702,109 @@ mod tests {
             json!({"remaining": 3, "refill": {"interval": "monthly", "day": 31, "amount": 10}, "since": 1})
         );
         assert_eq!(serde_json::from_value::<Credits>(v).unwrap(), c);
+    }
+    #[test]
+    fn changes_set_add_and_refill_never_lose_a_refill() {
+        let now = t("2027-03-10T12:00:00Z");
+        let daily = Refill {
+            interval: Interval::Daily,
+            amount: 100,
+        };
+        let c = Some(credits(7, Some(daily), "2027-03-09T12:00:00Z"));
+        let change = |v: Value| CreditsChange::parse(&v, "credits").unwrap();
+        // A refill came due at 00:00: adding counts from what it set.
+        let added = change(json!({"add": 5})).apply(c, now).unwrap().unwrap();
+        assert_eq!(added.remaining, 105);
+        assert_eq!(rfc3339(added.since), "2027-03-10T00:00:00Z");
+        let set = change(json!({"remaining": 3}))
+            .apply(c, now)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (set.remaining, set.since, set.refill),
+            (3, now, Some(daily))
+        );
+        // Removing the refill keeps what is left; a new refill counts from now.
+        let no_refill = change(json!({"refill": null}))
+            .apply(c, now)
+            .unwrap()
+            .unwrap();
+        assert_eq!((no_refill.remaining, no_refill.refill), (100, None));
+        let monthly = change(json!({"refill": {"interval": "monthly", "amount": 9, "day": 10}}))
+            .apply(c, now)
+            .unwrap()
+            .unwrap();
+        assert_eq!(monthly.remaining, 100);
+        assert_eq!(
+            monthly.next_refill(now).map(rfc3339).as_deref(),
+            Some("2027-04-10T00:00:00Z")
+        );
+        // Never past the largest amount.
+        let full = Some(credits(MAX_AMOUNT - 1, None, "2027-03-09T12:00:00Z"));
+        let capped = change(json!({"add": 5})).apply(full, now).unwrap().unwrap();
+        assert_eq!(capped.remaining, MAX_AMOUNT);
+        // A key without credits: set first; removing is always possible.
+        assert!(change(json!({"add": 5})).apply(None, now).is_err());
+        assert!(change(json!({"refill": null})).apply(None, now).is_err());
+        let given = change(json!({"remaining": 4})).apply(None, now).unwrap();
+        assert_eq!(given.map(|c| c.remaining), Some(4));
+        assert_eq!(CreditsChange::Remove.apply(c, now), Ok(None));
+    }
+
+    #[test]
+    fn patches_name_every_bad_field() {
+        assert_eq!(
+            CreditsChange::parse(&json!(null), "credits"),
+            Ok(CreditsChange::Remove)
+        );
+        #[track_caller]
+        fn check(v: Value, fields: &[&str]) {
+            let errors = CreditsChange::parse(&v, "credits").expect_err("refused");
+            let got: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+            assert_eq!(got, fields, "{v}");
+        }
+        check(json!(5), &["credits"]);
+        check(json!({}), &["credits"]);
+        check(json!({"remaining": 1, "add": 2}), &["credits.add"]);
+        check(
+            json!({"add": -2, "extra": 1}),
+            &["credits.extra", "credits.add"],
+        );
+        check(
+            json!({"refill": {"interval": "hourly", "amount": 1}}),
+            &["credits.refill.interval"],
+        );
+        let c = CreditsChange::parse(&json!({"add": 2, "refill": null}), "credits").unwrap();
+        let wire = serde_json::to_string(&c).unwrap();
+        assert_eq!(serde_json::from_str::<CreditsChange>(&wire).unwrap(), c);
+    }
+
+    #[test]
+    fn views_and_filters() {
+        let now = t("2027-03-10T12:00:00Z");
+        let daily = Some(Refill {
+            interval: Interval::Daily,
+            amount: 5,
+        });
+        let v = credits(0, daily, "2027-03-10T06:00:00Z").view(now);
+        assert_eq!(v.remaining, 0);
+        assert_eq!(v.next_refill_at.as_deref(), Some("2027-03-11T00:00:00Z"));
+        // Refilled since it was set: the view shows the refill.
+        let v = credits(0, daily, "2027-03-09T06:00:00Z").view(now);
+        assert_eq!(v.remaining, 5);
+        let none = credits(0, None, "2027-03-09T06:00:00Z");
+        assert_eq!(none.view(now).next_refill_at, None);
+        let three = credits(3, None, "2027-03-09T06:00:00Z");
+        for (filter, c, kept) in [
+            (Filter::All, None, true),
+            (Filter::Exhausted, None, false),
+            (Filter::Exhausted, Some(none), true),
+            (Filter::Exhausted, Some(three), false),
+            (Filter::Below(4), Some(three), true),
+            (Filter::Below(3), Some(three), false),
+            (Filter::Below(4), None, false),
+        ] {
+            assert_eq!(filter.keeps(c.as_ref(), now), kept, "{filter:?} {c:?}");
+        }
     }
 }

@@ -6,6 +6,7 @@
 
 use crate::config::Config;
 use crate::credential::{self, CredentialError};
+use crate::credits::{Balance, Exhausted};
 use crate::key::{self, ApiKey};
 use crate::keystate::Answer;
 use crate::path;
@@ -33,6 +34,8 @@ pub enum Gate<'a> {
         key: ApiKey,
         /// What the policy requires of this route.
         route: RouteDecision<'a>,
+        /// What an admitted request spends of a key's credits.
+        cost: u64,
     },
 }
 
@@ -65,7 +68,7 @@ pub fn before_lookup_with_subprotocol<'a>(
             "keyward's own paths are served only under /_keyward/, spelled exactly, and are never forwarded",
         ));
     }
-    let route = config.policy.judge(method, &path);
+    let (route, cost) = config.policy.judge_priced(method, &path);
     if route == RouteDecision::Public {
         return Ok(Gate::Public { path });
     }
@@ -82,7 +85,12 @@ pub fn before_lookup_with_subprotocol<'a>(
     };
     let key = key::parse_any(&config.key_prefix, &config.legacy_formats, presented)
         .map_err(|(_, message)| Problem::new(Code::InvalidFormat, message).presented())?;
-    Ok(Gate::Lookup { path, key, route })
+    Ok(Gate::Lookup {
+        path,
+        key,
+        route,
+        cost,
+    })
 }
 
 /// Whether a canonical path is under keyward's reserved `/_keyward` in a spelling
@@ -201,8 +209,12 @@ pub fn limits_of<'a>(
     }
 }
 
-/// How a key's requests are admitted: its own mode, else its plan's, else `ADMISSION`.
+/// How a key's requests are admitted: exactly for a key with credits (spent
+/// request by request); else its own mode, else its plan's, else `ADMISSION`.
 pub fn admission_mode(record: &KeyRecord, config: &Config) -> crate::record::AdmissionMode {
+    if record.credits.is_some() {
+        return crate::record::AdmissionMode::Exact;
+    }
     record
         .admission
         .or_else(|| {
@@ -220,9 +232,74 @@ pub fn region<'a>(record: &'a KeyRecord, config: &'a Config) -> Option<&'a str> 
     })
 }
 
-/// Turns the key's Durable Object's answer into a denial or the verdict to report.
-/// The object's view of revocation and disabling is authoritative.
-pub fn authority_answer(record: &KeyRecord, answer: Answer) -> Result<Option<Verdict>, Problem> {
+/// Whether an isolate may admit the key's requests alone while its object cannot
+/// answer (`RATE_LIMIT_FAILURE = "open"`): never a key with credits, which only
+/// its object can spend exactly.
+pub fn may_fail_open(record: &KeyRecord) -> bool {
+    record.credits.is_none()
+}
+
+/// What an admitted request's response reports: the rate-limit verdict (none
+/// without policies) and what is left of the key's credits (none without).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Admitted {
+    /// The verdict, for the RateLimit fields.
+    pub verdict: Option<Verdict>,
+    /// The credits left, for `X-Keyward-Credits-Remaining`.
+    pub credits: Option<Balance>,
+}
+
+/// The header that tells what is left of a key's credits.
+pub const CREDITS_HEADER: &str = "x-keyward-credits-remaining";
+
+impl Admitted {
+    /// The fields added to the origin's response: the RateLimit fields and
+    /// [`CREDITS_HEADER`].
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        let mut h = self
+            .verdict
+            .as_ref()
+            .map(ratelimit_headers)
+            .unwrap_or_default();
+        if let Some(b) = &self.credits {
+            h.push((CREDITS_HEADER, b.remaining.to_string()));
+        }
+        h
+    }
+}
+
+/// The 429 for a request that every other check admitted and that costs more
+/// credits than are left at `now` (Unix seconds): `Retry-After` points at the
+/// next refill, and is absent without one.
+pub fn credits_exhausted(e: &Exhausted, now: i64) -> Problem {
+    let mut p = Problem::new(
+        Code::CreditsExhausted,
+        format!(
+            "this request costs {} credits and the key has {} left",
+            e.cost, e.remaining
+        ),
+    )
+    .with("remaining", json!(e.remaining))
+    .with("cost", json!(e.cost))
+    .with(
+        "next_refill_at",
+        json!(e.next_refill.map(crate::expiry::rfc3339)),
+    )
+    .header(CREDITS_HEADER, e.remaining.to_string());
+    if let Some(at) = e.next_refill {
+        p = p.header("retry-after", (at - now).max(1).to_string());
+    }
+    p
+}
+
+/// Turns the key's Durable Object's answer at `now_ms` into a denial or what the
+/// response reports. The object's view of revocation and disabling is
+/// authoritative.
+pub fn authority_answer(
+    record: &KeyRecord,
+    answer: Answer,
+    now_ms: i64,
+) -> Result<Admitted, Problem> {
     let refuse = |code, detail: &str| {
         Err(Problem::new(code, detail)
             .presented()
@@ -232,10 +309,13 @@ pub fn authority_answer(record: &KeyRecord, answer: Answer) -> Result<Option<Ver
         KeyStatus::Revoked => refuse(Code::KeyRevoked, "this key was revoked"),
         KeyStatus::Disabled => refuse(Code::KeyDisabled, "this key is disabled"),
         KeyStatus::Expired => refuse(Code::KeyExpired, "this key expired"),
-        KeyStatus::Active => match answer.verdict {
-            Some(v) if !v.admitted => Err(rate_limited(&v)),
-            Some(v) if !v.policies.is_empty() => Ok(Some(v)),
-            _ => Ok(None),
+        KeyStatus::Active => match (answer.verdict, answer.exhausted) {
+            (Some(v), _) if !v.admitted => Err(rate_limited(&v)),
+            (_, Some(e)) => Err(credits_exhausted(&e, now_ms.div_euclid(1000))),
+            (verdict, None) => Ok(Admitted {
+                verdict: verdict.filter(|v| !v.policies.is_empty()),
+                credits: answer.credits,
+            }),
         },
     }
 }
@@ -730,6 +810,13 @@ mod tests {
         assert_eq!(admission_mode(&r, &c), AdmissionMode::Exact);
         r.admission = Some(AdmissionMode::Leased);
         assert_eq!(admission_mode(&r, &c), AdmissionMode::Leased);
+        // Credits are spent exactly, whatever the key or its plan says.
+        r.credits = Some(crate::credits::Credits {
+            remaining: 1,
+            refill: None,
+            since: 0,
+        });
+        assert_eq!(admission_mode(&r, &c), AdmissionMode::Exact);
     }
 
     #[test]
@@ -778,10 +865,15 @@ mod tests {
     #[test]
     fn the_authority_answer_is_final() {
         let r = record(&[]);
-        let answer = |status, verdict| Answer { status, verdict };
+        let answer = |status, verdict| Answer {
+            status,
+            verdict,
+            credits: None,
+            exhausted: None,
+        };
         let code = |a| {
-            authority_answer(&r, a)
-                .map(|v| v.is_some())
+            authority_answer(&r, a, 0)
+                .map(|v| v.verdict.is_some())
                 .map_err(|p| p.code)
         };
         assert_eq!(
@@ -793,7 +885,10 @@ mod tests {
             Err(Code::KeyDisabled)
         );
         let unlimited = ratelimit::admit(&[], &mut ratelimit::Counters::new(), 0);
-        assert_eq!(code(answer(KeyStatus::Active, Some(unlimited))), Ok(false));
+        assert_eq!(
+            code(answer(KeyStatus::Active, Some(unlimited.clone()))),
+            Ok(false)
+        );
         let policies = [ratelimit::LimitPolicy {
             name: "a".into(),
             limit: 1,
@@ -804,9 +899,67 @@ mod tests {
         assert_eq!(code(answer(KeyStatus::Active, Some(first))), Ok(true));
         let second = ratelimit::admit(&policies, &mut counters, 0);
         assert_eq!(
-            code(answer(KeyStatus::Active, Some(second))),
+            code(answer(KeyStatus::Active, Some(second.clone()))),
             Err(Code::RateLimited)
         );
+        // Rate limited and out of credits: the limit is said first (credits are
+        // the last check, and nothing was spent).
+        let exhausted = Exhausted {
+            remaining: 1,
+            cost: 3,
+            next_refill: Some(1_000),
+        };
+        let both = Answer {
+            exhausted: Some(exhausted),
+            ..answer(KeyStatus::Active, Some(second))
+        };
+        assert_eq!(code(both), Err(Code::RateLimited));
+        let out = Answer {
+            exhausted: Some(exhausted),
+            ..answer(KeyStatus::Active, Some(unlimited.clone()))
+        };
+        let p = authority_answer(&r, out, 400_500).unwrap_err();
+        assert_eq!(p.code, Code::CreditsExhausted);
+        assert_eq!(
+            (&p.extensions["remaining"], &p.extensions["cost"]),
+            (&json!(1), &json!(3))
+        );
+        assert_eq!(
+            p.extensions["next_refill_at"],
+            json!("1970-01-01T00:16:40Z")
+        );
+        assert_eq!(
+            p.headers,
+            vec![
+                (CREDITS_HEADER, "1".to_string()),
+                ("retry-after", "600".to_string())
+            ]
+        );
+        // Without a refill: no Retry-After, and null for the next refill.
+        let never = Exhausted {
+            next_refill: None,
+            ..exhausted
+        };
+        let p = credits_exhausted(&never, 400);
+        assert_eq!(p.headers, vec![(CREDITS_HEADER, "1".to_string())]);
+        assert_eq!(p.extensions["next_refill_at"], json!(null));
+        // Admitted: what is left goes with the RateLimit fields.
+        let paid = Answer {
+            credits: Some(Balance {
+                remaining: 4,
+                next_refill: None,
+            }),
+            ..answer(KeyStatus::Active, Some(first_verdict(&policies)))
+        };
+        let admitted = authority_answer(&r, paid, 0).unwrap();
+        let names: Vec<&str> = admitted.headers().iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["ratelimit-policy", "ratelimit", CREDITS_HEADER]);
+        assert_eq!(admitted.headers()[2].1, "4");
+        assert!(Admitted::default().headers().is_empty());
+    }
+
+    fn first_verdict(policies: &[ratelimit::LimitPolicy]) -> Verdict {
+        ratelimit::admit(policies, &mut ratelimit::Counters::new(), 0)
     }
 
     #[test]

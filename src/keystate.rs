@@ -3,6 +3,7 @@
 //! each key's usage and last request outcomes. It is decided here, persisted by
 //! the shell.
 
+use crate::credits::{Balance, Credits, CreditsChange, Exhausted};
 use crate::lease::{Book, LeaseAnswer, LeaseRequest, Report};
 use crate::problem::Code;
 use crate::ratelimit::{self, Counters, LimitPolicy, Verdict};
@@ -61,6 +62,14 @@ pub struct Admission {
     /// Set when the request is already refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub denial: Option<Denial>,
+    /// What the request spends of the chain's credits, if it has any (its
+    /// route's `cost`).
+    #[serde(default = "default_cost")]
+    pub cost: u64,
+}
+
+fn default_cost() -> u64 {
+    crate::policy::DEFAULT_COST
 }
 
 /// The object's answer to one admission.
@@ -70,6 +79,14 @@ pub struct Answer {
     pub status: KeyStatus,
     /// The rate-limit verdict, for an active key that was not already refused.
     pub verdict: Option<Verdict>,
+    /// What is left of the chain's credits after an admitted request, if it has
+    /// any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits: Option<Balance>,
+    /// Why a request that every other check admitted was refused: its route
+    /// costs more than is left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exhausted: Option<Exhausted>,
 }
 
 /// Everything one object holds: the keys of one rotation chain.
@@ -85,6 +102,9 @@ pub struct Authority {
     pub counters: Counters,
     /// Open leases (leased admission): quota granted and not yet returned.
     pub book: Book,
+    /// The chain's credits, if it has any: taken from the record of its first
+    /// key to reach the object, then changed only by spending and by admins.
+    pub credits: Option<Credits>,
 }
 
 impl KeyState {
@@ -121,17 +141,42 @@ impl Authority {
     pub fn admit(&mut self, a: &Admission, now_ms: i64) -> Answer {
         let state = self.states.get(&a.key).copied().unwrap_or_default();
         let status = state.status(now_ms);
+        let mut credits = None;
+        let mut exhausted = None;
         let (verdict, denial) = match (&a.denial, status) {
             (Some(d), _) => (None, Some((d.status, d.code))),
             (None, KeyStatus::Active) => {
                 // Quota leased to isolates (a key switched between modes) counts.
                 self.book.expire(&mut self.counters, now_ms);
+                let now = now_ms.div_euclid(1000);
+                // Credits are spent only by a request that the limits admit, and a
+                // request they cannot pay for leaves the counters as they were.
+                let spent = self.credits.map(|c| c.spend(a.cost, now));
+                let mut trial;
+                let counters = match spent {
+                    Some(Err(_)) => {
+                        trial = self.counters.clone();
+                        &mut trial
+                    }
+                    _ => &mut self.counters,
+                };
                 let book = &self.book;
-                let v =
-                    ratelimit::admit_reserving(&a.policies, &mut self.counters, now_ms, |k, w| {
-                        book.reserved(k, w)
-                    });
-                let denial = (!v.admitted).then_some((429, Code::RateLimited));
+                let v = ratelimit::admit_reserving(&a.policies, counters, now_ms, |k, w| {
+                    book.reserved(k, w)
+                });
+                let denial = match (v.admitted, spent) {
+                    (false, _) => Some((429, Code::RateLimited)),
+                    (true, Some(Err(e))) => {
+                        exhausted = Some(e);
+                        Some((429, Code::CreditsExhausted))
+                    }
+                    (true, Some(Ok(after))) => {
+                        self.credits = Some(after);
+                        credits = Some(after.balance(now));
+                        None
+                    }
+                    (true, None) => None,
+                };
                 (Some(v), denial)
             }
             (None, KeyStatus::Revoked) => (None, Some((401, Code::KeyRevoked))),
@@ -159,7 +204,12 @@ impl Authority {
         while kept.len() > OUTCOMES_KEPT {
             kept.pop_front();
         }
-        Answer { status, verdict }
+        Answer {
+            status,
+            verdict,
+            credits,
+            exhausted,
+        }
     }
 
     /// The newest `n` of `key`'s kept outcomes, oldest first: after `n` admissions,
@@ -187,8 +237,11 @@ impl Authority {
             status,
             grant: None,
             exhausted: None,
+            exact: self.credits.is_some(),
         };
-        if status != KeyStatus::Active || !r.want {
+        // Credits are spent exactly, request by request: a chain with credits
+        // gets no lease, and its isolates ask for each request.
+        if status != KeyStatus::Active || !r.want || answer.exact {
             return answer;
         }
         let (lo, hi) = crate::lease::TTL_RANGE_MS;
@@ -233,6 +286,27 @@ impl Authority {
         while kept.len() > OUTCOMES_KEPT {
             kept.pop_front();
         }
+    }
+
+    /// Takes the credits of the chain's first key to reach the object (`None`
+    /// when another key of the chain already did).
+    pub fn adopt_credits(&mut self, first: bool, credits: Option<Credits>) {
+        if first {
+            self.credits = credits;
+        }
+    }
+
+    /// Applies an admin's change of the chain's credits at `now` (Unix seconds):
+    /// the credits before (as they stood at `now`) and after, or why not.
+    pub fn change_credits(
+        &mut self,
+        change: CreditsChange,
+        now: i64,
+    ) -> Result<(Option<Credits>, Option<Credits>), String> {
+        let before = self.credits.map(|c| c.at(now));
+        let after = change.apply(self.credits, now)?;
+        self.credits = after;
+        Ok((before, after))
     }
 
     /// Applies an admin change to one key and returns its new state.
@@ -305,7 +379,120 @@ mod tests {
             method: "GET".into(),
             path: "/documents/1".into(),
             denial: denial.map(|(status, code)| Denial { status, code }),
+            cost: 1,
         }
+    }
+
+    fn credited(remaining: u64) -> Authority {
+        Authority {
+            credits: Some(Credits {
+                remaining,
+                refill: None,
+                since: 0,
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn credits_are_spent_only_by_admitted_requests() {
+        let mut auth = credited(5);
+        let at = |auth: &mut Authority, cost: u64, limit: u32, denial| {
+            let a = Admission {
+                cost,
+                ..admission("key_a", limit, denial)
+            };
+            auth.admit(&a, 1_000)
+        };
+        // Costs 1 and 2 spend exactly down to 0.
+        for (cost, left) in [(1, 4), (2, 2), (2, 0)] {
+            let answer = at(&mut auth, cost, 100, None);
+            assert_eq!(answer.credits.map(|b| b.remaining), Some(left));
+            assert_eq!(answer.exhausted, None);
+        }
+        // A free route is admitted at 0; a priced one is refused, and its
+        // counters stay as they were.
+        assert!(at(&mut auth, 0, 100, None).exhausted.is_none());
+        let counted = auth.counters["burst/60"].count;
+        let refused = at(&mut auth, 1, 100, None);
+        let e = refused.exhausted.unwrap();
+        assert_eq!((e.remaining, e.cost, e.next_refill), (0, 1, None));
+        assert_eq!(refused.credits, None);
+        assert_eq!(auth.counters["burst/60"].count, counted);
+        assert_eq!(
+            auth.outcomes["key_a"].back().unwrap().code,
+            Some(Code::CreditsExhausted)
+        );
+        assert_eq!(auth.usage["key_a"].denied, 1);
+
+        // Refused before (scope) or by the limits: nothing is spent.
+        let mut auth = credited(5);
+        let denied = Some((403, Code::InsufficientScope));
+        assert_eq!(at(&mut auth, 1, 100, denied).credits, None);
+        for _ in 0..3 {
+            at(&mut auth, 1, 2, None);
+        }
+        assert_eq!(
+            auth.credits.unwrap().remaining,
+            3,
+            "two admitted, one rate limited"
+        );
+        // A revoked key spends nothing either.
+        auth.change(&revoke(0));
+        at(&mut auth, 1, 100, None);
+        assert_eq!(auth.credits.unwrap().remaining, 3);
+    }
+
+    #[test]
+    fn a_chain_without_credits_spends_nothing() {
+        let mut auth = Authority::default();
+        let answer = auth.admit(&admission("key_a", 10, None), 1_000);
+        assert_eq!((answer.credits, answer.exhausted), (None, None));
+        assert_eq!(auth.credits, None);
+    }
+
+    #[test]
+    fn credits_come_from_the_first_key_and_admins() {
+        let mut auth = Authority::default();
+        let five = credited(5).credits;
+        auth.adopt_credits(true, five);
+        // A rotation's new key: the chain's credits stay the chain's.
+        auth.adopt_credits(false, credited(100).credits);
+        assert_eq!(auth.credits, five);
+        let add = CreditsChange::Update {
+            remaining: None,
+            add: Some(3),
+            refill: None,
+        };
+        let (before, after) = auth.change_credits(add, 10).unwrap();
+        assert_eq!(
+            (before.map(|c| c.remaining), after.map(|c| c.remaining)),
+            (Some(5), Some(8))
+        );
+        assert_eq!(auth.credits.map(|c| c.remaining), Some(8));
+        assert_eq!(
+            auth.change_credits(CreditsChange::Remove, 10),
+            Ok((after, None))
+        );
+        assert!(
+            auth.change_credits(add, 10).is_err(),
+            "no credits to add to"
+        );
+        // A chain with credits is never leased.
+        let mut auth = credited(5);
+        let r = LeaseRequest {
+            key: "key_a".into(),
+            team: "acme".into(),
+            holder: "isolate_1".into(),
+            policies: vec![],
+            returns: vec![],
+            report: Report::default(),
+            demand: 5,
+            want: true,
+            ttl_ms: 1_000,
+        };
+        let answer = auth.lease(&r, 1_000);
+        assert!(answer.exact && answer.grant.is_none());
     }
 
     /// Admits `a` and returns (status, outcome code, requests, denied).

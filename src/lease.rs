@@ -177,6 +177,10 @@ pub struct LeaseAnswer {
     /// When a window is exhausted: the refused verdict (violated policies, a true
     /// `Retry-After`) and when the last exhausted window ends.
     pub exhausted: Option<Exhausted>,
+    /// The key's chain has credits, which are spent exactly: no lease is
+    /// granted, and each request asks the object.
+    #[serde(default)]
+    pub exact: bool,
 }
 
 /// A refusal for want of quota: nothing is admitted until `until_ms`.
@@ -938,6 +942,7 @@ mod tests {
             method: "GET".into(),
             path: "/".into(),
             denial: None,
+            cost: 1,
         };
         let admitted = (0..20)
             .filter(|_| auth.admit(&exact, 10).verdict.is_some_and(|v| v.admitted))

@@ -39,7 +39,12 @@ struct Route {
     methods: Vec<String>,
     path: Pattern,
     rule: Rule,
+    /// The credits an admitted request spends ([`crate::credits`]).
+    cost: u64,
 }
+
+/// What a request spends of a key's credits where no route says otherwise.
+pub const DEFAULT_COST: u64 = 1;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Rule {
@@ -84,6 +89,12 @@ impl Policy {
 
     /// Judges a request by its method and canonical path.
     pub fn judge(&self, method: &str, canonical_path: &str) -> RouteDecision<'_> {
+        self.judge_priced(method, canonical_path).0
+    }
+
+    /// [`Policy::judge`], with the credits that an admitted request spends: its
+    /// route's `cost` ([`DEFAULT_COST`] for unmatched requests).
+    pub fn judge_priced(&self, method: &str, canonical_path: &str) -> (RouteDecision<'_>, u64) {
         let folded;
         let judged = if self.case_insensitive {
             folded = path::fold(canonical_path);
@@ -93,7 +104,7 @@ impl Policy {
         };
         let segs: Vec<&str> = path::segments(judged).collect();
         if self.public.iter().any(|p| p.matches(&segs)) {
-            return RouteDecision::Public;
+            return (RouteDecision::Public, 0);
         }
         for route in &self.routes {
             // HEAD is GET without the body (RFC 9110): a GET rule covers it.
@@ -104,15 +115,16 @@ impl Policy {
                     .iter()
                     .any(|m| m.eq_ignore_ascii_case(method) || (head && m == "GET"));
             if method_ok && route.path.matches(&segs) {
-                return match &route.rule {
+                let decision = match &route.rule {
                     Rule::Deny => RouteDecision::Deny,
                     Rule::Require(scopes) => RouteDecision::Require(scopes),
                 };
+                return (decision, route.cost);
             }
         }
         match self.unmatched {
-            Unmatched::Deny => RouteDecision::Deny,
-            Unmatched::Authenticate => RouteDecision::Require(&[]),
+            Unmatched::Deny => (RouteDecision::Deny, 0),
+            Unmatched::Authenticate => (RouteDecision::Require(&[]), DEFAULT_COST),
         }
     }
 }
@@ -270,7 +282,12 @@ fn parse_route(value: &Value, field: &str, errors: &mut Vec<FieldError>) -> Opti
         return None;
     };
     let before = errors.len();
-    reject_unknown(obj, field, &["method", "path", "scopes", "deny"], errors);
+    reject_unknown(
+        obj,
+        field,
+        &["method", "path", "scopes", "deny", "cost"],
+        errors,
+    );
     let methods = match obj.get("method") {
         None => vec![],
         Some(Value::String(m)) if m == "*" => vec![],
@@ -364,6 +381,30 @@ fn parse_route(value: &Value, field: &str, errors: &mut Vec<FieldError>) -> Opti
             Rule::Deny
         }
     };
+    let cost = match obj.get("cost") {
+        None if rule == Rule::Deny => 0,
+        None => DEFAULT_COST,
+        Some(_) if rule == Rule::Deny => {
+            errors.push(FieldError::new(
+                format!("{field}.cost"),
+                "applies to routes that admit keys, not to \"deny\": true",
+            ));
+            0
+        }
+        Some(v) => match v.as_u64() {
+            Some(n) if n <= crate::credits::MAX_AMOUNT => n,
+            _ => {
+                errors.push(FieldError::new(
+                    format!("{field}.cost"),
+                    format!(
+                        "must be a whole number from 0 (free) to {}",
+                        crate::credits::MAX_AMOUNT
+                    ),
+                ));
+                0
+            }
+        },
+    };
     if errors.len() > before {
         return None;
     }
@@ -371,6 +412,7 @@ fn parse_route(value: &Value, field: &str, errors: &mut Vec<FieldError>) -> Opti
         methods,
         path: path?,
         rule,
+        cost,
     })
 }
 
@@ -467,6 +509,50 @@ mod tests {
         check("GET", "/teams/acme/members", Deny);
         check("GET", "/Documents/1", Deny);
         check("GET", "/", Deny);
+    }
+
+    #[test]
+    fn routes_price_what_they_admit() {
+        let p = Policy::parse(&json!({
+            "public": ["/health"],
+            "unmatched": "authenticate",
+            "routes": [
+                {"method": "POST", "path": "/render", "scopes": [], "cost": 10},
+                {"method": "GET", "path": "/free", "scopes": [], "cost": 0},
+                {"path": "/plain", "scopes": []},
+                {"path": "/closed", "deny": true}
+            ]
+        }))
+        .unwrap();
+        for (method, path, cost) in [
+            ("POST", "/render", 10),
+            ("GET", "/render", DEFAULT_COST),
+            ("GET", "/free", 0),
+            ("GET", "/plain", DEFAULT_COST),
+            ("GET", "/elsewhere", DEFAULT_COST),
+            ("GET", "/health", 0),
+            ("GET", "/closed", 0),
+        ] {
+            assert_eq!(p.judge_priced(method, path).1, cost, "{method} {path}");
+            assert_eq!(p.judge_priced(method, path).0, p.judge(method, path));
+        }
+        for (route, message) in [
+            (
+                json!({"path": "/x", "scopes": [], "cost": -1}),
+                "whole number",
+            ),
+            (
+                json!({"path": "/x", "scopes": [], "cost": 1.5}),
+                "whole number",
+            ),
+            (
+                json!({"path": "/x", "scopes": [], "cost": "1"}),
+                "whole number",
+            ),
+            (json!({"path": "/x", "deny": true, "cost": 1}), "not to"),
+        ] {
+            check_error(json!({"routes": [route]}), "POLICY.routes[0].cost", message);
+        }
     }
 
     #[test]

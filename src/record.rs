@@ -79,6 +79,10 @@ pub struct KeyRecord {
     /// The key's own admission mode, over its plan's and `ADMISSION`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admission: Option<AdmissionMode>,
+    /// The key's credits as last set by an admin (issued, patched), if it has
+    /// any; what is left now is its Durable Object's to know.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits: Option<crate::credits::Credits>,
     /// Registered by its hash (`import`), issued elsewhere.
     #[serde(default, skip_serializing_if = "is_false")]
     pub imported: bool,

@@ -215,6 +215,7 @@ proptest! {
                         method: "GET".into(),
                         path: "/".into(),
                         denial: None,
+                        cost: 1,
                     };
                     if auth.admit(&a, now).verdict.is_some_and(|v| v.admitted) {
                         note(now, &mut admitted);
@@ -260,6 +261,53 @@ proptest! {
             }
         }
         prop_assert_eq!(spent + c.remaining, r);
+    }
+
+    /// The key's object spends exactly what the requests it admits cost: never
+    /// more than R, nothing for a request refused by a denial, a rate limit or
+    /// want of credits, and the counters count only admitted requests.
+    #[test]
+    fn the_object_spends_exactly_what_it_admits(
+        r in 0u64..100,
+        limit in 1u32..80,
+        requests in prop::collection::vec((0u64..4, any::<bool>()), 0..200),
+    ) {
+        use keyward::credits::Credits;
+        use keyward::keystate::{Admission, Authority, Denial};
+        use keyward::problem::Code;
+        let mut auth = Authority {
+            credits: Some(Credits { remaining: r, refill: None, since: 0 }),
+            ..Default::default()
+        };
+        let policy = keyward::ratelimit::LimitPolicy { name: "burst".into(), limit, window_s: 3600 };
+        let (mut spent, mut admitted) = (0, 0u64);
+        for (cost, denied) in requests {
+            let a = Admission {
+                key: "key_a".into(),
+                team: "acme".into(),
+                policies: vec![policy.clone()],
+                method: "GET".into(),
+                path: "/".into(),
+                denial: denied.then_some(Denial { status: 403, code: Code::InsufficientScope }),
+                cost,
+            };
+            let left = auth.credits.unwrap().remaining;
+            let answer = auth.admit(&a, 1_000);
+            match (answer.credits, answer.exhausted) {
+                (Some(b), None) => {
+                    prop_assert!(!denied);
+                    prop_assert_eq!(b.remaining, left - cost);
+                    spent += cost;
+                    admitted += 1;
+                }
+                (None, Some(e)) => prop_assert!(e.cost > e.remaining && e.remaining == left),
+                (None, None) => prop_assert_eq!(auth.credits.unwrap().remaining, left),
+                (Some(_), Some(_)) => prop_assert!(false, "admitted and exhausted"),
+            }
+        }
+        prop_assert_eq!(spent + auth.credits.unwrap().remaining, r);
+        let counted = auth.counters.get("burst/3600").map_or(0, |c| c.count);
+        prop_assert_eq!(u64::from(counted), admitted);
     }
 
     #[test]

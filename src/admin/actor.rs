@@ -6,7 +6,9 @@
 //! the addresses it may be used from, its rate limits and its expiry. A key that a
 //! manager issues, imports or receives by rotation has each of them within the
 //! manager's own: the same subject and meta, networks inside its networks, limits
-//! no looser ([`ratelimit::within`]) and an expiry no later.
+//! no looser ([`ratelimit::within`]) and an expiry no later. A manager with
+//! credits issues no keys at all (each would bring a budget of its own), and
+//! rotates only keys with credits (a rotation keeps the chain's budget).
 
 use crate::admin::NewKey;
 use crate::change::KeyUpdate;
@@ -41,6 +43,8 @@ struct Powers<'a> {
     ip_allow: Option<&'a [IpNet]>,
     plan: Option<&'a str>,
     rate_limits: Option<&'a [ratelimit::LimitPolicy]>,
+    /// Whether the key's requests spend credits.
+    credited: bool,
 }
 
 impl<'a> Powers<'a> {
@@ -52,6 +56,7 @@ impl<'a> Powers<'a> {
             ip_allow: r.ip_allow.as_deref(),
             plan: r.plan.as_deref(),
             rate_limits: r.rate_limits.as_deref(),
+            credited: r.credits.is_some(),
         }
     }
 
@@ -63,6 +68,8 @@ impl<'a> Powers<'a> {
             ip_allow: n.ip_allow.as_deref(),
             plan: n.plan.as_deref(),
             rate_limits: n.rate_limits.as_deref(),
+            // A new key's credits are a budget of its own, beside its issuer's.
+            credited: false,
         }
     }
 }
@@ -133,6 +140,9 @@ impl Actor {
         if !ratelimit::within(theirs, mine) {
             beyond.push("rate_limits");
         }
+        if own.credits.is_some() && !p.credited {
+            beyond.push("credits");
+        }
         Ok(beyond)
     }
 
@@ -183,6 +193,7 @@ impl Actor {
                 ("plan", update.limits.is_some()),
                 ("ip_allow", update.ip_allow.is_some()),
                 ("meta", update.meta.is_some()),
+                ("credits", update.credits.is_some()),
             ];
             let fields: Vec<&str> = set.iter().filter(|(_, s)| *s).map(|(f, _)| *f).collect();
             if !fields.is_empty() {
@@ -435,6 +446,53 @@ mod tests {
         )
         .unwrap();
         assert_eq!((new.subject.as_deref(), new.expires_at), (Some("u"), None));
+    }
+
+    #[test]
+    fn credits_are_never_multiplied_or_shed() {
+        let some = Some(crate::credits::Credits {
+            remaining: 10,
+            refill: None,
+            since: NOW,
+        });
+        // A manager without credits may hand out a key with credits: a narrower one.
+        let (new, _) = issue(
+            &Actor::key(manager()),
+            json!({"name": "abc", "scopes": [], "credits": {"remaining": 5}}),
+        )
+        .unwrap();
+        assert_eq!(new.credits.map(|c| c.remaining), Some(5));
+        // A manager with credits issues no key, with credits or without: each
+        // would be a budget of its own.
+        let credited = Actor::key(KeyRecord {
+            credits: some,
+            ..manager()
+        });
+        for body in [
+            json!({"name": "abc", "scopes": []}),
+            json!({"name": "abc", "scopes": [], "credits": {"remaining": 1}}),
+        ] {
+            let got = issue(&credited, body.clone()).map(|_| ());
+            assert_eq!(got, Err((Code::Forbidden, json!(["credits"]))), "{body}");
+        }
+        // It rotates keys with credits (the chain's budget stays one), not others.
+        let target = |credits| KeyRecord {
+            id: "key_v".into(),
+            credits,
+            ..manager()
+        };
+        assert!(credited.may_rotate(&target(some), &config()).is_ok());
+        let p = credited.may_rotate(&target(None), &config()).unwrap_err();
+        assert_eq!(p.extensions["beyond_powers"], json!(["credits"]));
+        // Credits are the admin token's to change.
+        let update = validate_update(br#"{"credits": {"add": 5}}"#, &config()).unwrap();
+        assert_eq!(
+            Actor::key(manager())
+                .may_update(&update)
+                .map_err(|p| p.code),
+            Err(Code::Forbidden)
+        );
+        assert!(Actor::Admin.may_update(&update).is_ok());
     }
 
     #[track_caller]

@@ -9,14 +9,16 @@
 use super::Route;
 use super::{validate_create, validate_import, validate_rotate, validate_update};
 use crate::admin::actor::Actor;
-use crate::change::{KeyUpdate, Rotate};
+use crate::change::{CreditsEdit, KeyUpdate, Rotate};
 use crate::config::Config;
+use crate::credits::{Credits, CreditsChange, Filter};
 use crate::directory::{Action, Applied, Change};
 use crate::expiry;
+use crate::field::FieldError;
 use crate::ident;
 use crate::key::{self, ApiKey, KeyHash};
 use crate::keystate::StateChange;
-use crate::problem::Problem;
+use crate::problem::{Code, Problem};
 use crate::record::KeyRecord;
 use serde_json::{json, Value};
 
@@ -62,7 +64,7 @@ pub enum Plan {
     /// directory first (which refuses a hash it knows), then its KV copy
     /// ([`IMPORT_NOT_COPIED`] if that fails: the key is registered).
     Import(Box<Insert>),
-    /// A page of the team's keys, each with its usage.
+    /// A page of the team's keys, each with its usage, kept by `filter`.
     List {
         /// The team.
         team: String,
@@ -70,6 +72,8 @@ pub enum Plan {
         cursor: Option<String>,
         /// Its size.
         limit: u32,
+        /// Which of the page's keys are shown, by their credits.
+        filter: Filter,
     },
     /// A page of the team's audit log.
     Audit {
@@ -126,6 +130,24 @@ pub struct Writes {
     /// A rotation's new key: once the directory has committed, its plaintext is
     /// returned whatever else fails ([`after_rotation`]).
     pub rotated: Option<Rotated>,
+    /// A change of the key's credits, for its object to apply after `first` and
+    /// before the directory (which keeps a copy, with the audit entry, by
+    /// [`Writes::credited`]). It creates the object if the key has none yet.
+    pub credits: Option<CreditsChange>,
+}
+
+impl Writes {
+    /// What the key's object answered to [`Writes::credits`]: the credits before
+    /// and after, into the record's copy and the audit entry.
+    pub fn credited(&mut self, before: Option<Credits>, after: Option<Credits>, now: i64) {
+        if let Change::Update(u) = &mut self.change {
+            u.credits = Some(CreditsEdit::Applied(after));
+        }
+        self.audit.details["credits"] = json!({
+            "old": before.map(|c| c.view(now)),
+            "new": after.map(|c| c.view(now)),
+        });
+    }
 }
 
 /// A rotation's new key, for the reply.
@@ -164,6 +186,7 @@ pub fn plan(
         Route::CreateKey { team } => {
             let mut new = validate_create(body, now, config)?;
             let warnings = actor.restrict_new(&mut new, config)?;
+            let new = new.with_plan_credits(config, now);
             let mut fill = fill;
             let plaintext = key::generate(&config.key_prefix, &mut fill);
             let id = ident::mint_key_id(&mut fill);
@@ -180,6 +203,7 @@ pub fn plan(
         Route::ImportKey { team } => {
             let mut import = validate_import(body, now, config)?;
             let warnings = actor.restrict_new(&mut import.key, config)?;
+            import.key = import.key.with_plan_credits(config, now);
             let id = ident::mint_key_id(fill);
             let hint = format!("{}…{}", import.prefix, import.last4.unwrap_or_default());
             let mut record = import.key.into_record(id, team, hint, now, actor.name());
@@ -197,6 +221,7 @@ pub fn plan(
                 team,
                 cursor,
                 limit,
+                filter: credits_filter(query)?,
             }
         }
         Route::Audit { team } => {
@@ -252,6 +277,16 @@ impl Command {
         match self {
             Command::Update(update) => {
                 actor.may_grant(&stored.scopes)?;
+                let credits = match update.credits {
+                    Some(CreditsEdit::Asked(c)) => {
+                        // Refused here when the record says so; the object judges
+                        // again what it holds.
+                        c.apply(stored.credits, now)
+                            .map_err(|m| Problem::new(Code::Conflict, m))?;
+                        Some(c)
+                    }
+                    _ => None,
+                };
                 let first = update.enabled.map(|enabled| StateChange {
                     key: id.clone(),
                     revoked_at: None,
@@ -263,6 +298,7 @@ impl Command {
                     audit: audit(Action::KeyUpdate, json!({"fields": update.fields()})),
                     change: Change::Update(update),
                     rotated: None,
+                    credits,
                 })
             }
             Command::Revoke => {
@@ -277,6 +313,7 @@ impl Command {
                     change: Change::Revoke { at: now },
                     audit: audit(Action::KeyRevoke, json!({})),
                     rotated: None,
+                    credits: None,
                 })
             }
             Command::Rotate(rotate) => {
@@ -318,6 +355,7 @@ impl Command {
                         plaintext,
                         warnings,
                     }),
+                    credits: None,
                 })
             }
         }
@@ -334,6 +372,43 @@ pub fn after_rotation(applied: &Applied, now: i64) -> AfterRotation {
             enabled: None,
         },
         drop_leases: old.revoked_at.is_some_and(|at| at <= now),
+    }
+}
+
+/// A list's filter by credits: `credits=exhausted` (none left) or
+/// `credits_below=N` (fewer than N left); keys without credits match neither.
+fn credits_filter(query: Option<&str>) -> Result<Filter, Problem> {
+    let mut filter = Filter::All;
+    let mut errors = Vec::new();
+    for pair in query.unwrap_or("").split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let asked = match k {
+            "credits" if v == "exhausted" => Filter::Exhausted,
+            "credits" => {
+                errors.push(FieldError::new("credits", "must be \"exhausted\""));
+                continue;
+            }
+            "credits_below" => match v.parse::<u64>() {
+                Ok(n) if n >= 1 => Filter::Below(n),
+                _ => {
+                    errors.push(FieldError::new(
+                        "credits_below",
+                        "must be a whole number from 1",
+                    ));
+                    continue;
+                }
+            },
+            _ => continue,
+        };
+        if filter != Filter::All {
+            errors.push(FieldError::new(k, "choose one credits filter"));
+        }
+        filter = asked;
+    }
+    if errors.is_empty() {
+        Ok(filter)
+    } else {
+        Err(Problem::validation(errors))
     }
 }
 
@@ -364,7 +439,6 @@ pub fn with_warnings(mut view: Value, warnings: &[impl AsRef<str>]) -> Value {
 mod tests {
     use super::*;
     use crate::directory::Stored;
-    use crate::problem::Code;
 
     const NOW: i64 = 1_800_000_000;
     const DAY: i64 = 86_400;
@@ -373,7 +447,10 @@ mod tests {
         Config::from_vars(|name| match name {
             "POLICY" => Some(json!({})),
             "ORIGIN_URL" => Some(json!("http://127.0.0.1:1")),
-            "PLANS" => Some(json!({"free": [{"name": "burst", "limit": 10, "window": "1m"}]})),
+            "PLANS" => Some(json!({
+                "free": [{"name": "burst", "limit": 10, "window": "1m"}],
+                "trial": {"limits": [], "credits": {"remaining": 100, "refill": {"interval": "daily", "amount": 100}}}
+            })),
             _ => None,
         })
         .unwrap()
@@ -539,9 +616,36 @@ mod tests {
             Ok(Plan::List {
                 team: "acme".into(),
                 cursor: None,
-                limit: 5
+                limit: 5,
+                filter: Filter::All,
             })
         );
+        let list = |q: &str| {
+            plan(
+                &Actor::Admin,
+                route("GET", "/teams/acme/keys"),
+                b"",
+                Some(q),
+                NOW,
+                &config(),
+                fill,
+            )
+            .map(|p| match p {
+                Plan::List { filter, .. } => filter,
+                other => panic!("{other:?}"),
+            })
+            .map_err(|p| p.code)
+        };
+        assert_eq!(list("credits=exhausted&limit=3"), Ok(Filter::Exhausted));
+        assert_eq!(list("credits_below=10"), Ok(Filter::Below(10)));
+        for bad in [
+            "credits=low",
+            "credits_below=0",
+            "credits_below=x",
+            "credits=exhausted&credits_below=5",
+        ] {
+            assert_eq!(list(bad), Err(Code::ValidationFailed), "{bad}");
+        }
         assert_eq!(
             run(&Actor::Admin, "GET", "/teams/acme/audit", json!(null)),
             Ok(Plan::Audit {
@@ -714,6 +818,76 @@ mod tests {
             assert_eq!(after.state.key, "key_t");
             assert_eq!(after.drop_leases, drop, "{revoked_at:?}");
         }
+    }
+
+    #[test]
+    fn credits_come_from_the_body_or_the_plan() {
+        let issued = |body: Value| match run(&Actor::Admin, "POST", "/teams/acme/keys", body) {
+            Ok(Plan::Issue(insert, _)) => insert.record.credits,
+            other => panic!("{other:?}"),
+        };
+        let from_plan =
+            issued(json!({"name": "trial key", "scopes": [], "plan": "trial"})).unwrap();
+        assert_eq!((from_plan.remaining, from_plan.since), (100, NOW));
+        let own = issued(
+            json!({"name": "own", "scopes": [], "plan": "trial", "credits": {"remaining": 7}}),
+        );
+        assert_eq!(own.map(|c| (c.remaining, c.refill)), Some((7, None)));
+        assert_eq!(
+            issued(json!({"name": "none", "scopes": [], "plan": "free"})),
+            None
+        );
+    }
+
+    #[test]
+    fn a_credits_patch_goes_to_the_object_then_into_the_record_and_the_audit() {
+        let path = "/teams/acme/keys/key_t";
+        let add = command(&Actor::Admin, "PATCH", path, json!({"credits": {"add": 5}})).unwrap();
+        // A key without credits has nothing to add to: refused before any write.
+        assert_eq!(
+            writes(&Actor::Admin, add.clone(), &stored(&[])),
+            Err(Code::Conflict)
+        );
+        let with = KeyRecord {
+            credits: Some(Credits {
+                remaining: 2,
+                refill: None,
+                since: NOW,
+            }),
+            ..stored(&[])
+        };
+        let mut w = writes(&Actor::Admin, add, &with).unwrap();
+        assert!(matches!(
+            w.credits,
+            Some(CreditsChange::Update { add: Some(5), .. })
+        ));
+        assert_eq!(w.first, None);
+        let after = Some(Credits {
+            remaining: 7,
+            ..with.credits.unwrap()
+        });
+        w.credited(with.credits, after, NOW);
+        let Change::Update(u) = &w.change else {
+            panic!("not an update")
+        };
+        assert_eq!(u.credits, Some(CreditsEdit::Applied(after)));
+        assert_eq!(w.audit.details["fields"], json!(["credits"]));
+        assert_eq!(w.audit.details["credits"]["old"]["remaining"], json!(2));
+        assert_eq!(w.audit.details["credits"]["new"]["remaining"], json!(7));
+        // Removing them: the record's copy goes too.
+        let remove = command(&Actor::Admin, "PATCH", path, json!({"credits": null})).unwrap();
+        let mut w = writes(&Actor::Admin, remove, &with).unwrap();
+        w.credited(with.credits, None, NOW);
+        let Change::Update(u) = &w.change else {
+            panic!("not an update")
+        };
+        assert_eq!(u.credits, Some(CreditsEdit::Applied(None)));
+        assert_eq!(w.audit.details["credits"]["new"], json!(null));
+        // A manager may not change credits.
+        assert_eq!(
+            command(&manager(), "PATCH", path, json!({"credits": {"add": 1}})),
+            Err(Code::Forbidden)
+        );
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Validating the admin API's request bodies: every invalid field is reported at
 //! once, named (`scopes[2]`), never just the first.
 
-use crate::change::{KeyUpdate, Limits, NewExpiry, Patch, Rotate};
+use crate::change::{CreditsEdit, KeyUpdate, Limits, NewExpiry, Patch, Rotate};
 use crate::config::Config;
+use crate::credits::{Credits, CreditsChange};
 use crate::expiry::{self, ExpiresIn};
 use crate::field::FieldError;
 use crate::problem::{Code, Problem};
@@ -21,6 +22,20 @@ pub const MAX_SCOPES: usize = 64;
 pub const MAX_NAME_LEN: usize = 100;
 /// Longest subject.
 pub const MAX_SUBJECT_LEN: usize = 128;
+
+impl NewKey {
+    /// Gives a key that brings no credits its plan's, if the plan has some,
+    /// counted from `now`.
+    pub fn with_plan_credits(mut self, config: &Config, now: i64) -> NewKey {
+        if self.credits.is_none() {
+            let plan = self.plan.as_ref().and_then(|p| config.plan_settings.get(p));
+            self.credits = plan
+                .and_then(|p| p.credits)
+                .map(|c| Credits { since: now, ..c });
+        }
+        self
+    }
+}
 
 /// A validated request to issue (or import) a key.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -45,6 +60,8 @@ pub struct NewKey {
     pub admission: Option<AdmissionMode>,
     /// Where its Durable Object is to be created.
     pub region: Option<String>,
+    /// Its credits (else its plan's, if the plan has some).
+    pub credits: Option<Credits>,
 }
 
 impl NewKey {
@@ -74,6 +91,7 @@ impl NewKey {
             meta: self.meta,
             admission: self.admission,
             region: self.region,
+            credits: self.credits,
             // Its object is created by its first request, near its caller.
             placed: Some(false),
             ..Default::default()
@@ -94,6 +112,7 @@ const CREATE_FIELDS: &[&str] = &[
     "meta",
     "admission",
     "region",
+    "credits",
 ];
 
 /// Parses a JSON object body, or explains why it is not one.
@@ -310,6 +329,11 @@ fn new_key_fields(
             None
         }
     };
+    let credits = obj.get("credits").and_then(|v| {
+        Credits::parse(v, "credits", now)
+            .map_err(|e| errors.extend(e))
+            .ok()
+    });
     NewKey {
         name,
         scopes,
@@ -321,6 +345,7 @@ fn new_key_fields(
         meta,
         admission,
         region,
+        credits,
     }
 }
 
@@ -458,6 +483,7 @@ pub const UPDATE_FIELDS: &[&str] = &[
     "ip_allow",
     "meta",
     "admission",
+    "credits",
 ];
 
 /// Validates the body of `PATCH /teams/{team}/keys/{id}`.
@@ -480,6 +506,12 @@ pub fn validate_update(body: &[u8], config: &Config) -> Result<KeyUpdate, Proble
         admission: obj.get("admission").map(|v| match v {
             Value::Null => Patch::Clear,
             v => validate_admission(v, &mut errors).map_or(Patch::Clear, Patch::Set),
+        }),
+        credits: obj.get("credits").and_then(|v| {
+            CreditsChange::parse(v, "credits")
+                .map_err(|e| errors.extend(e))
+                .ok()
+                .map(CreditsEdit::Asked)
         }),
         ..Default::default()
     };
@@ -628,7 +660,7 @@ mod tests {
         };
         let r = new.into_record("key_a".into(), "acme".into(), "h".into(), NOW, "admin");
         assert_eq!((r.placed, r.region.as_deref()), (Some(false), Some("apac")));
-        let view = key_view(&r, NOW * 1000, None);
+        let view = key_view(&r, NOW * 1000, None, None);
         assert_eq!(view["region"], "apac");
     }
 

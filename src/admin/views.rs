@@ -1,6 +1,7 @@
 //! The JSON views of a key and its outcomes: metadata only, never the plaintext
 //! or the hash (but once, in the reply that issues it).
 
+use crate::credits::{Credits, CreditsView};
 use crate::expiry;
 use crate::ratelimit::LimitPolicy;
 use crate::record::{AdmissionMode, KeyRecord, KeyStatus};
@@ -33,10 +34,13 @@ struct KeyFields<'a> {
     imported: bool,
     replaces: Option<&'a str>,
     replaced_by: Option<&'a str>,
+    credits: Option<CreditsView>,
 }
 
 impl<'a> KeyFields<'a> {
-    fn of(r: &'a KeyRecord, now_ms: i64) -> KeyFields<'a> {
+    /// The fields of `r`, with `credits` as they stand (its object's, or the
+    /// record's copy).
+    fn of(r: &'a KeyRecord, now_ms: i64, credits: Option<&Credits>) -> KeyFields<'a> {
         KeyFields {
             id: &r.id,
             team: &r.team,
@@ -59,6 +63,7 @@ impl<'a> KeyFields<'a> {
             imported: r.imported,
             replaces: r.replaces.as_deref(),
             replaced_by: r.replaced_by.as_deref(),
+            credits: credits.map(|c| c.view(now_ms.div_euclid(1000))),
         }
     }
 }
@@ -99,10 +104,17 @@ fn value(view: impl Serialize) -> Value {
 }
 
 /// The JSON view of a key: metadata only, never the plaintext or the hash.
-/// `usage` comes from the key's Durable Object (`null` when it could not be read).
-pub fn key_view(record: &KeyRecord, now_ms: i64, usage: Option<&Usage>) -> Value {
+/// `usage` comes from the key's Durable Object (`null` when it could not be
+/// read); `credits` as they stand, from the object when it could be asked, else
+/// the record's copy.
+pub fn key_view(
+    record: &KeyRecord,
+    now_ms: i64,
+    usage: Option<&Usage>,
+    credits: Option<&Credits>,
+) -> Value {
     value(KeyView {
-        fields: KeyFields::of(record, now_ms),
+        fields: KeyFields::of(record, now_ms, credits),
         last_used_at: usage.and_then(|u| u.last_used_at).map(expiry::rfc3339),
         requests: usage.map(|u| u.requests),
         denied: usage.map(|u| u.denied),
@@ -130,7 +142,7 @@ pub fn outcomes_view(outcomes: &[Outcome]) -> Value {
 /// ever returned.
 pub fn created_view(record: &KeyRecord, plaintext: &str, now_ms: i64) -> Value {
     value(CreatedView {
-        fields: KeyFields::of(record, now_ms),
+        fields: KeyFields::of(record, now_ms, record.credits.as_ref()),
         plaintext,
     })
 }
@@ -153,8 +165,9 @@ mod tests {
             enabled: true,
             ..Default::default()
         };
-        let v = key_view(&r, NOW * 1000, None);
+        let v = key_view(&r, NOW * 1000, None, None);
         assert_eq!(v["status"], "active");
+        assert_eq!(v["credits"], Value::Null);
         assert_eq!(v["expires_at"], Value::Null);
         assert_eq!(v["created_at"], "2027-01-15T08:00:00Z");
         assert_eq!(v["created_by"], "admin");
@@ -165,7 +178,23 @@ mod tests {
             requests: 3,
             denied: 1,
         };
-        let v = key_view(&r, NOW * 1000, Some(&usage));
+        let credits = Credits {
+            remaining: 4,
+            refill: Some(crate::credits::Refill {
+                interval: crate::credits::Interval::Daily,
+                amount: 9,
+            }),
+            since: NOW,
+        };
+        let v = key_view(&r, NOW * 1000, Some(&usage), Some(&credits));
+        assert_eq!(
+            v["credits"],
+            serde_json::json!({
+                "remaining": 4,
+                "refill": {"interval": "daily", "amount": 9},
+                "next_refill_at": "2027-01-16T00:00:00Z"
+            })
+        );
         assert_eq!(v["last_used_at"], "2027-01-15T08:00:05Z");
         assert_eq!(
             (v["requests"].as_u64(), v["denied"].as_u64()),

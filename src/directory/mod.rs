@@ -567,7 +567,7 @@ mod tests {
     /// nullable field through JSON: absent, `null`-like and set alike.
     #[test]
     fn messages_round_trip() {
-        use crate::change::{KeyUpdate, Limits, Patch};
+        use crate::change::{CreditsEdit, KeyUpdate, Limits, Patch};
         use crate::keystate::{Admission, Answer, Denial, StateChange};
         use crate::usage::{Outcome, Usage};
         #[track_caller]
@@ -617,6 +617,19 @@ mod tests {
                 ip_allow: Some(Patch::Clear),
                 meta: Some(Patch::Clear),
                 admission: Some(Patch::Clear),
+                credits: Some(CreditsEdit::Applied(None)),
+            },
+            KeyUpdate {
+                credits: Some(CreditsEdit::Applied(Some(crate::credits::Credits {
+                    remaining: 3,
+                    refill: None,
+                    since: 9,
+                }))),
+                ..Default::default()
+            },
+            KeyUpdate {
+                credits: Some(CreditsEdit::Asked(crate::credits::CreditsChange::Remove)),
+                ..Default::default()
             },
             KeyUpdate {
                 admission: Some(Patch::Set(crate::record::AdmissionMode::Leased)),
@@ -647,6 +660,14 @@ mod tests {
             replaced_by: Some("key_b".into()),
             imported: true,
             admission: Some(crate::record::AdmissionMode::Leased),
+            credits: Some(crate::credits::Credits {
+                remaining: 0,
+                refill: Some(crate::credits::Refill {
+                    interval: crate::credits::Interval::Monthly { day: 31 },
+                    amount: 5,
+                }),
+                since: 1,
+            }),
             expires_at: None,
             plan: None,
             ..old()
@@ -687,11 +708,17 @@ mod tests {
                 method: "GET".into(),
                 path: "/".into(),
                 denial,
+                cost: 2,
             });
         }
         check(Answer {
             status: KeyStatus::Active,
             verdict: None,
+            credits: Some(crate::credits::Balance {
+                remaining: 3,
+                next_refill: Some(7),
+            }),
+            exhausted: None,
         });
         for (status, code) in [(None, None), (Some(429), Some(Code::RateLimited))] {
             check(Outcome {

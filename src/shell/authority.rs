@@ -1,17 +1,20 @@
 //! The per-key Durable Object, `KeyAuthority`: the authority for what must be exact.
 //! It holds the revocation and disabling of each key of one rotation chain (one
 //! object per chain, named by its first key's id), checked on every request, the
-//! chain's shared rate-limit counters, and each key's usage and last outcomes.
+//! chain's shared rate-limit counters and credits, and each key's usage and last
+//! outcomes.
 //!
 //! Counters live in memory and in the object's SQLite storage. Each admission reads
 //! and updates them with no `await` in between, so concurrent requests are decided
 //! one at a time; the counters' SQL write is synchronous and committed (with the
 //! runtime's output gate) before the verdict leaves the object, so an admitted
-//! request is never lost to a restart. Usage figures and outcomes are kept in
+//! request is never lost to a restart; so are the chain's credits, written with
+//! every request that spends them. Usage figures and outcomes are kept in
 //! memory and written by an alarm within a second (`FLUSH_AFTER`): a crash can lose
 //! at most that second of them, never a count or a revocation.
 
 use super::runtime;
+use crate::credits::{Credits, CreditsChange};
 use crate::keystate::{Admission, Answer, Authority, KeyState, StateChange};
 use crate::lease::{Book, Lease, LeaseAnswer, LeaseRequest};
 use crate::problem::{Code, Problem};
@@ -68,6 +71,22 @@ struct LeaseRow {
 }
 
 #[derive(Deserialize)]
+struct CreditsRow {
+    credits: String,
+}
+
+/// An admin's change of a key chain's credits.
+#[derive(Serialize, Deserialize)]
+struct CreditsCall {
+    key: String,
+    team: String,
+    change: CreditsChange,
+}
+
+/// The chain's credits before and after an admin's change, or why not.
+pub type CreditsChanged = std::result::Result<(Option<Credits>, Option<Credits>), String>;
+
+#[derive(Deserialize)]
 struct OutcomeRow {
     key_id: String,
     at_ms: f64,
@@ -91,6 +110,9 @@ pub struct UsageReport {
     pub usage: Usage,
     /// The last outcomes.
     pub outcomes: Vec<Outcome>,
+    /// The chain's credits as they stand.
+    #[serde(default)]
+    pub credits: Option<Credits>,
 }
 
 impl DurableObject for KeyAuthority {
@@ -159,6 +181,11 @@ impl KeyAuthority {
                 self.schedule_flush().await?;
                 serde_json::to_string(&answer)
             }
+            "credits" => {
+                let c: CreditsCall = runtime::read_message(message)?;
+                self.ensure_known(&c.key, &c.team).await?;
+                serde_json::to_string(&self.change_credits(c.change)?)
+            }
             "state" => {
                 let change: StateChange = runtime::read_message(message)?;
                 serde_json::to_string(&self.change(&change)?)
@@ -171,7 +198,11 @@ impl KeyAuthority {
                     (true, Some(o)) => o.iter().cloned().collect(),
                     _ => vec![],
                 };
-                serde_json::to_string(&UsageReport { usage, outcomes })
+                serde_json::to_string(&UsageReport {
+                    usage,
+                    outcomes,
+                    credits: auth.credits,
+                })
             }
             other => {
                 return Err(worker::Error::RustError(format!(
@@ -190,9 +221,13 @@ impl KeyAuthority {
         let mut auth = self.loaded()?;
         let before = auth.counters.clone();
         let leases_before = auth.book.open.len();
+        let credits_before = auth.credits;
         let answer = auth.admit(a, now_ms);
         if auth.counters != before {
             self.persist_counters(&before, &auth.counters)?;
+        }
+        if auth.credits != credits_before {
+            self.persist_credits(auth.credits)?;
         }
         if auth.book.open.len() != leases_before {
             self.persist_leases(&auth.book)?;
@@ -225,12 +260,21 @@ impl KeyAuthority {
                     super::runtime::log_cause(&p);
                     worker::Error::RustError(format!("the team directory: {}", p.detail))
                 })?;
-        let state = stored.map_or_else(KeyState::default, |s| KeyState {
-            revoked_at: s.record.revoked_at,
-            disabled: !s.record.enabled,
-        });
+        let state = stored
+            .as_ref()
+            .map_or_else(KeyState::default, |s| KeyState {
+                revoked_at: s.record.revoked_at,
+                disabled: !s.record.enabled,
+            });
         let mut auth = self.loaded()?;
         if !auth.states.contains_key(key) {
+            // The chain's first key brings its credits; a later one (a rotation's
+            // new key) finds the chain's.
+            let first = auth.states.is_empty();
+            auth.adopt_credits(first, stored.and_then(|s| s.record.credits));
+            if first && auth.credits.is_some() {
+                self.persist_credits(auth.credits)?;
+            }
             auth.states.insert(key.to_string(), state);
             let usage = auth.usage.get(key).cloned().unwrap_or_default();
             self.persist_key(key, &state, &usage)?;
@@ -337,6 +381,31 @@ impl KeyAuthority {
         Ok(())
     }
 
+    /// Applies an admin's change of the chain's credits and stores it.
+    fn change_credits(&self, change: CreditsChange) -> Result<CreditsChanged> {
+        let now = (worker::Date::now().as_millis() / 1000) as i64;
+        let mut auth = self.loaded()?;
+        let changed = auth.change_credits(change, now);
+        if changed.is_ok() {
+            self.persist_credits(auth.credits)?;
+        }
+        Ok(changed)
+    }
+
+    /// Writes the chain's credits as they are now (none: the row goes).
+    fn persist_credits(&self, credits: Option<Credits>) -> Result<()> {
+        let sql = self.state.storage().sql();
+        match credits {
+            Some(c) => sql.exec(
+                "INSERT INTO credits (id, credits) VALUES (0, ?) \
+                 ON CONFLICT(id) DO UPDATE SET credits = excluded.credits",
+                vec![serde_json::to_string(&c)?.into()],
+            )?,
+            None => sql.exec("DELETE FROM credits", None)?,
+        };
+        Ok(())
+    }
+
     /// Applies an admin change (revoke, enable, disable) and stores it.
     fn change(&self, change: &StateChange) -> Result<KeyState> {
         let mut auth = self.loaded()?;
@@ -362,6 +431,7 @@ impl KeyAuthority {
             "CREATE TABLE IF NOT EXISTS keys (id TEXT PRIMARY KEY, state TEXT NOT NULL, last_used_at INTEGER, requests INTEGER NOT NULL, denied INTEGER NOT NULL)",
             "CREATE TABLE IF NOT EXISTS outcomes (seq INTEGER PRIMARY KEY AUTOINCREMENT, key_id TEXT NOT NULL, at_ms INTEGER NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL, status INTEGER, code TEXT)",
             "CREATE TABLE IF NOT EXISTS leases (id INTEGER PRIMARY KEY, lease TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS credits (id INTEGER PRIMARY KEY CHECK (id = 0), credits TEXT NOT NULL)",
         ] {
             sql.exec(ddl, None)?;
         }
@@ -391,6 +461,10 @@ impl KeyAuthority {
                 count: r.count as u32,
             };
             auth.counters.insert(r.name, counter);
+        }
+        let rows: Vec<CreditsRow> = sql.exec("SELECT credits FROM credits", None)?.to_array()?;
+        if let Some(r) = rows.first() {
+            auth.credits = Some(serde_json::from_str(&r.credits)?);
         }
         let rows: Vec<LeaseRow> = sql
             .exec("SELECT lease FROM leases ORDER BY id", None)?
@@ -512,6 +586,22 @@ pub async fn change(env: &Env, authority: Object<'_>, change: &StateChange) -> R
         None,
     )
     .await
+}
+
+/// Changes the chain's credits at its object, which is created if the key never
+/// reached it (it then reads the key's record from the team directory first).
+pub async fn credits(
+    env: &Env,
+    authority: Object<'_>,
+    record: &crate::record::KeyRecord,
+    change: CreditsChange,
+) -> Result<CreditsChanged> {
+    let c = CreditsCall {
+        key: record.id.clone(),
+        team: record.team.clone(),
+        change,
+    };
+    call(env, authority, "credits", &serde_json::to_string(&c)?, None).await
 }
 
 /// One key's usage, and its last outcomes when asked.

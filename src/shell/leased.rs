@@ -8,11 +8,10 @@ use super::authority;
 use super::runtime;
 use super::Ctx;
 use crate::config::Config;
-use crate::decide;
+use crate::decide::{self, Admitted};
 use crate::keystate::{Admission, Answer};
 use crate::lease::{Holder, LeaseRequest, Local};
 use crate::problem::{Code, Problem};
-use crate::ratelimit::Verdict;
 use crate::record::KeyRecord;
 use crate::usage::Outcome;
 use std::cell::RefCell;
@@ -102,17 +101,18 @@ pub(crate) fn refused(r: &Request<'_>, now_ms: i64, problem: &Problem) {
 }
 
 /// Decides a request of an active, authorized key: from a lease when one is
-/// usable, else after asking the key's object. `Err(Ok(problem))` is a refusal;
-/// `Err(Err(e))` means the object could not be reached, and `RATE_LIMIT_FAILURE`
-/// decides.
+/// usable, else after asking the key's object. `Ok(None)`: the key's chain has
+/// credits, which its object spends request by request, so the request is to be
+/// admitted exactly. `Err(Ok(problem))` is a refusal; `Err(Err(e))` means the
+/// object could not be reached, and `RATE_LIMIT_FAILURE` decides.
 pub(crate) async fn admit(
     r: &Request<'_>,
     ctx: &Ctx,
-) -> Result<Option<Verdict>, Result<Problem, worker::Error>> {
+) -> Result<Option<Admitted>, Result<Problem, worker::Error>> {
     let ttl = r.config.lease_ttl_ms;
     let now = ctx.now_ms;
     if let Some(decided) = decide_locally(r, now, ttl) {
-        return decided.map_err(Ok);
+        return decided.map(Some).map_err(Ok);
     }
     let mut request = with(&r.record.id, |h| {
         h.request(
@@ -133,12 +133,18 @@ pub(crate) async fn admit(
             let status = Answer {
                 status: answer.status,
                 verdict: None,
+                credits: None,
+                exhausted: None,
             };
-            if let Err(p) = decide::authority_answer(r.record, status) {
+            if let Err(p) = decide::authority_answer(r.record, status, now) {
                 r.note(now, Some(&p));
                 return Err(Ok(p));
             }
+            if answer.exact {
+                return Ok(None);
+            }
             decide_locally(r, now, ttl)
+                .map(|d| d.map(Some))
                 .unwrap_or_else(|| {
                     Err(Problem::new(
                         Code::Unavailable,
@@ -155,14 +161,17 @@ pub(crate) async fn admit(
 }
 
 /// A decision from the holder alone, if it can make one.
-fn decide_locally(r: &Request<'_>, now: i64, ttl: u32) -> Option<Result<Option<Verdict>, Problem>> {
+fn decide_locally(r: &Request<'_>, now: i64, ttl: u32) -> Option<Result<Admitted, Problem>> {
     match with(&r.record.id, |h| h.admit(now, ttl)) {
         Local::Admitted { verdict, renew } => {
             r.note(now, None);
             if renew {
                 spawn(r.wctx, r.background(), Task::Renew);
             }
-            Some(Ok(verdict))
+            Some(Ok(Admitted {
+                verdict,
+                credits: None,
+            }))
         }
         Local::Limited(v) => {
             let p = decide::rate_limited(&v);

@@ -18,13 +18,12 @@ mod runtime;
 mod store;
 
 use crate::config::{Config, DecisionLog};
-use crate::decide::{self, Gate};
+use crate::decide::{self, Admitted, Gate};
 use crate::failopen::{FailOpen, Refusal};
 use crate::key::ApiKey;
 use crate::keystate::{Admission, Denial};
 use crate::policy::RouteDecision;
 use crate::problem::{Code, Problem};
-use crate::ratelimit::Verdict;
 use crate::record::AdmissionMode;
 use crate::record::KeyRecord;
 use crate::record::KeyStatus;
@@ -162,16 +161,22 @@ async fn handle(
         Gate::Public { path } => {
             proxy::forward(&req, config, (method, &path), query, None, ctx, &forwarding).await
         }
-        Gate::Lookup { path, key, route } => {
+        Gate::Lookup {
+            path,
+            key,
+            route,
+            cost,
+        } => {
             let ip = client_ip(&headers);
             let asked = Asked {
                 key: &key,
                 route,
+                cost,
                 ip,
                 method,
                 path: &path,
             };
-            let (record, verdict) =
+            let (record, admitted) =
                 authenticate(env, config, ctx, asked, Via::RequestPath(wctx)).await?;
             let response = proxy::forward(
                 &req,
@@ -183,10 +188,7 @@ async fn handle(
                 &forwarding,
             )
             .await?;
-            Ok(match verdict {
-                Some(v) => proxy::with_headers(response, &decide::ratelimit_headers(&v)),
-                None => response,
-            })
+            Ok(proxy::with_headers(response, &admitted.headers()))
         }
     }
 }
@@ -209,6 +211,8 @@ pub(crate) fn client_ip(
 pub(crate) struct Asked<'a> {
     pub key: &'a ApiKey,
     pub route: RouteDecision<'a>,
+    /// What an admitted request spends of the key's credits.
+    pub cost: u64,
     pub ip: Option<std::net::IpAddr>,
     pub method: &'a str,
     pub path: &'a str,
@@ -236,10 +240,11 @@ pub(crate) async fn authenticate(
     ctx: &mut Ctx,
     asked: Asked<'_>,
     via: Via<'_>,
-) -> std::result::Result<(KeyRecord, Option<Verdict>), Problem> {
+) -> std::result::Result<(KeyRecord, Admitted), Problem> {
     let Asked {
         key,
         route,
+        cost,
         ip,
         method,
         path,
@@ -252,6 +257,7 @@ pub(crate) async fn authenticate(
         return Err(decide::unknown_key());
     };
     ctx.key_id = Some(record.id.clone());
+    let fail_open = fail_open && decide::may_fail_open(&record);
     let leased = wctx.filter(|_| decide::admission_mode(&record, config) == AdmissionMode::Leased);
     let mut admission = Admission {
         key: record.id.clone(),
@@ -261,6 +267,7 @@ pub(crate) async fn authenticate(
         // Only the outcome keeps the path, and only this much of it.
         path: crate::usage::cut_path(path),
         denial: None,
+        cost,
     };
     let refusal = decide::after_lookup(Some(&record), route, ip, ctx.now_ms);
     if refusal.is_ok() {
@@ -278,15 +285,20 @@ pub(crate) async fn authenticate(
             leased::refused(&r, ctx.now_ms, &p);
             return Err(p);
         }
-        let verdict = match leased::admit(&r, ctx).await {
-            Ok(v) => v,
+        let admitted = match leased::admit(&r, ctx).await {
+            Ok(Some(admitted)) => Some(admitted),
+            // The key's chain has credits: asked exactly, below.
+            Ok(None) => None,
             Err(Ok(p)) => return Err(p),
-            Err(Err(e)) if fail_open => open_on_failure(ctx, &record, &admission, e)?,
+            Err(Err(e)) if fail_open => Some(open_on_failure(ctx, &record, &admission, e)?),
             Err(Err(e)) => return Err(authority::unavailable(e)),
         };
-        return Ok((record, verdict));
+        if let Some(admitted) = admitted {
+            return Ok((record, admitted));
+        }
     }
     if let Err(p) = refusal {
+        // Leased admission noted the refusal already (and returned).
         admission.denial = Some(Denial {
             status: p.status(),
             code: p.code,
@@ -309,18 +321,18 @@ pub(crate) async fn authenticate(
         &admission,
         config.authority_timeout_ms,
     );
-    let verdict = match answer.await {
+    let admitted = match answer.await {
         Ok(answer) => {
             if fail_open {
                 let refused = matches!(answer.status, KeyStatus::Revoked | KeyStatus::Disabled);
                 FAIL_OPEN.with(|f| f.borrow_mut().saw(&record.id, refused, ctx.now_ms));
             }
-            decide::authority_answer(&record, answer)?
+            decide::authority_answer(&record, answer, ctx.now_ms)?
         }
         Err(e) if fail_open => open_on_failure(ctx, &record, &admission, e)?,
         Err(e) => return Err(authority::unavailable(e)),
     };
-    Ok((record, verdict))
+    Ok((record, admitted))
 }
 
 /// `RATE_LIMIT_FAILURE = "open"` with the key's object unreachable: admitted
@@ -331,7 +343,7 @@ fn open_on_failure(
     record: &KeyRecord,
     admission: &Admission,
     e: worker::Error,
-) -> std::result::Result<Option<Verdict>, Problem> {
+) -> std::result::Result<Admitted, Problem> {
     let local = FAIL_OPEN.with(|f| {
         f.borrow_mut()
             .admit(&record.id, &admission.policies, ctx.now_ms)
@@ -350,7 +362,7 @@ fn open_on_failure(
     }));
     match local {
         // Its RateLimit fields would count this isolate only: none are sent.
-        Ok(_) => Ok(None),
+        Ok(_) => Ok(Admitted::default()),
         Err(Refusal::SeenRefused) => Err(authority::unavailable(e)),
         Err(Refusal::Limited(v)) => Err(decide::rate_limited(&v)),
     }

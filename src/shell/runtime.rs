@@ -168,12 +168,26 @@ extern "C" {
 /// if this call creates it.
 pub async fn call_object<T: serde::de::DeserializeOwned>(
     env: &Env,
-    (binding, name, hint): (&str, &str, Option<&str>),
+    object: (&str, &str, Option<&str>),
     call: &str,
     message: &str,
     what: &str,
     deadline: Option<Deadline<'_>>,
 ) -> worker::Result<T> {
+    let text = call_object_text(env, object, call, message, what, deadline).await?;
+    read_message(&text).map_err(|e| worker::Error::RustError(format!("{what} answered: {e}")))
+}
+
+/// [`call_object`]'s answer as text: one copy of the call for every answer type
+/// (the worker's size).
+async fn call_object_text(
+    env: &Env,
+    (binding, name, hint): (&str, &str, Option<&str>),
+    call: &str,
+    message: &str,
+    what: &str,
+    deadline: Option<Deadline<'_>>,
+) -> worker::Result<String> {
     let namespace = env.durable_object(binding)?;
     let id = namespace.id_from_name(name)?;
     let stub = match hint {
@@ -190,10 +204,9 @@ pub async fn call_object<T: serde::de::DeserializeOwned>(
     };
     let answer = settled
         .map_err(|e| worker::Error::RustError(format!("{what}: {}", worker::Error::from(e))))?;
-    let text = answer.as_string().ok_or_else(|| {
+    answer.as_string().ok_or_else(|| {
         worker::Error::RustError(format!("{what} answered something other than text"))
-    })?;
-    read_message(&text).map_err(|e| worker::Error::RustError(format!("{what} answered: {e}")))
+    })
 }
 
 /// A message between the worker and a Durable Object (either way); see [`crate::wire`].

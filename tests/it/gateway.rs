@@ -141,7 +141,7 @@ fn every_answer_to_an_allowed_origin_says_so() {
         }
         send(req)
     };
-    let expose = "RateLimit, RateLimit-Policy, Retry-After, X-Keyward-Request-Id";
+    let expose = "RateLimit, RateLimit-Policy, Retry-After, X-Keyward-Credits-Remaining, X-Keyward-Request-Id";
     // 200 from the origin, 401, 403 and 429 from keyward: the same fields.
     let ok = call("/documents/1", Some(&key), APP);
     assert_eq!(ok.status, 200, "{}", ok.text());

@@ -9,10 +9,12 @@
 //! - [`no_limiter_worker`]: no Durable Object binding, failing closed or open;
 //! - [`leased_worker`]: leased admission, with or without the key's object;
 //! - [`case_insensitive_worker`]: a `case_insensitive` policy;
-//! - [`misconfigured_worker`]: an invalid `POLICY`.
+//! - [`misconfigured_worker`]: an invalid `POLICY`;
+//! - [`credits_worker`]: routes with a `cost`, a plan with credits, leased admission.
 
 mod admin;
 mod cli;
+mod credits;
 mod failures;
 mod gateway;
 mod harness;
@@ -146,6 +148,47 @@ pub fn no_limiter_worker(fail_open: bool) -> &'static Worker {
         ..Default::default()
     };
     shared(cell, &[("RATE_LIMIT_FAILURE", failure)], options)
+}
+
+/// The policy of the credits instance: routes that cost 1 (the default), 2 and
+/// nothing, and one that the tests' keys may not use.
+pub const CREDITS_POLICY: &str = r#"{
+  "unmatched": "deny",
+  "routes": [
+    {"method": "GET", "path": "/cheap/**", "scopes": ["api.read"]},
+    {"method": "POST", "path": "/render/**", "scopes": ["api.read"], "cost": 2},
+    {"method": "GET", "path": "/free/**", "scopes": [], "cost": 0},
+    {"method": "GET", "path": "/admin/**", "scopes": ["api.admin"]}
+  ]
+}"#;
+
+/// The vars of the credits instance. Leased admission by default, so that the
+/// suite shows that a key with credits is spent exactly all the same.
+const CREDITS_VARS: [(&str, &str); 4] = [
+    ("POLICY", CREDITS_POLICY),
+    ("ADMISSION", "leased"),
+    ("RATE_LIMITS", "[]"),
+    (
+        "PLANS",
+        r#"{"trial": {"limits": [], "credits": {"remaining": 3, "refill": {"interval": "monthly", "amount": 3}}}}"#,
+    ),
+];
+
+/// The credits instance, shared.
+pub fn credits_worker() -> &'static Worker {
+    static W: OnceLock<Worker> = OnceLock::new();
+    shared(&W, &CREDITS_VARS, WorkerOptions::default())
+}
+
+/// A credits instance of its own, on `state`, for restart tests.
+pub fn private_credits_worker(state: &std::path::Path) -> Worker {
+    Worker::start(with_vars(
+        &CREDITS_VARS,
+        WorkerOptions {
+            state: Some(state.to_path_buf()),
+            ..Default::default()
+        },
+    ))
 }
 
 /// A main-like instance of its own, on `state`, for restart tests.

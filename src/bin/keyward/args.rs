@@ -49,12 +49,16 @@ pub enum Command {
         key: KeyFields,
     },
     /// List a team's keys, newest first
-    #[command(after_help = "Example:\n  keyward list acme --all")]
+    #[command(
+        after_help = "Examples:\n  keyward list acme --all\n  keyward list acme --credits-below 100"
+    )]
     List {
         /// Team id
         team: String,
         #[command(flatten)]
         page: Page,
+        #[command(flatten)]
+        credits: CreditsFilter,
     },
     /// Show one key, its usage and its recent outcomes
     #[command(after_help = "Example:\n  keyward get acme key_3fZk8wQm1aB2cD4e")]
@@ -153,6 +157,12 @@ pub struct KeyFields {
     /// Where its Durable Object is created (default: its plan's, or where its first request comes from)
     #[arg(long, value_parser = PossibleValuesParser::new(keyward::record::REGIONS))]
     region: Option<String>,
+    /// Credits the key may spend (default: its plan's, or unlimited)
+    #[arg(long, value_name = "AMOUNT")]
+    credits: Option<u64>,
+    /// Set the credits back to AMOUNT every day or month: daily:AMOUNT, monthly:AMOUNT or monthly:AMOUNT:DAY
+    #[arg(long, value_name = "SPEC", requires = "credits", value_parser = parse_refill)]
+    refill: Option<Value>,
 }
 
 /// When a key expires.
@@ -225,6 +235,21 @@ pub struct Changes {
     /// Return to its plan's admission mode, or the worker's ADMISSION
     #[arg(long, conflicts_with = "admission")]
     default_admission: bool,
+    /// Set the credits left to AMOUNT (gives a key without credits some)
+    #[arg(long, value_name = "AMOUNT")]
+    credits: Option<u64>,
+    /// Add AMOUNT to the credits left
+    #[arg(long, value_name = "AMOUNT", conflicts_with = "credits")]
+    add_credits: Option<u64>,
+    /// A new refill: daily:AMOUNT, monthly:AMOUNT or monthly:AMOUNT:DAY
+    #[arg(long, value_name = "SPEC", value_parser = parse_refill)]
+    refill: Option<Value>,
+    /// Remove the refill (the credits left stay)
+    #[arg(long, conflicts_with = "refill")]
+    no_refill: bool,
+    /// Remove the credits: the key is no longer limited by them
+    #[arg(long, conflicts_with_all = ["credits", "add_credits", "refill", "no_refill"])]
+    no_credits: bool,
 }
 
 /// Where an imported key's hash comes from.
@@ -252,6 +277,18 @@ pub struct Page {
     /// Follow the cursors to the end and print everything
     #[arg(long)]
     all: bool,
+}
+
+/// Which keys a list shows, by their credits.
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+pub struct CreditsFilter {
+    /// Only keys with credits and none left
+    #[arg(long)]
+    credits_exhausted: bool,
+    /// Only keys with credits and fewer than AMOUNT left
+    #[arg(long, value_name = "AMOUNT", value_parser = clap::value_parser!(u64).range(1..))]
+    credits_below: Option<u64>,
 }
 
 /// One admin API request: method, path below `/_keyward/v1`, query and JSON body.
@@ -316,12 +353,16 @@ impl Command {
                 },
                 Some(key.body()),
             ),
-            Command::List { team, page } => page.query(on(
+            Command::List {
+                team,
+                page,
+                credits,
+            } => credits.query(page.query(on(
                 Route::ListKeys {
                     team: team_of(team),
                 },
                 None,
-            )),
+            ))),
             Command::Get { team, id } => {
                 let (team, id) = key_of(team, id);
                 on(Route::GetKey { team, id }, None)
@@ -422,6 +463,11 @@ impl KeyFields {
             self.admission.as_ref().map(|a| json!(a)),
         );
         set(&mut body, "region", self.region.as_ref().map(|r| json!(r)));
+        if let Some(remaining) = self.credits {
+            let mut credits = json!({ "remaining": remaining });
+            set(&mut credits, "refill", self.refill.clone());
+            body["credits"] = credits;
+        }
         body
     }
 }
@@ -479,7 +525,29 @@ impl Changes {
             "admission",
             (self.admission.as_ref().map(|a| json!(a))).or(clear(self.default_admission)),
         );
+        let mut credits = json!({});
+        set(&mut credits, "remaining", self.credits.map(|n| json!(n)));
+        set(&mut credits, "add", self.add_credits.map(|n| json!(n)));
+        set(
+            &mut credits,
+            "refill",
+            self.refill.clone().or(clear(self.no_refill)),
+        );
+        let credits = Some(credits).filter(|c| c != &json!({}));
+        set(&mut body, "credits", credits.or(clear(self.no_credits)));
         body
+    }
+}
+
+impl CreditsFilter {
+    fn query(&self, mut call: Call) -> Call {
+        if self.credits_exhausted {
+            call.query.push(("credits", "exhausted".into()));
+        }
+        if let Some(n) = self.credits_below {
+            call.query.push(("credits_below", n.to_string()));
+        }
+        call
     }
 }
 
@@ -533,6 +601,24 @@ fn parse_rate_limit(s: &str) -> Result<Value, String> {
     Ok(json!({ "name": name, "limit": limit, "window": window }))
 }
 
+/// `daily:AMOUNT`, `monthly:AMOUNT` or `monthly:AMOUNT:DAY`, as a refill.
+fn parse_refill(s: &str) -> Result<Value, String> {
+    let shape = "expected daily:AMOUNT, monthly:AMOUNT or monthly:AMOUNT:DAY";
+    let parts: Vec<&str> = s.split(':').collect();
+    let number = |p: &str| {
+        p.parse::<u64>()
+            .map_err(|_| format!("{p:?} is not a whole number; {shape}"))
+    };
+    match parts.as_slice() {
+        ["daily", amount] => Ok(json!({"interval": "daily", "amount": number(amount)?})),
+        ["monthly", amount] => Ok(json!({"interval": "monthly", "amount": number(amount)?})),
+        ["monthly", amount, day] => {
+            Ok(json!({"interval": "monthly", "amount": number(amount)?, "day": number(day)?}))
+        }
+        _ => Err(shape.into()),
+    }
+}
+
 /// A JSON object.
 fn parse_meta(s: &str) -> Result<Map<String, Value>, String> {
     match serde_json::from_str(s) {
@@ -578,6 +664,15 @@ mod tests {
         check("update acme key_1 --admission exact", r#"PATCH /teams/acme/keys/key_1 {"admission":"exact"}"#);
         check("update acme key_1 --default-admission", r#"PATCH /teams/acme/keys/key_1 {"admission":null}"#);
         check("list acme", "GET /teams/acme/keys");
+        check("list acme --credits-exhausted", "GET /teams/acme/keys?credits=exhausted");
+        check("list acme --limit 5 --credits-below 100", "GET /teams/acme/keys?limit=5&credits_below=100");
+        check("create acme --name ci --credits 1000", r#"POST /teams/acme/keys {"credits":{"remaining":1000},"name":"ci","scopes":[]}"#);
+        check("create acme --name ci --credits 5 --refill daily:5", r#"POST /teams/acme/keys {"credits":{"refill":{"amount":5,"interval":"daily"},"remaining":5},"name":"ci","scopes":[]}"#);
+        check("create acme --name ci --credits 5 --refill monthly:50:31", r#"POST /teams/acme/keys {"credits":{"refill":{"amount":50,"day":31,"interval":"monthly"},"remaining":5},"name":"ci","scopes":[]}"#);
+        check("update acme key_1 --add-credits 500", r#"PATCH /teams/acme/keys/key_1 {"credits":{"add":500}}"#);
+        check("update acme key_1 --credits 0 --no-refill", r#"PATCH /teams/acme/keys/key_1 {"credits":{"refill":null,"remaining":0}}"#);
+        check("update acme key_1 --refill monthly:10", r#"PATCH /teams/acme/keys/key_1 {"credits":{"refill":{"amount":10,"interval":"monthly"}}}"#);
+        check("update acme key_1 --no-credits", r#"PATCH /teams/acme/keys/key_1 {"credits":null}"#);
         check("list acme --limit 5 --cursor 17.key_a", "GET /teams/acme/keys?limit=5&cursor=17.key_a");
         check("get acme key_1", "GET /teams/acme/keys/key_1");
         check("revoke acme key_1", "DELETE /teams/acme/keys/key_1");
@@ -602,6 +697,13 @@ mod tests {
     #[rustfmt::skip]
     fn usage_errors() {
         check("create acme", "usage: MissingRequiredArgument");
+        check("create acme --name ci --refill daily:5", "usage: MissingRequiredArgument");
+        check("create acme --name ci --credits 5 --refill weekly:5", "usage: ValueValidation");
+        check("create acme --name ci --credits -5", "usage: UnknownArgument");
+        check("update acme key_1 --credits 5 --add-credits 1", "usage: ArgumentConflict");
+        check("update acme key_1 --no-credits --add-credits 1", "usage: ArgumentConflict");
+        check("list acme --credits-exhausted --credits-below 5", "usage: ArgumentConflict");
+        check("list acme --credits-below 0", "usage: ValueValidation");
         check("create acme --name ci --expires-in 7d", "usage: InvalidValue");
         check("create acme --name ci --region mars", "usage: InvalidValue");
         check("create acme --name ci --admission fast", "usage: InvalidValue");

@@ -20,6 +20,7 @@ const KEY_FIELDS: &[&str] = &[
     "rate_limits",
     "ip_allow",
     "meta",
+    "credits",
     "imported",
     "replaces",
     "replaced_by",
@@ -114,6 +115,19 @@ fn field(view: &Value, name: &str) -> String {
         ("expires_at", Value::Null) => "never".into(),
         ("last_used_at", Value::Null) if view["requests"].is_number() => "never".into(),
         ("rate_limits", Value::Array(list)) if list.is_empty() => "unlimited".into(),
+        ("credits", Value::Object(c)) => {
+            let refill = match (&c["refill"], &c["next_refill_at"]) {
+                (Value::Object(r), Value::String(at)) => {
+                    format!(
+                        ", set to {} {} (next {at})",
+                        cell(&r["amount"]),
+                        cell(&r["interval"])
+                    )
+                }
+                _ => String::new(),
+            };
+            format!("{} left{refill}", cell(&c["remaining"]))
+        }
         ("replaces", Value::Object(old)) => match (&old["status"], &old["revoked_at"]) {
             (Value::String(s), Value::String(until)) if s == "active" => {
                 format!("{} (active until {until})", cell(&old["id"]))
@@ -202,6 +216,9 @@ mod tests {
         check(field(&json!({"replaces": {"id": "key_a", "status": "active", "revoked_at": "T"}}), "replaces"), "key_a (active until T)");
         check(field(&json!({"replaces": {"id": "key_a", "status": "revoked", "revoked_at": "T"}}), "replaces"), "key_a (revoked)");
         check(field(&json!({"replaces": "key_a"}), "replaces"), "key_a");
+        check(field(&json!({"credits": {"remaining": 3, "refill": null, "next_refill_at": null}}), "credits"), "3 left");
+        check(field(&json!({"credits": {"remaining": 0, "refill": {"interval": "daily", "amount": 5}, "next_refill_at": "T"}}), "credits"), "0 left, set to 5 daily (next T)");
+        check(field(&json!({"credits": null}), "credits"), "-");
     }
 
     #[test]

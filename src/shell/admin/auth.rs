@@ -51,6 +51,8 @@ pub(super) async fn authorize(
     let asked = super::super::Asked {
         key: &key,
         route: RouteDecision::Require(&required),
+        // The admin API spends no credits.
+        cost: 0,
         ip,
         method,
         path,

@@ -39,8 +39,9 @@ pub(super) async fn tell(
     Ok(true)
 }
 
-/// A key's usage: nothing for a key whose object was never reached (asking it
-/// would create it here, next to the admin).
+/// A key's usage and credits: for a key whose object was never reached, none,
+/// and its record's credits (asking the object would create it here, next to
+/// the admin).
 pub(super) async fn usage(
     env: &Env,
     config: &Config,
@@ -48,7 +49,10 @@ pub(super) async fn usage(
     outcomes: bool,
 ) -> worker::Result<authority::UsageReport> {
     if !placed(r) {
-        return Ok(authority::UsageReport::default());
+        return Ok(authority::UsageReport {
+            credits: r.credits,
+            ..Default::default()
+        });
     }
     authority::usage(env, authority::object(r, config), &r.id, outcomes).await
 }

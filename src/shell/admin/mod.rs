@@ -100,13 +100,14 @@ pub async fn handle(
                 warnings.push(IMPORT_NOT_COPIED.to_string());
             }
             ctx.key_id = Some(record.id.clone());
-            let view = admin::key_view(&record, ctx.now_ms, None);
+            let view = admin::key_view(&record, ctx.now_ms, None, record.credits.as_ref());
             respond::json(201, &with_warnings(view, &warnings))
         }
         Plan::List {
             team,
             cursor,
             limit,
+            filter,
         } => {
             let page: Page<KeyRecord> =
                 directory::call(env, &team, &Call::List { cursor, limit }).await?;
@@ -115,7 +116,17 @@ pub async fn handle(
                 .items
                 .iter()
                 .zip(usages)
-                .map(|(r, u)| admin::key_view(r, ctx.now_ms, u.ok().map(|u| u.usage).as_ref()))
+                .filter_map(|(r, u)| {
+                    // Credits as the key's object holds them; the record's copy
+                    // when it cannot say.
+                    let (usage, credits) = match u {
+                        Ok(u) => (Some(u.usage), u.credits),
+                        Err(_) => (None, r.credits),
+                    };
+                    filter
+                        .keeps(credits.as_ref(), now)
+                        .then(|| admin::key_view(r, ctx.now_ms, usage.as_ref(), credits.as_ref()))
+                })
                 .collect();
             respond::json(
                 200,
@@ -141,14 +152,15 @@ pub async fn handle(
             let report = usage(env, config, r, true)
                 .await
                 .map_err(authority::unavailable)?;
-            let mut view = admin::key_view(r, ctx.now_ms, Some(&report.usage));
+            let mut view =
+                admin::key_view(r, ctx.now_ms, Some(&report.usage), report.credits.as_ref());
             view["recent"] = admin::outcomes_view(&report.outcomes);
             respond::json(200, &view)
         }
         Plan::Change { team, id, command } => {
             let stored = find(env, &team, &id).await?;
             let old = &stored.record;
-            let w = command.writes(&actor, old, now, config, runtime::fill_random)?;
+            let mut w = command.writes(&actor, old, now, config, runtime::fill_random)?;
             // The key's object first: it decides every request from now on.
             let told = match &w.first {
                 Some(first) => tell(env, config, old, first).await?,
@@ -156,6 +168,14 @@ pub async fn handle(
             };
             if w.drop_leases {
                 super::leased::drop_key(&id);
+            }
+            if let Some(change) = w.credits {
+                let object = authority::object(old, config);
+                let (before, after) = authority::credits(env, object, old, change)
+                    .await
+                    .map_err(authority::unavailable)?
+                    .map_err(|m| Problem::new(Code::Conflict, m))?;
+                w.credited(before, after, now);
             }
             let applied = apply(env, &team, &id, w.change, stamp(w.audit)).await?;
             if let Some(first) = w.first.filter(|_| !told) {
@@ -168,7 +188,8 @@ pub async fn handle(
             }) = w.rotated
             else {
                 sync(env, &keys, &team, &applied).await?;
-                let view = admin::key_view(&applied.key.record, ctx.now_ms, None);
+                let r = &applied.key.record;
+                let view = admin::key_view(r, ctx.now_ms, None, r.credits.as_ref());
                 return respond::json(200, &view);
             };
             // The directory has committed: the new key's plaintext is returned
@@ -191,7 +212,8 @@ pub async fn handle(
             }
             ctx.key_id = Some(new.record.id.clone());
             let mut view = admin::created_view(&new.record, plaintext.expose(), ctx.now_ms);
-            view["replaces"] = admin::key_view(&applied.key.record, ctx.now_ms, None);
+            let old = &applied.key.record;
+            view["replaces"] = admin::key_view(old, ctx.now_ms, None, old.credits.as_ref());
             respond::json(201, &with_warnings(view, &warnings))
         }
     }
