@@ -45,7 +45,9 @@ cat <<MSG
 
 keyward is running on $base in front of the demo origin on http://127.0.0.1:$origin_port.
 
+  Key console:                   $base/_keyward/console/
   Admin token (from .dev.vars):  $admin_token
+  (sign in to the console with it; the team of the demo key is "demo")
 
   A demo key (team "demo", scopes documents.read and documents.write), shown once:
     curl -i -H "Authorization: Bearer $demo_key" $base/documents/1

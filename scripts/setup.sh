@@ -107,9 +107,21 @@ setup_npm() {
   fi
 }
 
+# The console's browser tests drive Debian's Chromium (Playwright's own browser
+# download does not work on these machines, and is never attempted).
+setup_browser() {
+  if [ ! -x /usr/bin/chromium ]; then
+    log "apt-get install chromium (for the console's browser tests, once)"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  fi
+}
+
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 setup_wasm_toolchain
 setup_cargo_tools
 setup_npm
+setup_browser
 
 # Environment for the build, run and test scripts. node_modules/.bin comes first
 # so that wrangler runs on the Node 22 that package.json installs; on the Debian

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints (native and wasm32), the release build,
-# the unit tests and the end-to-end tests against a real `wrangler dev`.
+# the unit tests, the end-to-end tests against a real `wrangler dev`, and the key
+# console's tests in a real browser.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$KW_ROOT"
@@ -15,3 +16,5 @@ echo "== build the worker"
 bash scripts/build.sh
 echo "== unit and end-to-end tests"
 cargo test
+echo "== the key console in Chromium"
+playwright test -c tests/console/playwright.config.mjs

@@ -111,6 +111,28 @@ pub fn credential_problem(e: CredentialError) -> Problem {
     }
 }
 
+/// [`after_lookup`], except that a record's `enabled: false` is left to the key's
+/// Durable Object: an admin's enabling reaches the object at once, while isolates
+/// may hold the disabled record for `RECORD_CACHE_TTL`. `Ok(true)`: the record
+/// says disabled, and everything else admits the request: only the object may
+/// admit it (exactly, never from a lease, never opened on failure), and it
+/// refuses the key while it is disabled.
+pub fn judge_record(
+    record: &KeyRecord,
+    route: RouteDecision<'_>,
+    client_ip: Option<IpAddr>,
+    now_ms: i64,
+) -> Result<bool, Problem> {
+    if record.status(now_ms) != KeyStatus::Disabled {
+        return after_lookup(Some(record), route, client_ip, now_ms).map(|()| false);
+    }
+    let enabled = KeyRecord {
+        enabled: true,
+        ..record.clone()
+    };
+    after_lookup(Some(&enabled), route, client_ip, now_ms).map(|()| true)
+}
+
 /// The refusal of a well-formed key that no record matches.
 pub fn unknown_key() -> Problem {
     Problem::new(Code::InvalidKey, "no key matches the one presented").presented()
@@ -687,6 +709,35 @@ mod tests {
             Err(Code::KeyDisabled),
         );
         check_after(None, "GET", "/documents/1", 5, Err(Code::InvalidKey));
+        // Judged for the object: a record that says disabled is asked again there,
+        // once everything else admits the request.
+        let c = config();
+        let ip = Some("203.0.113.9".parse().unwrap());
+        let judge = |r: &KeyRecord, method, path, now_s: i64| {
+            judge_record(r, c.policy.judge(method, path), ip, now_s * 1000).map_err(|p| p.code)
+        };
+        let disabled = KeyRecord {
+            enabled: false,
+            ..read.clone()
+        };
+        assert_eq!(judge(&disabled, "GET", "/documents/1", 5), Ok(true));
+        assert_eq!(judge(&read, "GET", "/documents/1", 5), Ok(false));
+        assert_eq!(
+            judge(&disabled, "POST", "/documents/1", 5),
+            Err(Code::InsufficientScope)
+        );
+        assert_eq!(
+            judge(&disabled, "GET", "/documents/1", 1_000),
+            Err(Code::KeyExpired)
+        );
+        let both = KeyRecord {
+            revoked_at: Some(1),
+            ..disabled
+        };
+        assert_eq!(
+            judge(&both, "GET", "/documents/1", 5),
+            Err(Code::KeyRevoked)
+        );
         // 401 before 403: a bad key on a denied route learns nothing about the route.
         check_after(None, "GET", "/internal/x", 5, Err(Code::InvalidKey));
         check_after(

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod cache;
 pub mod change;
 pub mod config;
+pub mod console;
 pub mod cors;
 pub mod credential;
 pub mod credits;

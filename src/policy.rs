@@ -87,6 +87,23 @@ impl Policy {
         }
     }
 
+    /// Every scope that some route requires, sorted, once each: what a key may
+    /// usefully be granted.
+    pub fn scopes(&self) -> Vec<&str> {
+        let mut all: Vec<&str> = self
+            .routes
+            .iter()
+            .filter_map(|r| match &r.rule {
+                Rule::Require(scopes) => Some(scopes.iter().map(String::as_str)),
+                Rule::Deny => None,
+            })
+            .flatten()
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
     /// Judges a request by its method and canonical path.
     pub fn judge(&self, method: &str, canonical_path: &str) -> RouteDecision<'_> {
         self.judge_priced(method, canonical_path).0
@@ -536,6 +553,16 @@ mod tests {
             assert_eq!(p.judge_priced(method, path).1, cost, "{method} {path}");
             assert_eq!(p.judge_priced(method, path).0, p.judge(method, path));
         }
+        assert!(p.scopes().is_empty());
+        assert_eq!(
+            demo().scopes(),
+            [
+                "audit.log",
+                "documents.read",
+                "documents.write",
+                "teams.read"
+            ]
+        );
         for (route, message) in [
             (
                 json!({"path": "/x", "scopes": [], "cost": -1}),

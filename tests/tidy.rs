@@ -96,6 +96,7 @@ fn routes() -> Vec<Route> {
     let team = || "{team}".to_string();
     let id = || "{id}".to_string();
     let all = vec![
+        Route::Me,
         Route::CreateKey { team: team() },
         Route::ListKeys { team: team() },
         Route::ImportKey { team: team() },
@@ -119,7 +120,8 @@ fn routes() -> Vec<Route> {
     ];
     for r in &all {
         match r {
-            Route::CreateKey { .. }
+            Route::Me
+            | Route::CreateKey { .. }
             | Route::ListKeys { .. }
             | Route::ImportKey { .. }
             | Route::Audit { .. }

@@ -57,6 +57,8 @@ pub struct Insert {
 /// A call, judged: what the shell is to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Plan {
+    /// Who calls ([`super::me_view`]).
+    Me,
     /// Issue a key: its KV copy first, then the team directory (which may refuse
     /// it: the copy is then removed), and the plaintext in the reply, once.
     Issue(Box<Insert>, ApiKey),
@@ -181,8 +183,11 @@ pub fn plan(
     config: &Config,
     fill: impl FnMut(&mut [u8]),
 ) -> Result<Plan, Problem> {
-    actor.may_manage(route.team())?;
+    if let Some(team) = route.team() {
+        actor.may_manage(team)?;
+    }
     Ok(match route {
+        Route::Me => Plan::Me,
         Route::CreateKey { team } => {
             let mut new = validate_create(body, now, config)?;
             let warnings = actor.restrict_new(&mut new, config)?;

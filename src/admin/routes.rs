@@ -9,6 +9,8 @@ pub const PREFIX: &str = "/_keyward/v1";
 /// An admin API endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
+    /// `GET /me`: who calls, and what it may hand out.
+    Me,
     /// `POST /teams/{team}/keys`
     CreateKey {
         /// Team id.
@@ -60,9 +62,10 @@ pub enum Route {
 }
 
 impl Route {
-    /// The team the call acts on.
-    pub fn team(&self) -> &str {
-        match self {
+    /// The team the call acts on (none for [`Route::Me`]).
+    pub fn team(&self) -> Option<&str> {
+        Some(match self {
+            Route::Me => return None,
             Route::CreateKey { team }
             | Route::ListKeys { team }
             | Route::ImportKey { team }
@@ -71,14 +74,16 @@ impl Route {
             | Route::GetKey { team, .. }
             | Route::UpdateKey { team, .. }
             | Route::RevokeKey { team, .. } => team,
-        }
+        })
     }
 
     /// The method that reaches this endpoint.
     pub fn method(&self) -> &'static str {
         match self {
             Route::CreateKey { .. } | Route::ImportKey { .. } | Route::RotateKey { .. } => "POST",
-            Route::ListKeys { .. } | Route::Audit { .. } | Route::GetKey { .. } => "GET",
+            Route::Me | Route::ListKeys { .. } | Route::Audit { .. } | Route::GetKey { .. } => {
+                "GET"
+            }
             Route::UpdateKey { .. } => "PATCH",
             Route::RevokeKey { .. } => "DELETE",
         }
@@ -101,6 +106,7 @@ impl Route {
     pub fn path(&self) -> String {
         let keys = |team: &str| format!("/teams/{team}/keys");
         match self {
+            Route::Me => "/me".into(),
             Route::CreateKey { team } | Route::ListKeys { team } => keys(team),
             Route::ImportKey { team } => format!("{}/import", keys(team)),
             Route::Audit { team } => format!("/teams/{team}/audit"),
@@ -119,6 +125,12 @@ pub fn route(method: &str, path: &str) -> Result<Route, Problem> {
     let rest = path
         .strip_prefix(PREFIX)
         .ok_or_else(|| not_found("no such admin endpoint"))?;
+    if rest == "/me" {
+        return match method {
+            "GET" => Ok(Route::Me),
+            _ => Err(method_not_allowed("GET")),
+        };
+    }
     let parts: Vec<&str> = rest.split('/').collect();
     let (team, tail) = match parts.as_slice() {
         ["", "teams", team, tail @ ..] if !tail.is_empty() => (*team, tail),
@@ -270,8 +282,12 @@ mod tests {
             route("GET", "/_keyward/v1/teams/acme/audit")
                 .unwrap()
                 .team(),
-            "acme"
+            Some("acme")
         );
+        check_route("GET", "/_keyward/v1/me", Ok(Route::Me));
+        assert_eq!(Route::Me.team(), None);
+        check_route("POST", "/_keyward/v1/me", Err(Code::MethodNotAllowed));
+        check_route("GET", "/_keyward/v1/me/", Err(Code::NotFound));
         check_route(
             "PUT",
             "/_keyward/v1/teams/acme/keys/key_abc123",

@@ -1,6 +1,8 @@
 //! The JSON views of a key and its outcomes: metadata only, never the plaintext
 //! or the hash (but once, in the reply that issues it).
 
+use super::actor::Actor;
+use crate::config::Config;
 use crate::credits::{Credits, CreditsView};
 use crate::expiry;
 use crate::ratelimit::LimitPolicy;
@@ -96,6 +98,39 @@ struct OutcomeView<'a> {
     status: Option<u16>,
     code: Option<crate::problem::Code>,
     forwarded: bool,
+}
+
+/// Who calls the admin API, and what it may choose from when it issues a key.
+#[derive(Serialize)]
+struct MeView<'a> {
+    /// `admin`, or `key`.
+    actor: &'static str,
+    key_id: Option<&'a str>,
+    team: Option<&'a str>,
+    key_scopes: Option<&'a [String]>,
+    expires_at: Option<String>,
+    /// The scopes the policy's routes require.
+    scopes: Vec<&'a str>,
+    /// The plans of `PLANS`.
+    plans: Vec<&'a str>,
+}
+
+/// The view of `GET /me`: the caller (the admin token, or a `keys:manage` key
+/// with its team and scopes; never a secret) and the policy's scopes and plans.
+pub fn me_view(actor: &Actor, config: &Config) -> Value {
+    let key = match actor {
+        Actor::Admin => None,
+        Actor::Key(k) => Some(k),
+    };
+    value(MeView {
+        actor: if key.is_some() { "key" } else { "admin" },
+        key_id: key.map(|k| k.id.as_str()),
+        team: key.map(|k| k.team.as_str()),
+        key_scopes: key.map(|k| k.scopes.as_slice()),
+        expires_at: key.and_then(|k| k.expires_at).map(expiry::rfc3339),
+        scopes: config.policy.scopes(),
+        plans: config.plans.keys().map(String::as_str).collect(),
+    })
 }
 
 /// As JSON (these views hold only strings, numbers and maps with string keys).
@@ -199,6 +234,29 @@ mod tests {
         assert_eq!(
             (v["requests"].as_u64(), v["denied"].as_u64()),
             (Some(3), Some(1))
+        );
+        let config = Config::from_vars(|name| match name {
+            "POLICY" => Some(
+                serde_json::json!({"routes": [{"path": "/a", "scopes": ["b.read", "a.read"]}]}),
+            ),
+            "ORIGIN_URL" => Some(serde_json::json!("http://127.0.0.1:1")),
+            "PLANS" => Some(serde_json::json!({"free": [], "pro": []})),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(
+            me_view(&Actor::Admin, &config),
+            serde_json::json!({"actor": "admin", "key_id": null, "team": null, "key_scopes": null,
+                               "expires_at": null, "scopes": ["a.read", "b.read"], "plans": ["free", "pro"]})
+        );
+        let me = me_view(&Actor::key(r.clone()), &config);
+        assert_eq!(
+            (&me["actor"], &me["team"], &me["key_id"]),
+            (
+                &serde_json::json!("key"),
+                &serde_json::json!("acme"),
+                &serde_json::json!("key_1")
+            )
         );
         let created = created_view(&r, "kw_x", NOW * 1000);
         assert_eq!(created["key"], "kw_x");

@@ -8,6 +8,7 @@
 
 mod admin;
 mod authority;
+mod console;
 mod cors;
 mod directory;
 mod leased;
@@ -257,8 +258,14 @@ pub(crate) async fn authenticate(
         return Err(decide::unknown_key());
     };
     ctx.key_id = Some(record.id.clone());
-    let fail_open = fail_open && decide::may_fail_open(&record);
-    let leased = wctx.filter(|_| decide::admission_mode(&record, config) == AdmissionMode::Leased);
+    let judged = decide::judge_record(&record, route, ip, ctx.now_ms);
+    // A record that says disabled: the key's object decides, exactly.
+    let ask_object = matches!(judged, Ok(true));
+    let refusal = judged.map(|_| ());
+    let fail_open = fail_open && decide::may_fail_open(&record) && !ask_object;
+    let leased = wctx.filter(|_| {
+        !ask_object && decide::admission_mode(&record, config) == AdmissionMode::Leased
+    });
     let mut admission = Admission {
         key: record.id.clone(),
         team: record.team.clone(),
@@ -269,7 +276,6 @@ pub(crate) async fn authenticate(
         denial: None,
         cost,
     };
-    let refusal = decide::after_lookup(Some(&record), route, ip, ctx.now_ms);
     if refusal.is_ok() {
         admission.policies = decide::limits(&record, config)?.to_vec();
     }
@@ -388,6 +394,9 @@ async fn reserved_path(
             200,
             &json!({"code": code.as_str(), "status": info.status, "title": info.title, "cause": info.cause, "fix": info.fix}),
         );
+    }
+    if reserved == "console" || reserved.starts_with("console/") {
+        return console::serve(env, &ctx.origin, method, path).await;
     }
     if reserved == "v1" || reserved.starts_with("v1/") {
         return admin::handle(req, env, config, ctx, method, path).await;

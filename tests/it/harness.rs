@@ -488,6 +488,12 @@ fn test_config(opts: &WorkerOptions) -> String {
         let last = blocks.last_mut().expect("one block at least");
         if line.trim().starts_with("main = ") {
             last.push_str(&format!("main = {:?}\n", main.display().to_string()));
+        } else if line.trim().starts_with("directory = ") {
+            let console = root().join("console");
+            last.push_str(&format!(
+                "directory = {:?}\n",
+                console.display().to_string()
+            ));
         } else {
             last.push_str(line);
             last.push('\n');

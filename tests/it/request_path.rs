@@ -150,6 +150,34 @@ fn revoked_disabled_and_expired_keys() {
     );
     assert_problem(&get("/documents/1", Some(&auth)), 401, "KEY_REVOKED");
 
+    // Enabling is immediate too, where the isolate holds the disabled record: a
+    // key disabled before its first request, refused once (its record is now
+    // cached), then enabled, works on the next request.
+    let (key, reply) = w.issue(
+        "acme",
+        json!({"name": "re-enabled", "scopes": ["documents.read"]}),
+    );
+    let id = reply["id"].as_str().unwrap();
+    let auth = bearer(&key);
+    let path = format!("/teams/acme/keys/{id}");
+    assert_eq!(
+        send_json(w.admin("PATCH", &path), &json!({"enabled": false})).status,
+        200
+    );
+    assert_problem(&get("/documents/1", Some(&auth)), 401, "KEY_DISABLED");
+    assert_eq!(
+        send_json(w.admin("PATCH", &path), &json!({"enabled": true})).status,
+        200
+    );
+    let r = get("/documents/1", Some(&auth));
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Disabled again: refused again, at once.
+    assert_eq!(
+        send_json(w.admin("PATCH", &path), &json!({"enabled": false})).status,
+        200
+    );
+    assert_problem(&get("/documents/1", Some(&auth)), 401, "KEY_DISABLED");
+
     let expires_at = keyward::expiry::rfc3339(now_s() + 2);
     let (key, reply) = w.issue(
         "acme",

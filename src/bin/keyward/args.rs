@@ -119,6 +119,9 @@ pub enum Command {
         #[command(flatten)]
         key: KeyFields,
     },
+    /// Show who the token is: the admin token, or a keys:manage key and its team
+    #[command(after_help = "Example:\n  keyward whoami")]
+    Whoami,
     /// Show a team's audit log, newest first
     #[command(after_help = "Example:\n  keyward audit acme --limit 50")]
     Audit {
@@ -347,6 +350,7 @@ impl Command {
         let team_of = |team: &str| segment(team);
         let key_of = |team: &str, id: &str| (segment(team), segment(id));
         Ok(match self {
+            Command::Whoami => on(Route::Me, None),
             Command::Create { team, key } => on(
                 Route::CreateKey {
                     team: team_of(team),
@@ -663,6 +667,7 @@ mod tests {
         check("create acme --name ci --admission leased --region weur", r#"POST /teams/acme/keys {"admission":"leased","name":"ci","region":"weur","scopes":[]}"#);
         check("update acme key_1 --admission exact", r#"PATCH /teams/acme/keys/key_1 {"admission":"exact"}"#);
         check("update acme key_1 --default-admission", r#"PATCH /teams/acme/keys/key_1 {"admission":null}"#);
+        check("whoami", "GET /me");
         check("list acme", "GET /teams/acme/keys");
         check("list acme --credits-exhausted", "GET /teams/acme/keys?credits=exhausted");
         check("list acme --limit 5 --credits-below 100", "GET /teams/acme/keys?limit=5&credits_below=100");

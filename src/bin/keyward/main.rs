@@ -81,6 +81,7 @@ fn run(cli: &args::Cli, client: &client::Client) -> Result<(), client::Failure> 
         match cli.command {
             Command::List { .. } => render::keys(&reply),
             Command::Audit { .. } => render::audit(&reply),
+            Command::Whoami => render::me(&reply),
             _ => render::key(&reply),
         }
     };

@@ -70,6 +70,20 @@ pub fn audit(reply: &Value) -> String {
     table(&["SEQ", "AT", "ACTOR", "ACTION", "KEY", "DETAILS"], &rows)
 }
 
+/// Who the token is.
+pub fn me(reply: &Value) -> String {
+    match reply["actor"].as_str() {
+        Some("key") => format!(
+            "a keys:manage key: {} of team {} (scopes {}; expires {})\n",
+            cell(&reply["key_id"]),
+            cell(&reply["team"]),
+            cell(&reply["key_scopes"]),
+            field(reply, "expires_at"),
+        ),
+        _ => "the admin token: every team\n".into(),
+    }
+}
+
 /// One key as a block, then its recent outcomes when the reply has them.
 pub fn key(view: &Value) -> String {
     let present: Vec<&str> = KEY_FIELDS
@@ -229,6 +243,8 @@ mod tests {
         check(audit(&json!({"items": [{"seq": 2, "at": "T", "actor": "admin", "action": "key.revoke", "key_id": "key_a", "details": {}}]})), "SEQ  AT  ACTOR  ACTION      KEY    DETAILS\n2    T   admin  key.revoke  key_a  -\n");
         check(keys(&json!({"items": [{"id": "key_a", "name": "ci", "status": "active", "hint": "e2e_…abcd", "scopes": ["x"], "expires_at": null, "last_used_at": null, "requests": 0}]})), "ID     NAME  STATUS  HINT       SCOPES  EXPIRES  LAST USED  REQUESTS\nkey_a  ci    active  e2e_…abcd  x       never    never      0\n");
         check(key(&json!({"name": "ci", "id": "key_a", "key": "e2e_x"})), "id    key_a\nname  ci\nkey   e2e_x\n");
+        check(me(&json!({"actor": "admin"})), "the admin token: every team\n");
+        check(me(&json!({"actor": "key", "key_id": "key_m", "team": "acme", "key_scopes": ["keys.manage"], "expires_at": null})), "a keys:manage key: key_m of team acme (scopes keys.manage; expires never)\n");
         check(key(&json!({"id": "key_a", "recent": [{"at": "T", "method": "GET", "path": "/d", "status": null, "code": null, "forwarded": true}, {"at": "U", "method": "GET", "path": "/d", "status": 401, "code": "KEY_DISABLED", "forwarded": false}]})), "id  key_a\n\nrecent requests:\nAT  METHOD  PATH  STATUS     CODE\nT   GET     /d    forwarded  -\nU   GET     /d    401        KEY_DISABLED\n");
     }
 }

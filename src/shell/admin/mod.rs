@@ -71,6 +71,7 @@ pub async fn handle(
         details: a.details,
     };
     match plan {
+        Plan::Me => respond::json(200, &admin::me_view(&actor, config)),
         Plan::Issue(insert, plaintext) => {
             let Insert {
                 hash,

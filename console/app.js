@@ -1,0 +1,595 @@
+// The key console: a page over keyward's admin API. The credential lives in this
+// module's memory only (never in storage, a cookie or a URL), and goes out in the
+// Authorization header of calls to this origin; nothing here logs it.
+
+const API = "/_keyward/v1";
+const DAY_MS = 86_400_000;
+
+const state = {
+  token: null,
+  me: null,
+  team: null,
+  keys: [],
+  cursor: null,
+  sort: { col: "created_at", dir: -1 },
+  selected: new Set(),
+  auditCursor: null,
+  plaintext: null,
+};
+
+const $ = (id) => document.getElementById(id);
+
+/** An admin API refusal, with its problem body. */
+class ApiError extends Error {
+  constructor(status, problem) {
+    super(problem?.detail || `HTTP ${status}`);
+    this.status = status;
+    this.problem = problem;
+  }
+}
+
+async function api(method, path, body) {
+  const headers = { authorization: `Bearer ${state.token}` };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  let res;
+  try {
+    res = await fetch(API + path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: "no-store",
+      credentials: "omit",
+      referrerPolicy: "no-referrer",
+    });
+  } catch {
+    throw new ApiError(0, { title: "Network error", detail: "keyward could not be reached", code: "NETWORK" });
+  }
+  const data = await res.json().catch(() => null);
+  if (!res.ok) throw new ApiError(res.status, data);
+  return data;
+}
+
+/** A problem in words, with its code and every invalid field. */
+function describe(err) {
+  const p = err.problem || {};
+  let text = `${p.title || "Error"}: ${p.detail || err.message}`;
+  if (p.code) text += ` (${p.code})`;
+  for (const f of p.errors || []) text += `\n• ${f.field}: ${f.message}`;
+  if (p.code === "FORBIDDEN") text += "\nThis credential lacks the power for that action.";
+  return text;
+}
+
+function showError(el, err) {
+  el.textContent = err ? describe(err) : "";
+  el.hidden = !err;
+}
+
+// ---- sign-in -------------------------------------------------------------
+
+$("signin-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const input = $("token");
+  const token = input.value.trim();
+  input.value = "";
+  if (!token) {
+    showError($("signin-error"), new ApiError(0, { title: "Sign-in", detail: "paste a token or a key" }));
+    return;
+  }
+  state.token = token;
+  try {
+    state.me = await api("GET", "/me");
+  } catch (err) {
+    state.token = null;
+    showError($("signin-error"), err);
+    input.focus();
+    return;
+  }
+  showError($("signin-error"), null);
+  const me = state.me;
+  $("who-text").textContent = me.actor === "admin" ? "Signed in with the admin token" : `Signed in as ${me.key_id} (team ${me.team})`;
+  $("who").hidden = false;
+  $("signin").hidden = true;
+  $("app").hidden = false;
+  const teamInput = $("team");
+  if (me.actor === "key") {
+    teamInput.value = me.team;
+    teamInput.readOnly = true;
+    openTeam(me.team);
+  } else {
+    teamInput.focus();
+  }
+  $("scope-list").replaceChildren(...me.scopes.map((s) => new Option(s)));
+  $("c-plan").replaceChildren(new Option("The worker's default limits", ""), ...me.plans.map((p) => new Option(p, p)));
+});
+
+$("sign-out").addEventListener("click", () => {
+  // Reloading drops every reference to the credential and to any key shown.
+  state.token = null;
+  location.reload();
+});
+
+$("team-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const team = $("team").value.trim();
+  if (!/^[a-z0-9_-]{1,64}$/.test(team)) {
+    showError($("app-error"), new ApiError(0, { title: "Team", detail: "a team id is 1 to 64 characters of a-z, 0-9, '_' and '-'" }));
+    return;
+  }
+  openTeam(team);
+});
+
+function openTeam(team) {
+  state.team = team;
+  state.selected.clear();
+  showError($("app-error"), null);
+  showTab("keys");
+  loadKeys(true);
+}
+
+// ---- tabs ----------------------------------------------------------------
+
+function showTab(which) {
+  $("keys-view").hidden = which !== "keys";
+  $("audit-view").hidden = which !== "audit";
+  $("tab-keys").setAttribute("aria-pressed", String(which === "keys"));
+  $("tab-audit").setAttribute("aria-pressed", String(which === "audit"));
+}
+$("tab-keys").addEventListener("click", () => state.team && (showTab("keys"), loadKeys(true)));
+$("tab-audit").addEventListener("click", () => state.team && (showTab("audit"), loadAudit(true)));
+
+// ---- keys ----------------------------------------------------------------
+
+/** `active`, `expiring` (within 7 days), `disabled`, `revoked` or `expired`. */
+function status(k) {
+  if (k.status === "active" && k.expires_at && Date.parse(k.expires_at) - Date.now() < 7 * DAY_MS) return "expiring";
+  return k.status;
+}
+
+const STATUS_WORDS = { active: "Active", expiring: "Expiring soon", disabled: "Disabled", revoked: "Revoked", expired: "Expired" };
+
+function limitsOf(k) {
+  if (k.plan) return `plan ${k.plan}`;
+  if (Array.isArray(k.rate_limits)) {
+    return k.rate_limits.length ? k.rate_limits.map((l) => `${l.name} ${l.limit}/${l.window}`).join(", ") : "unlimited";
+  }
+  return "default";
+}
+
+function date(s) {
+  return s ? new Date(s).toLocaleString() : "";
+}
+
+async function loadKeys(fresh) {
+  const stateEl = $("keys-state");
+  if (fresh) {
+    state.keys = [];
+    state.cursor = null;
+  }
+  stateEl.textContent = "Loading keys…";
+  showError($("app-error"), null);
+  try {
+    const q = new URLSearchParams({ limit: "100" });
+    if (state.cursor) q.set("cursor", state.cursor);
+    const page = await api("GET", `/teams/${encodeURIComponent(state.team)}/keys?${q}`);
+    state.keys.push(...page.items);
+    state.cursor = page.next_cursor;
+  } catch (err) {
+    stateEl.textContent = "";
+    showError($("app-error"), err);
+    renderKeys();
+    return;
+  }
+  renderKeys();
+}
+$("more").addEventListener("click", () => loadKeys(false));
+
+function sortValue(k, col) {
+  switch (col) {
+    case "status": return status(k);
+    case "scopes": return k.scopes.join(" ");
+    case "limits": return limitsOf(k);
+    case "requests": return k.requests ?? -1;
+    case "created_at": case "expires_at": case "last_used_at": return k[col] ? Date.parse(k[col]) : (col === "expires_at" ? Infinity : -Infinity);
+    default: return String(k[col] ?? "").toLowerCase();
+  }
+}
+
+function shownKeys() {
+  const search = $("search").value.trim().toLowerCase();
+  const filter = $("status-filter").value;
+  const { col, dir } = state.sort;
+  return state.keys
+    .filter((k) => filter === "all" || status(k) === filter)
+    .filter((k) => !search || k.name.toLowerCase().includes(search) || k.id.toLowerCase().includes(search))
+    .sort((a, b) => {
+      const x = sortValue(a, col), y = sortValue(b, col);
+      return (x < y ? -1 : x > y ? 1 : 0) * dir;
+    });
+}
+
+function cell(text, cls) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (cls) td.className = cls;
+  return td;
+}
+
+function button(label, onClick, cls) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = label;
+  if (cls) b.className = cls;
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+function renderKeys() {
+  const rows = shownKeys();
+  const tbody = $("keys").tBodies[0];
+  tbody.replaceChildren(
+    ...rows.map((k) => {
+      const tr = document.createElement("tr");
+      tr.dataset.id = k.id;
+      const pick = document.createElement("input");
+      pick.type = "checkbox";
+      pick.checked = state.selected.has(k.id);
+      pick.setAttribute("aria-label", `Select ${k.name}`);
+      pick.addEventListener("change", () => {
+        pick.checked ? state.selected.add(k.id) : state.selected.delete(k.id);
+        updateBulk();
+      });
+      const pickCell = document.createElement("td");
+      pickCell.append(pick);
+      const st = status(k);
+      const badge = document.createElement("span");
+      badge.className = `badge ${st}`;
+      badge.textContent = STATUS_WORDS[st] || st;
+      const stCell = document.createElement("td");
+      stCell.append(badge);
+      const actions = document.createElement("td");
+      actions.className = "actions";
+      actions.append(button("Details", () => showDetails(k)));
+      if (k.status === "active" || k.status === "disabled") {
+        actions.append(
+          k.enabled
+            ? button("Disable", () => setEnabled(k, false))
+            : button("Enable", () => setEnabled(k, true)),
+          button("Rotate", () => rotate(k)),
+          button("Revoke", () => revoke([k]), "danger"),
+        );
+      }
+      const lastUsed = k.last_used_at ? date(k.last_used_at) : k.requests === null ? "unknown" : "never used";
+      tr.append(
+        pickCell,
+        cell(k.name),
+        cell(k.id, "id"),
+        cell(k.scopes.join(", ") || "none"),
+        stCell,
+        cell(date(k.created_at)),
+        cell(k.expires_at ? date(k.expires_at) : "never"),
+        cell(lastUsed),
+        cell(k.requests === null ? "unknown" : String(k.requests)),
+        cell(limitsOf(k)),
+        actions,
+      );
+      return tr;
+    }),
+  );
+  for (const b of document.querySelectorAll("th button.sort")) {
+    b.setAttribute("aria-sort", b.dataset.col === state.sort.col ? (state.sort.dir > 0 ? "ascending" : "descending") : "none");
+  }
+  const total = state.keys.length;
+  $("keys-state").textContent = total === 0
+    ? "This team has no keys yet. Create one with New key."
+    : rows.length === 0
+      ? "No key matches the search and the status."
+      : `${rows.length} of ${total} keys shown${state.cursor ? " (more to load)" : ""}.`;
+  $("more").hidden = !state.cursor;
+  $("select-all").checked = rows.length > 0 && rows.every((k) => state.selected.has(k.id));
+  updateBulk();
+}
+
+function updateBulk() {
+  const live = state.keys.filter((k) => state.selected.has(k.id) && (k.status === "active" || k.status === "disabled"));
+  $("bulk-revoke").disabled = live.length === 0;
+  $("bulk-disable").disabled = !live.some((k) => k.enabled);
+  $("bulk-revoke").textContent = live.length ? `Revoke selected (${live.length})` : "Revoke selected";
+}
+
+$("search").addEventListener("input", renderKeys);
+$("status-filter").addEventListener("change", renderKeys);
+$("select-all").addEventListener("change", (e) => {
+  for (const k of shownKeys()) e.target.checked ? state.selected.add(k.id) : state.selected.delete(k.id);
+  renderKeys();
+});
+for (const b of document.querySelectorAll("th button.sort")) {
+  b.addEventListener("click", () => {
+    const col = b.dataset.col;
+    state.sort = { col, dir: state.sort.col === col ? -state.sort.dir : 1 };
+    renderKeys();
+  });
+}
+
+const keyPath = (k) => `/teams/${encodeURIComponent(state.team)}/keys/${encodeURIComponent(k.id)}`;
+
+async function setEnabled(k, enabled) {
+  try {
+    const updated = await api("PATCH", keyPath(k), { enabled });
+    replaceKey(updated);
+  } catch (err) {
+    showError($("app-error"), err);
+  }
+}
+
+function replaceKey(updated) {
+  const i = state.keys.findIndex((k) => k.id === updated.id);
+  if (i >= 0) state.keys[i] = { ...state.keys[i], ...updated, requests: state.keys[i].requests, last_used_at: state.keys[i].last_used_at };
+  renderKeys();
+}
+
+/** Asks before an action; `extra` is shown under the question. */
+function confirmAction(title, text, yes, extra) {
+  const d = $("confirm");
+  $("confirm-title").textContent = title;
+  $("confirm-text").textContent = text;
+  $("confirm-yes").textContent = yes;
+  $("confirm-extra").replaceChildren(...(extra ? [extra] : []));
+  return new Promise((resolve) => {
+    const done = (answer) => {
+      $("confirm-yes").removeEventListener("click", onYes);
+      $("confirm-no").removeEventListener("click", onNo);
+      d.removeEventListener("cancel", onNo);
+      d.close();
+      resolve(answer);
+    };
+    const onYes = () => done(true);
+    const onNo = (e) => { e?.preventDefault?.(); done(false); };
+    $("confirm-yes").addEventListener("click", onYes);
+    $("confirm-no").addEventListener("click", onNo);
+    d.addEventListener("cancel", onNo);
+    d.showModal();
+    $("confirm-no").focus();
+  });
+}
+
+async function revoke(keys) {
+  const live = keys.filter((k) => k.status === "active" || k.status === "disabled");
+  if (!live.length) return;
+  const text = live.length === 1
+    ? `Revoke "${live[0].name}" (${live[0].id})? It stops working at once, for good.`
+    : `Revoke ${live.length} keys? They stop working at once, for good.`;
+  if (!(await confirmAction(live.length === 1 ? "Revoke this key?" : `Revoke ${live.length} keys?`, text, "Revoke"))) return;
+  const failed = [];
+  for (const k of live) {
+    try {
+      replaceKey(await api("DELETE", keyPath(k)));
+      state.selected.delete(k.id);
+    } catch (err) {
+      failed.push(`${k.id}: ${describe(err)}`);
+    }
+  }
+  showError($("app-error"), failed.length ? new ApiError(0, { title: "Some keys were not revoked", detail: failed.join("\n") }) : null);
+  renderKeys();
+}
+
+$("bulk-revoke").addEventListener("click", () => revoke(state.keys.filter((k) => state.selected.has(k.id))));
+$("bulk-disable").addEventListener("click", async () => {
+  const keys = state.keys.filter((k) => state.selected.has(k.id) && k.enabled && (k.status === "active" || k.status === "disabled"));
+  if (!(await confirmAction(`Disable ${keys.length} keys?`, `Disable ${keys.length} keys? They are refused until enabled again.`, "Disable"))) return;
+  for (const k of keys) await setEnabled(k, false);
+});
+
+async function rotate(k) {
+  const label = document.createElement("label");
+  label.htmlFor = "grace";
+  label.textContent = "The old key keeps working for";
+  const grace = document.createElement("select");
+  grace.id = "grace";
+  for (const [v, t] of [["0s", "Now (leaked key): it stops at once"], ["1h", "1 hour"], ["1d", "1 day"], ["7d", "7 days"], ["30d", "30 days"]]) {
+    grace.append(new Option(t, v));
+  }
+  grace.value = "1h";
+  const box = document.createElement("div");
+  box.append(label, grace);
+  if (!(await confirmAction("Rotate this key?", `Rotate "${k.name}" (${k.id})? A new key replaces it, with the same settings.`, "Rotate", box))) return;
+  try {
+    const reply = await api("POST", `${keyPath(k)}/rotate`, { grace: grace.value });
+    reveal(reply.key);
+    loadKeys(true);
+  } catch (err) {
+    showError($("app-error"), err);
+  }
+}
+
+async function showDetails(k) {
+  const d = $("details");
+  $("details-title").textContent = `${k.name} (${k.id})`;
+  const fields = $("details-fields");
+  fields.replaceChildren();
+  $("recent").tBodies[0].replaceChildren();
+  d.showModal();
+  try {
+    const v = await api("GET", keyPath(k));
+    const rows = [
+      ["Status", STATUS_WORDS[status(v)] || v.status], ["Hint", v.hint], ["Scopes", v.scopes.join(", ") || "none"],
+      ["Subject", v.subject || "none"], ["Created", `${date(v.created_at)} by ${v.created_by}`],
+      ["Expires", v.expires_at ? date(v.expires_at) : "never"], ["Revoked", v.revoked_at ? date(v.revoked_at) : "no"],
+      ["Plan or limits", limitsOf(v)], ["IP allowlist", (v.ip_allow || []).join(", ") || "anywhere"],
+      ["Metadata", v.meta ? JSON.stringify(v.meta) : "none"],
+      ["Credits", v.credits ? `${v.credits.remaining} left${v.credits.next_refill_at ? `, refilled ${date(v.credits.next_refill_at)}` : ""}` : "unlimited"],
+      ["Requests", `${v.requests ?? "unknown"} let through, ${v.denied ?? "unknown"} refused`],
+      ["Last used", v.last_used_at ? date(v.last_used_at) : "never used"],
+      ["Replaces", v.replaces || "none"], ["Replaced by", v.replaced_by || "none"],
+    ];
+    fields.replaceChildren(...rows.flatMap(([t, val]) => {
+      const dt = document.createElement("dt");
+      dt.textContent = t;
+      const dd = document.createElement("dd");
+      dd.textContent = val;
+      return [dt, dd];
+    }));
+    $("recent").tBodies[0].replaceChildren(...(v.recent || []).map((o) => {
+      const tr = document.createElement("tr");
+      tr.append(cell(date(o.at)), cell(o.method), cell(o.path), cell(o.forwarded ? "forwarded" : String(o.status)), cell(o.code || ""));
+      return tr;
+    }));
+  } catch (err) {
+    const dd = document.createElement("p");
+    dd.className = "error";
+    dd.textContent = describe(err);
+    fields.replaceChildren(dd);
+  }
+}
+$("details-close").addEventListener("click", () => $("details").close());
+
+// ---- create --------------------------------------------------------------
+
+const createForm = $("create-form");
+
+$("new-key").addEventListener("click", () => {
+  createForm.reset();
+  for (const el of createForm.querySelectorAll("[data-touched]")) delete el.dataset.touched;
+  toggleDate();
+  showError($("create-error"), null);
+  $("create").showModal();
+  $("c-name").focus();
+});
+$("create-cancel").addEventListener("click", () => $("create").close());
+
+$("c-name").addEventListener("input", (e) => {
+  const el = e.target;
+  el.dataset.touched = "";
+  const n = el.value.trim().length;
+  el.setCustomValidity(n >= 3 ? "" : "at least 3 characters");
+  $("c-name-hint").textContent = n >= 3 ? "Looks good." : `At least 3 characters (${3 - n} more).`;
+});
+
+function toggleDate() {
+  const on = $("c-expiry").value === "date";
+  for (const el of document.querySelectorAll(".date-only")) el.hidden = !on;
+}
+$("c-expiry").addEventListener("change", toggleDate);
+
+createForm.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const f = new FormData(createForm);
+  const body = {
+    name: String(f.get("name")).trim(),
+    scopes: String(f.get("scopes")).split(/[\s,]+/).filter(Boolean),
+  };
+  const expiry = f.get("expiry");
+  if (expiry === "date") {
+    const day = String(f.get("date"));
+    if (day) body.expires_at = `${day}T00:00:00Z`;
+  } else {
+    body.expires_in = expiry;
+  }
+  if (f.get("plan")) body.plan = f.get("plan");
+  if (String(f.get("subject")).trim()) body.subject = String(f.get("subject")).trim();
+  const ips = String(f.get("ip_allow")).split(/[\s,]+/).filter(Boolean);
+  if (ips.length) body.ip_allow = ips;
+  const meta = String(f.get("meta")).trim();
+  if (meta) {
+    try {
+      body.meta = JSON.parse(meta);
+    } catch {
+      showError($("create-error"), new ApiError(0, { title: "Metadata", detail: "is not valid JSON" }));
+      return;
+    }
+  }
+  try {
+    const reply = await api("POST", `/teams/${encodeURIComponent(state.team)}/keys`, body);
+    $("create").close();
+    reveal(reply.key, reply.warnings);
+    loadKeys(true);
+  } catch (err) {
+    showError($("create-error"), err);
+  }
+});
+
+// ---- the key, shown once -------------------------------------------------
+
+function reveal(plaintext, warnings) {
+  state.plaintext = plaintext;
+  $("reveal-key").value = plaintext;
+  $("copy-state").textContent = warnings?.length ? `Note: ${warnings.join(" ")}` : "";
+  $("copy").textContent = "Copy";
+  $("reveal").showModal();
+  $("reveal-key").select();
+}
+
+$("copy").addEventListener("click", async () => {
+  const text = state.plaintext;
+  const note = $("copy-state");
+  try {
+    await navigator.clipboard.writeText(text);
+    // Read back where the browser allows it: the copy is checked, not assumed.
+    let same = true;
+    try {
+      same = (await navigator.clipboard.readText()) === text;
+    } catch {
+      same = true;
+    }
+    if (!same) throw new Error("the clipboard holds something else");
+    note.textContent = "Copied to the clipboard.";
+    $("copy").textContent = "Copied";
+  } catch {
+    $("reveal-key").focus();
+    $("reveal-key").select();
+    note.textContent = "Copying failed: the key is selected, press Ctrl+C (⌘C) to copy it.";
+  }
+});
+
+async function closeReveal(e) {
+  e?.preventDefault?.();
+  const d = $("reveal");
+  d.close();
+  const sure = await confirmAction("Close this key?", "You will not see this key again. Did you store it?", "Yes, close it");
+  if (!sure) {
+    d.showModal();
+    return;
+  }
+  // The key leaves the page's memory.
+  state.plaintext = null;
+  $("reveal-key").value = "";
+}
+$("reveal-close").addEventListener("click", closeReveal);
+$("reveal").addEventListener("cancel", closeReveal);
+
+// ---- audit ---------------------------------------------------------------
+
+async function loadAudit(fresh) {
+  const tbody = $("audit").tBodies[0];
+  if (fresh) {
+    tbody.replaceChildren();
+    state.auditCursor = null;
+  }
+  $("audit-state").textContent = "Loading the audit log…";
+  try {
+    const q = new URLSearchParams({ limit: "100" });
+    if (state.auditCursor) q.set("cursor", state.auditCursor);
+    const page = await api("GET", `/teams/${encodeURIComponent(state.team)}/audit?${q}`);
+    state.auditCursor = page.next_cursor;
+    tbody.append(...page.items.map((a) => {
+      const tr = document.createElement("tr");
+      tr.dataset.key = a.key_id;
+      tr.append(cell(date(a.at)), cell(a.actor, "id"), cell(a.action), cell(a.key_id, "id"), cell(JSON.stringify(a.details)));
+      return tr;
+    }));
+  } catch (err) {
+    showError($("app-error"), err);
+  }
+  filterAudit();
+  $("audit-more").hidden = !state.auditCursor;
+}
+function filterAudit() {
+  const want = $("audit-key").value.trim();
+  let shown = 0;
+  for (const tr of $("audit").tBodies[0].rows) {
+    tr.hidden = Boolean(want) && !tr.dataset.key.includes(want);
+    if (!tr.hidden) shown++;
+  }
+  $("audit-state").textContent = shown ? `${shown} entries shown.` : "No entries.";
+}
+$("audit-key").addEventListener("input", filterAudit);
+$("audit-more").addEventListener("click", () => loadAudit(false));
