@@ -10,7 +10,9 @@
 # pass-through in Rust with workers-rs (bench/rust-passthrough); keyward with
 # a valid key (KV hit or isolate cache, scope check, the key's Durable Object,
 # forward); keyward with an unknown key (401, no origin call); keyward with a valid
-# key and DECISION_LOG = "problems" (no log line for a forwarded request); the
+# key and DECISION_LOG = "problems" (no log line for a forwarded request); keyward
+# with a valid key that has credits (spent and written by its object), and one
+# with a rate limit (its counters written likewise); the
 # JavaScript peer written by hand (bench/peer.js); the same peer with keyward's
 # optimisations (bench/peer-fast.js); keyward with ADMISSION = "leased"; keyward
 # exact and leased with the key's object 100 ms away (bench/distant.mjs delays every
@@ -65,6 +67,14 @@ quiet_key=$(issue_key "$quiet_port" bench "$reader")
 leased_key=$(issue_key "$leased_port" bench "$reader")
 far_key=$(issue_key "$far_port" bench "$reader")
 farleased_key=$(issue_key "$farleased_port" bench "$reader")
+# The same key with credits (more than any run spends): the object spends and
+# writes them on every request.
+credited='{"name": "bench", "scopes": ["documents.read"], "rate_limits": [], "credits": {"remaining": 1000000000000}}'
+credit_key=$(issue_key "$kw_port" bench "$credited")
+# And with a rate limit (far above any load): its counters are written on every
+# request too, the same durable write that credits make.
+limited='{"name": "bench", "scopes": ["documents.read"], "rate_limits": [{"name": "total", "limit": 1000000000, "window": "366d"}]}'
+limited_key=$(issue_key "$kw_port" bench "$limited")
 unknown="kw_$(head -c 64 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 38)"
 [ "$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $key" "http://127.0.0.1:$kw_port/documents/1")" = 200 ]
 # The peers hold the same key in their own KV.
@@ -80,6 +90,8 @@ setups=(
   "passthrough + log line|http://127.0.0.1:$ptlog_port/documents/1||$ptlog_workerd"
   "passthrough in Rust|http://127.0.0.1:$ptrs_port/documents/1||$ptrs_workerd"
   "keyward valid|http://127.0.0.1:$kw_port/documents/1|authorization: Bearer $key|$kw_workerd"
+  "keyward valid, with credits|http://127.0.0.1:$kw_port/documents/1|authorization: Bearer $credit_key|$kw_workerd"
+  "keyward valid, with a rate limit|http://127.0.0.1:$kw_port/documents/1|authorization: Bearer $limited_key|$kw_workerd"
   "keyward invalid|http://127.0.0.1:$kw_port/documents/1|authorization: Bearer $unknown|$kw_workerd"
   "keyward valid, DECISION_LOG=problems|http://127.0.0.1:$quiet_port/documents/1|authorization: Bearer $quiet_key|$quiet_workerd"
   "js peer|http://127.0.0.1:$peer_port/documents/1|authorization: Bearer $key|$peer_workerd"
@@ -152,6 +164,8 @@ for name in ("passthrough + log line", "passthrough in Rust", "keyward valid", "
              "js peer, keyward's optimisations", "keyward leased", "keyward exact, object 100 ms away",
              "keyward leased, object 100 ms away"):
     print(f"{name} / passthrough: {ratio(name, 'passthrough')} throughput, +{med[name][1] - pt[1]:.2f} ms p50")
+print(f"keyward valid, with credits / keyward valid: {ratio('keyward valid, with credits', 'keyward valid')} throughput, +{med['keyward valid, with credits'][1] - med['keyward valid'][1]:.2f} ms p50")
+print(f"keyward valid, with credits / with a rate limit: {ratio('keyward valid, with credits', 'keyward valid, with a rate limit')} throughput")
 print(f"keyward valid / js peer: {ratio('keyward valid', 'js peer')}")
 print(f"keyward valid / js peer with keyward's optimisations: {ratio('keyward valid', 'js peer, keyward' + chr(39) + 's optimisations')}")
 EOF

@@ -8,7 +8,7 @@ use crate::lease::{Book, LeaseAnswer, LeaseRequest, Report};
 use crate::problem::Code;
 use crate::ratelimit::{self, Counters, LimitPolicy, Verdict};
 use crate::record::KeyStatus;
-use crate::usage::{cut_path, Outcome, Usage, OUTCOMES_KEPT};
+use crate::usage::{cut_path, Kind, Outcome, Series, Usage, OUTCOMES_KEPT};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -98,6 +98,8 @@ pub struct Authority {
     pub usage: BTreeMap<String, Usage>,
     /// Last outcomes by key id, oldest first.
     pub outcomes: BTreeMap<String, VecDeque<Outcome>>,
+    /// Requests per hour and per day by outcome, by key id.
+    pub series: BTreeMap<String, Series>,
     /// The chain's shared counters.
     pub counters: Counters,
     /// Open leases (leased admission): quota granted and not yet returned.
@@ -192,6 +194,10 @@ impl Authority {
             Some(_) => usage.denied += 1,
         }
         let (status_code, code) = denial.map_or((None, None), |(s, c)| (Some(s), Some(c)));
+        self.series
+            .entry(a.key.clone())
+            .or_default()
+            .add(now_ms, Kind::of(code), 1);
         let outcome = Outcome {
             at_ms: now_ms,
             method: a.method.clone(),
@@ -230,7 +236,7 @@ impl Authority {
         for ret in &r.returns {
             self.book.settle(&mut self.counters, *ret);
         }
-        self.report(&r.key, &r.report);
+        self.report(&r.key, &r.report, now_ms);
         let state = self.states.get(&r.key).copied().unwrap_or_default();
         let status = state.status(now_ms);
         let mut answer = LeaseAnswer {
@@ -271,11 +277,21 @@ impl Authority {
         answer
     }
 
-    /// Adds an isolate's report to a key's usage and outcomes.
-    fn report(&mut self, key: &str, r: &Report) {
+    /// Adds an isolate's report (taken at `now_ms`) to a key's usage, outcomes
+    /// and series: its admitted requests at its last use, its refusals at their
+    /// outcomes' times (those beyond the outcomes it carries, now, as refused).
+    fn report(&mut self, key: &str, r: &Report, now_ms: i64) {
         if r.is_empty() {
             return;
         }
+        let series = self.series.entry(key.to_string()).or_default();
+        series.add(r.last_used_ms.unwrap_or(now_ms), Kind::Admitted, r.admitted);
+        let refusals: Vec<&Outcome> = r.outcomes.iter().filter(|o| o.code.is_some()).collect();
+        for o in &refusals {
+            series.add(o.at_ms, Kind::of(o.code), 1);
+        }
+        let untold = r.denied.saturating_sub(refusals.len() as u64);
+        series.add(now_ms, Kind::Refused, untold);
         let usage = self.usage.entry(key.to_string()).or_default();
         usage.requests += r.admitted;
         usage.denied += r.denied;
@@ -441,6 +457,39 @@ mod tests {
         auth.change(&revoke(0));
         at(&mut auth, 1, 100, None);
         assert_eq!(auth.credits.unwrap().remaining, 3);
+    }
+
+    #[test]
+    fn admissions_and_reports_fill_the_series() {
+        let mut auth = Authority::default();
+        let now = 1_800_000_000_000;
+        auth.admit(&admission("key_a", 2, None), now);
+        auth.admit(&admission("key_a", 2, None), now);
+        auth.admit(&admission("key_a", 2, None), now); // rate limited
+        auth.admit(
+            &admission("key_a", 2, Some((403, Code::InsufficientScope))),
+            now,
+        );
+        let hour = auth.series["key_a"].window(now).hours[23];
+        assert_eq!((hour.admitted, hour.limited, hour.refused), (2, 1, 1));
+        // A leased isolate's report: admitted at its last use, refusals at theirs,
+        // and those it could not carry as refused now.
+        let refusal = Outcome {
+            at_ms: now,
+            method: "GET".into(),
+            path: "/".into(),
+            status: Some(429),
+            code: Some(Code::RateLimited),
+        };
+        let report = Report {
+            admitted: 5,
+            denied: 3,
+            last_used_ms: Some(now),
+            outcomes: vec![refusal],
+        };
+        auth.report("key_a", &report, now);
+        let hour = auth.series["key_a"].window(now).hours[23];
+        assert_eq!((hour.admitted, hour.limited, hour.refused), (7, 2, 3));
     }
 
     #[test]

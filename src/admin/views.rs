@@ -7,7 +7,7 @@ use crate::credits::{Credits, CreditsView};
 use crate::expiry;
 use crate::ratelimit::LimitPolicy;
 use crate::record::{AdmissionMode, KeyRecord, KeyStatus};
-use crate::usage::{Outcome, Usage};
+use crate::usage::{Bucket, Outcome, Series, Usage};
 use ipnet::IpNet;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -131,6 +131,32 @@ pub fn me_view(actor: &Actor, config: &Config) -> Value {
         scopes: config.policy.scopes(),
         plans: config.plans.keys().map(String::as_str).collect(),
     })
+}
+
+/// A key's requests per hour over the last day and per day over the last 30,
+/// oldest first (`series` from its object, already a window; none: all zeros).
+pub fn series_view(series: Option<&Series>, now_ms: i64) -> Value {
+    let empty;
+    let s = match series {
+        Some(s) => s,
+        None => {
+            empty = Series::default().window(now_ms);
+            &empty
+        }
+    };
+    let buckets = |b: &[Bucket]| -> Value {
+        b.iter()
+            .map(|b| {
+                serde_json::json!({
+                    "start": expiry::rfc3339(b.start),
+                    "admitted": b.admitted,
+                    "limited": b.limited,
+                    "refused": b.refused,
+                })
+            })
+            .collect()
+    };
+    serde_json::json!({"hours": buckets(&s.hours), "days": buckets(&s.days)})
 }
 
 /// As JSON (these views hold only strings, numbers and maps with string keys).
@@ -258,6 +284,16 @@ mod tests {
                 &serde_json::json!("key_1")
             )
         );
+        let mut series = Series::default();
+        series.add(NOW * 1000, crate::usage::Kind::Limited, 3);
+        let v = series_view(Some(&series.window(NOW * 1000)), NOW * 1000);
+        assert_eq!(v["hours"].as_array().map(Vec::len), Some(24));
+        assert_eq!(v["days"].as_array().map(Vec::len), Some(30));
+        assert_eq!(
+            v["hours"][23],
+            serde_json::json!({"start": "2027-01-15T08:00:00Z", "admitted": 0, "limited": 3, "refused": 0})
+        );
+        assert_eq!(series_view(None, NOW * 1000)["hours"][23]["limited"], 0);
         let created = created_view(&r, "kw_x", NOW * 1000);
         assert_eq!(created["key"], "kw_x");
         assert!(created.get("requests").is_none());

@@ -19,7 +19,7 @@ use crate::keystate::{Admission, Answer, Authority, KeyState, StateChange};
 use crate::lease::{Book, Lease, LeaseAnswer, LeaseRequest};
 use crate::problem::{Code, Problem};
 use crate::ratelimit::Counter;
-use crate::usage::{Outcome, Usage, OUTCOMES_KEPT};
+use crate::usage::{Outcome, Series, Usage, OUTCOMES_KEPT};
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell, RefMut};
 use std::collections::BTreeMap;
@@ -71,6 +71,12 @@ struct LeaseRow {
 }
 
 #[derive(Deserialize)]
+struct SeriesRow {
+    key_id: String,
+    series: String,
+}
+
+#[derive(Deserialize)]
 struct CreditsRow {
     credits: String,
 }
@@ -113,6 +119,10 @@ pub struct UsageReport {
     /// The chain's credits as they stand.
     #[serde(default)]
     pub credits: Option<Credits>,
+    /// Requests per hour over the last day and per day over the last 30, with
+    /// the outcomes ([`Series::encode`]).
+    #[serde(default)]
+    pub series: Option<String>,
 }
 
 impl DurableObject for KeyAuthority {
@@ -198,10 +208,16 @@ impl KeyAuthority {
                     (true, Some(o)) => o.iter().cloned().collect(),
                     _ => vec![],
                 };
+                let now_ms = worker::Date::now().as_millis() as i64;
+                let series = q.outcomes.then(|| {
+                    let s = auth.series.get(&q.key).cloned().unwrap_or_default();
+                    s.window(now_ms).encode()
+                });
                 serde_json::to_string(&UsageReport {
                     usage,
                     outcomes,
                     credits: auth.credits,
+                    series,
                 })
             }
             other => {
@@ -369,6 +385,13 @@ impl KeyAuthority {
             let usage = auth.usage.get(key).cloned().unwrap_or_default();
             let state = auth.states.get(key).copied().unwrap_or_default();
             self.persist_key(key, &state, &usage)?;
+            if let Some(series) = auth.series.get(key) {
+                sql.exec(
+                    "INSERT INTO series (key_id, series) VALUES (?, ?) \
+                     ON CONFLICT(key_id) DO UPDATE SET series = excluded.series",
+                    vec![key.as_str().into(), series.encode().into()],
+                )?;
+            }
             sql.exec(
                 "DELETE FROM outcomes WHERE key_id = ?1 AND seq NOT IN \
                  (SELECT seq FROM outcomes WHERE key_id = ?1 ORDER BY seq DESC LIMIT ?2)",
@@ -432,6 +455,7 @@ impl KeyAuthority {
             "CREATE TABLE IF NOT EXISTS outcomes (seq INTEGER PRIMARY KEY AUTOINCREMENT, key_id TEXT NOT NULL, at_ms INTEGER NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL, status INTEGER, code TEXT)",
             "CREATE TABLE IF NOT EXISTS leases (id INTEGER PRIMARY KEY, lease TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS credits (id INTEGER PRIMARY KEY CHECK (id = 0), credits TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS series (key_id TEXT PRIMARY KEY, series TEXT NOT NULL)",
         ] {
             sql.exec(ddl, None)?;
         }
@@ -461,6 +485,14 @@ impl KeyAuthority {
                 count: r.count as u32,
             };
             auth.counters.insert(r.name, counter);
+        }
+        let rows: Vec<SeriesRow> = sql
+            .exec("SELECT key_id, series FROM series", None)?
+            .to_array()?;
+        for r in rows {
+            // A row this build cannot read starts the key's series anew.
+            auth.series
+                .insert(r.key_id, Series::decode(&r.series).unwrap_or_default());
         }
         let rows: Vec<CreditsRow> = sql.exec("SELECT credits FROM credits", None)?.to_array()?;
         if let Some(r) = rows.first() {

@@ -329,7 +329,27 @@ test("a keys:manage session sees its own team only, and is told what it lacks", 
   await check([manager, adminToken()]);
 });
 
-test("screenshots of the main screens in both themes", async ({ page }) => {
+test("a key's page charts its real traffic by outcome, with its last requests", async ({ page, request }) => {
+  const t = team("usage");
+  await signIn(page, adminToken(), t);
+  const key = await createKey(page, "busy key");
+  for (let i = 0; i < 3; i++) expect((await use(request, key)).status).toBe(200);
+  expect((await use(request, key, "/internal/x")).status).toBe(403);
+  await row(page, "busy key").getByRole("button", { name: "Details" }).click();
+  const details = page.locator("#details");
+  await expect(details.locator("figcaption").first()).toContainText(
+    "Per hour, last 24 hours: 4 requests (3 let through, 0 rate-limited, 1 refused)",
+  );
+  await expect(details.locator("figcaption").last()).toContainText("Per day, last 30 days: 4 requests");
+  await expect(details.locator("svg rect.bar.admitted")).toHaveCount(2);
+  await expect(details.locator("svg rect.bar.refused")).toHaveCount(2);
+  await expect(details.locator("#recent tbody tr")).toHaveCount(4);
+  await expect(details.locator("#recent tbody tr").first()).toContainText("ROUTE_NOT_ALLOWED");
+  await page.keyboard.press("Escape");
+  await expect(details).toBeHidden();
+});
+
+test("screenshots of the main screens in both themes", async ({ page, request }) => {
   test.skip(!process.env.KW_SCREENSHOTS, "set KW_SCREENSHOTS=1 to write docs/console/");
   const dir = new URL("../../docs/console/", import.meta.url).pathname;
   for (const scheme of ["light", "dark"]) {
@@ -339,10 +359,16 @@ test("screenshots of the main screens in both themes", async ({ page }) => {
     await page.screenshot({ path: `${dir}signin-${scheme}.png` });
     const t = team(`shots-${scheme}`);
     await signIn(page, adminToken(), t);
-    for (const name of ["CI deploy", "Billing export", "Support tool"]) await createKey(page, name);
+    const keys = [];
+    for (const name of ["CI deploy", "Billing export", "Support tool"]) keys.push(await createKey(page, name));
+    for (let i = 0; i < 12; i++) await use(request, keys[0], i % 4 === 3 ? "/internal/x" : "/documents/1");
     await row(page, "Support tool").getByRole("button", { name: "Disable" }).click();
     await expect(row(page, "Support tool")).toContainText("Disabled");
     await page.screenshot({ path: `${dir}keys-${scheme}.png` });
+    await row(page, "CI deploy").getByRole("button", { name: "Details" }).click();
+    await expect(page.locator("#details figcaption").first()).toContainText("12 requests");
+    await page.screenshot({ path: `${dir}details-${scheme}.png`, fullPage: true });
+    await page.locator("#details").getByRole("button", { name: "Close" }).click();
     await page.getByRole("button", { name: "New key" }).click();
     await page.locator("#create").getByLabel("Name").fill("Nightly reports");
     await page.locator("#create").getByLabel("Scopes").fill("documents.read");

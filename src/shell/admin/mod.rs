@@ -22,6 +22,7 @@ use crate::config::Config;
 use crate::directory::{AuditEntry, Call, Page};
 use crate::problem::{Code, Problem};
 use crate::record::KeyRecord;
+use crate::usage::Series;
 use auth::authorize;
 use body::read_body;
 use effects::{add, apply, find, import_key, sync, tell, usage};
@@ -156,6 +157,8 @@ pub async fn handle(
             let mut view =
                 admin::key_view(r, ctx.now_ms, Some(&report.usage), report.credits.as_ref());
             view["recent"] = admin::outcomes_view(&report.outcomes);
+            let series = report.series.as_deref().and_then(Series::decode);
+            view["usage_series"] = admin::series_view(series.as_ref(), ctx.now_ms);
             respond::json(200, &view)
         }
         Plan::Change { team, id, command } => {
