@@ -251,6 +251,7 @@ function renderKeys() {
       actions.append(button("Details", () => showDetails(k)));
       if (k.status === "active" || k.status === "disabled") {
         actions.append(
+          button("Edit", () => edit(k)),
           k.enabled
             ? button("Disable", () => setEnabled(k, false))
             : button("Enable", () => setEnabled(k, true)),
@@ -465,6 +466,7 @@ async function showDetails(k) {
   $("details-title").textContent = `${k.name} (${k.id})`;
   const fields = $("details-fields");
   fields.replaceChildren();
+  $("chain").replaceChildren();
   $("usage").replaceChildren();
   $("recent").tBodies[0].replaceChildren();
   d.showModal();
@@ -488,6 +490,11 @@ async function showDetails(k) {
       dd.textContent = val;
       return [dt, dd];
     }));
+    $("chain").replaceChildren(...(await chainOf(v)).map((c) => {
+      const li = document.createElement("li");
+      li.textContent = `${c.name} (${c.id}): ${STATUS_WORDS[status(c)] || c.status}${c.id === v.id ? " (this key)" : ""}`;
+      return li;
+    }));
     if (v.usage_series) $("usage").replaceChildren(...usageCharts(v.usage_series));
     $("recent").tBodies[0].replaceChildren(...(v.recent || []).map((o) => {
       const tr = document.createElement("tr");
@@ -502,6 +509,98 @@ async function showDetails(k) {
   }
 }
 $("details-close").addEventListener("click", () => $("details").close());
+
+/** The keys of `v`'s rotation chain, oldest first, followed through replaces
+ *  and replaced_by (from the keys loaded, else asked one by one, at most 20). */
+async function chainOf(v) {
+  const known = new Map(state.keys.map((k) => [k.id, k]));
+  known.set(v.id, v);
+  const get = async (id) => {
+    if (!known.has(id)) {
+      try {
+        known.set(id, await api("GET", `/teams/${encodeURIComponent(state.team)}/keys/${encodeURIComponent(id)}`));
+      } catch {
+        return null;
+      }
+    }
+    return known.get(id);
+  };
+  const chain = [v];
+  for (let k = v; k.replaces && chain.length < 20; ) {
+    k = await get(k.replaces);
+    if (!k) break;
+    chain.unshift(k);
+  }
+  for (let k = v; k.replaced_by && chain.length < 40; ) {
+    k = await get(k.replaced_by);
+    if (!k) break;
+    chain.push(k);
+  }
+  return chain;
+}
+
+// ---- edit ----------------------------------------------------------------
+
+let editing = null;
+
+function edit(k) {
+  editing = k;
+  const admin = state.me.actor === "admin";
+  $("edit-title").textContent = `Edit ${k.name}`;
+  $("e-name").value = k.name;
+  $("e-scopes").value = k.scopes.join(" ");
+  // What a keys:manage key may change is name, scopes and enabling: the rest is the
+  // admin token's (the API refuses it, and the page does not offer it).
+  for (const el of document.querySelectorAll(".admin-only")) el.hidden = !admin;
+  const plans = state.me.plans;
+  $("e-plan").replaceChildren(
+    new Option("The worker's default limits", ""),
+    ...plans.map((p) => new Option(p, p)),
+    ...(k.plan || !Array.isArray(k.rate_limits) ? [] : [new Option(`Its own: ${limitsOf(k)}`, "own")]),
+  );
+  $("e-plan").value = k.plan || (Array.isArray(k.rate_limits) ? "own" : "");
+  $("e-ip").value = (k.ip_allow || []).join(", ");
+  $("e-meta").value = k.meta ? JSON.stringify(k.meta) : "";
+  showError($("edit-error"), null);
+  $("edit").showModal();
+  $("e-name").focus();
+}
+$("edit-cancel").addEventListener("click", () => $("edit").close());
+
+$("edit-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const k = editing;
+  const body = {};
+  const name = $("e-name").value.trim();
+  if (name !== k.name) body.name = name;
+  const scopes = $("e-scopes").value.split(/[\s,]+/).filter(Boolean);
+  if (scopes.join(" ") !== k.scopes.join(" ")) body.scopes = scopes;
+  if (state.me.actor === "admin") {
+    const plan = $("e-plan").value;
+    if (plan !== "own" && plan !== (k.plan || (Array.isArray(k.rate_limits) ? "own" : ""))) body.plan = plan || null;
+    const ips = $("e-ip").value.split(/[\s,]+/).filter(Boolean);
+    if (ips.join(",") !== (k.ip_allow || []).join(",")) body.ip_allow = ips.length ? ips : null;
+    const meta = $("e-meta").value.trim();
+    if (meta !== (k.meta ? JSON.stringify(k.meta) : "")) {
+      try {
+        body.meta = meta ? JSON.parse(meta) : null;
+      } catch {
+        showError($("edit-error"), new ApiError(0, { title: "Metadata", detail: "is not valid JSON" }));
+        return;
+      }
+    }
+  }
+  if (Object.keys(body).length === 0) {
+    $("edit").close();
+    return;
+  }
+  try {
+    replaceKey(await api("PATCH", keyPath(k), body));
+    $("edit").close();
+  } catch (err) {
+    showError($("edit-error"), err);
+  }
+});
 
 // ---- create --------------------------------------------------------------
 

@@ -237,8 +237,51 @@ test("rotate with a grace period: both keys work, the new one shown once", async
   expect(fresh !== old && fresh.startsWith("kw_")).toBe(true);
   await closeReveal(page);
   await expect(page.locator("#keys tbody tr", { hasText: "rotated key" })).toHaveCount(2);
+  // Either key's page lists the chain, oldest first: both keys, one of them this one.
+  await page.locator("#keys tbody tr", { hasText: "rotated key" }).first().getByRole("button", { name: "Details" }).click();
+  const chain = page.locator("#chain li");
+  await expect(chain).toHaveCount(2);
+  await expect(page.locator("#chain li", { hasText: "(this key)" })).toHaveCount(1);
+  const ids = await chain.allTextContents();
+  expect(ids[0] !== ids[1]).toBe(true);
+  await page.locator("#details").getByRole("button", { name: "Close" }).click();
   expect((await use(request, fresh)).status).toBe(200);
   expect((await use(request, old)).status).toBe(200);
+});
+
+test("edit a key in place; a keys:manage key is offered only what it may change", async ({ page, request }) => {
+  const t = team("edit");
+  await signIn(page, adminToken(), t);
+  const key = await createKey(page, "editable key");
+  await row(page, "editable key").getByRole("button", { name: "Edit" }).click();
+  const dialog = page.locator("#edit");
+  await dialog.getByLabel("Name").fill("renamed key");
+  await dialog.getByLabel("Scopes").fill("documents.read documents.write");
+  await dialog.getByLabel("IP allowlist").fill("203.0.113.0/24");
+  await dialog.getByLabel("Metadata (JSON object)").fill('{"tier": "gold"}');
+  await dialog.getByRole("button", { name: "Save" }).click();
+  await expect(dialog).toBeHidden();
+  await expect(row(page, "renamed key")).toContainText("documents.read, documents.write");
+  const id = await row(page, "renamed key").locator("td.id").textContent();
+  const v = (await adminCall(request, "GET", `/teams/${t}/keys/${id}`)).body;
+  expect([v.name, v.ip_allow, v.meta]).toEqual(["renamed key", ["203.0.113.0/24"], { tier: "gold" }]);
+  // The allowlist now holds: this client's address is not in it.
+  expect((await use(request, key)).json.code).toBe("IP_NOT_ALLOWED");
+  // Invalid input is refused in words, field by field.
+  await row(page, "renamed key").getByRole("button", { name: "Edit" }).click();
+  await dialog.getByLabel("IP allowlist").fill("10.0.0.1/8");
+  await dialog.getByRole("button", { name: "Save" }).click();
+  await expect(page.locator("#edit-error")).toContainText("VALIDATION_FAILED");
+  await expect(page.locator("#edit-error")).toContainText("ip_allow[0]");
+  await dialog.getByRole("button", { name: "Cancel" }).click();
+
+  const mgr = await adminCall(request, "POST", `/teams/${t}/keys`, { name: "manager", scopes: ["keys.manage", "documents.*"] });
+  await signIn(page, mgr.body.key);
+  await row(page, "renamed key").getByRole("button", { name: "Edit" }).click();
+  await expect(dialog.getByLabel("IP allowlist")).toBeHidden();
+  await dialog.getByLabel("Name").fill("renamed by manager");
+  await dialog.getByRole("button", { name: "Save" }).click();
+  await expect(row(page, "renamed by manager")).toBeVisible();
 });
 
 test("revoke after a confirmation that names the key; the old key is refused", async ({ page, request }) => {
