@@ -753,3 +753,27 @@ function filterAudit() {
 }
 $("audit-key").addEventListener("input", filterAudit);
 $("audit-more").addEventListener("click", () => loadAudit(false));
+
+// ---- dialogs keep the focus ----------------------------------------------
+
+// A modal <dialog> makes the page behind it inert, but Tab still leaves for the
+// browser's own controls after its last field; here it wraps around instead.
+document.addEventListener("keydown", (e) => {
+  if (e.key !== "Tab") return;
+  const open = [...document.querySelectorAll("dialog[open]")].pop();
+  if (!open) return;
+  const focusable = [...open.querySelectorAll("button, input, select, textarea, [tabindex]")].filter(
+    (el) => !el.disabled && !el.closest("[hidden]") && el.tabIndex >= 0 && el.offsetParent !== null,
+  );
+  if (!focusable.length) return;
+  const first = focusable[0];
+  const last = focusable[focusable.length - 1];
+  const inside = open.contains(document.activeElement);
+  if (e.shiftKey && (document.activeElement === first || !inside)) {
+    e.preventDefault();
+    last.focus();
+  } else if (!e.shiftKey && (document.activeElement === last || !inside)) {
+    e.preventDefault();
+    first.focus();
+  }
+});

@@ -23,20 +23,6 @@ pub const MAX_NAME_LEN: usize = 100;
 /// Longest subject.
 pub const MAX_SUBJECT_LEN: usize = 128;
 
-impl NewKey {
-    /// Gives a key that brings no credits its plan's, if the plan has some,
-    /// counted from `now`.
-    pub fn with_plan_credits(mut self, config: &Config, now: i64) -> NewKey {
-        if self.credits.is_none() {
-            let plan = self.plan.as_ref().and_then(|p| config.plan_settings.get(p));
-            self.credits = plan
-                .and_then(|p| p.credits)
-                .map(|c| Credits { since: now, ..c });
-        }
-        self
-    }
-}
-
 /// A validated request to issue (or import) a key.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NewKey {
@@ -65,6 +51,18 @@ pub struct NewKey {
 }
 
 impl NewKey {
+    /// Gives a key that brings no credits its plan's, if the plan has some,
+    /// counted from `now`.
+    pub fn with_plan_credits(mut self, config: &Config, now: i64) -> NewKey {
+        if self.credits.is_none() {
+            let plan = self.plan.as_ref().and_then(|p| config.plan_settings.get(p));
+            self.credits = plan
+                .and_then(|p| p.credits)
+                .map(|c| Credits { since: now, ..c });
+        }
+        self
+    }
+
     /// The record of a new key, active from `now` (Unix seconds).
     pub fn into_record(
         self,

@@ -179,6 +179,40 @@ test("create a key, copy it, close the dialog, and use it against the origin", a
   await check([adminToken(), key]);
 });
 
+test("keyboard alone: sign in, open a team, create a key; dialogs keep the focus", async ({ page }) => {
+  await page.goto(base() + CONSOLE);
+  await page.keyboard.type(adminToken());
+  await page.keyboard.press("Enter");
+  await expect(page.locator("#app")).toBeVisible();
+  await expect(page.getByRole("textbox", { name: "Team" })).toBeFocused();
+  await page.keyboard.type(team("keys"));
+  await page.keyboard.press("Enter");
+  await expect(page.locator("#keys-state")).toContainText("no keys yet");
+  await page.getByRole("button", { name: "New key" }).focus();
+  await page.keyboard.press("Enter");
+  const dialog = page.locator("#create");
+  await expect(dialog.getByLabel("Name")).toBeFocused();
+  // Tabbing through the open dialog never leaves it.
+  for (let i = 0; i < 14; i++) {
+    await page.keyboard.press("Tab");
+    const inside = await page.evaluate(() => document.getElementById("create").contains(document.activeElement));
+    expect(inside).toBe(true);
+  }
+  await dialog.getByLabel("Name").focus();
+  await page.keyboard.type("typed only");
+  await page.keyboard.press("Enter");
+  await expect(page.locator("#reveal")).toBeVisible();
+  await page.keyboard.press("Escape");
+  await expect(page.locator("#confirm")).toBeVisible();
+  // The confirmation starts on its safe choice: Enter there keeps the key shown.
+  await expect(page.locator("#confirm-no")).toBeFocused();
+  await page.keyboard.press("Tab");
+  await expect(page.locator("#confirm-yes")).toBeFocused();
+  await page.keyboard.press("Enter");
+  await expect(page.locator("#reveal")).toBeHidden();
+  await expect(row(page, "typed only")).toBeVisible();
+});
+
 test("search and filter by status", async ({ page, request }) => {
   const t = team("search");
   for (const name of ["alpha reader", "beta reader", "gamma writer"]) {
