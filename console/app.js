@@ -148,6 +148,11 @@ function status(k) {
 const STATUS_WORDS = { active: "Active", expiring: "Expiring soon", disabled: "Disabled", revoked: "Revoked", expired: "Expired" };
 
 function limitsOf(k) {
+  const credits = k.credits ? `; ${k.credits.remaining} credits` : "";
+  return limitsOnly(k) + credits;
+}
+
+function limitsOnly(k) {
   if (k.plan) return `plan ${k.plan}`;
   if (Array.isArray(k.rate_limits)) {
     return k.rate_limits.length ? k.rate_limits.map((l) => `${l.name} ${l.limit}/${l.window}`).join(", ") : "unlimited";
@@ -539,6 +544,18 @@ async function chainOf(v) {
   return chain;
 }
 
+/** `burst=100/1m, daily=1000/1d` as rate-limit policies (the API checks them). */
+function parseLimits(text) {
+  const items = text.split(/[\s,]+/).filter(Boolean);
+  const limits = [];
+  for (const item of items) {
+    const m = /^([a-z0-9_-]+)=(\d+)\/(\d+[smhd])$/.exec(item);
+    if (!m) throw new ApiError(0, { title: "Rate limits", detail: `"${item}" is not name=limit/window, as in burst=100/1m` });
+    limits.push({ name: m[1], limit: Number(m[2]), window: m[3] });
+  }
+  return limits;
+}
+
 // ---- edit ----------------------------------------------------------------
 
 let editing = null;
@@ -559,6 +576,10 @@ function edit(k) {
     ...(k.plan || !Array.isArray(k.rate_limits) ? [] : [new Option(`Its own: ${limitsOf(k)}`, "own")]),
   );
   $("e-plan").value = k.plan || (Array.isArray(k.rate_limits) ? "own" : "");
+  $("e-limits").value = "";
+  $("e-add").value = "";
+  $("e-add").closest("div").querySelector('label[for="e-add"]').hidden = !k.credits;
+  $("e-add").hidden = !k.credits;
   $("e-ip").value = (k.ip_allow || []).join(", ");
   $("e-meta").value = k.meta ? JSON.stringify(k.meta) : "";
   showError($("edit-error"), null);
@@ -578,6 +599,18 @@ $("edit-form").addEventListener("submit", async (e) => {
   if (state.me.actor === "admin") {
     const plan = $("e-plan").value;
     if (plan !== "own" && plan !== (k.plan || (Array.isArray(k.rate_limits) ? "own" : ""))) body.plan = plan || null;
+    const limits = $("e-limits").value.trim();
+    try {
+      if (limits) {
+        body.rate_limits = parseLimits(limits);
+        delete body.plan;
+      }
+    } catch (err) {
+      showError($("edit-error"), err);
+      return;
+    }
+    const add = $("e-add").value.trim();
+    if (add) body.credits = { add: Number(add) };
     const ips = $("e-ip").value.split(/[\s,]+/).filter(Boolean);
     if (ips.join(",") !== (k.ip_allow || []).join(",")) body.ip_allow = ips.length ? ips : null;
     const meta = $("e-meta").value.trim();
@@ -645,6 +678,18 @@ createForm.addEventListener("submit", async (e) => {
     body.expires_in = expiry;
   }
   if (f.get("plan")) body.plan = f.get("plan");
+  try {
+    const limits = String(f.get("rate_limits")).trim();
+    if (limits) body.rate_limits = parseLimits(limits);
+  } catch (err) {
+    showError($("create-error"), err);
+    return;
+  }
+  const credits = String(f.get("credits")).trim();
+  if (credits) {
+    body.credits = { remaining: Number(credits) };
+    if (f.get("refill")) body.credits.refill = { interval: f.get("refill"), amount: Number(credits) };
+  }
   if (String(f.get("subject")).trim()) body.subject = String(f.get("subject")).trim();
   const ips = String(f.get("ip_allow")).split(/[\s,]+/).filter(Boolean);
   if (ips.length) body.ip_allow = ips;

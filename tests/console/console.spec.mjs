@@ -318,6 +318,40 @@ test("edit a key in place; a keys:manage key is offered only what it may change"
   await expect(row(page, "renamed by manager")).toBeVisible();
 });
 
+test("limits and credits from the page: own rate limits, credits with a refill, credits added", async ({ page, request }) => {
+  const t = team("limits");
+  await signIn(page, adminToken(), t);
+  await page.getByRole("button", { name: "New key" }).click();
+  const dialog = page.locator("#create");
+  await dialog.getByLabel("Name").fill("metered key");
+  await dialog.getByLabel("Scopes").fill("documents.read");
+  await dialog.getByLabel("Own rate limits").fill("burst=50/1m");
+  await dialog.getByLabel("Credits").fill("2");
+  await dialog.getByLabel("Refill").selectOption("daily");
+  await dialog.getByRole("button", { name: "Create key" }).click();
+  await expect(page.locator("#reveal")).toBeVisible();
+  const key = await page.locator("#reveal-key").inputValue();
+  await closeReveal(page);
+  await expect(row(page, "metered key")).toContainText("burst 50/1m; 2 credits");
+  for (const left of ["1", "0"]) {
+    const r = await request.get(`${base()}/documents/1`, { headers: { authorization: `Bearer ${key}` } });
+    expect([r.status(), r.headers()["x-keyward-credits-remaining"]]).toEqual([200, left]);
+  }
+  expect((await use(request, key)).json.code).toBe("CREDITS_EXHAUSTED");
+  await row(page, "metered key").getByRole("button", { name: "Edit" }).click();
+  const edit = page.locator("#edit");
+  await edit.getByLabel("Add credits").fill("3");
+  await edit.getByLabel("Own rate limits").fill("burst=5/1m, daily=100/1d");
+  await edit.getByRole("button", { name: "Save" }).click();
+  await expect(row(page, "metered key")).toContainText("burst 5/1m, daily 100/1d; 3 credits");
+  expect((await use(request, key)).status).toBe(200);
+  // A malformed limit is refused before anything is sent.
+  await row(page, "metered key").getByRole("button", { name: "Edit" }).click();
+  await edit.getByLabel("Own rate limits").fill("burst=lots");
+  await edit.getByRole("button", { name: "Save" }).click();
+  await expect(page.locator("#edit-error")).toContainText("name=limit/window");
+});
+
 test("revoke after a confirmation that names the key; the old key is refused", async ({ page, request }) => {
   const t = team("revoke");
   await signIn(page, adminToken(), t);
