@@ -625,6 +625,25 @@ mod tests {
             rfc3339(c.at(t("2027-03-14T09:00:00Z")).since),
             "2027-03-14T00:00:00Z"
         );
+        // A monthly refill: the credits count from the refill's own date, also when
+        // `now` falls exactly on the next one.
+        let monthly = Some(Refill {
+            interval: Interval::Monthly { day: 15 },
+            amount: 9,
+        });
+        let c = credits(1, monthly, "2027-01-10T00:00:00Z");
+        for (now, since) in [
+            ("2027-03-20T10:00:00Z", "2027-03-15T00:00:00Z"),
+            ("2027-03-15T00:00:00Z", "2027-03-15T00:00:00Z"),
+            ("2027-03-14T23:59:59Z", "2027-02-15T00:00:00Z"),
+        ] {
+            let at = c.at(t(now));
+            assert_eq!(
+                (at.remaining, rfc3339(at.since)),
+                (9, since.to_string()),
+                "{now}"
+            );
+        }
         // Without a refill, spent is spent; no next refill.
         let once = credits(1, None, "2027-03-10T12:00:00Z");
         let e = once
@@ -684,6 +703,13 @@ mod tests {
             &["credits.refill.day"],
         );
         check(json!({"remaining": 1, "refill": 7}), &["credits.refill"]);
+        check(json!({"remaining": MAX_AMOUNT + 1}), &["credits.remaining"]);
+        assert!(Credits::parse(&json!({"remaining": MAX_AMOUNT}), "credits", 0).is_ok());
+        // A daily refill with a bad day: both faults are said.
+        check(
+            json!({"remaining": 1, "refill": {"interval": "daily", "amount": 1, "day": 40}}),
+            &["credits.refill.day", "credits.refill.day"],
+        );
     }
 
     #[test]
@@ -702,6 +728,23 @@ mod tests {
             json!({"remaining": 3, "refill": {"interval": "monthly", "day": 31, "amount": 10}, "since": 1})
         );
         assert_eq!(serde_json::from_value::<Credits>(v).unwrap(), c);
+        // What the stored form refuses: a day out of range, a daily refill with a
+        // day, a monthly one without.
+        for bad in [
+            json!({"interval": "monthly", "day": 0, "amount": 1}),
+            json!({"interval": "monthly", "day": 32, "amount": 1}),
+            json!({"interval": "monthly", "amount": 1}),
+            json!({"interval": "daily", "day": 1, "amount": 1}),
+            json!({"interval": "weekly", "amount": 1}),
+        ] {
+            assert!(
+                serde_json::from_value::<Refill>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
+        let daily = json!({"interval": "daily", "amount": 4});
+        let r: Refill = serde_json::from_value(daily.clone()).unwrap();
+        assert_eq!(serde_json::to_value(r).unwrap(), daily);
     }
     #[test]
     fn changes_set_add_and_refill_never_lose_a_refill() {
