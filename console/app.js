@@ -578,6 +578,11 @@ function edit(k) {
   $("e-plan").value = k.plan || (Array.isArray(k.rate_limits) ? "own" : "");
   $("e-limits").value = "";
   $("e-add").value = "";
+  $("e-left").value = "";
+  $("e-refill").value = "keep";
+  $("e-refill-amount").value = k.credits?.refill?.amount ?? "";
+  $("e-no-credits").checked = false;
+  $("e-no-credits").closest("label").hidden = !k.credits;
   $("e-add").closest("div").querySelector('label[for="e-add"]').hidden = !k.credits;
   $("e-add").hidden = !k.credits;
   $("e-ip").value = (k.ip_allow || []).join(", ");
@@ -609,8 +614,18 @@ $("edit-form").addEventListener("submit", async (e) => {
       showError($("edit-error"), err);
       return;
     }
+    const credits = {};
     const add = $("e-add").value.trim();
-    if (add) body.credits = { add: Number(add) };
+    if (add) credits.add = Number(add);
+    const left = $("e-left").value.trim();
+    if (left) credits.remaining = Number(left);
+    const refill = $("e-refill").value;
+    if (refill === "none") credits.refill = null;
+    if (refill === "daily" || refill === "monthly") {
+      credits.refill = { interval: refill, amount: Number($("e-refill-amount").value || 0) };
+    }
+    if (Object.keys(credits).length) body.credits = credits;
+    if ($("e-no-credits").checked) body.credits = null;
     const ips = $("e-ip").value.split(/[\s,]+/).filter(Boolean);
     if (ips.join(",") !== (k.ip_allow || []).join(",")) body.ip_allow = ips.length ? ips : null;
     const meta = $("e-meta").value.trim();

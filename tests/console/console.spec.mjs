@@ -345,6 +345,20 @@ test("limits and credits from the page: own rate limits, credits with a refill, 
   await edit.getByRole("button", { name: "Save" }).click();
   await expect(row(page, "metered key")).toContainText("burst 5/1m, daily 100/1d; 3 credits");
   expect((await use(request, key)).status).toBe(200);
+  // Set what is left with a monthly refill; then remove the credits altogether.
+  await row(page, "metered key").getByRole("button", { name: "Edit" }).click();
+  await edit.getByLabel("Set the credits left").fill("1");
+  await edit.getByLabel("Refill", { exact: true }).selectOption("monthly");
+  await edit.getByLabel("Refill amount").fill("7");
+  await edit.getByRole("button", { name: "Save" }).click();
+  await expect(row(page, "metered key")).toContainText("1 credits");
+  const id = await row(page, "metered key").locator("td.id").textContent();
+  const v = (await adminCall(request, "GET", `/teams/${t}/keys/${id}`)).body;
+  expect([v.credits.remaining, v.credits.refill]).toEqual([1, { interval: "monthly", amount: 7, day: 1 }]);
+  await row(page, "metered key").getByRole("button", { name: "Edit" }).click();
+  await edit.getByLabel("Remove the credits").check();
+  await edit.getByRole("button", { name: "Save" }).click();
+  await expect(row(page, "metered key")).not.toContainText("credits");
   // A malformed limit is refused before anything is sent.
   await row(page, "metered key").getByRole("button", { name: "Edit" }).click();
   await edit.getByLabel("Own rate limits").fill("burst=lots");
