@@ -788,6 +788,10 @@ async function loadAudit(fresh) {
   try {
     const q = new URLSearchParams({ limit: "100" });
     if (state.auditCursor) q.set("cursor", state.auditCursor);
+    // A whole key id is filtered by keyward, across every page; a part of one,
+    // here, among the entries loaded.
+    const wanted = $("audit-key").value.trim();
+    if (/^key_[A-Za-z0-9]{1,64}$/.test(wanted)) q.set("key", wanted);
     const page = await api("GET", `/teams/${encodeURIComponent(state.team)}/audit?${q}`);
     state.auditCursor = page.next_cursor;
     tbody.append(...page.items.map((a) => {
@@ -812,6 +816,7 @@ function filterAudit() {
   $("audit-state").textContent = shown ? `${shown} entries shown.` : "No entries.";
 }
 $("audit-key").addEventListener("input", filterAudit);
+$("audit-key").addEventListener("change", () => loadAudit(true));
 $("audit-more").addEventListener("click", () => loadAudit(false));
 
 // ---- dialogs keep the focus ----------------------------------------------

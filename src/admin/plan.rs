@@ -85,6 +85,8 @@ pub enum Plan {
         cursor: Option<String>,
         /// Its size.
         limit: u32,
+        /// Only this key's entries.
+        key: Option<String>,
     },
     /// One key with its usage and last outcomes.
     Get {
@@ -235,6 +237,7 @@ pub fn plan(
                 team,
                 cursor,
                 limit,
+                key: key_filter(query)?,
             }
         }
         Route::GetKey { team, id } => Plan::Get { team, id },
@@ -378,6 +381,23 @@ pub fn after_rotation(applied: &Applied, now: i64) -> AfterRotation {
         },
         drop_leases: old.revoked_at.is_some_and(|at| at <= now),
     }
+}
+
+/// The audit log's filter by key: `key=key_…`.
+fn key_filter(query: Option<&str>) -> Result<Option<String>, Problem> {
+    let mut key = None;
+    for pair in query.unwrap_or("").split('&') {
+        if let Some(id) = pair.strip_prefix("key=") {
+            if !ident::valid_key_id(id) || key.is_some() {
+                return Err(Problem::validation(vec![FieldError::new(
+                    "key",
+                    "must be one key id (key_ and base62)",
+                )]));
+            }
+            key = Some(id.to_string());
+        }
+    }
+    Ok(key)
 }
 
 /// A list's filter by credits: `credits=exhausted` (none left) or
@@ -656,9 +676,30 @@ mod tests {
             Ok(Plan::Audit {
                 team: "acme".into(),
                 cursor: None,
-                limit: 5
+                limit: 5,
+                key: None,
             })
         );
+        let audit = |q: &str| {
+            plan(
+                &Actor::Admin,
+                route("GET", "/teams/acme/audit"),
+                b"",
+                Some(q),
+                NOW,
+                &config(),
+                fill,
+            )
+            .map(|p| match p {
+                Plan::Audit { key, .. } => key,
+                other => panic!("{other:?}"),
+            })
+            .map_err(|p| p.code)
+        };
+        assert_eq!(audit("key=key_abc&limit=2"), Ok(Some("key_abc".into())));
+        for bad in ["key=nope", "key=", "key=key_a&key=key_b", "key=key_a%2F"] {
+            assert_eq!(audit(bad), Err(Code::ValidationFailed), "{bad}");
+        }
         assert_eq!(
             run(&manager(), "GET", "/teams/acme/keys/key_t", json!(null)),
             Ok(Plan::Get {

@@ -137,6 +137,9 @@ pub enum Call {
         cursor: Option<String>,
         /// Page size.
         limit: u32,
+        /// Only the entries of this key.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
     },
 }
 
@@ -742,6 +745,12 @@ mod tests {
         check(Call::Audit {
             cursor: Some("1.key_a".into()),
             limit: 1,
+            key: None,
+        });
+        check(Call::Audit {
+            cursor: None,
+            limit: 5,
+            key: Some("key_a".into()),
         });
     }
 

@@ -29,8 +29,10 @@ pub trait Store {
     /// At most `limit` keys, newest first (`created_at`, then id, descending),
     /// after `after`.
     fn keys(&self, after: Option<&KeyCursor>, limit: u32) -> Result<Vec<KeyRecord>, Problem>;
-    /// At most `limit` audit entries, newest first, with `seq` below `before`.
-    fn audit(&self, before: i64, limit: u32) -> Result<Vec<AuditEntry>, Problem>;
+    /// At most `limit` audit entries, newest first, with `seq` below `before`, of
+    /// the key `key` only when one is given.
+    fn audit(&self, before: i64, limit: u32, key: Option<&str>)
+        -> Result<Vec<AuditEntry>, Problem>;
     /// Keys neither revoked nor due to be, expiring after `now_ms` and at or before
     /// `horizon_ms`.
     fn expiring(&self, now_ms: i64, horizon_ms: i64) -> Result<Vec<KeyRecord>, Problem>;
@@ -54,7 +56,9 @@ pub fn answer(store: &mut impl Store, call: Call, now_ms: i64) -> Result<String,
         Call::Get { id } => reply(Ok(store.get(&id)?)),
         Call::Place { id } => reply(Ok(place(store, &id)?)),
         Call::List { cursor, limit } => reply(list(store, cursor.as_deref(), limit)),
-        Call::Audit { cursor, limit } => reply(audit_page(store, cursor.as_deref(), limit)),
+        Call::Audit { cursor, limit, key } => {
+            reply(audit_page(store, cursor.as_deref(), limit, key.as_deref()))
+        }
         Call::Expiring {
             now_ms,
             thresholds,
@@ -238,12 +242,13 @@ fn audit_page(
     store: &impl Store,
     cursor: Option<&str>,
     limit: u32,
+    key: Option<&str>,
 ) -> Result<Page<AuditEntry>, Problem> {
     let before = match cursor {
         None => i64::MAX,
         Some(c) => c.parse::<i64>().map_err(|_| bad_cursor())?,
     };
-    let items = store.audit(before, limit + 1)?;
+    let items = store.audit(before, limit + 1, key)?;
     Ok(page(items, limit, |e| e.seq.to_string()))
 }
 
@@ -317,13 +322,19 @@ mod tests {
                 .take(limit as usize)
                 .collect())
         }
-        fn audit(&self, before: i64, limit: u32) -> Result<Vec<AuditEntry>, Problem> {
+        fn audit(
+            &self,
+            before: i64,
+            limit: u32,
+            key: Option<&str>,
+        ) -> Result<Vec<AuditEntry>, Problem> {
             self.check()?;
             Ok(self
                 .audit
                 .iter()
                 .rev()
                 .filter(|e| (e.seq as i64) < before)
+                .filter(|e| key.is_none_or(|k| e.key_id == k))
                 .take(limit as usize)
                 .cloned()
                 .collect())
@@ -545,6 +556,7 @@ mod tests {
             Call::Audit {
                 cursor: None,
                 limit: 3,
+                key: None,
             },
         )
         .unwrap();
@@ -557,10 +569,44 @@ mod tests {
             Call::Audit {
                 cursor: first.next_cursor,
                 limit: 3,
+                key: None,
             },
         )
         .unwrap();
         assert_eq!((rest.items.len(), rest.next_cursor), (2, None));
+        // One key's entries only, paged the same way.
+        let key = first.items[1].key_id.clone();
+        let mine: Page<AuditEntry> = call(
+            &mut s,
+            Call::Audit {
+                cursor: None,
+                limit: 1,
+                key: Some(key.clone()),
+            },
+        )
+        .unwrap();
+        assert_eq!(mine.items.len(), 1);
+        assert!(mine.items.iter().all(|e| e.key_id == key));
+        let more: Page<AuditEntry> = call(
+            &mut s,
+            Call::Audit {
+                cursor: mine.next_cursor.clone(),
+                limit: 5,
+                key: Some(key.clone()),
+            },
+        )
+        .unwrap();
+        assert!(more.items.iter().all(|e| e.key_id == key));
+        let none: Page<AuditEntry> = call(
+            &mut s,
+            Call::Audit {
+                cursor: None,
+                limit: 5,
+                key: Some("key_nobody".into()),
+            },
+        )
+        .unwrap();
+        assert_eq!((none.items.len(), none.next_cursor), (0, None));
         let bad = Call::List {
             cursor: Some("nope".into()),
             limit: 2,
@@ -572,6 +618,7 @@ mod tests {
         let bad = Call::Audit {
             cursor: Some("x".into()),
             limit: 2,
+            key: None,
         };
         assert_eq!(
             call::<Page<AuditEntry>>(&mut s, bad),

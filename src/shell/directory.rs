@@ -229,11 +229,23 @@ impl Store for Sql {
         self.records(rows)
     }
 
-    fn audit(&self, before: i64, limit: u32) -> std::result::Result<Vec<AuditEntry>, Problem> {
-        let rows: Vec<AuditRow> = self.rows(
-            "SELECT seq, entry FROM audit WHERE seq < ? ORDER BY seq DESC LIMIT ?",
-            vec![int(before), int(i64::from(limit))],
-        )?;
+    fn audit(
+        &self,
+        before: i64,
+        limit: u32,
+        key: Option<&str>,
+    ) -> std::result::Result<Vec<AuditEntry>, Problem> {
+        let rows: Vec<AuditRow> = match key {
+            None => self.rows(
+                "SELECT seq, entry FROM audit WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+                vec![int(before), int(i64::from(limit))],
+            )?,
+            Some(key) => self.rows(
+                "SELECT seq, entry FROM audit WHERE seq < ? AND json_extract(entry, '$.key_id') = ? \
+                 ORDER BY seq DESC LIMIT ?",
+                vec![int(before), key.into(), int(i64::from(limit))],
+            )?,
+        };
         let mut items = Vec::with_capacity(rows.len());
         for r in rows {
             let mut e: AuditEntry =

@@ -415,6 +415,9 @@ test("the audit log shows who did what, and filters by key", async ({ page, requ
   await expect(page.locator("#audit tbody tr")).toHaveCount(3);
   await page.getByLabel("Key id").fill(id);
   await expect(page.locator("#audit tbody tr:visible")).toHaveCount(2);
+  // The whole id, committed: keyward filters, and only this key's entries load.
+  await page.getByLabel("Key id").press("Enter");
+  await expect(page.locator("#audit tbody tr")).toHaveCount(2);
   await expect(page.locator("#audit tbody tr:visible").first()).toContainText("key.update");
   await expect(page.locator("#audit tbody tr:visible").last()).toContainText("key.create");
   await expect(page.locator("#audit tbody tr:visible").first()).toContainText("admin");

@@ -684,4 +684,23 @@ fn the_audit_log_records_every_admin_action_without_secrets() {
     let next = page["next_cursor"].as_str().unwrap();
     let r = send(w.admin("GET", &format!("/teams/{team}/audit?limit=1&cursor={next}")));
     assert_eq!(r.json()["items"][0]["action"], "key.rotate");
+    // One key's entries, filtered by the directory: the rotated key's own, newest
+    // first (its rotation, its update, its creation), and none of the new key's.
+    let r = send(w.admin("GET", &format!("/teams/{team}/audit?key={id}")));
+    let actions: Vec<Value> = r.json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].clone())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            json!("key.rotate"),
+            json!("key.update"),
+            json!("key.create")
+        ]
+    );
+    let r = send(w.admin("GET", &format!("/teams/{team}/audit?key=nope")));
+    assert_problem(&r, 400, "VALIDATION_FAILED");
 }

@@ -123,10 +123,15 @@ pub enum Command {
     #[command(after_help = "Example:\n  keyward whoami")]
     Whoami,
     /// Show a team's audit log, newest first
-    #[command(after_help = "Example:\n  keyward audit acme --limit 50")]
+    #[command(
+        after_help = "Examples:\n  keyward audit acme --limit 50\n  keyward audit acme --key key_3fZk8wQm1aB2cD4e"
+    )]
     Audit {
         /// Team id
         team: String,
+        /// Only the entries of this key
+        #[arg(long, value_name = "KEY_ID")]
+        key: Option<String>,
         #[command(flatten)]
         page: Page,
     },
@@ -414,12 +419,18 @@ impl Command {
                     Some(body),
                 )
             }
-            Command::Audit { team, page } => page.query(on(
-                Route::Audit {
-                    team: team_of(team),
-                },
-                None,
-            )),
+            Command::Audit { team, key, page } => {
+                let mut call = page.query(on(
+                    Route::Audit {
+                        team: team_of(team),
+                    },
+                    None,
+                ));
+                if let Some(key) = key {
+                    call.query.push(("key", segment(key)));
+                }
+                call
+            }
         })
     }
 }
@@ -696,6 +707,7 @@ mod tests {
         check("import acme --hash ab12 --prefix api_ --last4 wxyz --name old", r#"POST /teams/acme/keys/import {"hash":"ab12","last4":"wxyz","name":"old","prefix":"api_","scopes":[]}"#);
         check("import acme --key-stdin --prefix api_ --name old --scope x", r#"POST /teams/acme/keys/import {"hash":"a198074474b3215c1f85c511664ce94a991eb433040cb60a410030f51d86ecad","last4":"mnop","name":"old","prefix":"api_","scopes":["x"]}"#);
         check("audit acme --limit 100", "GET /teams/acme/audit?limit=100");
+        check("audit acme --key key_1", "GET /teams/acme/audit?key=key_1");
     }
 
     #[test]

@@ -139,9 +139,10 @@ pub async fn handle(
             team,
             cursor,
             limit,
+            key,
         } => {
-            let page: Page<AuditEntry> =
-                directory::call(env, &team, &Call::Audit { cursor, limit }).await?;
+            let call = Call::Audit { cursor, limit, key };
+            let page: Page<AuditEntry> = directory::call(env, &team, &call).await?;
             let items: Vec<Value> = page.items.iter().map(AuditEntry::view).collect();
             respond::json(
                 200,
