@@ -193,7 +193,7 @@ function sortValue(k, col) {
     case "status": return status(k);
     case "scopes": return k.scopes.join(" ");
     case "limits": return limitsOf(k);
-    case "requests": return k.requests ?? -1;
+    case "requests_today": return k.requests_today ?? -1;
     case "created_at": case "expires_at": case "last_used_at": return k[col] ? Date.parse(k[col]) : (col === "expires_at" ? Infinity : -Infinity);
     default: return String(k[col] ?? "").toLowerCase();
   }
@@ -274,7 +274,7 @@ function renderKeys() {
         cell(date(k.created_at)),
         cell(k.expires_at ? date(k.expires_at) : "never"),
         cell(lastUsed),
-        cell(k.requests === null ? "unknown" : String(k.requests)),
+        cell(k.requests_today == null ? "unknown" : String(k.requests_today)),
         cell(limitsOf(k)),
         actions,
       );
@@ -329,7 +329,11 @@ async function setEnabled(k, enabled) {
 
 function replaceKey(updated) {
   const i = state.keys.findIndex((k) => k.id === updated.id);
-  if (i >= 0) state.keys[i] = { ...state.keys[i], ...updated, requests: state.keys[i].requests, last_used_at: state.keys[i].last_used_at };
+  if (i >= 0) {
+    const old = state.keys[i];
+    // A change's reply holds no usage: the figures already shown stay.
+    state.keys[i] = { ...old, ...updated, requests: old.requests, requests_today: old.requests_today, last_used_at: old.last_used_at };
+  }
   renderKeys();
 }
 
@@ -484,7 +488,7 @@ async function showDetails(k) {
       ["Plan or limits", limitsOf(v)], ["IP allowlist", (v.ip_allow || []).join(", ") || "anywhere"],
       ["Metadata", v.meta ? JSON.stringify(v.meta) : "none"],
       ["Credits", v.credits ? `${v.credits.remaining} left${v.credits.next_refill_at ? `, refilled ${date(v.credits.next_refill_at)}` : ""}` : "unlimited"],
-      ["Requests", `${v.requests ?? "unknown"} let through, ${v.denied ?? "unknown"} refused`],
+      ["Requests", `${v.requests ?? "unknown"} let through (${v.requests_today ?? "unknown"} today), ${v.denied ?? "unknown"} refused`],
       ["Last used", v.last_used_at ? date(v.last_used_at) : "never used"],
       ["Replaces", v.replaces || "none"], ["Replaced by", v.replaced_by || "none"],
     ];

@@ -33,6 +33,10 @@ pub struct Usage {
     pub requests: u64,
     /// Requests refused after the key was recognised.
     pub denied: u64,
+    /// Requests let through today (UTC), from the usage series when asked; not
+    /// stored with the figures.
+    #[serde(default)]
+    pub today: u64,
 }
 
 /// Hourly buckets kept: the last day.
@@ -124,6 +128,20 @@ impl Series {
             kind,
             n,
         );
+    }
+
+    /// The requests of the day (UTC) that holds `now_ms`.
+    pub fn today(&self, now_ms: i64) -> Bucket {
+        let now = now_ms.div_euclid(1000);
+        let start = now - now.rem_euclid(DAY_S);
+        self.days
+            .iter()
+            .find(|b| b.start == start)
+            .copied()
+            .unwrap_or(Bucket {
+                start,
+                ..Bucket::default()
+            })
     }
 
     /// The compact form: `hours|days`, each bucket `start,admitted,limited,refused`
@@ -306,6 +324,11 @@ mod tests {
             "30 hours ago is out of the day"
         );
         assert_eq!(totals(&w.days), (2, 5, 0));
+        assert_eq!(
+            (s.today(now).admitted, s.today(now).start),
+            (2, (T0 - T0 % D) / 1000)
+        );
+        assert_eq!(s.today(now + D).admitted, 0);
         // Much later, nothing is left in the window.
         assert_eq!(totals(&s.window(now + 60 * D).days), (0, 0, 0));
         assert_eq!(Series::decode(&s.encode()), Some(s.clone()));

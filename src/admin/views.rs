@@ -77,6 +77,7 @@ struct KeyView<'a> {
     fields: KeyFields<'a>,
     last_used_at: Option<String>,
     requests: Option<u64>,
+    requests_today: Option<u64>,
     denied: Option<u64>,
 }
 
@@ -178,6 +179,7 @@ pub fn key_view(
         fields: KeyFields::of(record, now_ms, credits),
         last_used_at: usage.and_then(|u| u.last_used_at).map(expiry::rfc3339),
         requests: usage.map(|u| u.requests),
+        requests_today: usage.map(|u| u.today),
         denied: usage.map(|u| u.denied),
     })
 }
@@ -238,6 +240,7 @@ mod tests {
             last_used_at: Some(NOW + 5),
             requests: 3,
             denied: 1,
+            today: 2,
         };
         let credits = Credits {
             remaining: 4,
@@ -258,8 +261,12 @@ mod tests {
         );
         assert_eq!(v["last_used_at"], "2027-01-15T08:00:05Z");
         assert_eq!(
-            (v["requests"].as_u64(), v["denied"].as_u64()),
-            (Some(3), Some(1))
+            (
+                v["requests"].as_u64(),
+                v["denied"].as_u64(),
+                v["requests_today"].as_u64()
+            ),
+            (Some(3), Some(1), Some(2))
         );
         let config = Config::from_vars(|name| match name {
             "POLICY" => Some(

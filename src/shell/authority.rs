@@ -203,12 +203,16 @@ impl KeyAuthority {
             "usage" => {
                 let q: UsageQuery = runtime::read_message(message)?;
                 let auth = self.loaded()?;
-                let usage = auth.usage.get(&q.key).cloned().unwrap_or_default();
+                let now_ms = worker::Date::now().as_millis() as i64;
+                let mut usage = auth.usage.get(&q.key).cloned().unwrap_or_default();
+                usage.today = auth
+                    .series
+                    .get(&q.key)
+                    .map_or(0, |s| s.today(now_ms).admitted);
                 let outcomes = match (q.outcomes, auth.outcomes.get(&q.key)) {
                     (true, Some(o)) => o.iter().cloned().collect(),
                     _ => vec![],
                 };
-                let now_ms = worker::Date::now().as_millis() as i64;
                 let series = q.outcomes.then(|| {
                     let s = auth.series.get(&q.key).cloned().unwrap_or_default();
                     s.window(now_ms).encode()
@@ -473,6 +477,7 @@ impl KeyAuthority {
                 last_used_at: k.last_used_at.map(|t| t as i64),
                 requests: k.requests as u64,
                 denied: k.denied as u64,
+                today: 0,
             };
             auth.usage.insert(k.id, usage);
         }

@@ -463,6 +463,9 @@ test("a key's page charts its real traffic by outcome, with its last requests", 
   const key = await createKey(page, "busy key");
   for (let i = 0; i < 3; i++) expect((await use(request, key)).status).toBe(200);
   expect((await use(request, key, "/internal/x")).status).toBe(403);
+  // The table counts today's requests let through, once reloaded.
+  await page.getByRole("button", { name: "Keys" }).click();
+  await expect(row(page, "busy key").locator("td").nth(8)).toHaveText("3");
   await row(page, "busy key").getByRole("button", { name: "Details" }).click();
   const details = page.locator("#details");
   await expect(details.locator("figcaption").first()).toContainText(
