@@ -181,6 +181,8 @@ test("create a key, copy it, close the dialog, and use it against the origin", a
 
 test("keyboard alone: sign in, open a team, create a key; dialogs keep the focus", async ({ page }) => {
   await page.goto(base() + CONSOLE);
+  // The page puts the focus in the token field itself; type once it has.
+  await expect(page.getByLabel("Admin token or keys:manage key")).toBeFocused();
   await page.keyboard.type(adminToken());
   await page.keyboard.press("Enter");
   await expect(page.locator("#app")).toBeVisible();
