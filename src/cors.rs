@@ -379,6 +379,20 @@ mod tests {
             field(&f, "access-control-allow-headers"),
             Some("authorization, x-trace")
         );
+        // HEAD comes with GET only, and once.
+        for (methods, allowed) in [
+            (json!(["post"]), "POST"),
+            (json!(["post", "put"]), "POST, PUT"),
+            (json!(["get", "head"]), "GET, HEAD"),
+            (json!(["head"]), "HEAD"),
+        ] {
+            let c = cors(json!({"origins": ["https://app.example.com"], "methods": methods}));
+            let Preflight::Allowed(f) = c.preflight("https://app.example.com", "POST", false)
+            else {
+                panic!("allowed");
+            };
+            assert_eq!(field(&f, "access-control-allow-methods"), Some(allowed));
+        }
     }
 
     #[test]

@@ -627,6 +627,25 @@ mod tests {
     }
 
     #[test]
+    fn refusals_are_replies_and_storage_failures_fail_the_call() {
+        let refused = reply::<()>(Err(Problem::new(Code::Conflict, "known"))).unwrap();
+        let r: Reply<()> = serde_json::from_str(&refused).unwrap();
+        assert_eq!(r.into_result().map_err(|p| p.code), Err(Code::Conflict));
+        let failed = reply::<()>(Err(Problem::new(Code::Unavailable, "disk")));
+        assert_eq!(failed.map_err(|p| p.code), Err(Code::Unavailable));
+        let ok: Reply<u32> = serde_json::from_str(&reply(Ok(7u32)).unwrap()).unwrap();
+        assert_eq!(ok.into_result().map_err(|p| p.code), Ok(7));
+        // A page that holds exactly `limit` items has no next page.
+        let full = page(vec![1, 2], 2, |n| n.to_string());
+        assert_eq!((full.items, full.next_cursor), (vec![1, 2], None));
+        let more = page(vec![1, 2, 3], 2, |n| n.to_string());
+        assert_eq!(
+            (more.items, more.next_cursor),
+            (vec![1, 2], Some("2".into()))
+        );
+    }
+
+    #[test]
     fn notices_are_claimed_once_and_released_for_a_retry() {
         let mut s = Memory::default();
         let expiring = |id: &str, days: i64| {
