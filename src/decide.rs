@@ -112,11 +112,13 @@ pub fn credential_problem(e: CredentialError) -> Problem {
 }
 
 /// [`after_lookup`], except that a record's `enabled: false` is left to the key's
-/// Durable Object: an admin's enabling reaches the object at once, while isolates
-/// may hold the disabled record for `RECORD_CACHE_TTL`. `Ok(true)`: the record
-/// says disabled, and everything else admits the request: only the object may
-/// admit it (exactly, never from a lease, never opened on failure), and it
-/// refuses the key while it is disabled.
+/// Durable Object when nothing else refuses the request: an admin's enabling
+/// reaches the object at once, while isolates may hold the disabled record for
+/// `RECORD_CACHE_TTL`. `Ok(true)`: the record says disabled, and everything else
+/// admits the request: only the object may admit it (exactly, never from a lease,
+/// never opened on failure), and it refuses the key while it is disabled. A
+/// request that something else refuses gets the record's own answer, judged in
+/// the usual order (disabling before the route).
 pub fn judge_record(
     record: &KeyRecord,
     route: RouteDecision<'_>,
@@ -130,7 +132,10 @@ pub fn judge_record(
         enabled: true,
         ..record.clone()
     };
-    after_lookup(Some(&enabled), route, client_ip, now_ms).map(|()| true)
+    match after_lookup(Some(&enabled), route, client_ip, now_ms) {
+        Ok(()) => Ok(true),
+        Err(_) => after_lookup(Some(record), route, client_ip, now_ms).map(|()| false),
+    }
 }
 
 /// The refusal of a well-formed key that no record matches.
@@ -722,13 +727,19 @@ mod tests {
         };
         assert_eq!(judge(&disabled, "GET", "/documents/1", 5), Ok(true));
         assert_eq!(judge(&read, "GET", "/documents/1", 5), Ok(false));
+        // Refused otherwise: the record's answer, disabling judged before the
+        // route and before the expiry, as after_lookup orders them.
         assert_eq!(
             judge(&disabled, "POST", "/documents/1", 5),
-            Err(Code::InsufficientScope)
+            Err(Code::KeyDisabled)
         );
         assert_eq!(
             judge(&disabled, "GET", "/documents/1", 1_000),
-            Err(Code::KeyExpired)
+            Err(Code::KeyDisabled)
+        );
+        assert_eq!(
+            judge(&disabled, "GET", "/internal/x", 5),
+            Err(Code::KeyDisabled)
         );
         let both = KeyRecord {
             revoked_at: Some(1),

@@ -171,12 +171,14 @@ fn revoked_disabled_and_expired_keys() {
     );
     let r = get("/documents/1", Some(&auth));
     assert_eq!(r.status, 200, "{}", r.text());
-    // Disabled again: refused again, at once.
+    // Disabled again: refused again, at once; on a route it may not use too, as
+    // disabled first (disabling is judged before the route).
     assert_eq!(
         send_json(w.admin("PATCH", &path), &json!({"enabled": false})).status,
         200
     );
     assert_problem(&get("/documents/1", Some(&auth)), 401, "KEY_DISABLED");
+    assert_problem(&get("/unlisted", Some(&auth)), 401, "KEY_DISABLED");
 
     let expires_at = keyward::expiry::rfc3339(now_s() + 2);
     let (key, reply) = w.issue(
