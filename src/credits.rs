@@ -9,7 +9,7 @@
 //!   `remaining` covers the cost; then exactly the cost is deducted. A refused
 //!   request deducts nothing.
 
-use crate::field::FieldError;
+use crate::field::{unknown_fields, FieldError};
 use chrono::{DateTime, Datelike, Months, NaiveDate, NaiveTime};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -223,15 +223,7 @@ impl Credits {
                 "must be an object: {\"remaining\": 1000, \"refill\": {\"interval\": \"monthly\", \"amount\": 1000, \"day\": 1}}",
             )]);
         };
-        for k in obj
-            .keys()
-            .filter(|k| !matches!(k.as_str(), "remaining" | "refill"))
-        {
-            errors.push(FieldError::new(
-                format!("{field}.{k}"),
-                "is not a known field (expected: remaining, refill)",
-            ));
-        }
+        unknown_fields(obj, field, &["remaining", "refill"], &mut errors);
         let remaining = amount(
             obj.get("remaining"),
             format!("{field}.remaining"),
@@ -298,15 +290,7 @@ impl CreditsChange {
             )]);
         };
         let mut errors = Vec::new();
-        for k in obj
-            .keys()
-            .filter(|k| !matches!(k.as_str(), "remaining" | "add" | "refill"))
-        {
-            errors.push(FieldError::new(
-                format!("{field}.{k}"),
-                "is not a known field (expected: remaining, add, refill)",
-            ));
-        }
+        unknown_fields(obj, field, &["remaining", "add", "refill"], &mut errors);
         let remaining = obj
             .get("remaining")
             .map(|v| amount(Some(v), format!("{field}.remaining"), &mut errors));
@@ -436,15 +420,7 @@ fn parse_refill(value: &Value, f: &str, errors: &mut Vec<FieldError>) -> Option<
     match value {
         Value::Null => None,
         Value::Object(r) => {
-            for k in r
-                .keys()
-                .filter(|k| !matches!(k.as_str(), "interval" | "amount" | "day"))
-            {
-                errors.push(FieldError::new(
-                    format!("{f}.{k}"),
-                    "is not a known field (expected: interval, amount, day)",
-                ));
-            }
+            unknown_fields(r, f, &["interval", "amount", "day"], errors);
             let amount = amount(r.get("amount"), format!("{f}.amount"), errors);
             let day = match r.get("day") {
                 None => None,

@@ -5,7 +5,7 @@ use crate::change::{CreditsEdit, KeyUpdate, Limits, NewExpiry, Patch, Rotate};
 use crate::config::Config;
 use crate::credits::{Credits, CreditsChange};
 use crate::expiry::{self, ExpiresIn};
-use crate::field::FieldError;
+use crate::field::{unknown_fields, FieldError};
 use crate::problem::{Code, Problem};
 use crate::ratelimit::{self, LimitPolicy};
 use crate::record::{AdmissionMode, KeyRecord};
@@ -138,7 +138,7 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Problem> {
 pub fn validate_create(body: &[u8], now: i64, config: &Config) -> Result<NewKey, Problem> {
     let obj = parse_object(body)?;
     let mut errors = Vec::new();
-    unknown_fields(&obj, CREATE_FIELDS, &mut errors);
+    unknown_fields(&obj, "", CREATE_FIELDS, &mut errors);
     let new = new_key_fields(&obj, now, config, &mut errors);
     finish(errors, new)
 }
@@ -163,7 +163,7 @@ pub fn validate_import(body: &[u8], now: i64, config: &Config) -> Result<ImportK
     let mut errors = Vec::new();
     let mut known = CREATE_FIELDS.to_vec();
     known.extend(["hash", "prefix", "last4"]);
-    unknown_fields(&obj, &known, &mut errors);
+    unknown_fields(&obj, "", &known, &mut errors);
     let hash = match obj.get("hash").and_then(Value::as_str) {
         Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
             h.to_ascii_lowercase()
@@ -221,7 +221,12 @@ pub fn validate_import(body: &[u8], now: i64, config: &Config) -> Result<ImportK
 pub fn validate_rotate(body: &[u8], now: i64) -> Result<Rotate, Problem> {
     let obj = parse_object(body)?;
     let mut errors = Vec::new();
-    unknown_fields(&obj, &["grace", "expires_in", "expires_at"], &mut errors);
+    unknown_fields(
+        &obj,
+        "",
+        &["grace", "expires_in", "expires_at"],
+        &mut errors,
+    );
     let grace_s = match obj.get("grace").and_then(Value::as_str).map(parse_grace) {
         Some(Ok(g)) => g,
         Some(Err(m)) => {
@@ -488,7 +493,7 @@ pub const UPDATE_FIELDS: &[&str] = &[
 pub fn validate_update(body: &[u8], config: &Config) -> Result<KeyUpdate, Problem> {
     let obj = parse_object(body)?;
     let mut errors = Vec::new();
-    unknown_fields(&obj, UPDATE_FIELDS, &mut errors);
+    unknown_fields(&obj, "", UPDATE_FIELDS, &mut errors);
     let mut update = KeyUpdate {
         name: obj.get("name").map(|v| validate_name(v, &mut errors)),
         scopes: obj.get("scopes").map(|v| validate_scopes(v, &mut errors)),
@@ -566,17 +571,6 @@ fn validate_limits(
             }
         },
         (None, None) => None,
-    }
-}
-
-fn unknown_fields(obj: &Map<String, Value>, known: &[&str], errors: &mut Vec<FieldError>) {
-    for key in obj.keys() {
-        if !known.contains(&key.as_str()) {
-            errors.push(FieldError::new(
-                key.clone(),
-                format!("is not a known field (expected: {})", known.join(", ")),
-            ));
-        }
     }
 }
 
