@@ -133,15 +133,7 @@ impl Series {
     /// The requests of the day (UTC) that holds `now_ms`.
     pub fn today(&self, now_ms: i64) -> Bucket {
         let now = now_ms.div_euclid(1000);
-        let start = now - now.rem_euclid(DAY_S);
-        self.days
-            .iter()
-            .find(|b| b.start == start)
-            .copied()
-            .unwrap_or(Bucket {
-                start,
-                ..Bucket::default()
-            })
+        bucket_at(&self.days, now - now.rem_euclid(DAY_S))
     }
 
     /// The compact form: `hours|days`, each bucket `start,admitted,limited,refused`
@@ -219,18 +211,20 @@ fn add_to(buckets: &mut Vec<Bucket>, start: i64, kept: usize, kind: Kind, n: u64
 fn dense(buckets: &[Bucket], current: i64, step: i64, kept: usize) -> Vec<Bucket> {
     (0..kept as i64)
         .rev()
-        .map(|back| {
-            let start = current - back * step;
-            buckets
-                .iter()
-                .find(|b| b.start == start)
-                .copied()
-                .unwrap_or(Bucket {
-                    start,
-                    ..Bucket::default()
-                })
-        })
+        .map(|back| bucket_at(buckets, current - back * step))
         .collect()
+}
+
+/// The bucket that starts at `start`, or an empty one.
+fn bucket_at(buckets: &[Bucket], start: i64) -> Bucket {
+    buckets
+        .iter()
+        .find(|b| b.start == start)
+        .copied()
+        .unwrap_or(Bucket {
+            start,
+            ..Bucket::default()
+        })
 }
 
 /// `path`, cut to [`OUTCOME_PATH_LEN`] bytes (on a character boundary) and marked

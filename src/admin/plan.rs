@@ -12,7 +12,7 @@ use crate::admin::actor::Actor;
 use crate::change::{CreditsEdit, KeyUpdate, Rotate};
 use crate::config::Config;
 use crate::credits::{Credits, CreditsChange, Filter};
-use crate::directory::{Action, Applied, Change};
+use crate::directory::{query_pairs, Action, Applied, Change};
 use crate::expiry;
 use crate::field::FieldError;
 use crate::ident;
@@ -386,16 +386,14 @@ pub fn after_rotation(applied: &Applied, now: i64) -> AfterRotation {
 /// The audit log's filter by key: `key=key_…`.
 fn key_filter(query: Option<&str>) -> Result<Option<String>, Problem> {
     let mut key = None;
-    for pair in query.unwrap_or("").split('&') {
-        if let Some(id) = pair.strip_prefix("key=") {
-            if !ident::valid_key_id(id) || key.is_some() {
-                return Err(Problem::validation(vec![FieldError::new(
-                    "key",
-                    "must be one key id (key_ and base62)",
-                )]));
-            }
-            key = Some(id.to_string());
+    for (_, id) in query_pairs(query).filter(|(k, _)| *k == "key") {
+        if !ident::valid_key_id(id) || key.is_some() {
+            return Err(Problem::validation(vec![FieldError::new(
+                "key",
+                "must be one key id (key_ and base62)",
+            )]));
         }
+        key = Some(id.to_string());
     }
     Ok(key)
 }
@@ -405,8 +403,7 @@ fn key_filter(query: Option<&str>) -> Result<Option<String>, Problem> {
 fn credits_filter(query: Option<&str>) -> Result<Filter, Problem> {
     let mut filter = Filter::All;
     let mut errors = Vec::new();
-    for pair in query.unwrap_or("").split('&') {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+    for (k, v) in query_pairs(query) {
         let asked = match k {
             "credits" if v == "exhausted" => Filter::Exhausted,
             "credits" => {
@@ -532,6 +529,12 @@ mod tests {
         .map_err(|p| p.code)
     }
 
+    /// The admin token's `GET` of `path` with the query `q`.
+    fn queried(path: &str, q: &str) -> Result<Plan, Code> {
+        let route = route("GET", path);
+        plan(&Actor::Admin, route, b"", Some(q), NOW, &config(), fill).map_err(|p| p.code)
+    }
+
     fn writes(actor: &Actor, command: Command, target: &KeyRecord) -> Result<Writes, Code> {
         command
             .writes(actor, target, NOW, &config(), fill)
@@ -646,20 +649,10 @@ mod tests {
             })
         );
         let list = |q: &str| {
-            plan(
-                &Actor::Admin,
-                route("GET", "/teams/acme/keys"),
-                b"",
-                Some(q),
-                NOW,
-                &config(),
-                fill,
-            )
-            .map(|p| match p {
+            queried("/teams/acme/keys", q).map(|p| match p {
                 Plan::List { filter, .. } => filter,
                 other => panic!("{other:?}"),
             })
-            .map_err(|p| p.code)
         };
         assert_eq!(list("credits=exhausted&limit=3"), Ok(Filter::Exhausted));
         assert_eq!(list("credits_below=10"), Ok(Filter::Below(10)));
@@ -681,23 +674,19 @@ mod tests {
             })
         );
         let audit = |q: &str| {
-            plan(
-                &Actor::Admin,
-                route("GET", "/teams/acme/audit"),
-                b"",
-                Some(q),
-                NOW,
-                &config(),
-                fill,
-            )
-            .map(|p| match p {
+            queried("/teams/acme/audit", q).map(|p| match p {
                 Plan::Audit { key, .. } => key,
                 other => panic!("{other:?}"),
             })
-            .map_err(|p| p.code)
         };
         assert_eq!(audit("key=key_abc&limit=2"), Ok(Some("key_abc".into())));
-        for bad in ["key=nope", "key=", "key=key_a&key=key_b", "key=key_a%2F"] {
+        for bad in [
+            "key=nope",
+            "key=",
+            "key",
+            "key=key_a&key=key_b",
+            "key=key_a%2F",
+        ] {
             assert_eq!(audit(bad), Err(Code::ValidationFailed), "{bad}");
         }
         assert_eq!(
@@ -707,16 +696,10 @@ mod tests {
                 id: "key_t".into()
             })
         );
-        let bad = plan(
-            &Actor::Admin,
-            route("GET", "/teams/acme/keys"),
-            b"",
-            Some("limit=0"),
-            NOW,
-            &config(),
-            fill,
+        assert_eq!(
+            queried("/teams/acme/keys", "limit=0"),
+            Err(Code::ValidationFailed)
         );
-        assert_eq!(bad.map_err(|p| p.code), Err(Code::ValidationFailed));
     }
 
     /// The command of a change planned by `actor`.

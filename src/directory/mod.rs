@@ -395,13 +395,22 @@ impl KeyCursor {
     }
 }
 
+/// The `name=value` pairs of a query string (without its `?`), empty ones left
+/// out; a name without `=` has an empty value.
+pub fn query_pairs(query: Option<&str>) -> impl Iterator<Item = (&str, &str)> {
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+}
+
 /// Reads `limit` and `cursor` from a query string.
 pub fn page_query(query: Option<&str>) -> Result<(Option<String>, u32), Problem> {
     let mut limit = PAGE_DEFAULT;
     let mut cursor = None;
     let mut errors = Vec::new();
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+    for (k, v) in query_pairs(query) {
         match k {
             "limit" => match v.parse::<u32>() {
                 Ok(n) if (1..=PAGE_MAX).contains(&n) => limit = n,
