@@ -249,3 +249,65 @@ fn credits_survive_a_restart() {
     assert_eq!(left(&call(&w, &key, "GET", "/cheap/3")), Some(0));
     assert_problem(&call(&w, &key, "GET", "/cheap/4"), 429, "CREDITS_EXHAUSTED");
 }
+
+/// A request to the admin API with `key` as the credential.
+fn as_manager(w: &Worker, key: &str, method: &str, path: &str, body: Value) -> Resp {
+    send_json(
+        w.req(method, &format!("/_keyward/v1{path}"))
+            .set("authorization", &format!("Bearer {key}")),
+        &body,
+    )
+}
+
+#[test]
+fn managers_never_multiply_or_shed_credits() {
+    let w = credits_worker();
+    let manage = |credits: Value| {
+        let mut body = json!({"name": "manager", "scopes": ["keys.manage", "api.read"]});
+        if !credits.is_null() {
+            body["credits"] = credits;
+        }
+        w.issue(TEAM, body)
+    };
+    // A manager with credits, even none left, still manages (the admin API
+    // spends nothing), but issues no key: each would be a budget of its own.
+    let (metered, reply) = manage(json!({"remaining": 0}));
+    let metered_id = reply["id"].as_str().unwrap().to_string();
+    let list = as_manager(
+        w,
+        &metered,
+        "GET",
+        &format!("/teams/{TEAM}/keys"),
+        Value::Null,
+    );
+    assert_eq!(list.status, 200, "{}", list.text());
+    for body in [
+        json!({"name": "free ride", "scopes": []}),
+        json!({"name": "free ride", "scopes": [], "credits": {"remaining": 1000}}),
+    ] {
+        let r = as_manager(w, &metered, "POST", &format!("/teams/{TEAM}/keys"), body);
+        let p = assert_problem(&r, 403, "FORBIDDEN");
+        assert_eq!(p["beyond_powers"], json!(["credits"]));
+    }
+    // Nor may it rotate a key without credits into its hands.
+    let (_, plain) = w.issue(TEAM, json!({"name": "unmetered", "scopes": ["api.read"]}));
+    let plain_id = plain["id"].as_str().unwrap();
+    let path = format!("/teams/{TEAM}/keys/{plain_id}/rotate");
+    let r = as_manager(w, &metered, "POST", &path, json!({"grace": "0s"}));
+    assert_eq!(
+        assert_problem(&r, 403, "FORBIDDEN")["beyond_powers"],
+        json!(["credits"])
+    );
+
+    // A manager without credits may not give or remove credits, its own included.
+    let (open, _) = manage(Value::Null);
+    for (id, body) in [
+        (&metered_id, json!({"credits": {"add": 1000}})),
+        (&metered_id, json!({"credits": null})),
+    ] {
+        let r = as_manager(w, &open, "PATCH", &format!("/teams/{TEAM}/keys/{id}"), body);
+        let p = assert_problem(&r, 403, "FORBIDDEN");
+        assert_eq!(p["admin_only_fields"], json!(["credits"]));
+    }
+    assert_eq!(view(w, &metered_id)["credits"]["remaining"], json!(0));
+}
