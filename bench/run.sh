@@ -14,9 +14,10 @@
 # with a valid key that has credits (spent and written by its object), and one
 # with a rate limit (its counters written likewise); the
 # JavaScript peer written by hand (bench/peer.js); the same peer with keyward's
-# optimisations (bench/peer-fast.js); keyward with ADMISSION = "leased"; keyward
-# exact and leased with the key's object 100 ms away (bench/distant.mjs delays every
-# call to it, in the harness only). Then one hot key at high concurrency under
+# optimisations (bench/peer-fast.js); keyward with ADMISSION = "leased", with and
+# without credits (leased like quota); keyward exact and leased with the key's
+# object 100 ms away (bench/distant.mjs delays every call to it, in the harness
+# only), leased also with credits. Then one hot key at high concurrency under
 # leased admission: object calls per 1,000 admitted requests. workerd runs alone on core 0; wrk, the origin
 # and Miniflare's Node.js processes on core 1 (when there are two). CPU per request is
 # workerd's utime+stime delta from /proc/<pid>/stat divided by the requests.
@@ -71,6 +72,8 @@ farleased_key=$(issue_key "$farleased_port" bench "$reader")
 # writes them on every request.
 credited='{"name": "bench", "scopes": ["documents.read"], "rate_limits": [], "credits": {"remaining": 1000000000000}}'
 credit_key=$(issue_key "$kw_port" bench "$credited")
+leased_credit_key=$(issue_key "$leased_port" bench "$credited")
+farleased_credit_key=$(issue_key "$farleased_port" bench "$credited")
 # And with a rate limit (far above any load): its counters are written on every
 # request too, the same durable write that credits make.
 limited='{"name": "bench", "scopes": ["documents.read"], "rate_limits": [{"name": "total", "limit": 1000000000, "window": "366d"}]}'
@@ -97,8 +100,10 @@ setups=(
   "js peer|http://127.0.0.1:$peer_port/documents/1|authorization: Bearer $key|$peer_workerd"
   "js peer, keyward's optimisations|http://127.0.0.1:$fast_port/documents/1|authorization: Bearer $key|$fast_workerd"
   "keyward leased|http://127.0.0.1:$leased_port/documents/1|authorization: Bearer $leased_key|$leased_workerd"
+  "keyward leased, with credits|http://127.0.0.1:$leased_port/documents/1|authorization: Bearer $leased_credit_key|$leased_workerd"
   "keyward exact, object 100 ms away|http://127.0.0.1:$far_port/documents/1|authorization: Bearer $far_key|$far_workerd"
   "keyward leased, object 100 ms away|http://127.0.0.1:$farleased_port/documents/1|authorization: Bearer $farleased_key|$farleased_workerd"
+  "keyward leased, with credits, object 100 ms away|http://127.0.0.1:$farleased_port/documents/1|authorization: Bearer $farleased_credit_key|$farleased_workerd"
 )
 
 # Warm up every setup, then alternate.
@@ -162,10 +167,12 @@ pt = med["passthrough"]
 print()
 for name in ("passthrough + log line", "passthrough in Rust", "keyward valid", "keyward invalid", "keyward valid, DECISION_LOG=problems",
              "js peer, keyward's optimisations", "keyward leased", "keyward exact, object 100 ms away",
-             "keyward leased, object 100 ms away"):
+             "keyward leased, object 100 ms away", "keyward leased, with credits, object 100 ms away"):
     print(f"{name} / passthrough: {ratio(name, 'passthrough')} throughput, +{med[name][1] - pt[1]:.2f} ms p50")
 print(f"keyward valid, with credits / keyward valid: {ratio('keyward valid, with credits', 'keyward valid')} throughput, +{med['keyward valid, with credits'][1] - med['keyward valid'][1]:.2f} ms p50")
 print(f"keyward valid, with credits / with a rate limit: {ratio('keyward valid, with credits', 'keyward valid, with a rate limit')} throughput")
+print(f"keyward leased, with credits / keyward leased: {ratio('keyward leased, with credits', 'keyward leased')} throughput, +{med['keyward leased, with credits'][1] - med['keyward leased'][1]:.2f} ms p50")
+print(f"keyward leased, with credits / keyward valid, with credits (exact): {ratio('keyward leased, with credits', 'keyward valid, with credits')} throughput")
 print(f"keyward valid / js peer: {ratio('keyward valid', 'js peer')}")
 print(f"keyward valid / js peer with keyward's optimisations: {ratio('keyward valid', 'js peer, keyward' + chr(39) + 's optimisations')}")
 EOF

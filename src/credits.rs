@@ -110,6 +110,17 @@ pub struct Exhausted {
     pub cost: u64,
     /// When the next refill comes, if there is one (Unix seconds).
     pub next_refill: Option<i64>,
+    /// Credits held by isolates' leases (leased admission), which may come
+    /// back unspent: with them, the request could be paid for.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub on_lease: u64,
+    /// When they come back at the latest (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub back_by: Option<i64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What is left after an admitted request.
@@ -198,14 +209,20 @@ impl Credits {
         }
     }
 
-    /// Spends `cost` at `now`: the credits after it, or why not (nothing spent).
-    pub fn spend(self, cost: u64, now: i64) -> Result<Credits, Exhausted> {
+    /// Spends `cost` at `now` from what is free: `remaining` less the credits
+    /// `held` by leases of the current period. The credits after it, or why not
+    /// (nothing spent).
+    pub fn spend(self, cost: u64, now: i64, held: u64) -> Result<Credits, Exhausted> {
         let current = self.at(now);
-        if current.remaining < cost {
+        let free = current.remaining.saturating_sub(held);
+        if free < cost {
+            let could = current.remaining >= cost;
             return Err(Exhausted {
-                remaining: current.remaining,
+                remaining: free,
                 cost,
                 next_refill: current.next_refill(now),
+                on_lease: if could { current.remaining - free } else { 0 },
+                back_by: None,
             });
         }
         Ok(Credits {
@@ -574,20 +591,20 @@ mod tests {
         });
         let c = credits(5, daily, "2027-03-10T12:00:00Z");
         let now = t("2027-03-10T13:00:00Z");
-        let c = c.spend(1, now).unwrap().spend(2, now).unwrap();
+        let c = c.spend(1, now, 0).unwrap().spend(2, now, 0).unwrap();
         assert_eq!(c.remaining, 2);
         // Cost 0 is free, even at 0.
-        assert_eq!(c.spend(0, now).unwrap().remaining, 2);
+        assert_eq!(c.spend(0, now, 0).unwrap().remaining, 2);
         // Not enough: nothing is spent, and the next refill is said.
-        let e = c.spend(3, now).unwrap_err();
+        let e = c.spend(3, now, 0).unwrap_err();
         assert_eq!((e.remaining, e.cost), (2, 3));
         assert_eq!(
             e.next_refill.map(rfc3339).as_deref(),
             Some("2027-03-11T00:00:00Z")
         );
-        let c = c.spend(2, now).unwrap();
-        assert_eq!(c.spend(0, now).map(|c| c.remaining), Ok(0));
-        assert!(c.spend(1, now).is_err());
+        let c = c.spend(2, now, 0).unwrap();
+        assert_eq!(c.spend(0, now, 0).map(|c| c.remaining), Ok(0));
+        assert!(c.spend(1, now, 0).is_err());
         // At the refill: back to the amount, never added to.
         let next_day = t("2027-03-11T00:00:00Z");
         let after = c.at(next_day);
@@ -623,9 +640,9 @@ mod tests {
         // Without a refill, spent is spent; no next refill.
         let once = credits(1, None, "2027-03-10T12:00:00Z");
         let e = once
-            .spend(1, now)
+            .spend(1, now, 0)
             .unwrap()
-            .spend(1, t("2030-01-01T00:00:00Z"))
+            .spend(1, t("2030-01-01T00:00:00Z"), 0)
             .unwrap_err();
         assert_eq!(e.next_refill, None);
     }

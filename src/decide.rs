@@ -236,12 +236,9 @@ pub fn limits_of<'a>(
     }
 }
 
-/// How a key's requests are admitted: exactly for a key with credits (spent
-/// request by request); else its own mode, else its plan's, else `ADMISSION`.
+/// How a key's requests are admitted: its own mode, else its plan's, else
+/// `ADMISSION` (credits are leased like quota).
 pub fn admission_mode(record: &KeyRecord, config: &Config) -> crate::record::AdmissionMode {
-    if record.credits.is_some() {
-        return crate::record::AdmissionMode::Exact;
-    }
     record
         .admission
         .or_else(|| {
@@ -299,21 +296,30 @@ impl Admitted {
 /// credits than are left at `now` (Unix seconds): `Retry-After` points at the
 /// next refill, and is absent without one.
 pub fn credits_exhausted(e: &Exhausted, now: i64) -> Problem {
-    let mut p = Problem::new(
-        Code::CreditsExhausted,
-        format!(
-            "this request costs {} credits and the key has {} left",
-            e.cost, e.remaining
-        ),
-    )
-    .with("remaining", json!(e.remaining))
-    .with("cost", json!(e.cost))
-    .with(
-        "next_refill_at",
-        json!(e.next_refill.map(crate::expiry::rfc3339)),
-    )
-    .header(CREDITS_HEADER, e.remaining.to_string());
-    if let Some(at) = e.next_refill {
+    let mut detail = format!(
+        "this request costs {} credits and the key has {} left",
+        e.cost, e.remaining
+    );
+    if e.on_lease > 0 {
+        detail.push_str(&format!(
+            "; {} more are on lease to other isolates and may come back",
+            e.on_lease
+        ));
+    }
+    let mut p = Problem::new(Code::CreditsExhausted, detail)
+        .with("remaining", json!(e.remaining))
+        .with("cost", json!(e.cost))
+        .with(
+            "next_refill_at",
+            json!(e.next_refill.map(crate::expiry::rfc3339)),
+        )
+        .header(CREDITS_HEADER, e.remaining.to_string());
+    if e.on_lease > 0 {
+        p = p.with("on_lease", json!(e.on_lease));
+    }
+    let back = e.back_by.filter(|_| e.on_lease > 0);
+    let retry = [e.next_refill, back].into_iter().flatten().min();
+    if let Some(at) = retry {
         p = p.header("retry-after", (at - now).max(1).to_string());
     }
     p
@@ -872,13 +878,13 @@ mod tests {
         assert_eq!(admission_mode(&r, &c), AdmissionMode::Exact);
         r.admission = Some(AdmissionMode::Leased);
         assert_eq!(admission_mode(&r, &c), AdmissionMode::Leased);
-        // Credits are spent exactly, whatever the key or its plan says.
+        // Credits are leased like quota.
         r.credits = Some(crate::credits::Credits {
             remaining: 1,
             refill: None,
             since: 0,
         });
-        assert_eq!(admission_mode(&r, &c), AdmissionMode::Exact);
+        assert_eq!(admission_mode(&r, &c), AdmissionMode::Leased);
     }
 
     #[test]
@@ -970,6 +976,8 @@ mod tests {
             remaining: 1,
             cost: 3,
             next_refill: Some(1_000),
+            on_lease: 0,
+            back_by: None,
         };
         let both = Answer {
             exhausted: Some(exhausted),
@@ -1005,6 +1013,31 @@ mod tests {
         let p = credits_exhausted(&never, 400);
         assert_eq!(p.headers, vec![(CREDITS_HEADER, "1".to_string())]);
         assert_eq!(p.extensions["next_refill_at"], json!(null));
+        assert!(!p.extensions.contains_key("on_lease"));
+        // Credits on lease to isolates may come back: retry by then.
+        let held = Exhausted {
+            on_lease: 4,
+            back_by: Some(402),
+            ..never
+        };
+        let p = credits_exhausted(&held, 400);
+        assert_eq!(p.extensions["on_lease"], json!(4));
+        assert!(p.detail.contains("4 more are on lease"), "{}", p.detail);
+        assert_eq!(
+            p.headers,
+            vec![
+                (CREDITS_HEADER, "1".to_string()),
+                ("retry-after", "2".to_string())
+            ]
+        );
+        let p = credits_exhausted(
+            &Exhausted {
+                next_refill: Some(401),
+                ..held
+            },
+            400,
+        );
+        assert_eq!(p.headers[1], ("retry-after", "1".to_string()), "the sooner");
         // Admitted: what is left goes with the RateLimit fields.
         let paid = Answer {
             credits: Some(Balance {

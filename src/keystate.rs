@@ -4,7 +4,7 @@
 //! the shell.
 
 use crate::credits::{Balance, Credits, CreditsChange, Exhausted};
-use crate::lease::{Book, LeaseAnswer, LeaseRequest, Report};
+use crate::lease::{Book, CreditGrant, CreditShare, LeaseAnswer, LeaseRequest, Report};
 use crate::problem::Code;
 use crate::ratelimit::{self, Counters, LimitPolicy, Verdict};
 use crate::record::KeyStatus;
@@ -148,12 +148,25 @@ impl Authority {
         let (verdict, denial) = match (&a.denial, status) {
             (Some(d), _) => (None, Some((d.status, d.code))),
             (None, KeyStatus::Active) => {
-                // Quota leased to isolates (a key switched between modes) counts.
-                self.book.expire(&mut self.counters, now_ms);
+                // Quota and credits leased to isolates count as used.
+                self.refresh_credits(now_ms);
+                self.book
+                    .expire(&mut self.counters, &mut self.credits, now_ms);
                 let now = now_ms.div_euclid(1000);
                 // Credits are spent only by a request that the limits admit, and a
                 // request they cannot pay for leaves the counters as they were.
-                let spent = self.credits.map(|c| c.spend(a.cost, now));
+                let spent = self.credits.map(|c| {
+                    let held = self.book.credits_held(c.since);
+                    c.spend(a.cost, now, held).map_err(|mut e| {
+                        if e.on_lease > 0 {
+                            let back = self.book.credits_back_by_ms(c.since);
+                            e.back_by = back.map(|ms| {
+                                (ms + crate::lease::RETURN_GRACE_MS).div_euclid(1000) + 1
+                            });
+                        }
+                        e
+                    })
+                });
                 let mut trial;
                 let counters = match spent {
                     Some(Err(_)) => {
@@ -174,7 +187,13 @@ impl Authority {
                     }
                     (true, Some(Ok(after))) => {
                         self.credits = Some(after);
-                        credits = Some(after.balance(now));
+                        // What is free: credits on lease are as good as spent.
+                        let held = self.book.credits_held(after.since);
+                        let b = after.balance(now);
+                        credits = Some(Balance {
+                            remaining: b.remaining.saturating_sub(held),
+                            ..b
+                        });
                         None
                     }
                     (true, None) => None,
@@ -232,9 +251,16 @@ impl Authority {
     /// goes into the key's usage and outcomes, and an active key gets a new lease
     /// (or, with a window exhausted, the refused verdict).
     pub fn lease(&mut self, r: &LeaseRequest, now_ms: i64) -> LeaseAnswer {
-        self.book.expire(&mut self.counters, now_ms);
+        self.refresh_credits(now_ms);
+        self.book
+            .expire(&mut self.counters, &mut self.credits, now_ms);
         for ret in &r.returns {
-            self.book.settle(&mut self.counters, *ret);
+            self.book
+                .settle(&mut self.counters, &mut self.credits, *ret);
+        }
+        for ask in &r.cancel {
+            let (counters, credits) = (&mut self.counters, &mut self.credits);
+            self.book.cancel(counters, credits, &r.holder, *ask);
         }
         self.report(&r.key, &r.report, now_ms);
         let state = self.states.get(&r.key).copied().unwrap_or_default();
@@ -243,13 +269,38 @@ impl Authority {
             status,
             grant: None,
             exhausted: None,
-            exact: self.credits.is_some(),
+            exact: false,
         };
-        // Credits are spent exactly, request by request: a chain with credits
-        // gets no lease, and its isolates ask for each request.
-        if status != KeyStatus::Active || !r.want || answer.exact {
+        if status != KeyStatus::Active || !r.want {
             return answer;
         }
+        // Credits are leased from what is free; when too few are left to lease
+        // the asking cost, the request is admitted exactly.
+        let now = now_ms.div_euclid(1000);
+        let mut credit_grant = None;
+        let share = match self.credits {
+            None => None,
+            Some(c) => {
+                let free = c.remaining.saturating_sub(self.book.credits_held(c.since));
+                let others = self.book.others(&r.holder);
+                let Some(units) = crate::lease::credit_size(free, r.cost, r.demand_cost, others)
+                else {
+                    answer.exact = true;
+                    return answer;
+                };
+                let next_refill = c.next_refill(now);
+                credit_grant = Some(CreditGrant {
+                    units,
+                    remaining: free,
+                    next_refill,
+                });
+                Some(CreditShare {
+                    units,
+                    since: c.since,
+                    until_ms: next_refill.map(|s| s.saturating_mul(1000)),
+                })
+            }
+        };
         let (lo, hi) = crate::lease::TTL_RANGE_MS;
         let ttl = r.ttl_ms.clamp(lo, hi);
         match self.book.grant(
@@ -257,10 +308,14 @@ impl Authority {
             &mut self.counters,
             &r.holder,
             r.demand,
+            share,
             now_ms,
             ttl,
         ) {
             Ok(mut g) => {
+                if let Some(l) = self.book.open.iter_mut().find(|l| l.id == g.id) {
+                    l.ask = r.ask;
+                }
                 // A key due to be revoked (a rotation's grace) gets no lease past it.
                 if let Some(end) = state.revoked_at.map(|r| r.saturating_mul(1000)) {
                     if end < g.deadline_ms {
@@ -270,6 +325,7 @@ impl Authority {
                         }
                     }
                 }
+                g.credits = credit_grant;
                 answer.grant = Some(g)
             }
             Err(e) => answer.exhausted = Some(e),
@@ -319,10 +375,21 @@ impl Authority {
         change: CreditsChange,
         now: i64,
     ) -> Result<(Option<Credits>, Option<Credits>), String> {
-        let before = self.credits.map(|c| c.at(now));
+        self.refresh_credits(now.saturating_mul(1000));
+        let before = self.credits;
         let after = change.apply(self.credits, now)?;
+        // Credits on lease stay in the period: what the holders return counts.
+        if let (Some(b), Some(a)) = (before, after) {
+            self.book.move_credits(b.since, a.since);
+        }
         self.credits = after;
         Ok((before, after))
+    }
+
+    /// The credits as they stand at `now_ms`: refilled if a refill came due,
+    /// which ends the period of every lease taken before it.
+    fn refresh_credits(&mut self, now_ms: i64) {
+        self.credits = self.credits.map(|c| c.at(now_ms.div_euclid(1000)));
     }
 
     /// Applies an admin change to one key and returns its new state.
@@ -527,7 +594,8 @@ mod tests {
             auth.change_credits(add, 10).is_err(),
             "no credits to add to"
         );
-        // A chain with credits is never leased.
+        // A chain with credits leases them from what is free, at most half of
+        // it; too few to lease the asking cost, and the request goes exact.
         let mut auth = credited(5);
         let r = LeaseRequest {
             key: "key_a".into(),
@@ -537,9 +605,29 @@ mod tests {
             returns: vec![],
             report: Report::default(),
             demand: 5,
+            demand_cost: 5,
+            cost: 1,
             want: true,
+            ask: 1,
+            cancel: vec![],
             ttl_ms: 1_000,
         };
+        let answer = auth.lease(&r, 1_000);
+        let g = answer.grant.expect("a lease");
+        assert!(!answer.exact);
+        assert_eq!(g.n, None, "no limits: any number of requests");
+        let c = g.credits.expect("credits on lease");
+        assert_eq!((c.units, c.remaining, c.next_refill), (2, 5, None));
+        assert_eq!(auth.book.credits_held(0), 2);
+        let answer = auth.lease(
+            &LeaseRequest {
+                cost: 2,
+                ..r.clone()
+            },
+            1_000,
+        );
+        assert!(answer.exact && answer.grant.is_none(), "3 free: 1 to lease");
+        let mut auth = credited(1);
         let answer = auth.lease(&r, 1_000);
         assert!(answer.exact && answer.grant.is_none());
     }

@@ -175,14 +175,14 @@ proptest! {
             let h = &mut holders[i];
             match op {
                 // A request.
-                0..=2 => match h.admit(now, ttl_ms) {
+                0..=2 => match h.admit(now, ttl_ms, 1) {
                     Local::Admitted { .. } => note(now, &mut admitted),
                     Local::Limited(_) => {}
                     Local::Ask => {
                         let r = h.request("key_a", &names[i], &policies, now, ttl_ms, false);
                         let a = auth.lease(&r, now);
                         h.apply(&a);
-                        if let Local::Admitted { .. } = h.admit(now, ttl_ms) {
+                        if let Local::Admitted { .. } = h.admit(now, ttl_ms, 1) {
                             note(now, &mut admitted);
                         }
                     }
@@ -230,6 +230,117 @@ proptest! {
         }
     }
 
+    /// Leased credits never overshoot, and nothing is lost: whatever the
+    /// interleaving of isolates admitting from leases, renewing, returning and
+    /// failing calls (the object taking some of them), with exact admissions and
+    /// admins adding credits mixed in, what is admitted never costs more than
+    /// the credits given; once every isolate has given its leases back, what is
+    /// left is exactly what was given less what was admitted. An isolate that
+    /// goes away loses at most what it held, never more.
+    #[test]
+    fn leased_credits_never_overshoot(
+        r in 0u64..60,
+        limit in prop::option::of(1u32..40),
+        ttl_ms in 100u32..3_000,
+        ops in prop::collection::vec((0u8..9, 0usize..3, 0u64..4, 0i64..1_500), 1..300),
+        vanish in any::<bool>(),
+    ) {
+        use keyward::credits::{Credits, CreditsChange};
+        use keyward::keystate::{Admission, Authority};
+        use keyward::lease::{Holder, Local};
+        use keyward::ratelimit::LimitPolicy;
+        let policies: Vec<LimitPolicy> = limit
+            .map(|limit| LimitPolicy { name: "burst".into(), limit, window_s: 5 })
+            .into_iter()
+            .collect();
+        let mut auth = Authority {
+            credits: Some(Credits { remaining: r, refill: None, since: 0 }),
+            ..Default::default()
+        };
+        let mut holders: Vec<Holder> = (0..3).map(|_| Holder::default()).collect();
+        let mut names: Vec<String> = (0..3).map(|i| format!("isolate{i}")).collect();
+        let mut now = 1_000_000i64;
+        let (mut given, mut spent, mut lost_holders) = (r, 0u64, false);
+        let exact = |auth: &mut Authority, cost: u64, now: i64| {
+            let a = Admission {
+                key: "key_a".into(),
+                team: "acme".into(),
+                policies: policies.clone(),
+                method: "GET".into(),
+                path: "/".into(),
+                denial: None,
+                cost,
+            };
+            // What it spent.
+            if auth.admit(&a, now).credits.is_some() { cost } else { 0 }
+        };
+        for (op, i, cost, step) in ops {
+            let h = &mut holders[i];
+            match op {
+                // A request.
+                0..=2 => match h.admit(now, ttl_ms, cost) {
+                    Local::Admitted { .. } => spent += cost,
+                    Local::Limited(_) => {}
+                    Local::Ask => {
+                        let mut q = h.request("key_a", &names[i], &policies, now, ttl_ms, false);
+                        q.cost = cost;
+                        let a = auth.lease(&q, now);
+                        h.apply(&a);
+                        match h.admit(now, ttl_ms, cost) {
+                            Local::Admitted { .. } => spent += cost,
+                            Local::Ask if a.exact => spent += exact(&mut auth, cost, now),
+                            _ => {}
+                        }
+                    }
+                },
+                // A background renewal, a final return.
+                3 | 4 => {
+                    let q = h.request("key_a", &names[i], &policies, now, ttl_ms, op == 4);
+                    let a = auth.lease(&q, now);
+                    h.apply(&a);
+                }
+                // A call lost before or after the object took it.
+                5 => {
+                    let q = h.request("key_a", &names[i], &policies, now, ttl_ms, false);
+                    if step % 2 == 0 {
+                        auth.lease(&q, now);
+                    }
+                    h.failed(q);
+                }
+                // An exact admission at the object.
+                6 => spent += exact(&mut auth, cost, now),
+                // An admin adds credits.
+                7 => {
+                    let add = CreditsChange::Update { remaining: None, add: Some(cost), refill: None };
+                    auth.change_credits(add, now.div_euclid(1000)).unwrap();
+                    given += cost;
+                }
+                // The isolate goes away with its leases; a new one takes its place.
+                _ if vanish => {
+                    *h = Holder::default();
+                    names[i] = format!("{}'", names[i]);
+                    lost_holders = true;
+                }
+                _ => {}
+            }
+            prop_assert!(spent <= given, "{spent} spent of {given}");
+            now += step;
+        }
+        for (h, name) in holders.iter_mut().zip(&names) {
+            let q = h.request("key_a", name, &policies, now, ttl_ms, true);
+            let a = auth.lease(&q, now);
+            h.apply(&a);
+        }
+        // Whatever lapsed is counted as spent by now.
+        let _ = exact(&mut auth, 0, now + 60_000);
+        let left = auth.credits.unwrap().remaining;
+        if lost_holders {
+            prop_assert!(spent + left <= given);
+        } else {
+            prop_assert_eq!(spent + left, given, "nothing lost");
+        }
+    }
+
     /// Credits are exact: requests costing 1 against R credits are admitted exactly
     /// min(N, R) times; with any costs, what is admitted never exceeds R, and a
     /// refused request spends nothing.
@@ -239,7 +350,7 @@ proptest! {
         let now = 1_800_000_000;
         let mut c = Credits { remaining: r, refill: None, since: now };
         let ones = (0..costs.len()).filter(|_| {
-            match c.spend(1, now) {
+            match c.spend(1, now, 0) {
                 Ok(next) => { c = next; true }
                 Err(_) => false,
             }
@@ -248,7 +359,7 @@ proptest! {
         let mut c = Credits { remaining: r, refill: None, since: now };
         let mut spent = 0;
         for cost in costs {
-            match c.spend(cost, now) {
+            match c.spend(cost, now, 0) {
                 Ok(next) => {
                     prop_assert_eq!(next.remaining, c.remaining - cost);
                     spent += cost;

@@ -1,7 +1,12 @@
 //! The key's object side of leased admission: the [`Book`] of open leases.
 
 use super::{size, Exhausted, Grant, Lease, Return, Window, RETRY_HELD_MS, RETURN_GRACE_MS};
+use crate::credits::{Credits, MAX_AMOUNT};
 use crate::ratelimit::{self, counter_key, Counters, LimitPolicy};
+
+/// How many lapsed leases with credits the book remembers, for returns that
+/// come after their lease was counted as wholly spent.
+pub const LAPSED_KEPT: usize = 64;
 
 /// The open leases of one key's object.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -10,9 +15,65 @@ pub struct Book {
     pub next_id: u64,
     /// Open leases, oldest first (few: one or two per isolate).
     pub open: Vec<Lease>,
+    /// Leases with credits that expired unreturned, newest last (at most
+    /// [`LAPSED_KEPT`], in memory only): a late return gives back what they did
+    /// not spend.
+    pub lapsed: Vec<Lease>,
+}
+
+/// The credits a new lease takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreditShare {
+    /// Cost units.
+    pub units: u64,
+    /// The credits' period (their `since`).
+    pub since: i64,
+    /// Unix milliseconds of the next refill, which the lease may not outlive.
+    pub until_ms: Option<i64>,
 }
 
 impl Book {
+    /// Credits held by open leases taken in the period that began at `since`.
+    pub fn credits_held(&self, since: i64) -> u64 {
+        self.open
+            .iter()
+            .filter(|l| l.credits_since == since)
+            .fold(0, |sum, l| sum.saturating_add(l.credits))
+    }
+
+    /// The latest deadline of an open lease holding credits of the period that
+    /// began at `since`: by then, and [`RETURN_GRACE_MS`], they are settled.
+    pub fn credits_back_by_ms(&self, since: i64) -> Option<i64> {
+        self.open
+            .iter()
+            .filter(|l| l.credits > 0 && l.credits_since == since)
+            .map(|l| l.deadline_ms)
+            .max()
+    }
+
+    /// How many isolates other than `holder` hold open leases.
+    pub fn others(&self, holder: &str) -> usize {
+        let mut others: Vec<&str> = self
+            .open
+            .iter()
+            .map(|l| l.holder.as_str())
+            .filter(|h| *h != holder)
+            .collect();
+        others.sort_unstable();
+        others.dedup();
+        others.len()
+    }
+
+    /// An admin's change moved the credits' period from `from` to `to` (a new
+    /// `remaining` or refill): open leases keep counting in it.
+    pub fn move_credits(&mut self, from: i64, to: i64) {
+        for l in self.open.iter_mut().chain(&mut self.lapsed) {
+            if l.credits_since == from {
+                l.credits_since = to;
+            }
+        }
+    }
+
     /// Quota reserved by open leases in one window of one counter.
     pub fn reserved(&self, key: &str, window_start_ms: i64) -> u32 {
         self.open
@@ -26,34 +87,92 @@ impl Book {
     }
 
     /// Leases that were not returned within [`RETURN_GRACE_MS`] of their deadline
-    /// (their isolate went away) count as wholly used in their windows. Returns
-    /// the ids closed.
-    pub fn expire(&mut self, counters: &mut Counters, now_ms: i64) -> Vec<u64> {
+    /// (their isolate went away) count as wholly used in their windows, and their
+    /// credits (of the current period) as wholly spent. Returns the ids closed.
+    pub fn expire(
+        &mut self,
+        counters: &mut Counters,
+        credits: &mut Option<Credits>,
+        now_ms: i64,
+    ) -> Vec<u64> {
         let (expired, open): (Vec<Lease>, Vec<Lease>) = std::mem::take(&mut self.open)
             .into_iter()
             .partition(|l| l.deadline_ms.saturating_add(RETURN_GRACE_MS) <= now_ms);
         self.open = open;
-        for l in &expired {
-            count(counters, l, l.granted);
+        let ids = expired.iter().map(|l| l.id).collect();
+        for l in expired {
+            count(counters, &l, l.granted);
+            if let Some(c) = credits.as_mut().filter(|c| c.since == l.credits_since) {
+                if l.credits > 0 {
+                    c.remaining = c.remaining.saturating_sub(l.credits);
+                    self.lapsed.push(l);
+                }
+            }
         }
-        expired.iter().map(|l| l.id).collect()
+        let cut = self.lapsed.len().saturating_sub(LAPSED_KEPT);
+        self.lapsed.drain(..cut);
+        ids
     }
 
-    /// A returned lease: what it admitted counts, the rest is free again. A lease
-    /// that is no longer open (already returned, or expired and counted) changes
-    /// nothing, so a return sent twice counts once.
-    pub fn settle(&mut self, counters: &mut Counters, r: Return) -> bool {
-        let Some(i) = self.open.iter().position(|l| l.id == r.id) else {
-            return false;
-        };
-        let l = self.open.remove(i);
-        count(counters, &l, r.used.min(l.granted));
-        true
+    /// A returned lease: what it admitted counts and what it spent is spent; the
+    /// rest is free again. A lease that lapsed gives back what it did not spend.
+    /// A lease that is no longer open (already returned, or expired and
+    /// counted) changes nothing else, so a return sent twice counts once; nor do
+    /// credits of a period that has ended.
+    pub fn settle(
+        &mut self,
+        counters: &mut Counters,
+        credits: &mut Option<Credits>,
+        r: Return,
+    ) -> bool {
+        let in_period = |l: &Lease, c: &Credits| c.since == l.credits_since;
+        let spent = |l: &Lease| r.spent.min(l.credits);
+        if let Some(i) = self.open.iter().position(|l| l.id == r.id) {
+            let l = self.open.remove(i);
+            count(counters, &l, r.used.min(l.granted));
+            if let Some(c) = credits.as_mut().filter(|c| in_period(&l, c)) {
+                c.remaining = c.remaining.saturating_sub(spent(&l));
+            }
+            return true;
+        }
+        if let Some(i) = self.lapsed.iter().position(|l| l.id == r.id) {
+            let l = self.lapsed.remove(i);
+            if let Some(c) = credits.as_mut().filter(|c| in_period(&l, c)) {
+                let unspent = l.credits - spent(&l);
+                c.remaining = c.remaining.saturating_add(unspent).min(MAX_AMOUNT);
+            }
+        }
+        false
+    }
+
+    /// Gives back whole the lease granted to `holder`'s call `ask`, whose
+    /// answer never reached it: nothing was admitted with it.
+    pub fn cancel(
+        &mut self,
+        counters: &mut Counters,
+        credits: &mut Option<Credits>,
+        holder: &str,
+        ask: u64,
+    ) {
+        let granted = self
+            .open
+            .iter()
+            .chain(&self.lapsed)
+            .find(|l| ask != 0 && l.ask == ask && l.holder == holder);
+        if let Some(l) = granted {
+            let none = Return {
+                id: l.id,
+                used: 0,
+                spent: 0,
+            };
+            self.settle(counters, credits, none);
+        }
     }
 
     /// Grants `holder` a lease for `policies` at `now_ms`, sized by its `demand`,
-    /// ending within `ttl_ms`; or the refused verdict when a window has no quota
-    /// left. A key without policies gets an unlimited lease, not kept.
+    /// with the credits it is to hold, ending within `ttl_ms` and by the next
+    /// refill; or the refused verdict when a window has no quota left. A key
+    /// without policies or credits gets an unlimited lease, not kept.
     #[allow(clippy::too_many_arguments)]
     pub fn grant(
         &mut self,
@@ -61,16 +180,21 @@ impl Book {
         counters: &mut Counters,
         holder: &str,
         demand: u32,
+        credits: Option<CreditShare>,
         now_ms: i64,
         ttl_ms: u32,
     ) -> Result<Grant, Exhausted> {
-        let until = now_ms + i64::from(ttl_ms);
-        if policies.is_empty() {
+        let mut until = now_ms + i64::from(ttl_ms);
+        if let Some(end) = credits.and_then(|c| c.until_ms) {
+            until = until.min(end);
+        }
+        if policies.is_empty() && credits.is_none() {
             return Ok(Grant {
                 id: 0,
                 n: None,
                 deadline_ms: until,
                 windows: vec![],
+                credits: None,
             });
         }
         // What one more request would leave, counting every open lease as used.
@@ -108,21 +232,12 @@ impl Book {
             };
             return Err(Exhausted { verdict, until_ms });
         }
-        let available = verdict
+        let n = verdict
             .policies
             .iter()
             .map(|s| s.remaining + 1)
             .min()
-            .unwrap_or(1);
-        let mut others: Vec<&str> = self
-            .open
-            .iter()
-            .map(|l| l.holder.as_str())
-            .filter(|h| *h != holder)
-            .collect();
-        others.sort_unstable();
-        others.dedup();
-        let n = size(available, demand, others.len());
+            .map(|available| size(available, demand, self.others(holder)));
         let mut windows = Vec::with_capacity(policies.len());
         let mut reserved = Vec::with_capacity(policies.len());
         let mut deadline_ms = until;
@@ -144,16 +259,20 @@ impl Book {
         let lease = Lease {
             id: self.next_id,
             holder: holder.to_string(),
-            granted: n,
+            granted: n.unwrap_or(0),
             windows: reserved,
             deadline_ms,
+            credits: credits.map_or(0, |c| c.units),
+            credits_since: credits.map_or(0, |c| c.since),
+            ask: 0,
         };
         self.open.push(lease);
         Ok(Grant {
             id: self.next_id,
-            n: Some(n),
+            n,
             deadline_ms,
             windows,
+            credits: None,
         })
     }
 }

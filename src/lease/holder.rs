@@ -1,9 +1,13 @@
 //! The isolate's side of leased admission: one key's [`Holder`].
 
 use super::{LeaseAnswer, LeaseRequest, Report, Return, Window};
+use crate::credits::Balance;
 use crate::ratelimit::{self, LimitPolicy, PolicyStatus, Verdict};
 use crate::usage::Outcome;
 use std::collections::VecDeque;
+
+/// Most returns kept to be sent again after failed calls.
+const UNRETURNED_KEPT: usize = 32;
 
 /// A lease as an isolate holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,12 +17,29 @@ struct Held {
     left: Option<u32>,
     granted: Option<u32>,
     used: u32,
+    /// Credits it may still spend (`None`: the chain had none at the grant).
+    credits_left: Option<u64>,
+    credits_granted: Option<u64>,
+    spent: u64,
     deadline_ms: i64,
 }
 
 impl Held {
     fn usable(&self, now_ms: i64) -> bool {
-        now_ms < self.deadline_ms && self.left != Some(0)
+        now_ms < self.deadline_ms && self.left != Some(0) && self.credits_left != Some(0)
+    }
+
+    /// Whether it may admit a request that costs `cost` credits.
+    fn covers(&self, now_ms: i64, cost: u64) -> bool {
+        self.usable(now_ms) && self.credits_left.is_none_or(|c| c >= cost)
+    }
+
+    fn back(&self) -> Return {
+        Return {
+            id: self.id,
+            used: self.used,
+            spent: self.spent,
+        }
     }
 }
 
@@ -30,6 +51,9 @@ pub enum Local {
     Admitted {
         /// What the isolate can truthfully tell of the key's limits.
         verdict: Option<Verdict>,
+        /// What is left of the chain's credits, as of the newest lease, less
+        /// what this isolate spent since (none without credits).
+        credits: Option<Balance>,
         /// Ask the object for a new lease now, without waiting for it.
         renew: bool,
     },
@@ -48,8 +72,17 @@ pub struct Holder {
     report: Report,
     /// The key's policies and windows, as of the newest grant.
     windows: Vec<Window>,
-    /// When recent requests were admitted, for the demand (at most one TTL back).
-    recent: VecDeque<i64>,
+    /// When recent requests were admitted, and what they cost, for the demand
+    /// (at most one TTL back).
+    recent: VecDeque<(i64, u64)>,
+    /// The chain's credits as of the newest lease, and what was spent since.
+    credits: Option<(Balance, u64)>,
+    /// Returns whose calls failed, to be sent again.
+    unreturned: Vec<Return>,
+    /// The number of the last call.
+    asks: u64,
+    /// Calls whose answers never came, to be cancelled.
+    cancelled: Vec<u64>,
     /// Whether a call to the object is under way for this key.
     pub asking: bool,
     /// Whether a background report is scheduled.
@@ -57,9 +90,10 @@ pub struct Holder {
 }
 
 impl Holder {
-    /// Decides one request at `now_ms` without the object, if it can.
-    pub fn admit(&mut self, now_ms: i64, ttl_ms: u32) -> Local {
-        let usable = self.leases.iter().any(|l| l.usable(now_ms));
+    /// Decides one request that costs `cost` credits at `now_ms` without the
+    /// object, if it can.
+    pub fn admit(&mut self, now_ms: i64, ttl_ms: u32, cost: u64) -> Local {
+        let usable = self.leases.iter().any(|l| l.covers(now_ms, cost));
         if let Some((until, verdict)) = self.exhausted.as_ref().filter(|_| !usable) {
             if now_ms < *until {
                 let mut v = verdict.clone();
@@ -72,7 +106,7 @@ impl Holder {
             }
             self.exhausted = None;
         }
-        let Some(i) = self.leases.iter().position(|l| l.usable(now_ms)) else {
+        let Some(i) = self.leases.iter().position(|l| l.covers(now_ms, cost)) else {
             return Local::Ask;
         };
         let lease = &mut self.leases[i];
@@ -80,13 +114,25 @@ impl Holder {
             *left -= 1;
         }
         lease.used += 1;
-        self.recent.push_back(now_ms);
+        if let Some(c) = &mut lease.credits_left {
+            *c -= cost;
+            lease.spent += cost;
+        }
+        let credits = self.credits.as_mut().map(|(b, spent)| {
+            *spent = spent.saturating_add(cost);
+            Balance {
+                remaining: b.remaining.saturating_sub(*spent),
+                ..*b
+            }
+        });
+        self.recent.push_back((now_ms, cost));
         let horizon = now_ms - i64::from(ttl_ms);
-        while self.recent.front().is_some_and(|t| *t <= horizon) {
+        while self.recent.front().is_some_and(|(t, _)| *t <= horizon) {
             self.recent.pop_front();
         }
         Local::Admitted {
             verdict: self.verdict(now_ms),
+            credits,
             renew: !self.asking && self.renew_due(now_ms, ttl_ms),
         }
     }
@@ -121,15 +167,19 @@ impl Holder {
         })
     }
 
-    /// Whether to renew: half of the newest lease's quota is spent, or half of
-    /// its time has passed.
+    /// Whether to renew: half of the newest lease's quota or credits is spent,
+    /// or half of its time has passed.
     fn renew_due(&self, now_ms: i64, ttl_ms: u32) -> bool {
         let usable: Vec<&Held> = self.leases.iter().filter(|l| l.usable(now_ms)).collect();
         let Some(newest) = usable.last() else {
             return true;
         };
         let left: u32 = usable.iter().filter_map(|l| l.left).sum();
-        let low = newest.granted.is_some_and(|g| left.saturating_mul(2) <= g);
+        let credits: u64 = usable.iter().filter_map(|l| l.credits_left).sum();
+        let low = newest.granted.is_some_and(|g| left.saturating_mul(2) <= g)
+            || newest
+                .credits_granted
+                .is_some_and(|g| credits.saturating_mul(2) <= g);
         let late = newest.deadline_ms - now_ms <= i64::from(ttl_ms) / 2;
         low || late
     }
@@ -148,7 +198,9 @@ impl Holder {
     }
 
     /// The call to send: the leases to give back (spent or past their deadline;
-    /// all of them when `closing`), the report, and whether a new lease is wanted.
+    /// all of them when `closing`; and those whose return failed), the report,
+    /// and whether a new lease is wanted. The least credits it asks for are the
+    /// largest recent cost (the caller sets `cost` for a request that waits).
     pub fn request(
         &mut self,
         key: &str,
@@ -164,25 +216,46 @@ impl Holder {
         self.leases = keep;
         self.asking = true;
         let horizon = now_ms - i64::from(ttl_ms);
-        let demand = self.recent.iter().filter(|t| **t > horizon).count() as u32;
+        let recent = self.recent.iter().filter(|(t, _)| *t > horizon);
+        let demand = recent.clone().count() as u32;
+        let demand_cost = recent
+            .clone()
+            .fold(0u64, |sum, (_, c)| sum.saturating_add(*c));
+        let cost = recent.map(|(_, c)| *c).max().unwrap_or(0);
+        let mut returns = std::mem::take(&mut self.unreturned);
+        returns.extend(back.iter().filter(|l| l.id != 0).map(Held::back));
+        self.asks += 1;
         LeaseRequest {
             key: key.to_string(),
             team: String::new(),
             holder: holder.to_string(),
             policies: policies.to_vec(),
-            returns: back
-                .iter()
-                .filter(|l| l.id != 0)
-                .map(|l| Return {
-                    id: l.id,
-                    used: l.used,
-                })
-                .collect(),
+            returns,
             report: std::mem::take(&mut self.report),
             demand,
+            demand_cost,
+            cost,
             want: !closing,
+            ask: self.asks,
+            cancel: std::mem::take(&mut self.cancelled),
             ttl_ms,
         }
+    }
+
+    /// Keeps every lease's return to be sent with the next call, and holds none.
+    fn give_back_all(&mut self) {
+        let held = std::mem::take(&mut self.leases);
+        self.unreturned
+            .extend(held.iter().filter(|l| l.id != 0).map(Held::back));
+        self.keep_unreturned();
+        self.exhausted = None;
+    }
+
+    fn keep_unreturned(&mut self) {
+        let cut = self.unreturned.len().saturating_sub(UNRETURNED_KEPT);
+        self.unreturned.drain(..cut);
+        let cut = self.cancelled.len().saturating_sub(UNRETURNED_KEPT);
+        self.cancelled.drain(..cut);
     }
 
     /// Takes the object's answer. A key that is no longer active
@@ -190,17 +263,27 @@ impl Holder {
     pub fn apply(&mut self, answer: &LeaseAnswer) {
         self.asking = false;
         if answer.status != crate::record::KeyStatus::Active {
-            self.leases.clear();
-            self.exhausted = None;
+            self.give_back_all();
             return;
         }
         if let Some(g) = &answer.grant {
             self.windows = g.windows.clone();
+            let units = g.credits.map(|c| c.units);
+            self.credits = g.credits.map(|c| {
+                let b = Balance {
+                    remaining: c.remaining,
+                    next_refill: c.next_refill,
+                };
+                (b, 0)
+            });
             self.leases.push(Held {
                 id: g.id,
                 left: g.n,
                 granted: g.n,
                 used: 0,
+                credits_left: units,
+                credits_granted: units,
+                spent: 0,
                 deadline_ms: g.deadline_ms,
             });
         }
@@ -209,22 +292,32 @@ impl Holder {
         }
     }
 
-    /// A call that failed: the report is kept to be sent again (the leases that
-    /// were given back are the object's to expire).
+    /// A call that failed: the report and the returns are kept to be sent
+    /// again (a return the object took already counts once).
     pub fn failed(&mut self, request: LeaseRequest) {
         self.asking = false;
         self.report.merge(request.report);
+        self.unreturned.extend(request.returns);
+        self.cancelled.extend(request.cancel);
+        if request.want {
+            self.cancelled.push(request.ask);
+        }
+        self.keep_unreturned();
     }
 
-    /// Drops every lease (the isolate revoked or disabled the key itself).
+    /// Stops admitting from any lease (the isolate revoked or disabled the key
+    /// itself); their returns go with the next call.
     pub fn drop_leases(&mut self) {
-        self.leases.clear();
-        self.exhausted = None;
+        self.give_back_all();
     }
 
-    /// Whether anything is held or unreported (a final report is due).
+    /// Whether anything is held, unreported or not given back (a final call is
+    /// due).
     pub fn settled(&self) -> bool {
-        self.leases.iter().all(|l| l.id == 0) && self.report.is_empty()
+        self.leases.iter().all(|l| l.id == 0)
+            && self.report.is_empty()
+            && self.unreturned.is_empty()
+            && self.cancelled.is_empty()
     }
 
     /// Whether no request was admitted in the last half `ttl_ms`: leases held now
@@ -232,7 +325,7 @@ impl Holder {
     pub fn idle(&self, now_ms: i64, ttl_ms: u32) -> bool {
         self.recent
             .back()
-            .is_none_or(|t| now_ms - t >= i64::from(ttl_ms) / 2)
+            .is_none_or(|(t, _)| now_ms - t >= i64::from(ttl_ms) / 2)
     }
 
     /// The earliest deadline of a held lease, for the background report.
@@ -244,5 +337,7 @@ impl Holder {
     /// the object now, so that its unused quota is free again.
     pub fn returnable(&self, now_ms: i64) -> bool {
         self.leases.iter().any(|l| l.id != 0 && !l.usable(now_ms))
+            || !self.unreturned.is_empty()
+            || !self.cancelled.is_empty()
     }
 }

@@ -31,12 +31,34 @@
 //! - once the object says a window is exhausted, refuses locally (429, with the
 //!   window's reset as `Retry-After`) until that window ends;
 //! - reports usage and outcomes with each renewal, and returns what it did not
-//!   use.
+//!   use; a return whose call failed is sent again with the next one, and a
+//!   grant whose answer never came is cancelled by it.
+//!
+//! # Credits
+//!
+//! A chain with credits leases them too, in cost units, beside the quota:
+//! - The object's `remaining` counts what is on lease as not yet spent; what is
+//!   *free* is `remaining` less every open lease's units. A lease, and an exact
+//!   admission, takes only from what is free, so what is spent in a refill
+//!   period, across every isolate, is never more than its credits.
+//! - A lease's units ([`credit_size`]): twice what the isolate spent in the last
+//!   TTL, at least the cost of the request that asks, at most half of what is
+//!   free shared among the holders. When that cannot cover the asking cost, no
+//!   lease is granted and the request is admitted exactly: the last credits are
+//!   spent at the object, one request at a time.
+//! - The holder admits a request only if a lease holds its route's cost, and
+//!   returns what it spent: the rest is free again. A lease not returned counts
+//!   as wholly spent at its deadline; its return, if it comes later, gives the
+//!   unspent units back.
+//! - A lease ends by the next refill, and units of a period that has ended are
+//!   neither counted nor given back: a refill sets `remaining` to its amount.
+//!   An admin's change keeps open leases in the period; setting `remaining`
+//!   sets what may be spent from then on, units on lease included.
 
 mod book;
 mod holder;
 
-pub use book::Book;
+pub use book::{Book, CreditShare, LAPSED_KEPT};
 pub use holder::{Holder, Local};
 
 use crate::ratelimit::{LimitPolicy, Verdict};
@@ -70,6 +92,24 @@ pub struct Lease {
     pub windows: Vec<(String, i64)>,
     /// Unix milliseconds after which it admits nothing.
     pub deadline_ms: i64,
+    /// Credits it holds, in cost units (0 without).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub credits: u64,
+    /// The credits' period they were taken in (the credits' `since`).
+    #[serde(default, skip_serializing_if = "is_zero_i")]
+    pub credits_since: i64,
+    /// The holder's call that was granted it, so that the holder can cancel a
+    /// grant it never received.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ask: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+fn is_zero_i(n: &i64) -> bool {
+    *n == 0
 }
 
 /// What an isolate gives back: the lease and how many requests it admitted.
@@ -79,6 +119,9 @@ pub struct Return {
     pub id: u64,
     /// Requests admitted with it.
     pub used: u32,
+    /// Credits spent with it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub spent: u64,
 }
 
 /// One policy of a lease, for the isolate's RateLimit fields.
@@ -105,6 +148,21 @@ pub struct Grant {
     pub deadline_ms: i64,
     /// The key's policies and their current windows.
     pub windows: Vec<Window>,
+    /// The chain's credits it holds, if the chain has credits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits: Option<CreditGrant>,
+}
+
+/// Credits granted with a lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditGrant {
+    /// Cost units the lease holds.
+    pub units: u64,
+    /// What was free at the grant, these units included: what the isolate
+    /// reports as left, less what it spent since.
+    pub remaining: u64,
+    /// When the next refill comes (Unix seconds), if there is one.
+    pub next_refill: Option<i64>,
 }
 
 /// Usage and outcomes an isolate decided since its last report.
@@ -166,8 +224,21 @@ pub struct LeaseRequest {
     pub report: Report,
     /// Requests the isolate admitted for the key in the last `LEASE_TTL`.
     pub demand: u32,
+    /// Credits they spent.
+    #[serde(default)]
+    pub demand_cost: u64,
+    /// The least credits a new lease must hold: the asking request's cost.
+    #[serde(default)]
+    pub cost: u64,
     /// Whether a new lease is wanted (false: only returns and the report).
     pub want: bool,
+    /// This call's number among the holder's calls (from 1).
+    #[serde(default)]
+    pub ask: u64,
+    /// Earlier calls of the holder whose answers never came: any lease they
+    /// were granted was never used, and is given back whole.
+    #[serde(default)]
+    pub cancel: Vec<u64>,
     /// `LEASE_TTL`, milliseconds.
     pub ttl_ms: u32,
 }
@@ -182,8 +253,8 @@ pub struct LeaseAnswer {
     /// When a window is exhausted: the refused verdict (violated policies, a true
     /// `Retry-After`) and when the last exhausted window ends.
     pub exhausted: Option<Exhausted>,
-    /// The key's chain has credits, which are spent exactly: no lease is
-    /// granted, and each request asks the object.
+    /// The chain's credits are too few to lease the asking cost: no lease is
+    /// granted, and the request is to be admitted exactly.
     #[serde(default)]
     pub exact: bool,
 }
@@ -209,6 +280,18 @@ pub fn size(available: u32, demand: u32, others: usize) -> u32 {
         .max(1)
         .min(share.max(1))
         .min(available)
+}
+
+/// The credits a lease holds: twice what the isolate spent in the last TTL
+/// (`demand`), at least `want` (the asking request's cost) and at least 1, at
+/// most half of what is `free`, shared with the `others` isolates that hold
+/// leases. `None` when that share cannot cover it: the request is to be
+/// admitted exactly.
+pub fn credit_size(free: u64, want: u64, demand: u64, others: usize) -> Option<u64> {
+    let holders = u64::try_from(others).unwrap_or(u64::MAX).saturating_add(1);
+    let share = free / holders.saturating_mul(2);
+    let least = want.max(1);
+    (share >= least).then(|| demand.saturating_mul(2).max(least).min(share))
 }
 
 #[cfg(test)]
@@ -256,53 +339,71 @@ mod tests {
         let mut book = Book::default();
         let mut c = Counters::new();
         let a = book
-            .grant(&BURST(), &mut c, "a", 100, 1_000, 1_000)
+            .grant(&BURST(), &mut c, "a", 100, None, 1_000, 1_000)
             .unwrap();
         assert_eq!((a.n, a.deadline_ms), (Some(5), 2_000));
         assert_eq!(book.reserved("burst/60", 0), 5);
         // Another isolate shares what is left.
         let b = book
-            .grant(&BURST(), &mut c, "b", 100, 1_000, 1_000)
+            .grant(&BURST(), &mut c, "b", 100, None, 1_000, 1_000)
             .unwrap();
         assert_eq!(b.n, Some(1));
         let a2 = book
-            .grant(&BURST(), &mut c, "a", 100, 1_000, 1_000)
+            .grant(&BURST(), &mut c, "a", 100, None, 1_000, 1_000)
             .unwrap();
         assert_eq!(a2.n, Some(1));
-        let a3 = book.grant(&BURST(), &mut c, "a", 1, 1_000, 1_000).unwrap();
+        let a3 = book
+            .grant(&BURST(), &mut c, "a", 1, None, 1_000, 1_000)
+            .unwrap();
         assert_eq!(a3.n, Some(1));
         assert_eq!(book.reserved("burst/60", 0), 8);
         // a returns its first lease having used 2 of 5: 3 come back.
-        assert!(book.settle(&mut c, Return { id: a.id, used: 2 }));
+        assert!(book.settle(
+            &mut c,
+            &mut None,
+            Return {
+                id: a.id,
+                used: 2,
+                spent: 0
+            }
+        ));
         assert!(
-            !book.settle(&mut c, Return { id: a.id, used: 2 }),
+            !book.settle(
+                &mut c,
+                &mut None,
+                Return {
+                    id: a.id,
+                    used: 2,
+                    spent: 0
+                }
+            ),
             "counted once"
         );
         assert_eq!((c["burst/60"].count, book.reserved("burst/60", 0)), (2, 3));
         // 2 used + 3 reserved: 5 left, of which a gets half.
         let a4 = book
-            .grant(&BURST(), &mut c, "a", 100, 1_500, 1_000)
+            .grant(&BURST(), &mut c, "a", 100, None, 1_500, 1_000)
             .unwrap();
         assert_eq!(a4.n, Some(1));
         // b never returns: once the grace after its deadline has passed, its
         // lease counts as used.
         const G: i64 = RETURN_GRACE_MS;
-        book.expire(&mut c, 1_999 + G);
+        book.expire(&mut c, &mut None, 1_999 + G);
         assert_eq!(c["burst/60"].count, 2);
-        book.expire(&mut c, 2_000 + G);
+        book.expire(&mut c, &mut None, 2_000 + G);
         assert_eq!(c["burst/60"].count, 2 + 1 + 1 + 1);
         assert_eq!(book.open.len(), 1);
-        book.expire(&mut c, 2_500 + G);
+        book.expire(&mut c, &mut None, 2_500 + G);
         assert_eq!(c["burst/60"].count, 6);
         // 6 counted, 4 left: then exhausted, with a true Retry-After.
         let now = 3_000 + G;
         let mut granted = 0;
-        while let Ok(g) = book.grant(&BURST(), &mut c, "a", 0, now, 1_000) {
+        while let Ok(g) = book.grant(&BURST(), &mut c, "a", 0, None, now, 1_000) {
             granted += g.n.unwrap();
         }
         assert_eq!(granted, 4);
         let refused = book
-            .grant(&BURST(), &mut c, "a", 0, now, 1_000)
+            .grant(&BURST(), &mut c, "a", 0, None, now, 1_000)
             .unwrap_err();
         assert_eq!(refused.verdict.violated, vec!["burst".to_string()]);
         assert_eq!(refused.verdict.retry_after_s, Some(52));
@@ -310,13 +411,13 @@ mod tests {
         assert_eq!(refused.until_ms, now + 1_000);
         // Past it, their returns are awaited: ask again shortly.
         let refused = book
-            .grant(&BURST(), &mut c, "a", 0, now + 1_000, 1_000)
+            .grant(&BURST(), &mut c, "a", 0, None, now + 1_000, 1_000)
             .unwrap_err();
         assert_eq!(refused.until_ms, now + 1_000 + RETRY_HELD_MS);
         // Never returned, they count as used: spent until the window ends.
-        book.expire(&mut c, now + 1_000 + G);
+        book.expire(&mut c, &mut None, now + 1_000 + G);
         let refused = book
-            .grant(&BURST(), &mut c, "a", 0, now + 1_000 + G, 1_000)
+            .grant(&BURST(), &mut c, "a", 0, None, now + 1_000 + G, 1_000)
             .unwrap_err();
         assert_eq!((c["burst/60"].count, refused.until_ms), (10, 60_000));
     }
@@ -327,7 +428,7 @@ mod tests {
         let mut c = Counters::new();
         let policies = [p("burst", 100, 10), p("daily", 1000, 86_400)];
         let g = book
-            .grant(&policies, &mut c, "a", 10, 9_500, 1_000)
+            .grant(&policies, &mut c, "a", 10, None, 9_500, 1_000)
             .unwrap();
         assert_eq!((g.n, g.deadline_ms), (Some(20), 10_000));
         assert_eq!(g.windows[0].end_ms, 10_000);
@@ -335,14 +436,22 @@ mod tests {
         // Returned after its window ended: the daily window counts it, the burst
         // window it was reserved in is gone and the new one starts at zero.
         let next = book
-            .grant(&policies, &mut c, "b", 1, 10_100, 1_000)
+            .grant(&policies, &mut c, "b", 1, None, 10_100, 1_000)
             .unwrap();
         assert_eq!(next.n, Some(2));
-        assert!(book.settle(&mut c, Return { id: g.id, used: 20 }));
+        assert!(book.settle(
+            &mut c,
+            &mut None,
+            Return {
+                id: g.id,
+                used: 20,
+                spent: 0
+            }
+        ));
         assert_eq!(c["burst/10"].count, 0);
         assert_eq!(c["daily/86400"].count, 20);
         // A key without limits: an unlimited lease, kept nowhere.
-        let free = book.grant(&[], &mut c, "a", 0, 0, 500).unwrap();
+        let free = book.grant(&[], &mut c, "a", 0, None, 0, 500).unwrap();
         assert_eq!((free.n, free.deadline_ms, free.id), (None, 500, 0));
         assert_eq!(book.open.len(), 1);
     }
@@ -351,12 +460,228 @@ mod tests {
     fn a_return_after_the_deadline_still_frees_what_was_not_used() {
         let mut book = Book::default();
         let mut c = Counters::new();
-        let g = book.grant(&BURST(), &mut c, "a", 100, 0, 1_000).unwrap();
+        let g = book
+            .grant(&BURST(), &mut c, "a", 100, None, 0, 1_000)
+            .unwrap();
         assert_eq!(g.n, Some(5));
-        book.expire(&mut c, 1_500);
+        book.expire(&mut c, &mut None, 1_500);
         assert_eq!(book.reserved("burst/60", 0), 5, "held until returned");
-        assert!(book.settle(&mut c, Return { id: g.id, used: 1 }));
+        assert!(book.settle(
+            &mut c,
+            &mut None,
+            Return {
+                id: g.id,
+                used: 1,
+                spent: 0
+            }
+        ));
         assert_eq!((c["burst/60"].count, book.reserved("burst/60", 0)), (1, 0));
+    }
+
+    #[test]
+    fn credit_lease_sizes() {
+        #[track_caller]
+        fn check(free: u64, want: u64, demand: u64, others: usize, expected: Option<u64>) {
+            let got = credit_size(free, want, demand, others);
+            assert_eq!(got, expected, "{free} {want} {demand} {others}");
+        }
+        check(1000, 1, 0, 0, Some(1));
+        check(1000, 0, 0, 0, Some(1));
+        check(1000, 1, 30, 0, Some(60));
+        check(1000, 10, 3, 0, Some(10));
+        check(1000, 1, 400, 0, Some(500));
+        check(1000, 1, 400, 1, Some(250));
+        check(1000, 1, 400, 3, Some(125));
+        // The last credits are never leased: they go exact.
+        check(2, 1, 100, 0, Some(1));
+        check(1, 1, 100, 0, None);
+        check(0, 0, 0, 0, None);
+        check(19, 10, 0, 0, None);
+        check(20, 10, 0, 0, Some(10));
+        check(39, 10, 0, 1, None);
+    }
+
+    fn credited(remaining: u64, refill: Option<crate::credits::Refill>) -> Authority {
+        Authority {
+            credits: Some(crate::credits::Credits {
+                remaining,
+                refill,
+                since: 0,
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn ask_for(auth: &mut Authority, h: &mut Holder, cost: u64, now: i64) -> LeaseAnswer {
+        let mut r = h.request("key_a", "isolate_1", &[], now, 1_000, false);
+        r.cost = cost;
+        let answer = auth.lease(&r, now);
+        h.apply(&answer);
+        answer
+    }
+
+    fn spent_left(auth: &Authority) -> u64 {
+        auth.credits.unwrap().remaining
+    }
+
+    #[test]
+    fn an_isolate_spends_route_costs_from_its_lease_and_returns_the_rest() {
+        let mut auth = credited(20, None);
+        let mut h = Holder::default();
+        assert_eq!(h.admit(0, 1_000, 2), Local::Ask);
+        let g = ask_for(&mut auth, &mut h, 2, 0).grant.unwrap();
+        let c = g.credits.unwrap();
+        assert_eq!((c.units, c.remaining), (2, 20), "the cost asked for");
+        assert_eq!(auth.book.credits_held(0), 2);
+        let Local::Admitted { credits, .. } = h.admit(0, 1_000, 2) else {
+            panic!("admitted from the lease")
+        };
+        assert_eq!(credits.map(|b| b.remaining), Some(18));
+        assert_eq!(h.admit(1, 1_000, 1), Local::Ask, "nothing left on lease");
+        // Demand grew: 2 spent in the last TTL asks for 4, half of the free 18 caps it.
+        let c = ask_for(&mut auth, &mut h, 1, 1)
+            .grant
+            .unwrap()
+            .credits
+            .unwrap();
+        assert_eq!((c.units, c.remaining), (4, 18));
+        assert!(matches!(h.admit(2, 1_000, 3), Local::Admitted { .. }));
+        assert_eq!(h.admit(3, 1_000, 2), Local::Ask, "1 left does not cover 2");
+        assert!(
+            matches!(h.admit(3, 1_000, 0), Local::Admitted { .. }),
+            "free routes pass"
+        );
+        assert!(matches!(h.admit(3, 1_000, 1), Local::Admitted { .. }));
+        // A spent lease went back with the next call; the other goes now.
+        let r = h.request("key_a", "isolate_1", &[], 4, 1_000, true);
+        assert_eq!(r.returns.iter().map(|r| r.spent).collect::<Vec<_>>(), [4]);
+        auth.lease(&r, 4);
+        assert_eq!((spent_left(&auth), auth.book.credits_held(0)), (14, 0));
+        // A return sent twice counts once.
+        auth.lease(&r, 5);
+        assert_eq!(spent_left(&auth), 14);
+    }
+
+    #[test]
+    fn exact_admissions_spend_only_what_no_lease_holds() {
+        use crate::keystate::Admission;
+        let mut auth = credited(4, None);
+        let mut h = Holder::default();
+        let units = ask_for(&mut auth, &mut h, 2, 0)
+            .grant
+            .unwrap()
+            .credits
+            .unwrap()
+            .units;
+        assert_eq!(units, 2);
+        let exact = |auth: &mut Authority, cost: u64, now: i64| {
+            let a = Admission {
+                key: "key_a".into(),
+                team: "acme".into(),
+                policies: vec![],
+                method: "GET".into(),
+                path: "/".into(),
+                denial: None,
+                cost,
+            };
+            auth.admit(&a, now)
+        };
+        assert!(exact(&mut auth, 2, 10).credits.is_some(), "2 of 4 are free");
+        let e = exact(&mut auth, 1, 20)
+            .exhausted
+            .expect("the rest is on lease");
+        assert_eq!((e.remaining, e.on_lease, e.cost), (0, 2, 1));
+        assert_eq!(e.back_by, Some(7), "the lease's deadline and its grace");
+        let e = exact(&mut auth, 3, 20).exhausted.unwrap();
+        assert_eq!(e.on_lease, 0, "not even with the lease back");
+        // The lease spends 1 and comes back: 1 is free again.
+        assert!(matches!(h.admit(30, 1_000, 1), Local::Admitted { .. }));
+        let r = h.request("key_a", "isolate_1", &[], 40, 1_000, true);
+        auth.lease(&r, 40);
+        assert!(exact(&mut auth, 1, 50).credits.is_some());
+        assert_eq!(spent_left(&auth), 0);
+    }
+
+    #[test]
+    fn a_lease_not_returned_counts_as_spent_until_its_late_return() {
+        let mut auth = credited(10, None);
+        let mut h = Holder::default();
+        ask_for(&mut auth, &mut h, 4, 0);
+        assert!(matches!(h.admit(10, 1_000, 1), Local::Admitted { .. }));
+        // Past its deadline and the grace, the object counts all 4 as spent.
+        let mut other = Holder::default();
+        let r = other.request("key_a", "isolate_2", &[], 6_001, 1_000, true);
+        auth.lease(&r, 6_001);
+        assert_eq!((spent_left(&auth), auth.book.credits_held(0)), (6, 0));
+        assert_eq!(auth.book.lapsed.len(), 1);
+        // Its return, late, gives back the 3 it did not spend.
+        let r = h.request("key_a", "isolate_1", &[], 7_000, 1_000, true);
+        auth.lease(&r, 7_000);
+        assert_eq!(spent_left(&auth), 9);
+        assert!(auth.book.lapsed.is_empty());
+    }
+
+    #[test]
+    fn a_grant_whose_answer_never_came_is_cancelled_whole() {
+        let mut auth = credited(
+            10,
+            Some(crate::credits::Refill {
+                interval: crate::credits::Interval::Daily,
+                amount: 10,
+            }),
+        );
+        let mut h = Holder::default();
+        let mut r = h.request("key_a", "isolate_1", &[], 0, 1_000, false);
+        r.cost = 3;
+        auth.lease(&r, 0);
+        h.failed(r);
+        assert_eq!(auth.book.credits_held(0), 3);
+        let answer = ask_for(&mut auth, &mut h, 1, 10);
+        assert!(answer.grant.is_some());
+        assert_eq!(auth.book.open.len(), 1, "the lost grant was cancelled");
+        assert_eq!(auth.book.credits_held(0), 1);
+        assert_eq!(spent_left(&auth), 10);
+    }
+
+    #[test]
+    fn credits_on_lease_end_with_their_refill_period() {
+        use crate::credits::{CreditsChange, Interval, Refill};
+        let day = 86_400_000;
+        let daily = Refill {
+            interval: Interval::Daily,
+            amount: 10,
+        };
+        let mut auth = credited(10, Some(daily));
+        let mut h = Holder::default();
+        let late = day - 300;
+        let g = ask_for(&mut auth, &mut h, 4, late).grant.unwrap();
+        assert_eq!(g.deadline_ms, day, "no lease outlives the refill");
+        assert_eq!(g.credits.unwrap().next_refill, Some(86_400));
+        assert!(matches!(h.admit(late, 1_000, 4), Local::Admitted { .. }));
+        assert_eq!(h.admit(day, 1_000, 0), Local::Ask, "past the refill");
+        // The refill sets the amount: the old period's return changes nothing.
+        let r = h.request("key_a", "isolate_1", &[], day + 1, 1_000, true);
+        auth.lease(&r, day + 1);
+        assert_eq!(spent_left(&auth), 10);
+        // An admin's new amount keeps the leases in the period: setting 5 with
+        // 2 on lease leaves 3 free, and what the lease spends is spent.
+        let mut h = Holder::default();
+        ask_for(&mut auth, &mut h, 2, day + 10);
+        let set = CreditsChange::Update {
+            remaining: Some(5),
+            add: None,
+            refill: None,
+        };
+        auth.change_credits(set, (day + 20) / 1000).unwrap();
+        let c = auth.credits.unwrap();
+        assert_eq!(c.remaining - auth.book.credits_held(c.since), 3);
+        assert!(matches!(
+            h.admit(day + 30, 1_000, 2),
+            Local::Admitted { .. }
+        ));
+        let r = h.request("key_a", "isolate_1", &[], day + 40, 1_000, true);
+        auth.lease(&r, day + 40);
+        assert_eq!(spent_left(&auth), 3);
     }
 
     fn policies() -> Vec<LimitPolicy> {
@@ -374,23 +699,23 @@ mod tests {
     fn an_isolate_admits_from_its_lease_and_renews_before_it_runs_out() {
         let mut auth = Authority::default();
         let mut h = Holder::default();
-        assert_eq!(h.admit(0, 1_000), Local::Ask);
+        assert_eq!(h.admit(0, 1_000, 1), Local::Ask);
         // The first request waits for a lease of 2 (demand 0 → 1, doubled... at
         // least one), and is admitted from it.
         let a = ask(&mut auth, &mut h, "i1", 0);
         assert_eq!(a.grant.as_ref().and_then(|g| g.n), Some(1));
-        let Local::Admitted { verdict, renew } = h.admit(0, 1_000) else {
+        let Local::Admitted { verdict, renew, .. } = h.admit(0, 1_000, 1) else {
             panic!("admitted");
         };
         assert!(renew, "the lease is spent");
         let v = verdict.unwrap();
         assert_eq!((v.policies[0].remaining, v.policies[0].reset_s), (0, 60));
-        assert_eq!(h.admit(1, 1_000), Local::Ask);
+        assert_eq!(h.admit(1, 1_000, 1), Local::Ask);
         // With demand, leases grow (2 for one request in the last TTL); the
         // RateLimit remaining is what is held, and half spent is time to renew.
         let a = ask(&mut auth, &mut h, "i1", 1);
         assert_eq!(a.grant.and_then(|g| g.n), Some(2));
-        let Local::Admitted { verdict, renew } = h.admit(2, 1_000) else {
+        let Local::Admitted { verdict, renew, .. } = h.admit(2, 1_000, 1) else {
             panic!("admitted");
         };
         assert_eq!(verdict.unwrap().policies[0].remaining, 1);
@@ -401,7 +726,7 @@ mod tests {
         assert_eq!(r.demand, 2);
         assert!(h.asking);
         assert!(
-            matches!(h.admit(601, 1_000), Local::Admitted { renew: false, .. }),
+            matches!(h.admit(601, 1_000, 1), Local::Admitted { renew: false, .. }),
             "one renewal at a time"
         );
         let answer = auth.lease(&r, 600);
@@ -410,8 +735,8 @@ mod tests {
         // 1 counted, 2 reserved: 7 left, of which at most half.
         assert_eq!(answer.grant.and_then(|g| g.n), Some(3));
         // Past its deadline, a lease admits nothing.
-        assert!(matches!(h.admit(1_599, 1_000), Local::Admitted { .. }));
-        assert_eq!(h.admit(1_600, 1_000), Local::Ask);
+        assert!(matches!(h.admit(1_599, 1_000, 1), Local::Admitted { .. }));
+        assert_eq!(h.admit(1_600, 1_000, 1), Local::Ask);
     }
 
     #[test]
@@ -420,13 +745,13 @@ mod tests {
         let mut h = Holder::default();
         let mut admitted = 0;
         for t in 0..100 {
-            match h.admit(t, 60_000) {
+            match h.admit(t, 60_000, 1) {
                 Local::Admitted { .. } => admitted += 1,
                 Local::Ask => {
                     let r = h.request("key_a", "i1", &policies(), t, 60_000, false);
                     let answer = auth.lease(&r, t);
                     h.apply(&answer);
-                    if let Local::Admitted { .. } = h.admit(t, 60_000) {
+                    if let Local::Admitted { .. } = h.admit(t, 60_000, 1) {
                         admitted += 1;
                     }
                 }
@@ -437,11 +762,11 @@ mod tests {
             }
         }
         assert_eq!(admitted, 10);
-        let Local::Limited(v) = h.admit(30_000, 60_000) else {
+        let Local::Limited(v) = h.admit(30_000, 60_000, 1) else {
             panic!("limited");
         };
         assert_eq!(v.retry_after_s, Some(30));
-        assert_eq!(h.admit(60_000, 60_000), Local::Ask, "a new window");
+        assert_eq!(h.admit(60_000, 60_000, 1), Local::Ask, "a new window");
     }
 
     #[test]
@@ -455,17 +780,17 @@ mod tests {
             enabled: None,
         });
         // The lease already held works until its deadline (LEASE_TTL)...
-        assert!(matches!(h.admit(10, 1_000), Local::Admitted { .. }));
+        assert!(matches!(h.admit(10, 1_000, 1), Local::Admitted { .. }));
         // ...and the next renewal ends it.
         let a = ask(&mut auth, &mut h, "i1", 20);
         assert_eq!((a.status, a.grant), (KeyStatus::Revoked, None));
-        assert_eq!(h.admit(21, 1_000), Local::Ask);
+        assert_eq!(h.admit(21, 1_000, 1), Local::Ask);
         // The isolate that revoked drops its lease at once.
         let mut other = Holder::default();
         let mut auth = Authority::default();
         ask(&mut auth, &mut other, "i2", 0);
         other.drop_leases();
-        assert_eq!(other.admit(1, 1_000), Local::Ask);
+        assert_eq!(other.admit(1, 1_000, 1), Local::Ask);
     }
 
     #[test]
@@ -480,8 +805,8 @@ mod tests {
         let a = ask(&mut auth, &mut h, "i1", 1_500);
         assert_eq!(a.grant.map(|g| g.deadline_ms), Some(2_000));
         assert_eq!(auth.book.open[0].deadline_ms, 2_000);
-        assert!(matches!(h.admit(1_999, 1_000), Local::Admitted { .. }));
-        assert_eq!(h.admit(2_000, 1_000), Local::Ask);
+        assert!(matches!(h.admit(1_999, 1_000, 1), Local::Admitted { .. }));
+        assert_eq!(h.admit(2_000, 1_000, 1), Local::Ask);
         assert_eq!(
             ask(&mut auth, &mut h, "i1", 2_000).status,
             KeyStatus::Revoked
@@ -525,9 +850,9 @@ mod tests {
         let mut auth = Authority::default();
         let mut h = Holder::default();
         for t in 0..4 {
-            if h.admit(t, 60_000) == Local::Ask {
+            if h.admit(t, 60_000, 1) == Local::Ask {
                 ask(&mut auth, &mut h, "i1", t);
-                h.admit(t, 60_000);
+                h.admit(t, 60_000, 1);
             }
         }
         let reserved = auth.book.reserved("burst/60", 0);

@@ -240,7 +240,7 @@ impl KeyAuthority {
         let now_ms = worker::Date::now().as_millis() as i64;
         let mut auth = self.loaded()?;
         let before = auth.counters.clone();
-        let leases_before = auth.book.open.len();
+        let leases_before = auth.book.open.clone();
         let credits_before = auth.credits;
         let answer = auth.admit(a, now_ms);
         if auth.counters != before {
@@ -249,7 +249,7 @@ impl KeyAuthority {
         if auth.credits != credits_before {
             self.persist_credits(auth.credits)?;
         }
-        if auth.book.open.len() != leases_before {
+        if auth.book.open != leases_before {
             self.persist_leases(&auth.book)?;
         }
         let mut pending = self.pending.borrow_mut();
@@ -303,19 +303,24 @@ impl KeyAuthority {
     }
 
     /// Answers an isolate's lease call (leased admission): settles what it returns,
-    /// takes its report, and grants a new lease. Counters and leases are written
-    /// before the answer leaves, with no `await` in between: a granted lease is
-    /// never forgotten by a restart, so its quota always counts.
+    /// takes its report, and grants a new lease. Counters, credits and leases
+    /// are written before the answer leaves, with no `await` in between: a
+    /// granted lease is never forgotten by a restart, so its quota and credits
+    /// always count.
     fn lease(&self, r: &LeaseRequest) -> Result<LeaseAnswer> {
         let now_ms = worker::Date::now().as_millis() as i64;
         let mut auth = self.loaded()?;
         let before = auth.counters.clone();
-        let leases_before: Vec<u64> = auth.book.open.iter().map(|l| l.id).collect();
+        let leases_before = auth.book.open.clone();
+        let credits_before = auth.credits;
         let answer = auth.lease(r, now_ms);
         if auth.counters != before {
             self.persist_counters(&before, &auth.counters)?;
         }
-        if !auth.book.open.iter().map(|l| l.id).eq(leases_before) {
+        if auth.credits != credits_before {
+            self.persist_credits(auth.credits)?;
+        }
+        if auth.book.open != leases_before {
             self.persist_leases(&auth.book)?;
         }
         if !r.report.is_empty() {
@@ -412,9 +417,13 @@ impl KeyAuthority {
     fn change_credits(&self, change: CreditsChange) -> Result<CreditsChanged> {
         let now = (worker::Date::now().as_millis() / 1000) as i64;
         let mut auth = self.loaded()?;
+        let leases_before = auth.book.open.clone();
         let changed = auth.change_credits(change, now);
         if changed.is_ok() {
             self.persist_credits(auth.credits)?;
+        }
+        if auth.book.open != leases_before {
+            self.persist_leases(&auth.book)?;
         }
         Ok(changed)
     }

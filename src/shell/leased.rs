@@ -45,8 +45,10 @@ fn with<T>(key: &str, f: impl FnOnce(&mut Holder) -> T) -> T {
     })
 }
 
-fn name() -> String {
-    NAME.with(String::clone)
+/// The holder's name in the key's object: this isolate's, and the key's (each
+/// key of a chain has a holder of its own here, numbering its own calls).
+fn name(key: &str) -> String {
+    NAME.with(|n| format!("{n}:{key}"))
 }
 
 /// What one request needs to be decided and reported.
@@ -101,9 +103,8 @@ pub(crate) fn refused(r: &Request<'_>, now_ms: i64, problem: &Problem) {
 }
 
 /// Decides a request of an active, authorized key: from a lease when one is
-/// usable, else after asking the key's object. `Ok(None)`: the key's chain has
-/// credits, which its object spends request by request, so the request is to be
-/// admitted exactly. `Err(Ok(problem))` is a refusal; `Err(Err(e))` means the
+/// usable, else after asking the key's object. `Ok(None)`: the chain's credits
+/// are too few to lease this request's cost, so it is to be admitted exactly. `Err(Ok(problem))` is a refusal; `Err(Err(e))` means the
 /// object could not be reached, and `RATE_LIMIT_FAILURE` decides.
 pub(crate) async fn admit(
     r: &Request<'_>,
@@ -117,7 +118,7 @@ pub(crate) async fn admit(
     let mut request = with(&r.record.id, |h| {
         h.request(
             &r.record.id,
-            &name(),
+            &name(&r.record.id),
             &r.admission.policies,
             now,
             ttl,
@@ -125,6 +126,7 @@ pub(crate) async fn admit(
         )
     });
     request.team = r.record.team.clone();
+    request.cost = r.admission.cost;
     let timeout = r.config.authority_timeout_ms;
     let object = authority::object(r.record, r.config);
     match authority::lease(r.env, object, &request, timeout).await {
@@ -140,18 +142,14 @@ pub(crate) async fn admit(
                 r.note(now, Some(&p));
                 return Err(Ok(p));
             }
-            if answer.exact {
-                return Ok(None);
+            match decide_locally(r, now, ttl) {
+                Some(decided) => decided.map(Some).map_err(Ok),
+                None if answer.exact => Ok(None),
+                None => Err(Ok(Problem::new(
+                    Code::Unavailable,
+                    "the key authority granted no quota",
+                ))),
             }
-            decide_locally(r, now, ttl)
-                .map(|d| d.map(Some))
-                .unwrap_or_else(|| {
-                    Err(Problem::new(
-                        Code::Unavailable,
-                        "the key authority granted no quota",
-                    ))
-                })
-                .map_err(Ok)
         }
         Err(e) => {
             with(&r.record.id, |h| h.failed(request));
@@ -162,16 +160,17 @@ pub(crate) async fn admit(
 
 /// A decision from the holder alone, if it can make one.
 fn decide_locally(r: &Request<'_>, now: i64, ttl: u32) -> Option<Result<Admitted, Problem>> {
-    match with(&r.record.id, |h| h.admit(now, ttl)) {
-        Local::Admitted { verdict, renew } => {
+    match with(&r.record.id, |h| h.admit(now, ttl, r.admission.cost)) {
+        Local::Admitted {
+            verdict,
+            credits,
+            renew,
+        } => {
             r.note(now, None);
             if renew {
                 spawn(r.wctx, r.background(), Task::Renew);
             }
-            Some(Ok(Admitted {
-                verdict,
-                credits: None,
-            }))
+            Some(Ok(Admitted { verdict, credits }))
         }
         Local::Limited(v) => {
             let p = decide::rate_limited(&v);
@@ -232,7 +231,14 @@ impl Background {
         let now = runtime::now_ms();
         let ttl = self.config.lease_ttl_ms;
         let mut request: LeaseRequest = with(&self.key, |h| {
-            h.request(&self.key, &name(), &self.policies, now, ttl, closing)
+            h.request(
+                &self.key,
+                &name(&self.key),
+                &self.policies,
+                now,
+                ttl,
+                closing,
+            )
         });
         request.team = self.team.clone();
         let timeout = self.config.authority_timeout_ms;

@@ -293,7 +293,8 @@ pub(crate) async fn authenticate(
         }
         let admitted = match leased::admit(&r, ctx).await {
             Ok(Some(admitted)) => Some(admitted),
-            // The key's chain has credits: asked exactly, below.
+            // Too few credits are left to lease this request's cost: asked
+            // exactly, below.
             Ok(None) => None,
             Err(Ok(p)) => return Err(p),
             Err(Err(e)) if fail_open => Some(open_on_failure(ctx, &record, &admission, e)?),

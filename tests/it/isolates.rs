@@ -93,6 +93,62 @@ fn two_isolates_admit_exactly_the_limit_together() {
 }
 
 #[test]
+fn two_isolates_spend_exactly_the_credits_together() {
+    let (a, b) = pair();
+    let team = fresh_team("paircredits");
+    let (key, reply) = a.issue(
+        &team,
+        json!({"name": "credited", "scopes": ["documents.read"],
+               "credits": {"remaining": 40}}),
+    );
+    let id = reply["id"].as_str().unwrap();
+    // Both isolates hold credits on lease before the rush.
+    assert_eq!(get(a, &key).status, 200);
+    assert_eq!(get(b, &key).status, 200);
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..80)
+            .map(|i| {
+                let w = if i % 2 == 0 { a } else { b };
+                let key = key.as_str();
+                s.spawn(move || get(w, key).status)
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let rush = statuses.iter().filter(|s| **s == 200).count();
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 429),
+        "{statuses:?}"
+    );
+    assert!(rush + 2 <= 40, "overshoot: {rush} + 2 of 40");
+    // Credits still on lease come back with their leases: the load goes on
+    // until both isolates are refused for good, and then every credit was spent.
+    let mut later = 0;
+    let deadline = Instant::now() + Duration::from_millis(8 * LEASE_TTL);
+    let mut refused_in_a_row = 0;
+    while refused_in_a_row < 6 && Instant::now() < deadline {
+        for w in [a, b] {
+            let r = get(w, &key);
+            match r.status {
+                200 => {
+                    later += 1;
+                    refused_in_a_row = 0;
+                }
+                429 => {
+                    assert_problem(&r, 429, "CREDITS_EXHAUSTED");
+                    refused_in_a_row += 1;
+                }
+                other => panic!("status {other}"),
+            }
+        }
+        std::thread::sleep(Duration::from_millis(LEASE_TTL / 4));
+    }
+    assert_eq!(rush + 2 + later, 40, "rush {rush}, later {later}");
+    let v = send(a.admin("GET", &format!("/teams/{team}/keys/{id}")));
+    assert_eq!(v.json()["credits"]["remaining"], json!(0), "{}", v.text());
+}
+
+#[test]
 fn a_revocation_through_one_isolate_stops_the_other_within_the_lease_ttl() {
     let (a, b) = pair();
     let team = fresh_team("pairrevoke");

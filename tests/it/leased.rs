@@ -236,3 +236,52 @@ fn an_unreachable_object_leaves_the_held_quota_and_then_fails_closed() {
     assert!(admitted > 0, "the held quota was not used");
     assert_problem(&status, 503, "UNAVAILABLE");
 }
+
+/// Credits are leased like quota: with the key's object unreachable, an isolate
+/// spends only the credits it holds, then fails closed; once the object is back,
+/// what the isolate spent is settled and the rest is free again, none lost.
+#[test]
+fn credits_on_lease_are_spent_without_the_object_and_none_are_lost() {
+    let w = crate::flaky_leased_worker();
+    let team = fresh_team("flakycredits");
+    let (key, id) = issue(w, &team, json!({"credits": {"remaining": 1000}}));
+    let switch = |state: &str| {
+        let r = send(w.req("GET", &format!("/_test/objects/{state}")));
+        assert_eq!(r.status, 200, "{}", r.text());
+    };
+    switch("up");
+    let mut admitted = 0u64;
+    for _ in 0..20 {
+        let r = get(w, &key);
+        assert_eq!(r.status, 200, "{}", r.text());
+        let left: u64 = r
+            .header("x-keyward-credits-remaining")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(left < 1000 - admitted, "{left} left after {admitted}");
+        admitted += 1;
+    }
+    switch("down");
+    let status = loop {
+        let r = get(w, &key);
+        if r.status != 200 {
+            break r;
+        }
+        admitted += 1;
+        assert!(admitted < 1000, "admitted without end");
+    };
+    assert!(admitted > 20, "the held credits were not used");
+    assert_problem(&status, 503, "UNAVAILABLE");
+    switch("up");
+    // The next request carries the returns that failed; the key then goes idle
+    // and gives back what it holds.
+    assert_eq!(get(w, &key).status, 200);
+    admitted += 1;
+    let settled = (0..40).any(|_| {
+        std::thread::sleep(Duration::from_millis(250));
+        view(w, &team, &id)["credits"]["remaining"] == json!(1000 - admitted)
+    });
+    let v = view(w, &team, &id);
+    assert!(settled, "{admitted} admitted: {}", v["credits"]);
+}
