@@ -223,16 +223,24 @@ for k in "${many[@]}"; do total=$((total + $(counted "$k"))); done
 check_counts "50 keys" "$(awk '/requests in/ {print $1}' <<<"$out")" "$total" "$(awk '/Non-2xx/ {print $NF}' <<<"$out")"
 
 # Leased admission, one hot key at high concurrency: how often the isolate still
-# calls the key's object (bench/distant.mjs counts the calls).
+# calls the key's object (bench/distant.mjs counts the calls); a key with a rate
+# limit, then one with credits (leased in cost units).
 hot_conns=$((conns * 4))
-hot_leased=$(issue_key "$leased_port" load \
-  "{\"name\": \"hot\", \"scopes\": [\"documents.read\"], \"rate_limits\": [{\"name\": \"total\", \"limit\": $limit, \"window\": \"366d\"}]}")
 object_calls() { curl -s "http://127.0.0.1:$leased_port/_bench/object-calls" | python3 -c 'import json, sys; print(json.load(sys.stdin)["calls"])'; }
-taskset -c "$load_cpu" wrk -t1 -c"$hot_conns" -d2s -H "authorization: Bearer $hot_leased" "http://127.0.0.1:$leased_port/documents/1" >/dev/null
-before=$(object_calls)
-out=$(taskset -c "$load_cpu" wrk -t1 -c"$hot_conns" -d"${secs}s" -H "authorization: Bearer $hot_leased" "http://127.0.0.1:$leased_port/documents/1")
-after=$(object_calls)
-answered=$(awk '/requests in/ {print $1}' <<<"$out")
-non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
-awk -v c=$((after - before)) -v n="$answered" -v k="$hot_conns" -v e="${non2xx:-0}" \
-  'BEGIN { printf "leased, one hot key, %d connections: %d admitted, %d object calls: %.1f per 1,000 requests (non-2xx: %s)\n", k, n, c, c * 1000 / n, e }'
+hot_calls() {
+  local label=$1 hot_leased
+  hot_leased=$(issue_key "$leased_port" load "$2")
+  taskset -c "$load_cpu" wrk -t1 -c"$hot_conns" -d2s -H "authorization: Bearer $hot_leased" "http://127.0.0.1:$leased_port/documents/1" >/dev/null
+  local before after out answered non2xx
+  before=$(object_calls)
+  out=$(taskset -c "$load_cpu" wrk -t1 -c"$hot_conns" -d"${secs}s" -H "authorization: Bearer $hot_leased" "http://127.0.0.1:$leased_port/documents/1")
+  after=$(object_calls)
+  answered=$(awk '/requests in/ {print $1}' <<<"$out")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+  awk -v l="$label" -v c=$((after - before)) -v n="$answered" -v k="$hot_conns" -v e="${non2xx:-0}" \
+    'BEGIN { printf "leased, one hot key %s, %d connections: %d admitted, %d object calls: %.1f per 1,000 requests (non-2xx: %s)\n", l, k, n, c, c * 1000 / n, e }'
+}
+hot_calls "with a rate limit" \
+  "{\"name\": \"hot\", \"scopes\": [\"documents.read\"], \"rate_limits\": [{\"name\": \"total\", \"limit\": $limit, \"window\": \"366d\"}]}"
+hot_calls "with credits" \
+  "{\"name\": \"hot\", \"scopes\": [\"documents.read\"], \"rate_limits\": [], \"credits\": {\"remaining\": 1000000000000}}"
