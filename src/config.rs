@@ -65,6 +65,9 @@ pub struct Config {
     pub expiry_webhook_url: Option<String>,
     /// `EXPIRY_WEBHOOK_SECRET` (a secret): the HMAC-SHA256 key of the notices' signature.
     pub expiry_webhook_secret: Option<Secret>,
+    /// `CREDITS_LOW_PERCENT`: a low-credit notice goes to `EXPIRY_WEBHOOK_URL`
+    /// once per period when a chain's credits fall below this percentage.
+    pub credits_low_percent: Option<u8>,
     /// `IDENTITY_SIGNING_SECRET` (a secret): signs what the origin receives
     /// (`X-Keyward-Signature`); `None` sends no signature.
     pub identity_secret: Option<Secret>,
@@ -417,6 +420,20 @@ impl Config {
                 None
             }
         };
+        let credits_low_percent = match get("CREDITS_LOW_PERCENT") {
+            None => None,
+            Some(Value::String(t)) if t.is_empty() => None,
+            Some(v) => {
+                let percent = whole_number(Some(v), "CREDITS_LOW_PERCENT", (1, 99), 0, &mut errors);
+                if expiry_webhook_url.is_none() {
+                    errors.push(FieldError::new(
+                        "CREDITS_LOW_PERCENT",
+                        "needs EXPIRY_WEBHOOK_URL (and its secret): low-credit notices go to that webhook",
+                    ));
+                }
+                u8::try_from(percent).ok().filter(|p| *p > 0)
+            }
+        };
 
         let identity_secret = optional_secret(
             get("IDENTITY_SIGNING_SECRET"),
@@ -459,6 +476,7 @@ impl Config {
                 expiry_notice_days,
                 expiry_webhook_url,
                 expiry_webhook_secret,
+                credits_low_percent,
                 rate_limits,
                 plans,
                 rate_limit_fail_open,
@@ -779,7 +797,9 @@ mod tests {
         v.push(("EXPIRY_NOTICE_DAYS", json!("1, 7,30")));
         v.push(("EXPIRY_WEBHOOK_URL", json!("https://hooks.example/keys")));
         v.push(("EXPIRY_WEBHOOK_SECRET", json!("w".repeat(32))));
+        v.push(("CREDITS_LOW_PERCENT", json!("10")));
         let c = vars(&v).unwrap();
+        assert_eq!(c.credits_low_percent, Some(10));
         assert_eq!(c.max_keys_per_team, 3);
         assert_eq!(c.legacy_formats[0].prefix, "api_");
         assert_eq!(c.legacy_formats[1].length, 36);
@@ -907,6 +927,19 @@ mod tests {
             ("EXPIRY_WEBHOOK_URL", json!("http://127.0.0.1:1/h")),
             "EXPIRY_WEBHOOK_SECRET",
         );
+        // Low-credit notices need the webhook, and a percentage from 1 to 99.
+        check_error(("CREDITS_LOW_PERCENT", json!("10")), "CREDITS_LOW_PERCENT");
+        let mut v = base();
+        v.push(("EXPIRY_WEBHOOK_URL", json!("https://hooks.example/keys")));
+        v.push(("EXPIRY_WEBHOOK_SECRET", json!("w".repeat(32))));
+        for bad in ["0", "100", "ten"] {
+            let mut v = v.clone();
+            v.push(("CREDITS_LOW_PERCENT", json!(bad)));
+            let errors = vars(&v).unwrap_err();
+            let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+            assert_eq!(fields, ["CREDITS_LOW_PERCENT"], "{bad}");
+        }
+        assert_eq!(vars(&v).unwrap().credits_low_percent, None);
     }
 
     #[test]

@@ -385,6 +385,54 @@ impl CreditsChange {
     }
 }
 
+/// The low-credit notice of a chain (`CREDITS_LOW_PERCENT`): sent once per
+/// period, when the credits fall below a percentage of what the period began
+/// with: the refill's amount, or without a refill the most they held in it. A
+/// period begins with a refill or with an admin's new `remaining`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LowWatch {
+    /// The period watched (the credits' `since`).
+    pub since: i64,
+    /// The most the credits held in it.
+    pub high: u64,
+    /// Whether this period's notice is claimed (sent, or on its way).
+    pub claimed: bool,
+}
+
+impl LowWatch {
+    /// Sees the credits as they stand: a new period starts the watch afresh.
+    pub fn observe(&mut self, credits: &Credits) {
+        if credits.since != self.since {
+            *self = LowWatch {
+                since: credits.since,
+                high: 0,
+                claimed: false,
+            };
+        }
+        self.high = self.high.max(credits.remaining);
+    }
+
+    /// Whether the credits are now below `percent` of the period's amount and
+    /// no notice was claimed for the period: then it is claimed, and the amount
+    /// it is a percentage of is returned.
+    pub fn claim(&mut self, credits: &Credits, percent: u8) -> Option<u64> {
+        self.observe(credits);
+        let base = credits.refill.map_or(self.high, |r| r.amount);
+        let low = u128::from(credits.remaining) * 100 < u128::from(base) * u128::from(percent);
+        (low && !self.claimed).then(|| {
+            self.claimed = true;
+            base
+        })
+    }
+
+    /// A notice that could not be delivered: due again in its period.
+    pub fn release(&mut self, since: i64) {
+        if self.since == since {
+            self.claimed = false;
+        }
+    }
+}
+
 /// A key's credits as its views show them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CreditsView {
@@ -842,5 +890,56 @@ mod tests {
         ] {
             assert_eq!(filter.keeps(c.as_ref(), now), kept, "{filter:?} {c:?}");
         }
+    }
+
+    #[test]
+    fn a_low_credit_notice_is_due_once_per_period() {
+        let set = "2027-03-10T06:00:00Z";
+        let mut w = LowWatch::default();
+        // Without a refill: a percentage of the most the period held.
+        let steps = [
+            (10, None, set, 50, None),
+            (5, None, set, 50, None),
+            (4, None, set, 50, Some(10)),
+            (3, None, set, 50, None),
+            (0, None, set, 50, None),
+            // An admin's new amount is a new period, watched afresh.
+            (8, None, "2027-03-10T07:00:00Z", 50, None),
+            (4, None, "2027-03-10T07:00:00Z", 50, None),
+            (3, None, "2027-03-10T07:00:00Z", 50, Some(8)),
+        ];
+        for (remaining, refill, since, percent, due) in steps {
+            let c = credits(remaining, refill, since);
+            assert_eq!(w.claim(&c, percent), due, "{remaining} since {since}");
+        }
+        // With a refill: a percentage of its amount, again after each refill.
+        let daily = Some(Refill {
+            interval: Interval::Daily,
+            amount: 100,
+        });
+        let mut w = LowWatch::default();
+        assert_eq!(
+            w.claim(&credits(10, daily, set), 10),
+            None,
+            "10 is not below 10%"
+        );
+        assert_eq!(w.claim(&credits(9, daily, set), 10), Some(100));
+        assert_eq!(w.claim(&credits(1, daily, set), 10), None);
+        let next_day = "2027-03-11T00:00:00Z";
+        assert_eq!(w.claim(&credits(100, daily, next_day), 10), None);
+        assert_eq!(w.claim(&credits(0, daily, next_day), 10), Some(100));
+        // A notice that could not be delivered is due again, in its period only.
+        w.release(t(set));
+        assert_eq!(w.claim(&credits(0, daily, next_day), 10), None);
+        w.release(t(next_day));
+        assert_eq!(w.claim(&credits(0, daily, next_day), 10), Some(100));
+        // Adding raises what the period held.
+        let mut w = LowWatch::default();
+        w.observe(&credits(10, None, set));
+        w.observe(&credits(30, None, set));
+        assert_eq!(w.claim(&credits(14, None, set), 50), Some(30));
+        // Nothing given, nothing low.
+        let mut w = LowWatch::default();
+        assert_eq!(w.claim(&credits(0, None, set), 99), None);
     }
 }

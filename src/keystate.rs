@@ -3,8 +3,9 @@
 //! each key's usage and last request outcomes. It is decided here, persisted by
 //! the shell.
 
-use crate::credits::{Balance, Credits, CreditsChange, Exhausted};
+use crate::credits::{Balance, Credits, CreditsChange, Exhausted, LowWatch};
 use crate::lease::{Book, CreditGrant, CreditShare, LeaseAnswer, LeaseRequest, Report};
+use crate::notice::CreditsLow;
 use crate::problem::Code;
 use crate::ratelimit::{self, Counters, LimitPolicy, Verdict};
 use crate::record::KeyStatus;
@@ -107,6 +108,8 @@ pub struct Authority {
     /// The chain's credits, if it has any: taken from the record of its first
     /// key to reach the object, then changed only by spending and by admins.
     pub credits: Option<Credits>,
+    /// The low-credit notice's watch over the credits' period.
+    pub low: LowWatch,
 }
 
 impl KeyState {
@@ -383,6 +386,9 @@ impl Authority {
             self.book.move_credits(b.since, a.since);
         }
         self.credits = after;
+        if let Some(c) = &after {
+            self.low.observe(c);
+        }
         Ok((before, after))
     }
 
@@ -390,6 +396,31 @@ impl Authority {
     /// which ends the period of every lease taken before it.
     fn refresh_credits(&mut self, now_ms: i64) {
         self.credits = self.credits.map(|c| c.at(now_ms.div_euclid(1000)));
+        if let Some(c) = &self.credits {
+            self.low.observe(c);
+        }
+    }
+
+    /// The low-credit notice due at `now_ms` (`percent`: `CREDITS_LOW_PERCENT`),
+    /// claimed for the credits' period, with `key` and `team` named in it.
+    pub fn low_credits(
+        &mut self,
+        key: &str,
+        team: &str,
+        percent: u8,
+        now_ms: i64,
+    ) -> Option<CreditsLow> {
+        let c = self.credits?.at(now_ms.div_euclid(1000));
+        let of = self.low.claim(&c, percent)?;
+        Some(CreditsLow {
+            team: team.to_string(),
+            key_id: key.to_string(),
+            remaining: c.remaining,
+            of,
+            percent,
+            since: c.since,
+            next_refill: c.next_refill(now_ms.div_euclid(1000)),
+        })
     }
 
     /// Applies an admin change to one key and returns its new state.
@@ -475,6 +506,51 @@ mod tests {
             }),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_low_credit_notice_names_the_key_and_comes_once_per_period() {
+        let mut auth = credited(4);
+        let spend = |auth: &mut Authority| {
+            let a = Admission {
+                cost: 1,
+                ..admission("key_a", 100, None)
+            };
+            auth.admit(&a, 1_000);
+            auth.low_credits("key_a", "acme", 50, 1_000)
+        };
+        assert_eq!(spend(&mut auth), None, "3 of 4");
+        assert_eq!(spend(&mut auth), None, "2 of 4 is not below half");
+        let n = spend(&mut auth).expect("1 of 4");
+        assert_eq!(
+            (
+                n.key_id.as_str(),
+                n.team.as_str(),
+                n.remaining,
+                n.of,
+                n.percent,
+                n.since
+            ),
+            ("key_a", "acme", 1, 4, 50, 0)
+        );
+        assert_eq!(spend(&mut auth), None, "once per period");
+        // An admin's new amount begins a period; adding does not.
+        let set = |remaining, add| CreditsChange::Update {
+            remaining,
+            add,
+            refill: None,
+        };
+        auth.change_credits(set(None, Some(1)), 5).unwrap();
+        assert_eq!(auth.low_credits("key_a", "acme", 50, 5_000), None);
+        auth.change_credits(set(Some(1), None), 6).unwrap();
+        let n = auth.low_credits("key_b", "acme", 50, 6_000);
+        assert_eq!(n.map(|n| (n.remaining, n.of, n.since)), None, "1 of 1");
+        auth.change_credits(set(Some(10), None), 7).unwrap();
+        for left in (5..10).rev() {
+            assert_eq!(spend(&mut auth), None, "{left} of 10");
+        }
+        let n = spend(&mut auth).expect("4 of 10");
+        assert_eq!((n.remaining, n.of, n.since), (4, 10, 7));
     }
 
     #[test]

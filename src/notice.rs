@@ -1,5 +1,6 @@
-//! Expiry notices: which thresholds are due for a key, the notice's JSON, and its
-//! HMAC-SHA256 signature (`X-Keyward-Signature: t=<unix seconds>,v1=<hex>`) with
+//! Notices on the signed webhook: expiry notices (which thresholds are due for
+//! a key, the notice's JSON) and low-credit notices (`CreditsLow`), with their
+//! HMAC-SHA256 signature (`X-Keyward-Signature: t=<unix seconds>,v1=<hex>`) and
 //! the verifier a receiver runs.
 
 use crate::record::KeyRecord;
@@ -62,6 +63,48 @@ impl Notice {
             "subject": r.subject,
             "expires_at": r.expires_at.map(crate::expiry::rfc3339),
             "threshold_days": self.days,
+            "sent_at": crate::expiry::rfc3339(now),
+        })
+    }
+}
+
+/// A low-credit notice: a chain's credits fell below `CREDITS_LOW_PERCENT` of
+/// what their period began with (see [`crate::credits::LowWatch`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditsLow {
+    /// The team.
+    pub team: String,
+    /// The key whose request (or change) found them low.
+    pub key_id: String,
+    /// What is left.
+    pub remaining: u64,
+    /// What the percentage is of: the refill's amount, or the most the period held.
+    pub of: u64,
+    /// `CREDITS_LOW_PERCENT`.
+    pub percent: u8,
+    /// The period (the credits' `since`, Unix seconds): one notice per period.
+    pub since: i64,
+    /// When the next refill comes, if there is one (Unix seconds).
+    pub next_refill: Option<i64>,
+}
+
+impl CreditsLow {
+    /// A stable id per chain and period, so that a receiver can de-duplicate.
+    pub fn id(&self) -> String {
+        format!("ntc_{}_credits_{}", self.key_id, self.since)
+    }
+
+    /// The JSON body POSTed to `EXPIRY_WEBHOOK_URL`.
+    pub fn body(&self, now: i64) -> Value {
+        json!({
+            "type": "key.credits_low",
+            "id": self.id(),
+            "team": self.team,
+            "key_id": self.key_id,
+            "remaining": self.remaining,
+            "threshold_percent": self.percent,
+            "of": self.of,
+            "next_refill_at": self.next_refill.map(crate::expiry::rfc3339),
             "sent_at": crate::expiry::rfc3339(now),
         })
     }

@@ -131,7 +131,19 @@ async fn run(
 /// POSTs one notice; anything but a 2xx answer within `timeout_ms` is a failure.
 async fn deliver(url: &str, secret: &[u8], n: &Notice, timeout_ms: u32) -> Result<(), String> {
     let now = runtime::now_ms().div_euclid(1000);
-    let body = n.body(now).to_string();
+    post_signed(url, secret, &n.body(now).to_string(), now, timeout_ms).await
+}
+
+/// POSTs a notice's `body`, signed at `now` (Unix seconds), to the webhook;
+/// anything but a 2xx answer within `timeout_ms` is a failure, and a redirect
+/// is never followed.
+pub(crate) async fn post_signed(
+    url: &str,
+    secret: &[u8],
+    body: &str,
+    now: i64,
+    timeout_ms: u32,
+) -> Result<(), String> {
     let headers = Headers::new();
     let set = |k: &str, v: &str| headers.set(k, v).map_err(|e| e.to_string());
     set("content-type", "application/json")?;
@@ -142,7 +154,7 @@ async fn deliver(url: &str, secret: &[u8], n: &Notice, timeout_ms: u32) -> Resul
     let init = RequestInit::new();
     init.set_method("POST");
     init.set_headers(&headers.0);
-    init.set_body(&JsValue::from_str(&body));
+    init.set_body(&JsValue::from_str(body));
     init.set_redirect(RequestRedirect::Manual);
     let deadline = (timeout_ms, "EXPIRY_WEBHOOK_TIMEOUT");
     let resp = runtime::fetch(url, &init, Some(deadline)).await?;

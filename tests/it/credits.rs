@@ -3,7 +3,7 @@
 //! across restarts.
 
 use crate::harness::{assert_problem, send, send_json, Resp, TempDir, Worker};
-use crate::{credits_worker, private_credits_worker};
+use crate::{credits_worker, low_credits_worker, private_credits_worker};
 use serde_json::{json, Value};
 
 const TEAM: &str = "credits";
@@ -310,4 +310,59 @@ fn managers_never_multiply_or_shed_credits() {
         assert_eq!(p["admin_only_fields"], json!(["credits"]));
     }
     assert_eq!(view(w, &metered_id)["credits"]["remaining"], json!(0));
+}
+
+#[test]
+fn a_low_credit_notice_is_signed_and_sent_once_per_period() {
+    use crate::harness::{now_s, Receiver};
+    use keyward::notice;
+    use std::time::Duration;
+    let hook = Receiver::start();
+    let secret = "whsec-credits-0123456789abcdef0123456789";
+    let w = low_credits_worker(&hook.url, secret);
+    let (key, id) = issue(&w, json!({"remaining": 10}));
+    // 5 left of 10 is not below 50%.
+    for _ in 0..5 {
+        assert_eq!(call(&w, &key, "GET", "/cheap/1").status, 200);
+    }
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert_eq!(hook.received().len(), 0, "no notice at 50%");
+    assert_eq!(call(&w, &key, "GET", "/cheap/1").status, 200);
+    let got = hook.wait_for(1, Duration::from_secs(10));
+    assert_eq!(got.len(), 1, "one notice below 50%");
+    let sig = got[0]
+        .header(notice::SIGNATURE_HEADER)
+        .expect("a signature");
+    assert_eq!(
+        notice::verify(secret.as_bytes(), sig, &got[0].body, now_s(), 300),
+        Ok(())
+    );
+    let n: Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(n["type"], "key.credits_low");
+    assert_eq!(n["team"], TEAM);
+    assert_eq!(n["key_id"], json!(id));
+    assert_eq!((&n["remaining"], &n["of"]), (&json!(4), &json!(10)));
+    assert_eq!(n["threshold_percent"], json!(50));
+    assert_eq!(n["next_refill_at"], Value::Null);
+    assert!(!String::from_utf8_lossy(&got[0].body).contains(&key[key.len() - 20..]));
+    // Spending on to nothing sends no second notice in the period.
+    for _ in 0..4 {
+        assert_eq!(call(&w, &key, "GET", "/cheap/1").status, 200);
+    }
+    assert_problem(&call(&w, &key, "GET", "/cheap/1"), 429, "CREDITS_EXHAUSTED");
+    std::thread::sleep(Duration::from_millis(2_000));
+    assert_eq!(hook.received().len(), 1, "once per period");
+    // An admin's new amount is a new period: below half of it, a new notice.
+    assert_eq!(
+        patch(&w, &id, json!({"credits": {"remaining": 4}})).status,
+        200
+    );
+    assert_eq!(call(&w, &key, "GET", "/cheap/1").status, 200);
+    assert_eq!(call(&w, &key, "GET", "/cheap/1").status, 200);
+    assert_eq!(call(&w, &key, "GET", "/cheap/1").status, 200);
+    let got = hook.wait_for(2, Duration::from_secs(10));
+    assert_eq!(got.len(), 2, "a notice in the new period");
+    let n2: Value = serde_json::from_slice(&got[1].body).unwrap();
+    assert_eq!((&n2["remaining"], &n2["of"]), (&json!(1), &json!(4)));
+    assert_ne!(n2["id"], n["id"]);
 }

@@ -244,7 +244,11 @@ fn an_unreachable_object_leaves_the_held_quota_and_then_fails_closed() {
 fn credits_on_lease_are_spent_without_the_object_and_none_are_lost() {
     let w = crate::flaky_leased_worker();
     let team = fresh_team("flakycredits");
-    let (key, id) = issue(w, &team, json!({"credits": {"remaining": 1000}}));
+    let (key, id) = issue(
+        w,
+        &team,
+        json!({"rate_limits": [], "credits": {"remaining": 1000}}),
+    );
     let switch = |state: &str| {
         let r = send(w.req("GET", &format!("/_test/objects/{state}")));
         assert_eq!(r.status, 200, "{}", r.text());

@@ -191,6 +191,19 @@ pub fn private_credits_worker(state: &std::path::Path) -> Worker {
     ))
 }
 
+/// A credits instance of its own that sends low-credit notices (below 50%) to
+/// `webhook`, signed with `secret`.
+pub fn low_credits_worker(webhook: &str, secret: &str) -> Worker {
+    let mut vars = CREDITS_VARS.to_vec();
+    vars.extend([
+        ("EXPIRY_WEBHOOK_URL", webhook),
+        ("EXPIRY_WEBHOOK_SECRET", secret),
+        ("EXPIRY_WEBHOOK_TIMEOUT", "2000"),
+        ("CREDITS_LOW_PERCENT", "50"),
+    ]);
+    Worker::start(with_vars(&vars, WorkerOptions::default()))
+}
+
 /// A main-like instance of its own, on `state`, for restart tests.
 pub fn private_worker(state: &std::path::Path) -> Worker {
     Worker::start(with_vars(

@@ -13,10 +13,13 @@
 //! memory and written by an alarm within a second (`FLUSH_AFTER`): a crash can lose
 //! at most that second of them, never a count or a revocation.
 
+mod notices;
+
 use super::runtime;
-use crate::credits::{Credits, CreditsChange};
+use crate::credits::{Credits, CreditsChange, LowWatch};
 use crate::keystate::{Admission, Answer, Authority, KeyState, StateChange};
 use crate::lease::{Book, Lease, LeaseAnswer, LeaseRequest};
+use crate::notice::CreditsLow;
 use crate::problem::{Code, Problem};
 use crate::ratelimit::Counter;
 use crate::usage::{Outcome, Series, Usage, OUTCOMES_KEPT};
@@ -43,6 +46,10 @@ pub struct KeyAuthority {
     pending: RefCell<Pending>,
     /// Whether an alarm is due to write them.
     flush_due: Cell<bool>,
+    /// Low-credit notices claimed and not yet delivered, with their tries.
+    notices: RefCell<Vec<(CreditsLow, u32)>>,
+    /// The low-credit watch as last written.
+    low_saved: Cell<LowWatch>,
 }
 
 /// For each key admitted since the last write, how many outcomes it recorded
@@ -79,6 +86,11 @@ struct SeriesRow {
 #[derive(Deserialize)]
 struct CreditsRow {
     credits: String,
+}
+
+#[derive(Deserialize)]
+struct LowRow {
+    watch: String,
 }
 
 /// An admin's change of a key chain's credits.
@@ -139,6 +151,8 @@ impl DurableObject for KeyAuthority {
             loaded: RefCell::new(None),
             pending: RefCell::new(Pending::default()),
             flush_due: Cell::new(false),
+            notices: RefCell::new(Vec::new()),
+            low_saved: Cell::new(LowWatch::default()),
         }
     }
 
@@ -152,6 +166,7 @@ impl DurableObject for KeyAuthority {
     async fn alarm(&self) -> Result<Response> {
         self.flush_due.set(false);
         self.flush()?;
+        self.send_notices().await?;
         Response::ok("")
     }
 }
@@ -182,6 +197,7 @@ impl KeyAuthority {
                 self.ensure_known(&admission.key, &admission.team).await?;
                 let answer = self.admit(&admission)?;
                 self.schedule_flush().await?;
+                self.watch_credits(&admission.key, &admission.team).await;
                 serde_json::to_string(&answer)
             }
             "lease" => {
@@ -189,12 +205,15 @@ impl KeyAuthority {
                 self.ensure_known(&request.key, &request.team).await?;
                 let answer = self.lease(&request)?;
                 self.schedule_flush().await?;
+                self.watch_credits(&request.key, &request.team).await;
                 serde_json::to_string(&answer)
             }
             "credits" => {
                 let c: CreditsCall = runtime::read_message(message)?;
                 self.ensure_known(&c.key, &c.team).await?;
-                serde_json::to_string(&self.change_credits(c.change)?)
+                let changed = self.change_credits(c.change)?;
+                self.watch_credits(&c.key, &c.team).await;
+                serde_json::to_string(&changed)
             }
             "state" => {
                 let change: StateChange = runtime::read_message(message)?;
@@ -469,6 +488,7 @@ impl KeyAuthority {
             "CREATE TABLE IF NOT EXISTS leases (id INTEGER PRIMARY KEY, lease TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS credits (id INTEGER PRIMARY KEY CHECK (id = 0), credits TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS series (key_id TEXT PRIMARY KEY, series TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS credits_low (id INTEGER PRIMARY KEY CHECK (id = 0), watch TEXT NOT NULL)",
         ] {
             sql.exec(ddl, None)?;
         }
@@ -511,6 +531,13 @@ impl KeyAuthority {
         let rows: Vec<CreditsRow> = sql.exec("SELECT credits FROM credits", None)?.to_array()?;
         if let Some(r) = rows.first() {
             auth.credits = Some(serde_json::from_str(&r.credits)?);
+        }
+        let rows: Vec<LowRow> = sql
+            .exec("SELECT watch FROM credits_low", None)?
+            .to_array()?;
+        if let Some(r) = rows.first() {
+            auth.low = serde_json::from_str(&r.watch)?;
+            self.low_saved.set(auth.low);
         }
         let rows: Vec<LeaseRow> = sql
             .exec("SELECT lease FROM leases ORDER BY id", None)?
