@@ -242,7 +242,7 @@ fn an_unreachable_object_leaves_the_held_quota_and_then_fails_closed() {
 /// what the isolate spent is settled and the rest is free again, none lost.
 #[test]
 fn credits_on_lease_are_spent_without_the_object_and_none_are_lost() {
-    let w = crate::flaky_leased_worker();
+    let w = crate::flaky_credits_worker();
     let team = fresh_team("flakycredits");
     let (key, id) = issue(
         w,

@@ -261,6 +261,17 @@ pub fn leased_worker(with_object: bool) -> &'static Worker {
 /// (`tests/it/flaky.mjs`).
 pub fn flaky_leased_worker() -> &'static Worker {
     static W: OnceLock<Worker> = OnceLock::new();
+    flaky_leased(&W)
+}
+
+/// Another such instance, so that its switch is not thrown by a test running
+/// beside it.
+pub fn flaky_credits_worker() -> &'static Worker {
+    static W: OnceLock<Worker> = OnceLock::new();
+    flaky_leased(&W)
+}
+
+fn flaky_leased(cell: &'static OnceLock<Worker>) -> &'static Worker {
     let vars = [
         ("POLICY", POLICY),
         ("ADMISSION", "leased"),
@@ -270,7 +281,7 @@ pub fn flaky_leased_worker() -> &'static Worker {
         main: Some("tests/it/flaky.mjs"),
         ..Default::default()
     };
-    shared(&W, &vars, options)
+    shared(cell, &vars, options)
 }
 
 /// Exact admission failing open, behind the switch of `tests/it/flaky.mjs`.
