@@ -672,16 +672,257 @@ mod tests {
             add: None,
             refill: None,
         };
-        auth.change_credits(set, (day + 20) / 1000).unwrap();
+        auth.change_credits(set, (day + 200) / 1000 + 1).unwrap();
         let c = auth.credits.unwrap();
+        assert_eq!(c.since, 86_401, "a new period");
         assert_eq!(c.remaining - auth.book.credits_held(c.since), 3);
         assert!(matches!(
-            h.admit(day + 30, 1_000, 2),
+            h.admit(day + 300, 1_000, 2),
             Local::Admitted { .. }
         ));
-        let r = h.request("key_a", "isolate_1", &[], day + 40, 1_000, true);
-        auth.lease(&r, day + 40);
+        let r = h.request("key_a", "isolate_1", &[], day + 400, 1_000, true);
+        auth.lease(&r, day + 400);
         assert_eq!(spent_left(&auth), 3);
+    }
+
+    #[test]
+    fn leases_and_returns_keep_their_fields_on_the_wire() {
+        let plain = Lease {
+            id: 7,
+            holder: "i1:key_a".into(),
+            granted: 3,
+            windows: vec![("burst/60".into(), 0)],
+            deadline_ms: 1_000,
+            credits: 0,
+            credits_since: 0,
+            ask: 0,
+        };
+        let json = serde_json::to_value(&plain).unwrap();
+        for absent in ["credits", "credits_since", "ask"] {
+            assert!(json.get(absent).is_none(), "{absent} is left out at 0");
+        }
+        let credited = Lease {
+            credits: 4,
+            credits_since: -5,
+            ask: 9,
+            ..plain.clone()
+        };
+        for lease in [plain, credited] {
+            let text = serde_json::to_string(&lease).unwrap();
+            assert_eq!(
+                serde_json::from_str::<Lease>(&text).unwrap(),
+                lease,
+                "{text}"
+            );
+        }
+        let r = Return {
+            id: 7,
+            used: 2,
+            spent: 0,
+        };
+        assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"id":7,"used":2}"#);
+        let r = Return { spent: 5, ..r };
+        let text = serde_json::to_string(&r).unwrap();
+        assert_eq!(serde_json::from_str::<Return>(&text).unwrap(), r);
+    }
+
+    #[test]
+    fn a_report_keeps_the_newest_outcomes_and_knows_when_it_is_empty() {
+        let outcome = |at_ms, status| Outcome {
+            at_ms,
+            method: "GET".into(),
+            path: "/".into(),
+            status,
+            code: None,
+        };
+        assert!(Report::default().is_empty());
+        for r in [
+            Report {
+                admitted: 1,
+                ..Default::default()
+            },
+            Report {
+                denied: 1,
+                ..Default::default()
+            },
+            Report {
+                outcomes: vec![outcome(0, None)],
+                ..Default::default()
+            },
+        ] {
+            assert!(!r.is_empty(), "{r:?}");
+        }
+        let mut h = Holder::default();
+        for at in 0..60 {
+            h.record(outcome(at, if at % 2 == 0 { None } else { Some(403) }));
+        }
+        let r = h.request("key_a", "i1", &[], 100, 1_000, true);
+        assert_eq!((r.report.admitted, r.report.denied), (30, 30));
+        assert_eq!(r.report.outcomes.len(), OUTCOMES_KEPT);
+        assert_eq!(r.report.outcomes[0].at_ms, 10, "the oldest went");
+        assert_eq!(r.report.last_used_ms, Some(58));
+    }
+
+    fn lease(id: u64, holder: &str, credits: u64, since: i64, deadline_ms: i64) -> Lease {
+        Lease {
+            id,
+            holder: holder.into(),
+            granted: 1,
+            windows: vec![("burst/60".into(), 0)],
+            deadline_ms,
+            credits,
+            credits_since: since,
+            ask: id,
+        }
+    }
+
+    #[test]
+    fn the_book_counts_credits_and_quota_by_period_and_window() {
+        let mut book = Book {
+            next_id: 10,
+            open: vec![
+                lease(1, "a", 3, 100, 5_000),
+                lease(2, "b", 0, 100, 9_000),
+                lease(3, "b", 4, 200, 8_000),
+                Lease {
+                    windows: vec![("long/3600".into(), 0), ("burst/60".into(), 60_000)],
+                    ..lease(4, "c", 2, 100, 6_000)
+                },
+            ],
+            lapsed: vec![],
+        };
+        assert_eq!(book.credits_held(100), 5);
+        assert_eq!(book.credits_held(200), 4);
+        assert_eq!(
+            book.credits_back_by_ms(100),
+            Some(6_000),
+            "not the lease without credits"
+        );
+        assert_eq!(book.credits_back_by_ms(300), None);
+        assert_eq!(
+            book.reserved("burst/60", 0),
+            3,
+            "the same counter and window"
+        );
+        assert_eq!(book.reserved("long/3600", 0), 1);
+        assert_eq!(book.reserved("burst/60", 60_000), 1);
+        assert_eq!(book.others("a"), 2);
+        assert_eq!(book.others("z"), 3);
+        // An admin's new period takes its leases along, and no other's.
+        book.move_credits(100, 150);
+        let periods: Vec<i64> = book.open.iter().map(|l| l.credits_since).collect();
+        assert_eq!(periods, [150, 150, 200, 150]);
+        // Expired unreturned: only leases with credits of the period are kept for
+        // a late return, and their credits count as spent.
+        let mut credits = Some(crate::credits::Credits {
+            remaining: 20,
+            refill: None,
+            since: 150,
+        });
+        let mut counters = Counters::default();
+        let closed = book.expire(&mut counters, &mut credits, 9_000 + RETURN_GRACE_MS);
+        assert_eq!(closed, [1, 2, 3, 4]);
+        let lapsed: Vec<u64> = book.lapsed.iter().map(|l| l.id).collect();
+        assert_eq!(lapsed, [1, 4]);
+        assert_eq!(credits.unwrap().remaining, 15);
+    }
+
+    #[test]
+    fn a_cancel_gives_back_only_that_holders_grant() {
+        let mut book = Book {
+            next_id: 10,
+            open: vec![lease(1, "a", 3, 0, 5_000), lease(2, "b", 3, 0, 5_000)],
+            lapsed: vec![Lease {
+                ask: 0,
+                ..lease(3, "a", 3, 0, 1_000)
+            }],
+        };
+        let mut credits = Some(crate::credits::Credits {
+            remaining: 10,
+            refill: None,
+            since: 0,
+        });
+        let mut counters = Counters::default();
+        book.cancel(&mut counters, &mut credits, "a", 0);
+        book.cancel(&mut counters, &mut credits, "a", 2);
+        book.cancel(&mut counters, &mut credits, "b", 1);
+        assert_eq!(
+            (book.open.len(), book.lapsed.len()),
+            (2, 1),
+            "nothing matched"
+        );
+        book.cancel(&mut counters, &mut credits, "a", 1);
+        let open: Vec<u64> = book.open.iter().map(|l| l.id).collect();
+        assert_eq!(open, [2]);
+        assert_eq!(credits.unwrap().remaining, 10, "nothing spent");
+    }
+
+    #[test]
+    fn a_holder_says_when_to_renew_report_and_give_back() {
+        let mut auth = credited(100, None);
+        let mut h = Holder::default();
+        assert!(h.settled() && h.idle(0, 1_000));
+        assert_eq!(h.next_deadline(), None);
+        assert!(!h.returnable(0));
+        // Credits alone: half of the lease's units spent is time to renew.
+        let mut r = h.request("key_a", "i1", &[], 0, 1_000, false);
+        r.demand_cost = 2;
+        h.apply(&auth.lease(&r, 0));
+        assert_eq!(h.next_deadline(), Some(1_000));
+        assert!(!h.settled(), "a lease is held");
+        let renew = |h: &mut Holder, now| match h.admit(now, 1_000, 1) {
+            Local::Admitted { renew, .. } => renew,
+            other => panic!("{other:?}"),
+        };
+        assert!(!renew(&mut h, 10), "3 of 4 left");
+        assert!(renew(&mut h, 20), "2 of 4 left");
+        assert!(!h.idle(20, 1_000) && !h.idle(519, 1_000));
+        assert!(h.idle(520, 1_000), "half a TTL without a request");
+        assert!(!h.returnable(520));
+        assert!(h.returnable(1_000), "past its deadline");
+        // Half of the lease's time passed is time to renew too.
+        let mut h = Holder::default();
+        let mut r = h.request("key_a", "i2", &[], 2_000, 1_000, false);
+        r.demand_cost = 50;
+        h.apply(&auth.lease(&r, 2_000));
+        assert!(!renew(&mut h, 2_499));
+        assert!(renew(&mut h, 2_500));
+        // The demand counts the last TTL, not a request exactly one TTL back.
+        let r = h.request("key_a", "i2", &[], 3_499, 1_000, false);
+        assert_eq!((r.demand, r.demand_cost), (1, 1));
+        h.failed(r);
+        assert!(h.returnable(3_499), "a cancellation is due");
+        // Dropped leases go back with the next call; an unkept lease is not sent.
+        h.apply(&LeaseAnswer {
+            status: KeyStatus::Active,
+            grant: Some(Grant {
+                id: 0,
+                n: None,
+                deadline_ms: 9_000,
+                windows: vec![],
+                credits: None,
+            }),
+            exhausted: None,
+            exact: false,
+        });
+        let granted = auth.lease(&h.request("key_a", "i2", &[], 3_500, 1_000, false), 3_500);
+        h.apply(&granted);
+        h.drop_leases();
+        assert_eq!(h.admit(3_501, 1_000, 1), Local::Ask);
+        assert!(h.returnable(3_501) && !h.settled());
+        let r = h.request("key_a", "i2", &[], 3_502, 1_000, true);
+        let ids: Vec<u64> = r.returns.iter().map(|r| r.id).collect();
+        assert_eq!(ids, [granted.grant.unwrap().id]);
+        assert!(h.settled());
+        // Returns and cancellations kept after failures are bounded.
+        let mut h = Holder::default();
+        for _ in 0..40 {
+            let r = h.request("key_a", "i3", &[], 0, 1_000, false);
+            h.failed(r);
+        }
+        let r = h.request("key_a", "i3", &[], 0, 1_000, false);
+        assert_eq!(r.cancel.len(), 32);
+        assert_eq!(r.cancel[0], 9, "the oldest went");
     }
 
     fn policies() -> Vec<LimitPolicy> {
