@@ -225,11 +225,11 @@ impl Book {
                 .iter()
                 .map(|l| l.deadline_ms.max(now_ms + RETRY_HELD_MS))
                 .min();
-            let until_ms = match (spent_until, held_until) {
-                (Some(end), _) => end,
-                (None, Some(end)) => first_deadline.map_or(end, |d| d.min(end)),
-                (None, None) => now_ms + 1000,
-            };
+            // A violated policy is either spent or held (`admitted` is false).
+            let until_ms = spent_until.unwrap_or_else(|| {
+                let end = held_until.unwrap_or(now_ms);
+                first_deadline.map_or(end, |d| d.min(end))
+            });
             return Err(Exhausted { verdict, until_ms });
         }
         let n = verdict
