@@ -942,4 +942,31 @@ mod tests {
         let mut w = LowWatch::default();
         assert_eq!(w.claim(&credits(0, None, set), 99), None);
     }
+
+    #[test]
+    fn credits_on_lease_are_not_spent_again() {
+        let now = t("2027-03-10T12:00:00Z");
+        let c = credits(5, None, "2027-03-10T06:00:00Z");
+        assert_eq!(c.spend(2, now, 3).map(|c| c.remaining), Ok(3), "2 free");
+        let e = c.spend(3, now, 3).unwrap_err();
+        assert_eq!(
+            (e.remaining, e.on_lease, e.cost),
+            (2, 3, 3),
+            "may come back"
+        );
+        let e = c.spend(6, now, 3).unwrap_err();
+        assert_eq!((e.remaining, e.on_lease), (2, 0), "not even with them back");
+        assert_eq!(c.spend(1, now, 9).unwrap_err().remaining, 0);
+        // On the wire, nothing on lease is left out.
+        let json = serde_json::to_value(e).unwrap();
+        assert!(json.get("on_lease").is_none() && json.get("back_by").is_none());
+        let held = Exhausted {
+            on_lease: 3,
+            back_by: Some(9),
+            ..e
+        };
+        let text = serde_json::to_string(&held).unwrap();
+        assert!(text.contains(r#""on_lease":3"#), "{text}");
+        assert_eq!(serde_json::from_str::<Exhausted>(&text).unwrap(), held);
+    }
 }

@@ -321,11 +321,9 @@ impl Authority {
                 }
                 // A key due to be revoked (a rotation's grace) gets no lease past it.
                 if let Some(end) = state.revoked_at.map(|r| r.saturating_mul(1000)) {
-                    if end < g.deadline_ms {
-                        g.deadline_ms = end;
-                        if let Some(l) = self.book.open.iter_mut().find(|l| l.id == g.id) {
-                            l.deadline_ms = end;
-                        }
+                    g.deadline_ms = g.deadline_ms.min(end);
+                    if let Some(l) = self.book.open.iter_mut().find(|l| l.id == g.id) {
+                        l.deadline_ms = g.deadline_ms;
                     }
                 }
                 g.credits = credit_grant;
@@ -479,6 +477,51 @@ mod tests {
     fn changes_decode_with_missing_fields() {
         let c: StateChange = serde_json::from_str(r#"{"key":"key_a","enabled": false}"#).unwrap();
         assert_eq!(c, enable(false));
+        // An admission from a worker that names no cost costs the default.
+        let a: Admission =
+            serde_json::from_str(r#"{"key":"key_a","policies":[],"method":"GET","path":"/"}"#)
+                .unwrap();
+        assert_eq!((a.cost, a.team.as_str(), a.denial), (1, "", None));
+    }
+
+    #[test]
+    fn reports_keep_the_newest_outcomes() {
+        let mut auth = Authority::default();
+        let outcome = |at_ms| Outcome {
+            at_ms,
+            method: "GET".into(),
+            path: "/".into(),
+            status: None,
+            code: None,
+        };
+        for from in [0, 40] {
+            let report = Report {
+                admitted: 40,
+                denied: 0,
+                last_used_ms: Some(from + 39),
+                outcomes: (from..from + 40).map(outcome).collect(),
+            };
+            let r = LeaseRequest {
+                key: "key_a".into(),
+                team: "acme".into(),
+                holder: "i1".into(),
+                policies: vec![],
+                returns: vec![],
+                report,
+                demand: 0,
+                demand_cost: 0,
+                cost: 0,
+                want: false,
+                ask: 1,
+                cancel: vec![],
+                ttl_ms: 1_000,
+            };
+            auth.lease(&r, 1_000);
+        }
+        let kept = &auth.outcomes["key_a"];
+        assert_eq!(kept.len(), OUTCOMES_KEPT);
+        assert_eq!(kept.front().map(|o| o.at_ms), Some(30), "the oldest went");
+        assert_eq!(auth.usage["key_a"].requests, 80);
     }
 
     fn admission(key: &str, limit: u32, denial: Option<(u16, Code)>) -> Admission {

@@ -586,7 +586,8 @@ mod tests {
             };
             auth.admit(&a, now)
         };
-        assert!(exact(&mut auth, 2, 10).credits.is_some(), "2 of 4 are free");
+        let b = exact(&mut auth, 2, 10).credits.expect("2 of 4 are free");
+        assert_eq!(b.remaining, 0, "what is left is what is free");
         let e = exact(&mut auth, 1, 20)
             .exhausted
             .expect("the rest is on lease");
@@ -594,6 +595,7 @@ mod tests {
         assert_eq!(e.back_by, Some(7), "the lease's deadline and its grace");
         let e = exact(&mut auth, 3, 20).exhausted.unwrap();
         assert_eq!(e.on_lease, 0, "not even with the lease back");
+        assert_eq!(e.back_by, None, "so no retry when it is back");
         // The lease spends 1 and comes back: 1 is free again.
         assert!(matches!(h.admit(30, 1_000, 1), Local::Admitted { .. }));
         let r = h.request("key_a", "isolate_1", &[], 40, 1_000, true);
