@@ -158,6 +158,34 @@ mod tests {
         check(-5, &[], &[]);
     }
 
+    #[test]
+    fn a_low_credit_notice_names_its_period_and_no_secret() {
+        let n = CreditsLow {
+            team: "acme".into(),
+            key_id: "key_a".into(),
+            remaining: 93,
+            of: 1000,
+            percent: 10,
+            since: 1_764_547_200,
+            next_refill: Some(1_767_225_600),
+        };
+        assert_eq!(n.id(), "ntc_key_a_credits_1764547200");
+        assert_eq!(
+            n.body(NOW),
+            json!({
+                "type": "key.credits_low",
+                "id": "ntc_key_a_credits_1764547200",
+                "team": "acme",
+                "key_id": "key_a",
+                "remaining": 93,
+                "threshold_percent": 10,
+                "of": 1000,
+                "next_refill_at": "2026-01-01T00:00:00Z",
+                "sent_at": "2027-01-15T08:00:00Z",
+            })
+        );
+    }
+
     #[track_caller]
     fn check_verify(header: &str, body: &[u8], now: i64, expected: Result<(), SignatureError>) {
         assert_eq!(
