@@ -256,21 +256,7 @@ impl KeyAuthority {
     /// the counters, and keeps its usage and outcome for the next flush. No `await`
     /// from the read of the state to its write.
     fn admit(&self, a: &Admission) -> Result<Answer> {
-        let now_ms = worker::Date::now().as_millis() as i64;
-        let mut auth = self.loaded()?;
-        let before = auth.counters.clone();
-        let leases_before = auth.book.open.clone();
-        let credits_before = auth.credits;
-        let answer = auth.admit(a, now_ms);
-        if auth.counters != before {
-            self.persist_counters(&before, &auth.counters)?;
-        }
-        if auth.credits != credits_before {
-            self.persist_credits(auth.credits)?;
-        }
-        if auth.book.open != leases_before {
-            self.persist_leases(&auth.book)?;
-        }
+        let answer = self.decide(|auth, now_ms| auth.admit(a, now_ms))?;
         let mut pending = self.pending.borrow_mut();
         match pending.get_mut(&a.key) {
             Some(n) => *n += 1,
@@ -327,21 +313,7 @@ impl KeyAuthority {
     /// granted lease is never forgotten by a restart, so its quota and credits
     /// always count.
     fn lease(&self, r: &LeaseRequest) -> Result<LeaseAnswer> {
-        let now_ms = worker::Date::now().as_millis() as i64;
-        let mut auth = self.loaded()?;
-        let before = auth.counters.clone();
-        let leases_before = auth.book.open.clone();
-        let credits_before = auth.credits;
-        let answer = auth.lease(r, now_ms);
-        if auth.counters != before {
-            self.persist_counters(&before, &auth.counters)?;
-        }
-        if auth.credits != credits_before {
-            self.persist_credits(auth.credits)?;
-        }
-        if auth.book.open != leases_before {
-            self.persist_leases(&auth.book)?;
-        }
+        let answer = self.decide(|auth, now_ms| auth.lease(r, now_ms))?;
         if !r.report.is_empty() {
             *self.pending.borrow_mut().entry(r.key.clone()).or_default() += r.report.outcomes.len();
         }
@@ -434,17 +406,29 @@ impl KeyAuthority {
 
     /// Applies an admin's change of the chain's credits and stores it.
     fn change_credits(&self, change: CreditsChange) -> Result<CreditsChanged> {
-        let now = (worker::Date::now().as_millis() / 1000) as i64;
+        self.decide(|auth, now_ms| auth.change_credits(change, now_ms.div_euclid(1000)))
+    }
+
+    /// Runs one decision over the object's state at the present time, and writes
+    /// what it changed (counters, credits, open leases) before returning, with no
+    /// `await` in between: nothing it decided is forgotten by a restart.
+    fn decide<T>(&self, f: impl FnOnce(&mut Authority, i64) -> T) -> Result<T> {
+        let now_ms = worker::Date::now().as_millis() as i64;
         let mut auth = self.loaded()?;
-        let leases_before = auth.book.open.clone();
-        let changed = auth.change_credits(change, now);
-        if changed.is_ok() {
+        let counters = auth.counters.clone();
+        let leases = auth.book.open.clone();
+        let credits = auth.credits;
+        let out = f(&mut auth, now_ms);
+        if auth.counters != counters {
+            self.persist_counters(&counters, &auth.counters)?;
+        }
+        if auth.credits != credits {
             self.persist_credits(auth.credits)?;
         }
-        if auth.book.open != leases_before {
+        if auth.book.open != leases {
             self.persist_leases(&auth.book)?;
         }
-        Ok(changed)
+        Ok(out)
     }
 
     /// Writes the chain's credits as they are now (none: the row goes).
