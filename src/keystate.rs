@@ -152,9 +152,7 @@ impl Authority {
             (Some(d), _) => (None, Some((d.status, d.code))),
             (None, KeyStatus::Active) => {
                 // Quota and credits leased to isolates count as used.
-                self.refresh_credits(now_ms);
-                self.book
-                    .expire(&mut self.counters, &mut self.credits, now_ms);
+                self.catch_up(now_ms);
                 let now = now_ms.div_euclid(1000);
                 // Credits are spent only by a request that the limits admit, and a
                 // request they cannot pay for leaves the counters as they were.
@@ -191,11 +189,9 @@ impl Authority {
                     (true, Some(Ok(after))) => {
                         self.credits = Some(after);
                         // What is free: credits on lease are as good as spent.
-                        let held = self.book.credits_held(after.since);
-                        let b = after.balance(now);
                         credits = Some(Balance {
-                            remaining: b.remaining.saturating_sub(held),
-                            ..b
+                            remaining: self.book.credits_free(&after),
+                            next_refill: after.next_refill(now),
                         });
                         None
                     }
@@ -254,9 +250,7 @@ impl Authority {
     /// goes into the key's usage and outcomes, and an active key gets a new lease
     /// (or, with a window exhausted, the refused verdict).
     pub fn lease(&mut self, r: &LeaseRequest, now_ms: i64) -> LeaseAnswer {
-        self.refresh_credits(now_ms);
-        self.book
-            .expire(&mut self.counters, &mut self.credits, now_ms);
+        self.catch_up(now_ms);
         for ret in &r.returns {
             self.book
                 .settle(&mut self.counters, &mut self.credits, *ret);
@@ -284,7 +278,7 @@ impl Authority {
         let share = match self.credits {
             None => None,
             Some(c) => {
-                let free = c.remaining.saturating_sub(self.book.credits_held(c.since));
+                let free = self.book.credits_free(&c);
                 let others = self.book.others(&r.holder);
                 let Some(units) = crate::lease::credit_size(free, r.cost, r.demand_cost, others)
                 else {
@@ -392,6 +386,15 @@ impl Authority {
 
     /// The credits as they stand at `now_ms`: refilled if a refill came due,
     /// which ends the period of every lease taken before it.
+    /// Brings the state to `now_ms` before a decision: a refill that came due,
+    /// then leases past their deadline counted (their credits, of the period
+    /// the refill left, as spent).
+    fn catch_up(&mut self, now_ms: i64) {
+        self.refresh_credits(now_ms);
+        self.book
+            .expire(&mut self.counters, &mut self.credits, now_ms);
+    }
+
     fn refresh_credits(&mut self, now_ms: i64) {
         self.credits = self.credits.map(|c| c.at(now_ms.div_euclid(1000)));
         if let Some(c) = &self.credits {

@@ -41,6 +41,14 @@ impl Book {
             .fold(0, |sum, l| sum.saturating_add(l.credits))
     }
 
+    /// What of `credits` is free: their `remaining`, less what open leases of
+    /// their period hold.
+    pub fn credits_free(&self, credits: &Credits) -> u64 {
+        credits
+            .remaining
+            .saturating_sub(self.credits_held(credits.since))
+    }
+
     /// The latest deadline of an open lease holding credits of the period that
     /// began at `since`: by then, and [`RETURN_GRACE_MS`], they are settled.
     pub fn credits_back_by_ms(&self, since: i64) -> Option<i64> {
