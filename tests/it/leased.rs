@@ -202,6 +202,25 @@ fn admin_calls_never_create_a_keys_object() {
     assert_problem(&r, 401, "KEY_REVOKED");
 }
 
+/// Makes the key objects of a flaky worker reachable (`up`) or not (`down`).
+fn switch(w: &Worker, state: &str) {
+    let r = send(w.req("GET", &format!("/_test/objects/{state}")));
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// Sends the key's requests until one is refused: how many were admitted in
+/// all, counting from `admitted`, and the refusal.
+fn until_refused(w: &Worker, key: &str, mut admitted: u64) -> (u64, Resp) {
+    loop {
+        let r = get(w, key);
+        if r.status != 200 {
+            return (admitted, r);
+        }
+        admitted += 1;
+        assert!(admitted < 1000, "admitted without end");
+    }
+}
+
 /// With the key's object unreachable, an isolate keeps admitting from the quota
 /// it already holds, and no more: then `RATE_LIMIT_FAILURE` (closed) refuses.
 #[test]
@@ -213,26 +232,14 @@ fn an_unreachable_object_leaves_the_held_quota_and_then_fails_closed() {
         &team,
         json!({"rate_limits": [{"name": "hour", "limit": 1000, "window": "1h"}]}),
     );
-    let switch = |state: &str| {
-        let r = send(w.req("GET", &format!("/_test/objects/{state}")));
-        assert_eq!(r.status, 200, "{}", r.text());
-    };
-    switch("up");
+    switch(w, "up");
     // Demand grows the leases: after a burst, the isolate holds quota to spare.
     for _ in 0..20 {
         assert_eq!(get(w, &key).status, 200);
     }
-    switch("down");
-    let mut admitted = 0;
-    let status = loop {
-        let r = get(w, &key);
-        if r.status != 200 {
-            break r;
-        }
-        admitted += 1;
-        assert!(admitted < 1000, "admitted without end");
-    };
-    switch("up");
+    switch(w, "down");
+    let (admitted, status) = until_refused(w, &key, 0);
+    switch(w, "up");
     assert!(admitted > 0, "the held quota was not used");
     assert_problem(&status, 503, "UNAVAILABLE");
 }
@@ -249,11 +256,7 @@ fn credits_on_lease_are_spent_without_the_object_and_none_are_lost() {
         &team,
         json!({"rate_limits": [], "credits": {"remaining": 1000}}),
     );
-    let switch = |state: &str| {
-        let r = send(w.req("GET", &format!("/_test/objects/{state}")));
-        assert_eq!(r.status, 200, "{}", r.text());
-    };
-    switch("up");
+    switch(w, "up");
     let mut admitted = 0u64;
     for _ in 0..20 {
         let r = get(w, &key);
@@ -266,18 +269,11 @@ fn credits_on_lease_are_spent_without_the_object_and_none_are_lost() {
         assert!(left < 1000 - admitted, "{left} left after {admitted}");
         admitted += 1;
     }
-    switch("down");
-    let status = loop {
-        let r = get(w, &key);
-        if r.status != 200 {
-            break r;
-        }
-        admitted += 1;
-        assert!(admitted < 1000, "admitted without end");
-    };
+    switch(w, "down");
+    let (mut admitted, status) = until_refused(w, &key, admitted);
     assert!(admitted > 20, "the held credits were not used");
     assert_problem(&status, 503, "UNAVAILABLE");
-    switch("up");
+    switch(w, "up");
     // The next request carries the returns that failed; the key then goes idle
     // and gives back what it holds.
     assert_eq!(get(w, &key).status, 200);
