@@ -32,6 +32,35 @@ fn get(w: &Worker, key: &str) -> Resp {
     )
 }
 
+/// Sends the key's requests through both isolates in turn, a quarter of a
+/// `LEASE_TTL` apart, until both have refused it (429 with `code`) three times in
+/// a row or `within_ms` has passed: how many were admitted. What other isolates
+/// held on lease comes back with their leases meanwhile.
+fn admitted_until_refused_for_good(key: &str, within_ms: u64, code: &str) -> usize {
+    let (a, b) = pair();
+    let mut admitted = 0;
+    let deadline = Instant::now() + Duration::from_millis(within_ms);
+    let mut refused_in_a_row = 0;
+    while refused_in_a_row < 6 && Instant::now() < deadline {
+        for w in [a, b] {
+            let r = get(w, key);
+            match r.status {
+                200 => {
+                    admitted += 1;
+                    refused_in_a_row = 0;
+                }
+                429 => {
+                    assert_problem(&r, 429, code);
+                    refused_in_a_row += 1;
+                }
+                other => panic!("status {other}"),
+            }
+        }
+        std::thread::sleep(Duration::from_millis(LEASE_TTL / 4));
+    }
+    admitted
+}
+
 #[test]
 fn two_isolates_admit_exactly_the_limit_together() {
     let (a, b) = pair();
@@ -69,22 +98,7 @@ fn two_isolates_admit_exactly_the_limit_together() {
     assert!(by_a + by_b + 2 <= 50, "overshoot: a {by_a}, b {by_b}");
     // Quota still held in one isolate's lease comes back when the lease does (at
     // its deadline): the load goes on until both are refused for good.
-    let mut later = 0;
-    let deadline = Instant::now() + Duration::from_millis(4 * LEASE_TTL);
-    let mut refused_in_a_row = 0;
-    while refused_in_a_row < 6 && Instant::now() < deadline {
-        for w in [a, b] {
-            match get(w, &key).status {
-                200 => {
-                    later += 1;
-                    refused_in_a_row = 0;
-                }
-                429 => refused_in_a_row += 1,
-                other => panic!("status {other}"),
-            }
-        }
-        std::thread::sleep(Duration::from_millis(LEASE_TTL / 4));
-    }
+    let later = admitted_until_refused_for_good(&key, 4 * LEASE_TTL, "RATE_LIMITED");
     assert_eq!(
         by_a + by_b + 2 + later,
         50,
@@ -123,26 +137,7 @@ fn two_isolates_spend_exactly_the_credits_together() {
     assert!(rush + 2 <= 40, "overshoot: {rush} + 2 of 40");
     // Credits still on lease come back with their leases: the load goes on
     // until both isolates are refused for good, and then every credit was spent.
-    let mut later = 0;
-    let deadline = Instant::now() + Duration::from_millis(8 * LEASE_TTL);
-    let mut refused_in_a_row = 0;
-    while refused_in_a_row < 6 && Instant::now() < deadline {
-        for w in [a, b] {
-            let r = get(w, &key);
-            match r.status {
-                200 => {
-                    later += 1;
-                    refused_in_a_row = 0;
-                }
-                429 => {
-                    assert_problem(&r, 429, "CREDITS_EXHAUSTED");
-                    refused_in_a_row += 1;
-                }
-                other => panic!("status {other}"),
-            }
-        }
-        std::thread::sleep(Duration::from_millis(LEASE_TTL / 4));
-    }
+    let later = admitted_until_refused_for_good(&key, 8 * LEASE_TTL, "CREDITS_EXHAUSTED");
     assert_eq!(rush + 2 + later, 40, "rush {rush}, later {later}");
     let v = send(a.admin("GET", &format!("/teams/{team}/keys/{id}")));
     assert_eq!(v.json()["credits"]["remaining"], json!(0), "{}", v.text());
