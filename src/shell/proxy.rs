@@ -47,9 +47,9 @@ pub fn websocket(headers: &Headers) -> bool {
 }
 
 /// Sends the request to `ORIGIN_URL` + the canonical path + the original query, with
-/// the client's headers less hop-by-hop, `Authorization` (unless configured) and any
-/// `X-Keyward-*`, plus keyward's identity headers. Redirects are returned, not followed.
-/// The origin's response comes back as the runtime made it, body streamed.
+/// the headers [`forward::outgoing`] says: the client's, less what it drops, plus
+/// what it sets. Redirects are returned, not followed. The origin's response comes
+/// back as the runtime made it, body streamed.
 pub async fn forward(
     req: &RawRequest,
     config: &Config,

@@ -47,7 +47,10 @@ fn the_origin_learns_the_client_address_scheme_and_host_from_keyward() {
             .set("x-forwarded-for", "6.6.6.6")
             .set("x-forwarded-host", "evil.example")
             .set("x-forwarded-proto", "gopher")
-            .set("x_forwarded_for", "7.7.7.7"),
+            .set("x_forwarded_for", "7.7.7.7")
+            .set("x-real-ip", "6.6.6.6")
+            .set("true-client-ip", "6.6.6.6")
+            .set("x-forwarded-port", "6666"),
     );
     assert_eq!(r.status, 200, "{}", r.text());
     let h = &r.json()["headers"];
@@ -56,6 +59,11 @@ fn the_origin_learns_the_client_address_scheme_and_host_from_keyward() {
     assert_eq!(h["x-forwarded-host"], host.as_str());
     assert_eq!(h["x-forwarded-proto"], "http");
     assert!(h.get("x_forwarded_for").is_none(), "{h}");
+    // X-Real-IP and True-Client-IP are the address Cloudflare saw, and what else
+    // the client says of where it is goes nowhere.
+    assert_eq!(h["x-real-ip"], "203.0.113.9");
+    assert_eq!(h["true-client-ip"], "203.0.113.9");
+    assert!(h.get("x-forwarded-port").is_none(), "{h}");
     // On a public path too, and with "append" the client's chain comes first.
     let s = shipped_worker();
     let r = send(

@@ -571,6 +571,54 @@ fn cases() -> Vec<Case> {
         ));
         c.push(get(path, &[], Problem(400, "INVALID_PATH"), name));
     }
+    // Header names in any punctuation: CGI, PHP behind lighttpd, WSGI and Rack read
+    // every byte that is not a letter or a digit as '_', so that each of these is
+    // X-Keyward-Subject (or an override, or an address) to them. None is forwarded.
+    for p in "!#$%&'*+.^_`|~".chars() {
+        let lines: Vec<Vec<u8>> = [
+            format!("X{p}Keyward{p}Subject: mallory"),
+            format!("X{p}Keyward{p}Meta: {{\"role\":\"mallory\"}}"),
+            format!("X{p}Keyward{p}Team: mallory"),
+            format!("X{p}Keyward{p}Scopes: mallory"),
+            format!("X{p}Keyward{p}Key{p}Id: mallory"),
+            format!("X{p}HTTP{p}Method{p}Override: DELETE-mallory"),
+            format!("X{p}Original{p}URL: /internal/mallory"),
+            format!("X{p}Forwarded{p}For: 6.6.6.6"),
+            format!("True{p}Client{p}IP: 6.6.6.6"),
+        ]
+        .map(String::into_bytes)
+        .into();
+        let name: &'static str = Box::leak(format!("header names with {p:?}").into_boxed_str());
+        let mut with_key: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
+        c.push(get("/open/x", &with_key, Origin(None, "/open/x"), name));
+        with_key.push(bearer.as_bytes());
+        c.push(get("/documents/1", &with_key, ok, name));
+    }
+    // Addresses, schemes, hosts and prefixes that a client asserts of itself.
+    c.push(get(
+        "/documents/1",
+        &[
+            bearer.as_bytes(),
+            b"True-Client-IP: 6.6.6.6",
+            b"X-Real-IP: 6.6.6.6",
+            b"X-Client-IP: 6.6.6.6",
+            b"Client-IP: 6.6.6.6",
+            b"X-Cluster-Client-IP: 6.6.6.6",
+            b"X-Original-Forwarded-For: 6.6.6.6",
+            b"X-Forwarded-Port: 6666",
+            b"X-Forwarded-Prefix: /spoofed",
+            b"X-Forwarded-Ssl: spoofed",
+            b"X-Forwarded-Scheme: spoofed",
+            b"X-Forwarded-Server: spoofed.example",
+            b"X-Forwarded-Uri: /spoofed",
+            b"X-Forwarded-Path: /spoofed",
+            b"Front-End-Https: spoofed",
+            b"X-Url-Scheme: spoofed",
+            b"X-Host: spoofed.example",
+        ],
+        ok,
+        "client-asserted addresses and schemes",
+    ));
     // A method the route does not name is judged as itself, never as GET.
     c.push(Case {
         name: "PROPFIND on a GET-only route",
@@ -847,15 +895,26 @@ fn check(case: &Case, r: &Resp) {
                 "transfer-encoding",
             ];
             for (header, value) in h.as_object().unwrap() {
+                let text = value.as_str().unwrap_or("").to_ascii_lowercase();
                 assert!(
-                    !value
-                        .as_str()
-                        .unwrap_or("")
-                        .to_ascii_lowercase()
-                        .contains("keyward.bearer"),
+                    !text.contains("keyward.bearer"),
                     "{name}: a key subprotocol reached the origin in {header}"
                 );
-                let folded = header.to_ascii_lowercase().replace('_', "-");
+                // What a client asserted of itself, or claimed as its identity.
+                for marker in ["mallory", "spoofed", "6.6.6.6", "6666"] {
+                    assert!(
+                        !text.contains(marker),
+                        "{name}: {header}: {text} reached the origin"
+                    );
+                }
+                // Only plain names reach the origin: any other byte is '_' to CGI.
+                assert!(
+                    header
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-'),
+                    "{name}: {header} reached the origin"
+                );
+                let folded = header.to_ascii_lowercase();
                 assert!(
                     !overrides.contains(&folded.as_str()),
                     "{name}: {header} reached the origin"
