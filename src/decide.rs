@@ -15,7 +15,7 @@ use crate::problem::{Code, Problem};
 use crate::ratelimit::{self, LimitPolicy, Verdict};
 use crate::record::{KeyRecord, KeyStatus};
 use crate::scope;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::net::IpAddr;
 
 /// What to do with a request before any lookup.
@@ -60,8 +60,11 @@ pub fn before_lookup_with_subprotocol<'a>(
     authorization: Option<&str>,
     subprotocol_key: Option<&str>,
 ) -> Result<Gate<'a>, Problem> {
-    let path =
-        path::canonicalize(raw_path).map_err(|e| Problem::new(Code::InvalidPath, e.message()))?;
+    let invalid = |e: path::PathError| Problem::new(Code::InvalidPath, e.message());
+    let path = path::canonicalize(raw_path).map_err(invalid)?;
+    if config.policy.case_insensitive() {
+        path::check_case(&path).map_err(invalid)?;
+    }
     if is_reserved(&path) {
         return Err(Problem::new(
             Code::NotFound,
@@ -387,146 +390,6 @@ pub fn rate_limited(verdict: &Verdict) -> Problem {
     p
 }
 
-/// The identity headers that the origin receives for an authorized key.
-pub fn identity_headers(record: &KeyRecord) -> Vec<(&'static str, String)> {
-    let mut headers = vec![
-        ("x-keyward-key-id", record.id.clone()),
-        ("x-keyward-team", record.team.clone()),
-        ("x-keyward-scopes", record.scopes.join(" ")),
-    ];
-    if let Some(subject) = &record.subject {
-        headers.push(("x-keyward-subject", subject.clone()));
-    }
-    if let Some(meta) = &record.meta {
-        headers.push(("x-keyward-meta", ascii_json(&Value::Object(meta.clone()))));
-    }
-    headers
-}
-
-/// Compact JSON with every non-ASCII character escaped (`\uXXXX`, surrogate pairs
-/// above the BMP), so that it is a valid header value.
-pub fn ascii_json(value: &Value) -> String {
-    let json = value.to_string();
-    let mut out = String::with_capacity(json.len());
-    for c in json.chars() {
-        if c.is_ascii() {
-            out.push(c);
-        } else {
-            let mut units = [0u16; 2];
-            for u in c.encode_utf16(&mut units) {
-                out.push_str(&format!("\\u{u:04x}"));
-            }
-        }
-    }
-    out
-}
-
-/// Headers that never travel between a client and the origin through keyward:
-/// hop-by-hop headers (RFC 9110 §7.6.1) and the host, which the fetch sets.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-];
-
-/// Headers that keyward sets itself on every forwarded request, from what it knows
-/// of the client: a client's own are never passed on as they are.
-pub const FORWARDED_HEADERS: &[&str] =
-    &["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"];
-
-/// The forwarded headers the origin receives: `X-Forwarded-For` is the client's
-/// address (`CF-Connecting-IP`), appended to the client's own value when
-/// `append` (`FORWARDED_FOR = "append"`), alone otherwise; `X-Forwarded-Proto` and
-/// `X-Forwarded-Host` are the scheme and host of the URL the client used
-/// (`scheme://host[:port]`). Without an address, `append` passes the client's value
-/// on and `replace` sends none.
-pub fn forwarded_for_headers(
-    client_ip: Option<IpAddr>,
-    client_xff: Option<&str>,
-    append: bool,
-    origin: &str,
-) -> Vec<(&'static str, String)> {
-    let mut headers = Vec::with_capacity(3);
-    let sent = client_xff
-        .map(str::trim)
-        .filter(|v| !v.is_empty() && append);
-    let xff = match (sent, client_ip) {
-        (Some(sent), Some(ip)) => Some(format!("{sent}, {ip}")),
-        (Some(sent), None) => Some(sent.to_string()),
-        (None, Some(ip)) => Some(ip.to_string()),
-        (None, None) => None,
-    };
-    if let Some(xff) = xff {
-        headers.push(("x-forwarded-for", xff));
-    }
-    if let Some((scheme, host)) = origin.split_once("://") {
-        headers.push(("x-forwarded-proto", scheme.to_string()));
-        headers.push(("x-forwarded-host", host.to_string()));
-    }
-    headers
-}
-
-/// Headers that make an origin act on another method or path than the one keyward
-/// judged (method overrides, rewrites), or that assert where the request came from
-/// (`Forwarded`): never forwarded from a client.
-pub const OVERRIDE_HEADERS: &[&str] = &[
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
-    "x-original-method",
-    "x-original-url",
-    "x-original-uri",
-    "x-rewrite-url",
-    "x-override-url",
-    "x-envoy-original-path",
-    "forwarded",
-];
-
-/// A header name as CGI, WSGI, Rack and PHP read it: `_` and `-` are the same
-/// (`X-Keyward_Team` reaches them as `HTTP_X_KEYWARD_TEAM`).
-fn cgi_name(name: &str) -> std::borrow::Cow<'_, str> {
-    if name.contains('_') {
-        std::borrow::Cow::Owned(name.replace('_', "-"))
-    } else {
-        std::borrow::Cow::Borrowed(name)
-    }
-}
-
-/// Whether a client request header (lowercase `name`) is forwarded to the origin.
-/// `connection` is the client's `Connection` header, whose tokens name further
-/// hop-by-hop headers. Names are compared with `_` read as `-`, so that no spelling
-/// of a header keyward sets or drops reaches the origin: client-sent `X-Keyward-*`,
-/// hop-by-hop and [`OVERRIDE_HEADERS`] are always dropped.
-pub fn forward_request_header(
-    name: &str,
-    forward_authorization: bool,
-    connection: Option<&str>,
-) -> bool {
-    let name = cgi_name(name);
-    let name = name.as_ref();
-    if name.starts_with("x-keyward-")
-        || HOP_BY_HOP.contains(&name)
-        || OVERRIDE_HEADERS.contains(&name)
-        || FORWARDED_HEADERS.contains(&name)
-    {
-        return false;
-    }
-    if name == "authorization" {
-        return forward_authorization;
-    }
-    !connection.is_some_and(|c| {
-        c.split(',')
-            .any(|t| cgi_name(&t.trim().to_ascii_lowercase()) == name)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -798,26 +661,6 @@ mod tests {
     }
 
     #[test]
-    fn meta_travels_as_ascii_json() {
-        let mut r = record(&[]);
-        assert!(!identity_headers(&r)
-            .iter()
-            .any(|(n, _)| *n == "x-keyward-meta"));
-        r.meta = json!({"tier": "gold", "name": "Zoë 😀", "n": 1})
-            .as_object()
-            .cloned();
-        let (_, meta) = identity_headers(&r)
-            .into_iter()
-            .find(|(n, _)| *n == "x-keyward-meta")
-            .unwrap();
-        assert!(meta.is_ascii(), "{meta}");
-        assert!(meta.contains(r"Zo\u00eb \ud83d\ude00"), "{meta}");
-        let back: Value = serde_json::from_str(&meta).unwrap();
-        assert_eq!(back["name"], "Zoë 😀");
-        assert_eq!(back["n"], 1);
-    }
-
-    #[test]
     fn insufficient_scope_names_the_scopes() {
         let c = config();
         let route = c.policy.judge("POST", "/documents/1");
@@ -1055,89 +898,5 @@ mod tests {
 
     fn first_verdict(policies: &[ratelimit::LimitPolicy]) -> Verdict {
         ratelimit::admit(policies, &mut ratelimit::Counters::new(), 0)
-    }
-
-    #[test]
-    fn identity() {
-        let h = identity_headers(&record(&["documents.read", "audit.log"]));
-        assert_eq!(
-            h,
-            vec![
-                ("x-keyward-key-id", "key_1".to_string()),
-                ("x-keyward-team", "acme".to_string()),
-                ("x-keyward-scopes", "documents.read audit.log".to_string()),
-                ("x-keyward-subject", "user_9".to_string()),
-            ]
-        );
-    }
-
-    #[track_caller]
-    fn check_forward(name: &str, forward_auth: bool, connection: Option<&str>, expected: bool) {
-        assert_eq!(
-            forward_request_header(name, forward_auth, connection),
-            expected,
-            "{name}"
-        );
-    }
-
-    #[test]
-    fn forwarded_headers() {
-        check_forward("accept", false, None, true);
-        check_forward("content-type", false, None, true);
-        check_forward("authorization", false, None, false);
-        check_forward("authorization", true, None, true);
-        check_forward("x-keyward-team", false, None, false);
-        check_forward("x-keyward-anything", true, None, false);
-        check_forward("connection", false, None, false);
-        check_forward("transfer-encoding", false, None, false);
-        check_forward("host", false, None, false);
-        check_forward("x-custom", false, Some("close, X-Custom"), false);
-        check_forward("x-other", false, Some("close, X-Custom"), true);
-        // Underscore spellings of what keyward sets or drops.
-        check_forward("x-keyward_team", false, None, false);
-        check_forward("x_keyward_key_id", false, None, false);
-        check_forward("x_keyward-subject", false, None, false);
-        check_forward("transfer_encoding", false, None, false);
-        check_forward("x_http_method_override", false, None, false);
-        check_forward("x-custom_name", false, None, true);
-        check_forward("x-custom_name", false, Some("X-Custom-Name"), false);
-        check_forward("x-custom-name", false, Some("x_custom_name"), false);
-        // Overrides of the method or path that keyward judged.
-        for name in OVERRIDE_HEADERS {
-            check_forward(name, true, None, false);
-        }
-        // keyward sets these itself (forwarded_for_headers).
-        check_forward("x-forwarded-host", false, None, false);
-        check_forward("x_forwarded_for", false, None, false);
-        check_forward("x-forwarded-proto", true, None, false);
-        check_forward("x-forwarded-port", false, None, true);
-    }
-
-    #[test]
-    fn forwarded_headers_say_who_the_client_is() {
-        #[track_caller]
-        fn check(ip: Option<&str>, sent: Option<&str>, append: bool, xff: Option<&str>) {
-            let ip = ip.map(|i| i.parse().unwrap());
-            let got = forwarded_for_headers(ip, sent, append, "https://api.example.com:8443");
-            let find = |n: &str| got.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str());
-            assert_eq!(find("x-forwarded-for"), xff, "{ip:?} {sent:?} {append}");
-            assert_eq!(find("x-forwarded-proto"), Some("https"));
-            assert_eq!(find("x-forwarded-host"), Some("api.example.com:8443"));
-        }
-        let ip = Some("203.0.113.9");
-        // replace (the default): only the address Cloudflare saw.
-        check(ip, Some("6.6.6.6"), false, Some("203.0.113.9"));
-        check(ip, None, false, Some("203.0.113.9"));
-        check(None, Some("6.6.6.6"), false, None);
-        // append: the client's chain, then the address Cloudflare saw.
-        check(
-            ip,
-            Some("10.0.0.1, 10.0.0.2"),
-            true,
-            Some("10.0.0.1, 10.0.0.2, 203.0.113.9"),
-        );
-        check(ip, Some("  "), true, Some("203.0.113.9"));
-        check(None, Some("10.0.0.1"), true, Some("10.0.0.1"));
-        check(Some("2001:db8::1"), None, false, Some("2001:db8::1"));
     }
 }

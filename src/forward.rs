@@ -101,10 +101,7 @@ pub fn is_asserted(name: &str) -> bool {
 /// not empty. The one spelling check of the policy: any other byte is `_` to a
 /// CGI origin.
 pub fn is_plain(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// Why a client's header is not forwarded.
@@ -554,7 +551,10 @@ mod tests {
         let plain = config(&[]);
         let got = forwarded(
             &plain,
-            &[("Accept", "*/*"), ("Sec-WebSocket-Protocol", "keyward.bearer.k")],
+            &[
+                ("Accept", "*/*"),
+                ("Sec-WebSocket-Protocol", "keyward.bearer.k"),
+            ],
             None,
             Some(None),
         );

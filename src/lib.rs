@@ -18,6 +18,7 @@ pub mod directory;
 pub mod expiry;
 pub mod failopen;
 pub mod field;
+pub mod forward;
 pub mod ident;
 pub mod identity;
 pub mod key;

@@ -39,6 +39,9 @@ pub enum PathError {
     PaddedSegment,
     /// Escapes that are not UTF-8 (such as an overlong `%C0%AE`).
     NotUtf8,
+    /// Under `case_insensitive`: a character that case-insensitive origins fold
+    /// differently ([`case_ambiguous`]).
+    CaseAmbiguous,
 }
 
 impl PathError {
@@ -69,6 +72,9 @@ impl PathError {
             }
             PathError::NotUtf8 => {
                 "the path's escapes do not decode to UTF-8 (an overlong or broken sequence), which is refused"
+            }
+            PathError::CaseAmbiguous => {
+                "the path holds a character that case-insensitive origins fold in different ways (such as \u{17f}, \u{212a}, \u{130} or \u{131}, which some read as ASCII letters); with case_insensitive it is refused"
             }
         }
     }
@@ -188,6 +194,55 @@ fn hex_at(bytes: &[u8], at: usize) -> Option<u8> {
         return None;
     }
     u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
+}
+
+/// Whether case-insensitive origins could fold `c` in different ways: some of its
+/// case mappings (full lower, full upper, and each of the two round trips) reach
+/// ASCII, or its round trip through uppercase is not its lowercase. Java's
+/// `equalsIgnoreCase` reads `\u{17f}` as `s`, `\u{212a}` as `k`, and `\u{130}`
+/// and `\u{131}` as `i`; Python's `casefold` reads `ß` as `ss`; `ς` is `σ` to
+/// one and not to another. Every other character folds alike everywhere, to its
+/// lowercase ([`fold`]); `tests/fixtures/case-folding/` holds the groups that
+/// Java, Python and JavaScript equate, which the tests check against.
+pub fn case_ambiguous(c: char) -> bool {
+    CASE_AMBIGUOUS.binary_search(&c).is_ok()
+}
+
+/// Every character for which [`case_ambiguous`] holds, in order: a table rather
+/// than the computation (in the tests, `ambiguous_by_its_mappings`), which would
+/// bring the whole uppercase mapping into the worker. A new Unicode version
+/// fails the test that compares them, which prints the new table.
+const CASE_AMBIGUOUS: [char; 128] = [
+    '\u{b5}', '\u{df}', '\u{130}', '\u{131}', '\u{149}', '\u{17f}', '\u{1f0}', '\u{345}',
+    '\u{390}', '\u{3b0}', '\u{3c2}', '\u{3d0}', '\u{3d1}', '\u{3d5}', '\u{3d6}', '\u{3f0}',
+    '\u{3f1}', '\u{3f5}', '\u{587}', '\u{1c80}', '\u{1c81}', '\u{1c82}', '\u{1c83}', '\u{1c84}',
+    '\u{1c85}', '\u{1c86}', '\u{1c87}', '\u{1c88}', '\u{1e96}', '\u{1e97}', '\u{1e98}', '\u{1e99}',
+    '\u{1e9a}', '\u{1e9b}', '\u{1e9e}', '\u{1f50}', '\u{1f52}', '\u{1f54}', '\u{1f56}', '\u{1f80}',
+    '\u{1f81}', '\u{1f82}', '\u{1f83}', '\u{1f84}', '\u{1f85}', '\u{1f86}', '\u{1f87}', '\u{1f88}',
+    '\u{1f89}', '\u{1f8a}', '\u{1f8b}', '\u{1f8c}', '\u{1f8d}', '\u{1f8e}', '\u{1f8f}', '\u{1f90}',
+    '\u{1f91}', '\u{1f92}', '\u{1f93}', '\u{1f94}', '\u{1f95}', '\u{1f96}', '\u{1f97}', '\u{1f98}',
+    '\u{1f99}', '\u{1f9a}', '\u{1f9b}', '\u{1f9c}', '\u{1f9d}', '\u{1f9e}', '\u{1f9f}', '\u{1fa0}',
+    '\u{1fa1}', '\u{1fa2}', '\u{1fa3}', '\u{1fa4}', '\u{1fa5}', '\u{1fa6}', '\u{1fa7}', '\u{1fa8}',
+    '\u{1fa9}', '\u{1faa}', '\u{1fab}', '\u{1fac}', '\u{1fad}', '\u{1fae}', '\u{1faf}', '\u{1fb2}',
+    '\u{1fb3}', '\u{1fb4}', '\u{1fb6}', '\u{1fb7}', '\u{1fbc}', '\u{1fbe}', '\u{1fc2}', '\u{1fc3}',
+    '\u{1fc4}', '\u{1fc6}', '\u{1fc7}', '\u{1fcc}', '\u{1fd2}', '\u{1fd3}', '\u{1fd6}', '\u{1fd7}',
+    '\u{1fe2}', '\u{1fe3}', '\u{1fe4}', '\u{1fe6}', '\u{1fe7}', '\u{1ff2}', '\u{1ff3}', '\u{1ff4}',
+    '\u{1ff6}', '\u{1ff7}', '\u{1ffc}', '\u{212a}', '\u{fb00}', '\u{fb01}', '\u{fb02}', '\u{fb03}',
+    '\u{fb04}', '\u{fb05}', '\u{fb06}', '\u{fb13}', '\u{fb14}', '\u{fb15}', '\u{fb16}', '\u{fb17}',
+];
+
+/// Refuses, for a case-insensitive origin, a canonical path holding a
+/// [`case_ambiguous`] character (escaped or not).
+pub fn check_case(canonical: &str) -> Result<(), PathError> {
+    if canonical.is_ascii() && !canonical.contains('%') {
+        return Ok(());
+    }
+    let decoded = decoded_bytes(canonical).map_err(|_| PathError::NotUtf8)?;
+    if decoded.chars().any(case_ambiguous) {
+        Err(PathError::CaseAmbiguous)
+    } else {
+        Ok(())
+    }
 }
 
 /// The form of a canonical path that a case-insensitive origin routes by: escapes
@@ -325,6 +380,7 @@ mod tests {
             ControlCharacter,
             PaddedSegment,
             NotUtf8,
+            CaseAmbiguous,
         ];
         let messages: std::collections::BTreeSet<&str> = all.iter().map(|e| e.message()).collect();
         assert_eq!(messages.len(), all.len());
@@ -347,6 +403,112 @@ mod tests {
         check("/caf%C3%A9", "/café");
         check("/%E2%84%AAeys", "/keys");
         check("/a%3Fb", "/a?b");
+    }
+
+    /// Whether case-insensitive origins could fold `c` in different ways: some of
+    /// its case mappings (full lower, full upper, and each of the two round trips)
+    /// reach ASCII, or its round trip through uppercase is not its lowercase.
+    fn ambiguous_by_its_mappings(c: char) -> bool {
+        if c.is_ascii() {
+            return false;
+        }
+        let lower: String = c.to_lowercase().collect();
+        let upper: String = c.to_uppercase().collect();
+        let round: String = upper.chars().flat_map(char::to_lowercase).collect();
+        let back: String = lower.chars().flat_map(char::to_uppercase).collect();
+        round != lower
+            || [lower, upper, back]
+                .iter()
+                .any(|s| s.bytes().any(|b| b.is_ascii()))
+    }
+
+    #[test]
+    fn the_table_is_the_mappings() {
+        let computed: Vec<char> = (0..=0x10FFFF)
+            .filter_map(char::from_u32)
+            .filter(|c| ambiguous_by_its_mappings(*c))
+            .collect();
+        let table: Vec<String> = computed
+            .iter()
+            .map(|c| format!("'\\u{{{:x}}}'", *c as u32))
+            .collect();
+        assert_eq!(
+            CASE_AMBIGUOUS.as_slice(),
+            computed.as_slice(),
+            "CASE_AMBIGUOUS for this Unicode version: [{}]",
+            table.join(", ")
+        );
+    }
+
+    #[test]
+    fn characters_that_origins_fold_differently() {
+        for c in [
+            '\u{17f}', '\u{212a}', '\u{130}', '\u{131}', 'ß', 'ς', 'ﬀ', 'ǰ', 'µ',
+        ] {
+            assert!(case_ambiguous(c), "{c:?}");
+        }
+        for c in ['a', 'Z', '/', 'é', 'É', 'σ', 'Σ', 'ж', 'Ж', '日', '😀', 'Å'] {
+            assert!(!case_ambiguous(c), "{c:?}");
+        }
+        assert_eq!(check_case("/admin"), Ok(()));
+        assert_eq!(check_case("/caf%C3%A9"), Ok(()));
+        assert_eq!(check_case("/100%25"), Ok(()));
+        assert_eq!(check_case("/adm%C4%B0N"), Err(PathError::CaseAmbiguous));
+        assert_eq!(check_case("/adm%C4%B1n"), Err(PathError::CaseAmbiguous));
+        assert_eq!(check_case("/%C5%BFecrets/1"), Err(PathError::CaseAmbiguous));
+        assert_eq!(check_case("/%E2%84%AAeys"), Err(PathError::CaseAmbiguous));
+        assert_eq!(check_case("/\u{17f}ecrets"), Err(PathError::CaseAmbiguous));
+    }
+
+    /// The groups of characters that Java's `equalsIgnoreCase`, Python's
+    /// `casefold` and `lower`, and JavaScript's `/iu` equate (generated from
+    /// them): for every two members of a group (and its key, such as `ss` for
+    /// `ß`), keyward refuses one of them or folds both alike.
+    #[test]
+    fn every_folding_rule_meets_keywards() {
+        let groups = include_str!("../tests/fixtures/case-folding/groups.tsv");
+        let text = |cps: &str| -> String {
+            cps.split(' ')
+                .map(|n| char::from_u32(n.parse().unwrap()).unwrap())
+                .collect()
+        };
+        let mut rules = std::collections::BTreeMap::new();
+        for line in groups.lines().filter(|l| !l.starts_with('#')) {
+            let mut parts = line.split('\t');
+            let (rule, key, members) = (
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+            );
+            *rules.entry(rule).or_insert(0) += 1;
+            let mut all: Vec<String> = members.split(' ').map(text).collect();
+            all.push(text(key));
+            let escaped = |s: &str| -> String {
+                s.bytes()
+                    .map(|b| {
+                        if b.is_ascii_alphanumeric() {
+                            (b as char).to_string()
+                        } else {
+                            format!("%{b:02X}")
+                        }
+                    })
+                    .collect()
+            };
+            for a in &all {
+                for b in &all {
+                    let (pa, pb) = (format!("/x{}y", escaped(a)), format!("/x{}y", escaped(b)));
+                    let refused = check_case(&pa).is_err() || check_case(&pb).is_err();
+                    assert!(
+                        refused || fold(&pa) == fold(&pb),
+                        "{rule}: {a:?} and {b:?}: {} against {}",
+                        fold(&pa),
+                        fold(&pb)
+                    );
+                }
+            }
+        }
+        assert_eq!(rules.len(), 4, "{rules:?}");
+        assert!(rules.values().all(|n| *n > 1000), "{rules:?}");
     }
 
     #[test]

@@ -104,6 +104,12 @@ impl Policy {
         all
     }
 
+    /// Whether the origin routes paths without regard to case: a path must then
+    /// pass [`path::check_case`] before it is judged.
+    pub fn case_insensitive(&self) -> bool {
+        self.case_insensitive
+    }
+
     /// Judges a request by its method and canonical path.
     pub fn judge(&self, method: &str, canonical_path: &str) -> RouteDecision<'_> {
         self.judge_priced(method, canonical_path).0
@@ -147,7 +153,23 @@ impl Policy {
 }
 
 impl Pattern {
-    fn parse(s: &str) -> Result<Pattern, String> {
+    /// Parses a pattern, folded as a case-insensitive origin reads it when `fold`
+    /// (a literal that such origins fold in different ways is refused).
+    fn parse(s: &str, fold: bool) -> Result<Pattern, String> {
+        let pattern = Pattern::parse_exact(s)?;
+        if !fold {
+            return Ok(pattern);
+        }
+        for seg in &pattern.segments {
+            if let Seg::Literal(lit) = seg {
+                path::check_case(&format!("/{lit}"))
+                    .map_err(|_| format!("{s:?} holds a character that case-insensitive origins fold in different ways (such as {})", "\u{17f}, \u{212a}, \u{130} or \u{131}"))?;
+            }
+        }
+        Ok(pattern.folded())
+    }
+
+    fn parse_exact(s: &str) -> Result<Pattern, String> {
         let rest = s
             .strip_prefix('/')
             .ok_or_else(|| format!("{s:?} must start with '/'"))?;
@@ -244,7 +266,10 @@ fn parse_policy(value: &Value, errors: &mut Vec<FieldError>) -> Policy {
             Some(items) => {
                 for (i, item) in items.iter().enumerate() {
                     let field = format!("POLICY.public[{i}]");
-                    match item.as_str().map(Pattern::parse) {
+                    match item
+                        .as_str()
+                        .map(|p| Pattern::parse(p, policy.case_insensitive))
+                    {
                         Some(Ok(p)) => policy.public.push(p),
                         Some(Err(msg)) => errors.push(FieldError::new(field, msg)),
                         None => errors.push(FieldError::new(field, "must be a path string")),
@@ -270,7 +295,12 @@ fn parse_policy(value: &Value, errors: &mut Vec<FieldError>) -> Policy {
         match routes.as_array() {
             Some(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    if let Some(route) = parse_route(item, &format!("POLICY.routes[{i}]"), errors) {
+                    if let Some(route) = parse_route(
+                        item,
+                        &format!("POLICY.routes[{i}]"),
+                        policy.case_insensitive,
+                        errors,
+                    ) {
                         policy.routes.push(route);
                     }
                 }
@@ -281,16 +311,15 @@ fn parse_policy(value: &Value, errors: &mut Vec<FieldError>) -> Policy {
             )),
         }
     }
-    if policy.case_insensitive {
-        policy.public = policy.public.into_iter().map(Pattern::folded).collect();
-        for route in &mut policy.routes {
-            route.path = route.path.clone().folded();
-        }
-    }
     policy
 }
 
-fn parse_route(value: &Value, field: &str, errors: &mut Vec<FieldError>) -> Option<Route> {
+fn parse_route(
+    value: &Value,
+    field: &str,
+    fold: bool,
+    errors: &mut Vec<FieldError>,
+) -> Option<Route> {
     let Some(obj) = value.as_object() else {
         errors.push(FieldError::new(
             field,
@@ -333,7 +362,10 @@ fn parse_route(value: &Value, field: &str, errors: &mut Vec<FieldError>) -> Opti
             vec![]
         }
     };
-    let path = match obj.get("path").map(|p| p.as_str().map(Pattern::parse)) {
+    let path = match obj
+        .get("path")
+        .map(|p| p.as_str().map(|p| Pattern::parse(p, fold)))
+    {
         Some(Some(Ok(p))) => Some(p),
         Some(Some(Err(msg))) => {
             errors.push(FieldError::new(format!("{field}.path"), msg));
@@ -680,6 +712,20 @@ mod tests {
             "POLICY.case_insensitive",
             "must be true",
         );
+        // Under case_insensitive, a literal that origins fold in different ways.
+        check_error(
+            json!({"case_insensitive": true, "public": ["/\u{17f}tatic/**"]}),
+            "POLICY.public[0]",
+            "fold in different ways",
+        );
+        check_error(
+            json!({"case_insensitive": true, "routes": [
+                {"method": "*", "path": "/adm%C4%B0n", "deny": true}
+            ]}),
+            "POLICY.routes[0].path",
+            "fold in different ways",
+        );
+        assert!(Policy::parse(&json!({"public": ["/\u{17f}tatic/**"]})).is_ok());
         check_error(
             json!({"public": ["health"]}),
             "POLICY.public[0]",

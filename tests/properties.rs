@@ -142,6 +142,44 @@ proptest! {
         }
     }
 
+    /// A case-insensitive origin routes a path the way keyward judged it, under
+    /// each folding rule that origins use (Java's `equalsIgnoreCase`, Python's
+    /// `casefold` and `lower`, JavaScript's `/iu`): any letter of a protected
+    /// path may be spelled as anything that rule equates with it, and keyward
+    /// either refuses the path or judges it as the plain path.
+    #[test]
+    fn a_case_insensitive_origin_routes_what_was_judged(
+        segs in prop::collection::vec(prop::sample::select(vec!["admin", "secrets", "internal", "static", "keys", "public", "x1"]), 1..4),
+        rule in 0usize..4,
+        picks in prop::collection::vec(any::<prop::sample::Index>(), 24),
+        upper in prop::collection::vec(any::<bool>(), 24),
+    ) {
+        let plain = format!("/{}", segs.join("/"));
+        let rules = folding_rules();
+        let (name, groups) = &rules[rule];
+        let mut spelled = String::new();
+        for (i, ch) in plain.chars().enumerate() {
+            let ch = if upper[i % 24] { ch.to_ascii_uppercase() } else { ch };
+            let choices = groups.get(&ch.to_ascii_lowercase()).map(Vec::as_slice).unwrap_or(&[]);
+            match choices {
+                [] => spelled.push(ch),
+                c => spelled.push_str(&c[picks[i % 24].index(c.len())]),
+            }
+        }
+        let raw: String = spelled.bytes().map(|b| if b.is_ascii() { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
+        let c = case_insensitive_config();
+        let want = c.policy.judge("GET", &plain);
+        let bearer = format!("Bearer {}", a_key(&c.key_prefix, b"case"));
+        match keyward::decide::before_lookup(&c, "GET", &raw, Some(&bearer)) {
+            Err(p) => prop_assert_eq!(p.code, keyward::problem::Code::InvalidPath, "{}: {}", name, spelled),
+            Ok(keyward::decide::Gate::Public { .. }) => prop_assert_eq!(want, keyward::policy::RouteDecision::Public, "{}: {}", name, spelled),
+            Ok(keyward::decide::Gate::Lookup { route, .. }) => prop_assert_eq!(route, want, "{}: {}", name, spelled),
+        }
+        // The plain path in any ASCII case is never refused.
+        let ascii: String = plain.chars().enumerate().map(|(i, ch)| if upper[i % 24] { ch.to_ascii_uppercase() } else { ch }).collect();
+        prop_assert!(path::check_case(&ascii).is_ok());
+    }
+
     /// Leased admission never overshoots: whatever the interleaving of isolates
     /// admitting, renewing, returning, failing and vanishing, with exact admissions
     /// mixed in and the clock moving, no window of any policy admits more than its
@@ -469,6 +507,67 @@ proptest! {
         let get = |n: &str| if n == identity::SIGNATURE_HEADER { Some(header.as_str()) } else { None };
         let _ = identity::verify(b"secret", "GET", "/", get, 1_800_000_000, 300);
     }
+}
+
+/// A policy for an origin that routes without regard to case, with denied and
+/// scoped paths whose letters have look-alikes (`ſ`, `K`, `İ`, `ı`).
+fn case_insensitive_config() -> Config {
+    Config::from_vars(|name| match name {
+        "POLICY" => Some(json!({
+            "case_insensitive": true,
+            "unmatched": "authenticate",
+            "public": ["/static/**", "/public"],
+            "routes": [
+                {"method": "*", "path": "/admin", "deny": true},
+                {"method": "*", "path": "/internal/**", "deny": true},
+                {"method": "GET", "path": "/secrets/**", "scopes": ["secrets.read"]},
+                {"method": "GET", "path": "/keys/*", "scopes": ["keys.read"]}
+            ]
+        })),
+        "ORIGIN_URL" => Some(json!("http://127.0.0.1:1")),
+        _ => None,
+    })
+    .unwrap()
+}
+
+/// Per folding rule (`tests/fixtures/case-folding/groups.tsv`, generated from
+/// Java, Python and Node): for each ASCII letter, every other spelling that the
+/// rule equates with it.
+fn folding_rules() -> &'static [FoldingRule] {
+    static RULES: std::sync::OnceLock<Vec<FoldingRule>> = std::sync::OnceLock::new();
+    RULES.get_or_init(read_folding_rules)
+}
+
+/// A folding rule's name, and for each ASCII letter the other spellings it equates.
+type FoldingRule = (String, std::collections::HashMap<char, Vec<String>>);
+
+fn read_folding_rules() -> Vec<FoldingRule> {
+    let text = include_str!("fixtures/case-folding/groups.tsv");
+    let mut rules: Vec<FoldingRule> = Vec::new();
+    let chars = |cps: &str| -> String {
+        cps.split(' ')
+            .map(|n| char::from_u32(n.parse().unwrap()).unwrap())
+            .collect()
+    };
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let parts: Vec<&str> = line.split('\t').collect();
+        let mut all: Vec<String> = parts[2].split(' ').map(chars).collect();
+        all.push(chars(parts[1]));
+        let Some(letter) = all
+            .iter()
+            .find(|m| m.len() == 1 && m.as_bytes()[0].is_ascii_alphabetic())
+            .map(|m| m.as_bytes()[0].to_ascii_lowercase() as char)
+        else {
+            continue;
+        };
+        if rules.last().is_none_or(|(r, _)| r != parts[0]) {
+            rules.push((parts[0].to_string(), Default::default()));
+        }
+        let entry = rules.last_mut().unwrap().1.entry(letter).or_default();
+        entry.extend(all.into_iter().filter(|m| m.len() > 1 || !m.is_ascii()));
+    }
+    assert_eq!(rules.len(), 4);
+    rules
 }
 
 /// Percent-decodes every valid escape, as a lax origin does.

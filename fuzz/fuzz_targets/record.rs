@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = r.status(1_800_000_000_000);
         let _ = r.is_live(1_800_000_000_000);
         let _ = keyward::admin::key_view(&r, 1_800_000_000_000, None);
-        let _ = keyward::decide::identity_headers(&r);
+        let _ = keyward::forward::identity_headers(&r);
         let again = serde_json::to_string(&r).expect("a record serialises");
         assert_eq!(serde_json::from_str::<keyward::record::KeyRecord>(&again).ok(), Some(r));
     }

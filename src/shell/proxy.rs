@@ -3,8 +3,7 @@
 use super::runtime;
 use super::{Ctx, RawRequest, RawResponse};
 use crate::config::Config;
-use crate::decide;
-use crate::identity;
+use crate::forward;
 use crate::problem::{Code, Problem};
 use crate::record::KeyRecord;
 use serde_json::json;
@@ -61,72 +60,33 @@ pub async fn forward(
 ) -> Result<RawResponse, Problem> {
     let target = format!("{}{path}{query}", config.origin_url);
     let incoming = req.headers();
-    let connection = incoming.get("connection").ok().flatten();
+    let get = |name: &str| incoming.get(name).ok().flatten();
     let names = header_names(&incoming);
-    let dropped: Vec<&str> = names
-        .split('\n')
-        .filter(|name| {
-            !name.is_empty()
-                && !decide::forward_request_header(
-                    name,
-                    config.forward_authorization,
-                    connection.as_deref(),
-                )
-        })
-        .collect();
-    let headers = worker::Headers(headers_without(&incoming, &dropped.join("\n")));
-    if let Some(record) = record {
-        for (name, value) in decide::identity_headers(record) {
-            let _ = headers.set(name, &value);
-        }
-    }
-    let _ = headers.set("x-keyward-request-id", &ctx.request_id);
-    let client_xff = incoming.get("x-forwarded-for").ok().flatten();
-    let ip = super::client_ip(&incoming);
-    let forwarded = decide::forwarded_for_headers(
-        ip,
-        client_xff.as_deref(),
-        config.forwarded_for_append,
-        &ctx.origin,
-    );
-    for (name, value) in forwarded {
-        let _ = headers.set(name, &value);
-    }
-    match forwarding.protocols {
-        Some(Some(real)) => {
-            let _ = headers.set("sec-websocket-protocol", real);
-        }
-        Some(None) => {
-            let _ = headers.delete("sec-websocket-protocol");
-        }
-        None => {}
-    }
-    // An upgrade goes on as an upgrade: the runtime makes the handshake with the
-    // origin, and the origin's 101 and its socket come back to the client.
-    if forwarding.websocket {
-        let _ = headers.set("upgrade", "websocket");
-    }
-    if let Some(secret) = &config.identity_secret {
-        let signed_path = identity::origin_path(&config.origin_url, path);
-        let get = |name: &str| headers.get(name).ok().flatten();
-        let values: Vec<(&str, Option<String>)> = identity::SIGNED_HEADERS
-            .iter()
-            .map(|n| (*n, get(n)))
-            .collect();
-        let lookup = |name: &str| {
-            values
-                .iter()
-                .find(|(n, _)| *n == name)
-                .and_then(|(_, v)| v.as_deref())
-        };
-        let t = ctx.now_ms.div_euclid(1000);
-        let sig = identity::sign(secret.0.as_bytes(), t, method, &signed_path, lookup);
-        let _ = headers.set(identity::SIGNATURE_HEADER, &sig);
+    let (connection, forwarded_for) = (get("connection"), get("x-forwarded-for"));
+    let client = forward::Client {
+        names: &names,
+        connection: connection.as_deref(),
+        forwarded_for: forwarded_for.as_deref(),
+        ip: super::client_ip(&incoming),
+        origin: &ctx.origin,
+        websocket: forwarding.websocket,
+        protocols: forwarding.protocols,
+    };
+    let stamp = forward::Stamp {
+        request_id: &ctx.request_id,
+        method,
+        path,
+        now_s: ctx.now_ms.div_euclid(1000),
+    };
+    let out = forward::outgoing(config, &client, record, &stamp);
+    let headers = headers_without(&incoming, &out.drop.join("\n"));
+    for (name, value) in &out.set {
+        let _ = headers.set(name, value);
     }
 
     let init = RequestInit::new();
     init.set_method(method);
-    init.set_headers(&headers.0);
+    init.set_headers(&headers);
     init.set_redirect(RequestRedirect::Manual);
     if method != "GET" && method != "HEAD" {
         if let Some(body) = req.body() {

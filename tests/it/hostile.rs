@@ -942,3 +942,103 @@ fn hostile_input_gets_its_problem_and_never_reaches_the_origin() {
     let logs = w.logs();
     assert!(!logs.contains("panicked"), "a panic in the worker's logs");
 }
+
+/// Every character that some case-insensitive origin equates with an ASCII
+/// letter (Java's `equalsIgnoreCase`, Python's `casefold` and `lower`,
+/// JavaScript's `/iu`: `tests/fixtures/case-folding/`), in each spelling of a
+/// denied or scoped path under `case_insensitive`: refused, never forwarded.
+#[test]
+fn case_folding_exceptions_never_reach_a_case_insensitive_origin() {
+    let w = crate::case_insensitive_worker();
+    let (key, _) = w.issue(&fresh_team("folds"), json!({"name": "any", "scopes": []}));
+    let bearer = format!("Authorization: Bearer {key}");
+    let groups = include_str!("../fixtures/case-folding/groups.tsv");
+    let chars = |cps: &str| -> Vec<char> {
+        cps.split(' ')
+            .map(|n| char::from_u32(n.parse().unwrap()).unwrap())
+            .collect()
+    };
+    // (letter, a non-ASCII character some rule reads as it)
+    let mut exceptions: Vec<(char, char)> = Vec::new();
+    for line in groups.lines().filter(|l| !l.starts_with('#')) {
+        let parts: Vec<&str> = line.split('\t').collect();
+        let mut all = chars(parts[2]);
+        // A key of several characters (`ss` for `ß`) is no one letter's spelling.
+        if !parts[1].contains(' ') {
+            all.extend(chars(parts[1]));
+        }
+        let Some(letter) = all.iter().find(|c| c.is_ascii_alphabetic()) else {
+            continue;
+        };
+        for c in all.iter().filter(|c| !c.is_ascii()) {
+            if !exceptions.contains(&(letter.to_ascii_lowercase(), *c)) {
+                exceptions.push((letter.to_ascii_lowercase(), *c));
+            }
+        }
+    }
+    let letters: String = exceptions.iter().map(|(l, _)| *l).collect();
+    assert!(
+        ["i", "k", "s"].iter().all(|l| letters.contains(l)),
+        "{exceptions:?}"
+    );
+    let mut sent = 0;
+    for (letter, c) in &exceptions {
+        for plain in [
+            "/admin",
+            "/internal/x",
+            "/secrets/1",
+            "/static/a.css",
+            "/keys/1",
+        ] {
+            let Some(at) = plain.find(*letter) else {
+                continue;
+            };
+            let mut path = String::new();
+            for (i, b) in plain.char_indices() {
+                if i == at {
+                    path.push_str(
+                        &c.to_string()
+                            .bytes()
+                            .map(|b| format!("%{b:02X}"))
+                            .collect::<String>(),
+                    );
+                } else {
+                    path.push(b);
+                }
+            }
+            for headers in [vec![bearer.as_bytes()], vec![]] {
+                let r = raw_request(&w.url, &head("GET", &path, &headers), b"");
+                assert_eq!(
+                    (r.status, r.json()["code"].as_str()),
+                    (400, Some("INVALID_PATH")),
+                    "{path} ({c:?} for {letter:?}): {}",
+                    String::from_utf8_lossy(&r.body)
+                );
+                assert_ne!(
+                    r.header("x-origin"),
+                    Some("echo"),
+                    "{path} reached the origin"
+                );
+                sent += 1;
+            }
+        }
+    }
+    assert!(sent >= 20, "{sent} requests");
+    // The issue's reproduction, and the plain spellings that still meet the rules.
+    for (path, status) in [
+        ("/ADM%C4%B0N", 400),
+        ("/adm%C4%B1n", 400),
+        ("/%C5%BFecrets/1", 400),
+        ("/ADMIN", 403),
+        ("/SECRETS/1", 403),
+        ("/caf%C3%A9", 200),
+    ] {
+        let r = raw_request(&w.url, &head("GET", path, &[bearer.as_bytes()]), b"");
+        assert_eq!(
+            r.status,
+            status,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+}

@@ -234,7 +234,8 @@ pub fn case_insensitive_worker() -> &'static Worker {
     let policy = r#"{"case_insensitive": true, "unmatched": "authenticate",
                      "public": ["/static/**"],
                      "routes": [{"method": "*", "path": "/internal/**", "deny": true},
-                                {"method": "*", "path": "/admin", "deny": true}]}"#;
+                                {"method": "*", "path": "/admin", "deny": true},
+                                {"method": "GET", "path": "/secrets/**", "scopes": ["secrets.read"]}]}"#;
     shared(&W, &[("POLICY", policy)], WorkerOptions::default())
 }
 
