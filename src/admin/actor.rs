@@ -6,9 +6,12 @@
 //! the addresses it may be used from, its rate limits and its expiry. A key that a
 //! manager issues, imports or receives by rotation has each of them within the
 //! manager's own: the same subject and meta, networks inside its networks, limits
-//! no looser ([`ratelimit::within`]) and an expiry no later. A manager with
-//! credits issues no keys at all (each would bring a budget of its own), and
-//! rotates only keys with credits (a rotation keeps the chain's budget).
+//! no looser ([`ratelimit::within`]) and an expiry no later than its own end
+//! ([`Actor::not_after`]: its expiry, or the end of a rotation's grace). Meta is
+//! the manager's exactly, absence included. A manager with credits issues no keys
+//! at all (each would bring a budget of its own), and rotates only keys of its own
+//! rotation chain (a rotation keeps the chain's budget, so another chain's would
+//! be a budget beyond its own). A manager changes only [`MANAGER_FIELDS`].
 
 use crate::admin::NewKey;
 use crate::change::KeyUpdate;
@@ -24,6 +27,10 @@ use serde_json::json;
 
 /// The scope that lets a key manage its own team's keys.
 pub const MANAGE_SCOPE: &str = "keys.manage";
+
+/// The fields of a `PATCH` that a `keys:manage` key may set (scopes within its
+/// own); every other field is the admin token's.
+pub const MANAGER_FIELDS: [&str; 3] = ["name", "scopes", "enabled"];
 
 /// Who calls the admin API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,8 +50,9 @@ struct Powers<'a> {
     ip_allow: Option<&'a [IpNet]>,
     plan: Option<&'a str>,
     rate_limits: Option<&'a [ratelimit::LimitPolicy]>,
-    /// Whether the key's requests spend credits.
-    credited: bool,
+    /// The chain whose credits the key's requests spend (`None`: a new key, or
+    /// none to spend).
+    budget: Option<&'a str>,
 }
 
 impl<'a> Powers<'a> {
@@ -56,7 +64,7 @@ impl<'a> Powers<'a> {
             ip_allow: r.ip_allow.as_deref(),
             plan: r.plan.as_deref(),
             rate_limits: r.rate_limits.as_deref(),
-            credited: r.credits.is_some(),
+            budget: r.credits.is_some().then(|| r.authority()),
         }
     }
 
@@ -69,7 +77,7 @@ impl<'a> Powers<'a> {
             plan: n.plan.as_deref(),
             rate_limits: n.rate_limits.as_deref(),
             // A new key's credits are a budget of its own, beside its issuer's.
-            credited: false,
+            budget: None,
         }
     }
 }
@@ -98,11 +106,16 @@ impl Actor {
     }
 
     /// The latest time (Unix seconds) at which a key that this actor issues or
-    /// rotates may still work: the actor's own expiry (`None`: no bound).
+    /// rotates may still work: when the actor itself stops working, the earlier
+    /// of its expiry and its revocation (a rotation's grace ends with one)
+    /// (`None`: no bound).
     pub fn not_after(&self) -> Option<i64> {
         match self {
             Actor::Admin => None,
-            Actor::Key(k) => k.expires_at,
+            Actor::Key(k) => match (k.expires_at, k.revoked_at) {
+                (Some(e), Some(r)) => Some(e.min(r)),
+                (e, r) => e.or(r),
+            },
         }
     }
 
@@ -129,7 +142,9 @@ impl Actor {
         if p.subject != own.subject.as_deref() {
             beyond.push("subject");
         }
-        if p.meta.is_some_and(|m| Some(m) != own.meta.as_ref()) {
+        // Exactly the manager's, absence included: the origin trusts meta, and
+        // "no meta" may mean more to it than the manager's.
+        if p.meta != own.meta.as_ref() {
             beyond.push("meta");
         }
         if !networks_within(p.ip_allow, own.ip_allow.as_deref()) {
@@ -140,7 +155,9 @@ impl Actor {
         if !ratelimit::within(theirs, mine) {
             beyond.push("rate_limits");
         }
-        if own.credits.is_some() && !p.credited {
+        // A manager with credits spends only its own chain's: a new key would be a
+        // budget of its own, and another chain's key another budget.
+        if own.credits.is_some() && p.budget != Some(own.authority()) {
             beyond.push("credits");
         }
         Ok(beyond)
@@ -165,11 +182,11 @@ impl Actor {
         let beyond = self.beyond(&Powers::of_new(new), config)?;
         refuse_beyond(&beyond, "issue")?;
         let mut warnings = Vec::new();
-        if let Some(cap) = own.expires_at {
+        if let Some(cap) = self.not_after() {
             if new.expires_at.is_none_or(|e| e > cap) {
                 new.expires_at = Some(cap);
                 warnings.push(format!(
-                    "the key expires at {}, when the key that issued it does; a key never outlives its issuer",
+                    "the key expires at {}, when the key that issued it stops working; a key never outlives its issuer",
                     expiry::rfc3339(cap)
                 ));
             }
@@ -186,16 +203,15 @@ impl Actor {
         refuse_beyond(&beyond, "rotate")
     }
 
-    /// A key may change only `name`, `scopes` (within its own) and `enabled`.
+    /// A key may change only [`MANAGER_FIELDS`] (scopes within its own): every
+    /// other field, present or added later, is the admin token's.
     pub fn may_update(&self, update: &KeyUpdate) -> Result<(), Problem> {
         if let Actor::Key(_) = self {
-            let set = [
-                ("plan", update.limits.is_some()),
-                ("ip_allow", update.ip_allow.is_some()),
-                ("meta", update.meta.is_some()),
-                ("credits", update.credits.is_some()),
-            ];
-            let fields: Vec<&str> = set.iter().filter(|(_, s)| *s).map(|(f, _)| *f).collect();
+            let fields: Vec<&str> = update
+                .fields()
+                .into_iter()
+                .filter(|f| !MANAGER_FIELDS.contains(f))
+                .collect();
             if !fields.is_empty() {
                 return Err(Problem::new(
                     Code::Forbidden,
@@ -324,6 +340,20 @@ mod tests {
         assert_eq!(Actor::Admin.name(), "admin");
         assert_eq!(m.not_after(), Some(NOW + 30 * 86_400));
         assert_eq!(Actor::Admin.not_after(), None);
+        // A manager in a rotation's grace stops working when the grace ends.
+        let ending = |expires_at, revoked_at| {
+            Actor::key(KeyRecord {
+                expires_at,
+                revoked_at,
+                ..manager()
+            })
+            .not_after()
+        };
+        assert_eq!(ending(Some(NOW + 30), Some(NOW + 10)), Some(NOW + 10));
+        assert_eq!(ending(Some(NOW + 10), Some(NOW + 30)), Some(NOW + 10));
+        assert_eq!(ending(None, Some(NOW + 10)), Some(NOW + 10));
+        assert_eq!(ending(Some(NOW + 10), None), Some(NOW + 10));
+        assert_eq!(ending(None, None), None);
     }
 
     /// What a key issued with `body` by `actor` ends up with, or the refusal and
@@ -390,6 +420,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!((new.expires_at, warnings), (Some(NOW + 30 * 86_400), 1));
+        // A manager in a rotation's grace (it stops in an hour) issues keys that
+        // stop with it.
+        let leaving = Actor::key(KeyRecord {
+            revoked_at: Some(NOW + 3600),
+            ..manager()
+        });
+        let (new, warnings) = issue(
+            &leaving,
+            json!({"name": "abc", "scopes": [], "expires_in": "365d"}),
+        )
+        .unwrap();
+        assert_eq!((new.expires_at, warnings), (Some(NOW + 3600), 1));
         // Beyond the manager in each power.
         check_refused(json!({"name": "abc", "scopes": ["*"]}), json!(["*"]));
         check_refused(
@@ -475,15 +517,50 @@ mod tests {
             let got = issue(&credited, body.clone()).map(|_| ());
             assert_eq!(got, Err((Code::Forbidden, json!(["credits"]))), "{body}");
         }
-        // It rotates keys with credits (the chain's budget stays one), not others.
-        let target = |credits| KeyRecord {
+        // It rotates keys of its own chain (the chain's budget stays one), never
+        // another chain's, however few or many credits that one holds, nor a
+        // key without credits.
+        let target = |credits, lineage: Option<&str>| KeyRecord {
             id: "key_v".into(),
             credits,
+            lineage: lineage.map(String::from),
             ..manager()
         };
-        assert!(credited.may_rotate(&target(some), &config()).is_ok());
-        let p = credited.may_rotate(&target(None), &config()).unwrap_err();
-        assert_eq!(p.extensions["beyond_powers"], json!(["credits"]));
+        assert!(credited
+            .may_rotate(&target(some, Some("key_m")), &config())
+            .is_ok());
+        let myself = KeyRecord {
+            credits: some,
+            ..manager()
+        };
+        assert!(credited.may_rotate(&myself, &config()).is_ok());
+        for other in [
+            target(some, None),
+            target(some, Some("key_x")),
+            target(None, Some("key_m")),
+            target(None, None),
+        ] {
+            let p = credited.may_rotate(&other, &config()).unwrap_err();
+            assert_eq!(
+                p.extensions["beyond_powers"],
+                json!(["credits"]),
+                "{other:?}"
+            );
+        }
+        // A manager whose own chain is older rotates its chain's keys too.
+        let heir = Actor::key(KeyRecord {
+            id: "key_m2".into(),
+            lineage: Some("key_m".into()),
+            credits: some,
+            ..manager()
+        });
+        assert!(heir
+            .may_rotate(&target(some, Some("key_m")), &config())
+            .is_ok());
+        // A manager without credits rotates a key with them: unlimited covers it.
+        assert!(Actor::key(manager())
+            .may_rotate(&target(some, None), &config())
+            .is_ok());
         // Credits are the admin token's to change.
         let update = validate_update(br#"{"credits": {"add": 5}}"#, &config()).unwrap();
         assert_eq!(
@@ -534,6 +611,31 @@ mod tests {
             |t| t.meta = json!({"role": "owner"}).as_object().cloned(),
             Err(json!(["meta"])),
         );
+        // Meta is the manager's exactly: a manager with meta rotates no key
+        // without it (its successor would carry none), nor one with other meta.
+        let with_meta = || KeyRecord {
+            meta: json!({"role": "viewer"}).as_object().cloned(),
+            ..manager()
+        };
+        let m = Actor::key(with_meta());
+        for meta in [None, json!({"role": "owner"}).as_object().cloned()] {
+            let target = KeyRecord {
+                id: "key_v".into(),
+                meta,
+                ..with_meta()
+            };
+            let p = m.may_rotate(&target, &config()).unwrap_err();
+            assert_eq!(p.extensions["beyond_powers"], json!(["meta"]));
+        }
+        assert!(m
+            .may_rotate(
+                &KeyRecord {
+                    id: "key_v".into(),
+                    ..with_meta()
+                },
+                &config()
+            )
+            .is_ok());
         check_rotate(|t| t.ip_allow = None, Err(json!(["ip_allow"])));
         check_rotate(
             |t| (t.plan, t.rate_limits) = (None, None),
@@ -576,6 +678,10 @@ mod tests {
             r#"{"rate_limits":[]}"#,
             r#"{"meta":null}"#,
             r#"{"scopes":["*"]}"#,
+            r#"{"admission":"leased"}"#,
+            r#"{"admission":null}"#,
+            r#"{"plan":"pro"}"#,
+            r#"{"credits":{"add":1}}"#,
         ] {
             assert_eq!(
                 m.may_update(&update(body)).map_err(|p| p.code),
@@ -583,6 +689,14 @@ mod tests {
                 "{body}"
             );
         }
+        let p = m
+            .may_update(&update(r#"{"name":"abc","admission":"exact","meta":null}"#))
+            .unwrap_err();
+        assert_eq!(
+            p.extensions["admin_only_fields"],
+            json!(["meta", "admission"])
+        );
+        assert_eq!(MANAGER_FIELDS, ["name", "scopes", "enabled"]);
         assert!(Actor::Admin.may_update(&update(r#"{"meta":null}"#)).is_ok());
     }
 }

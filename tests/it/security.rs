@@ -135,6 +135,123 @@ fn a_manager_never_obtains_a_key_more_powerful_than_itself() {
     assert_eq!(successor["replaces"]["revoked_at"], m_expires);
 }
 
+/// A manager (`keys:manage`, acting for `bob`, for a year) with `extra` fields.
+fn edge_manager(team: &str, extra: Value) -> String {
+    let mut b = json!({"name": "manager", "scopes": ["keys:manage", "documents.read"],
+                       "subject": "bob", "expires_in": "365d"});
+    b.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    main_worker().issue(team, b).0
+}
+
+/// A key of `bob`'s with `extra` fields: its id.
+fn bobs_key(team: &str, extra: Value) -> String {
+    let mut b = json!({"name": "bob's", "scopes": ["documents.read"], "subject": "bob",
+                       "expires_in": "365d"});
+    b.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let (_, v) = main_worker().issue(team, b);
+    v["id"].as_str().unwrap().to_string()
+}
+
+/// A manager's PATCH of `admission` is refused: only the admin token changes how
+/// a key is admitted.
+#[test]
+fn a_manager_changes_no_admission_mode() {
+    let team = fresh_team("edges");
+    let manager = edge_manager(&team, json!({}));
+    let id = bobs_key(&team, json!({}));
+    let r = as_key(
+        &manager,
+        "PATCH",
+        &format!("/teams/{team}/keys/{id}"),
+        json!({"admission": "leased"}),
+    );
+    let p = assert_problem(&r, 403, "FORBIDDEN");
+    assert_eq!(p["admin_only_fields"], json!(["admission"]));
+    assert_eq!(view(&team, &id)["admission"], Value::Null);
+}
+
+/// Meta is a manager's exactly, absence included: with meta, it rotates no key
+/// without it (the successor would carry none).
+#[test]
+fn a_manager_with_meta_rotates_no_key_without_it() {
+    let team = fresh_team("edges");
+    let manager = edge_manager(&team, json!({"meta": {"role": "viewer"}}));
+    let id = bobs_key(&team, json!({}));
+    let r = as_key(
+        &manager,
+        "POST",
+        &format!("/teams/{team}/keys/{id}/rotate"),
+        json!({"grace": "0s"}),
+    );
+    let p = assert_problem(&r, 403, "FORBIDDEN");
+    assert_eq!(p["beyond_powers"], json!(["meta"]));
+    assert_eq!(view(&team, &id)["replaced_by"], Value::Null);
+}
+
+/// A manager holding 2 credits rotates no key of another chain holding 1,000: it
+/// would then spend a budget beyond its own.
+#[test]
+fn a_manager_obtains_no_budget_beyond_its_own() {
+    let team = fresh_team("edges");
+    let manager = edge_manager(&team, json!({"credits": {"remaining": 2}}));
+    let id = bobs_key(&team, json!({"credits": {"remaining": 1000}}));
+    let r = as_key(
+        &manager,
+        "POST",
+        &format!("/teams/{team}/keys/{id}/rotate"),
+        json!({"grace": "0s"}),
+    );
+    let p = assert_problem(&r, 403, "FORBIDDEN");
+    assert_eq!(p["beyond_powers"], json!(["credits"]));
+    assert_eq!(view(&team, &id)["replaced_by"], Value::Null);
+}
+
+/// A manager inside a rotation's grace stops in an hour: a key it issues for a
+/// year, and a key it rotates with a 30-day grace, stop by then too.
+#[test]
+fn nothing_a_manager_makes_outlives_its_grace() {
+    let w = main_worker();
+    let team = fresh_team("edges");
+    let leaving = edge_manager(&team, json!({}));
+    let me = send(
+        w.req("GET", "/_keyward/v1/me")
+            .set("authorization", &format!("Bearer {leaving}"))
+            .set("cf-connecting-ip", MANAGER_IP),
+    );
+    let l_id = me.json()["key_id"].as_str().unwrap().to_string();
+    let r = send_json(
+        w.admin("POST", &format!("/teams/{team}/keys/{l_id}/rotate")),
+        &json!({"grace": "1h"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let ends = r.json()["replaces"]["revoked_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = as_key(
+        &leaving,
+        "POST",
+        &format!("/teams/{team}/keys"),
+        json!({"name": "a year", "scopes": ["documents.read"], "expires_in": "365d"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["expires_at"], ends.as_str());
+    let other = bobs_key(&team, json!({}));
+    let r = as_key(
+        &leaving,
+        "POST",
+        &format!("/teams/{team}/keys/{other}/rotate"),
+        json!({"grace": "30d"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["expires_at"], ends.as_str());
+    assert_eq!(r.json()["replaces"]["revoked_at"], ends.as_str());
+}
+
 #[test]
 fn a_rotation_to_never_expiring_keeps_never() {
     let w = main_worker();

@@ -4,6 +4,7 @@ use super::super::Ctx;
 use crate::admin::actor::{Actor, MANAGE_SCOPE};
 use crate::config::Config;
 use crate::credential;
+use crate::decide;
 use crate::key;
 use crate::policy::RouteDecision;
 use crate::problem::{Code, Problem};
@@ -13,7 +14,8 @@ use worker::{Env, Request};
 
 /// The caller: the `ADMIN_TOKEN` (compared in constant time over SHA-256 digests,
 /// so that the length is not revealed either), or a key holding `keys:manage`,
-/// judged like any request (status, address, its Durable Object and limits).
+/// judged like any request (status, address, its Durable Object and limits),
+/// then again on its team directory's record, whose powers it acts with.
 pub(super) async fn authorize(
     req: &Request,
     env: &Env,
@@ -57,15 +59,33 @@ pub(super) async fn authorize(
         method,
         path,
     };
-    let (record, _) =
+    let not_a_manager = |p: Problem| match p.code {
+        Code::InsufficientScope => Problem::new(
+            Code::Forbidden,
+            "this key does not hold keys:manage, which the admin API requires",
+        ),
+        _ => p,
+    };
+    let (cached, _) =
         super::super::authenticate(env, config, ctx, asked, super::super::Via::AdminApi)
             .await
-            .map_err(|p| match p.code {
-                Code::InsufficientScope => Problem::new(
-                    Code::Forbidden,
-                    "this key does not hold keys:manage, which the admin API requires",
-                ),
-                _ => p,
-            })?;
+            .map_err(not_a_manager)?;
+    // A manager's powers are judged on its team directory's record, not on a
+    // copy that an isolate may hold for RECORD_CACHE_TTL: narrowed scopes, a
+    // rotation's grace begun, new meta or limits hold on its next call.
+    let record = super::effects::find(env, &cached.team, &cached.id)
+        .await
+        .map_err(|p| match p.code {
+            Code::NotFound => decide::unknown_key(),
+            _ => p,
+        })?
+        .record;
+    decide::after_lookup(
+        Some(&record),
+        RouteDecision::Require(&required),
+        ip,
+        ctx.now_ms,
+    )
+    .map_err(not_a_manager)?;
     Ok(Actor::key(record))
 }
