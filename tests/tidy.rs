@@ -1,6 +1,7 @@
 //! Checks that the documents stay true to the code: every source file in
 //! ARCHITECTURE.md's codemap, every admin route in `openapi.yaml` and the CLI,
-//! every problem code in the README, and no source file too long to read.
+//! every problem code in the README, no source file too long to read, and
+//! ARCHITECTURE.md whole.
 
 use keyward::admin::Route;
 use keyward::problem;
@@ -88,6 +89,33 @@ fn every_source_file_is_in_the_codemap() {
         )
         .collect();
     assert!(gone.is_empty(), "in the codemap but not in src/: {gone:?}");
+}
+
+/// ARCHITECTURE.md keeps every part a reader relies on, in order: an edit that
+/// cuts one (a replacement run past its end) fails here, not in review.
+#[test]
+fn the_architecture_keeps_its_parts() {
+    let doc = read("ARCHITECTURE.md");
+    let headings: Vec<&str> = doc.lines().filter(|l| l.starts_with('#')).collect();
+    assert_eq!(
+        headings,
+        [
+            "# Architecture",
+            "## Codemap",
+            "### Core (`src/`, native and wasm32)",
+            "### Shell (`src/shell/`, wasm32 only)",
+            "### Around it",
+            "## Invariants",
+            "## Toolchain",
+        ]
+    );
+    let invariants = doc
+        .split("## Invariants")
+        .nth(1)
+        .and_then(|rest| rest.split("## Toolchain").next())
+        .unwrap_or("");
+    let count = invariants.lines().filter(|l| l.starts_with("- ")).count();
+    assert!(count >= 20, "{count} invariants left in ARCHITECTURE.md");
 }
 
 /// One of each admin route. The match below fails to compile when a route is
