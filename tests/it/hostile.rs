@@ -8,6 +8,7 @@ use crate::{main_worker, PREFIX};
 use keyward::key;
 use serde_json::json;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 /// What a case must get.
 #[derive(Debug, Clone, Copy)]
@@ -1041,4 +1042,44 @@ fn case_folding_exceptions_never_reach_a_case_insensitive_origin() {
             String::from_utf8_lossy(&r.body)
         );
     }
+}
+/// `CONNECT` never reaches keyward's code or the origin: the runtime does not
+/// hand it to a Worker's `fetch` (workerd answers it itself, with a 500 and no
+/// body of keyward's; only an experimental `connect()` handler could take it).
+/// Whatever it answers, nothing is forwarded and keyward logs no decision.
+#[test]
+fn connect_never_reaches_the_origin() {
+    use std::io::{Read, Write};
+    let w = main_worker();
+    let addr = w.url.strip_prefix("http://").unwrap().to_string();
+    let key = &fixture().read_key;
+    for target in ["example.com:443", addr.as_str(), "/documents/1"] {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let raw = format!(
+            "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nAuthorization: Bearer {key}\r\n\r\n"
+        );
+        s.write_all(raw.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let text = String::from_utf8_lossy(&out);
+        let status: u16 = text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        assert!(
+            !(200..300).contains(&status),
+            "CONNECT {target} was answered {status}"
+        );
+        assert!(
+            !text.to_ascii_lowercase().contains("x-origin: echo"),
+            "CONNECT {target} reached the origin: {text}"
+        );
+    }
+    let logs = w.logs();
+    assert!(
+        !logs.contains("\"method\":\"CONNECT\""),
+        "keyward saw a CONNECT"
+    );
 }
