@@ -7,6 +7,11 @@
 //! - A key that the isolate has seen refused by its object as revoked or
 //!   disabled is never let through on fail-open: it fails closed, until the
 //!   object says otherwise.
+//! - A key whose object said it spends credits is never let through on
+//!   fail-open either (only its object spends them exactly), whatever an older
+//!   copy of its record says: an admin's new credits fail it closed from the
+//!   first answer that shows them. (A record that says credits fails closed
+//!   before this memory is asked: `decide::may_fail_open`.)
 
 use crate::ratelimit::{self, Counters, LimitPolicy, Verdict};
 use std::collections::BTreeMap;
@@ -27,6 +32,8 @@ struct Seen {
     counters: Counters,
     /// Whether its object last refused it as revoked or disabled.
     refused: bool,
+    /// Whether its object last said that it spends credits.
+    credited: bool,
     /// When it was last touched, to forget the oldest first.
     at_ms: i64,
 }
@@ -36,18 +43,23 @@ struct Seen {
 pub enum Refusal {
     /// The key's object refused it as revoked or disabled before: fail closed.
     SeenRefused,
+    /// The key's object said it spends credits, which only the object counts:
+    /// fail closed.
+    SeenCredited,
     /// The key's limits, counted in this isolate, are exhausted.
     Limited(Verdict),
 }
 
 impl FailOpen {
     /// Records what the key's object answered: a revoked or disabled key
-    /// (`refused`) is remembered, an active one forgotten.
-    pub fn saw(&mut self, key: &str, refused: bool, now_ms: i64) {
-        if refused {
-            self.entry(key, now_ms).refused = true;
+    /// (`refused`), or one that spends credits (`credited`), is remembered; an
+    /// active one without credits is forgotten.
+    pub fn saw(&mut self, key: &str, refused: bool, credited: bool, now_ms: i64) {
+        if refused || credited {
+            let seen = self.entry(key, now_ms);
+            (seen.refused, seen.credited) = (refused, credited);
         } else if let Some(seen) = self.keys.get_mut(key) {
-            seen.refused = false;
+            (seen.refused, seen.credited) = (false, false);
         }
     }
 
@@ -70,8 +82,8 @@ impl FailOpen {
     }
 
     /// Decides a request for `key` with `policies` at `now_ms` while its object is
-    /// unreachable: refused if the key was seen refused or its limits are spent
-    /// in this isolate, else counted and admitted.
+    /// unreachable: refused if the key was seen refused or spending credits, or
+    /// its limits are spent in this isolate, else counted and admitted.
     pub fn admit(
         &mut self,
         key: &str,
@@ -81,6 +93,9 @@ impl FailOpen {
         let seen = self.entry(key, now_ms);
         if seen.refused {
             return Err(Refusal::SeenRefused);
+        }
+        if seen.credited {
+            return Err(Refusal::SeenCredited);
         }
         let verdict = ratelimit::admit(policies, &mut seen.counters, now_ms);
         if verdict.admitted {
@@ -116,6 +131,7 @@ mod tests {
             .map(|_| ())
             .map_err(|r| match r {
                 Refusal::SeenRefused => "seen refused",
+                Refusal::SeenCredited => "seen credited",
                 Refusal::Limited(_) => "limited",
             });
         assert_eq!(got, expected, "{key} at {now_ms}");
@@ -143,19 +159,37 @@ mod tests {
     #[test]
     fn a_key_seen_revoked_or_disabled_never_fails_open() {
         let mut f = FailOpen::default();
-        f.saw("key_a", true, 0);
+        f.saw("key_a", true, false, 0);
         check(&mut f, "key_a", &[], 0, Err("seen refused"));
         check(&mut f, "key_b", &[], 0, Ok(()));
         // Enabled again: the object said so.
-        f.saw("key_a", false, 1);
+        f.saw("key_a", false, false, 1);
         check(&mut f, "key_a", &[], 1, Ok(()));
+    }
+
+    #[test]
+    fn a_key_seen_spending_credits_never_fails_open() {
+        let mut f = FailOpen::default();
+        // Its record (cached) says no credits; its object said it has some.
+        f.saw("key_a", false, true, 0);
+        check(&mut f, "key_a", &[], 0, Err("seen credited"));
+        check(&mut f, "key_a", &burst(100), 1, Err("seen credited"));
+        // Revoked and credited: revoked is the reason given.
+        f.saw("key_a", true, true, 2);
+        check(&mut f, "key_a", &[], 2, Err("seen refused"));
+        // Its credits removed, as its object said: open again.
+        f.saw("key_a", false, false, 3);
+        check(&mut f, "key_a", &[], 3, Ok(()));
+        // A key never seen at all keeps no memory.
+        f.saw("key_b", false, false, 4);
+        assert!(!f.keys.contains_key("key_b"));
     }
 
     #[test]
     fn memory_is_bounded() {
         let mut f = FailOpen::default();
         for i in 0..MAX_KEYS + 5 {
-            f.saw(&format!("key_{i}"), true, i as i64);
+            f.saw(&format!("key_{i}"), true, false, i as i64);
         }
         assert_eq!(f.keys.len(), MAX_KEYS);
         // The oldest went first.

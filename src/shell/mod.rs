@@ -301,6 +301,11 @@ pub(crate) async fn authenticate(
             Err(Err(e)) => return Err(authority::unavailable(e)),
         };
         if let Some(admitted) = admitted {
+            if fail_open {
+                // What the isolate's lease says of credits, for a later failure.
+                let credited = admitted.credits.is_some();
+                FAIL_OPEN.with(|f| f.borrow_mut().saw(&record.id, false, credited, ctx.now_ms));
+            }
             return Ok((record, admitted));
         }
     }
@@ -332,7 +337,11 @@ pub(crate) async fn authenticate(
         Ok(answer) => {
             if fail_open {
                 let refused = matches!(answer.status, KeyStatus::Revoked | KeyStatus::Disabled);
-                FAIL_OPEN.with(|f| f.borrow_mut().saw(&record.id, refused, ctx.now_ms));
+                let credited = answer.credits.is_some() || answer.exhausted.is_some();
+                FAIL_OPEN.with(|f| {
+                    f.borrow_mut()
+                        .saw(&record.id, refused, credited, ctx.now_ms)
+                });
             }
             decide::authority_answer(&record, answer, ctx.now_ms)?
         }
@@ -358,6 +367,7 @@ fn open_on_failure(
     let refusal = match &local {
         Ok(_) => None,
         Err(Refusal::SeenRefused) => Some("revoked or disabled"),
+        Err(Refusal::SeenCredited) => Some("spends credits"),
         Err(Refusal::Limited(_)) => Some("rate limited in this isolate"),
     };
     runtime::log(json!({
@@ -370,7 +380,7 @@ fn open_on_failure(
     match local {
         // Its RateLimit fields would count this isolate only: none are sent.
         Ok(_) => Ok(Admitted::default()),
-        Err(Refusal::SeenRefused) => Err(authority::unavailable(e)),
+        Err(Refusal::SeenRefused | Refusal::SeenCredited) => Err(authority::unavailable(e)),
         Err(Refusal::Limited(v)) => Err(decide::rate_limited(&v)),
     }
 }

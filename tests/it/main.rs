@@ -288,12 +288,23 @@ fn flaky_leased(cell: &'static OnceLock<Worker>) -> &'static Worker {
 /// Exact admission failing open, behind the switch of `tests/it/flaky.mjs`.
 pub fn flaky_open_worker() -> &'static Worker {
     static W: OnceLock<Worker> = OnceLock::new();
+    flaky_open(&W)
+}
+
+/// Another such instance, so that its switch is not thrown by a test running
+/// beside it.
+pub fn flaky_open_credits_worker() -> &'static Worker {
+    static W: OnceLock<Worker> = OnceLock::new();
+    flaky_open(&W)
+}
+
+fn flaky_open(cell: &'static OnceLock<Worker>) -> &'static Worker {
     let vars = [("POLICY", POLICY), ("RATE_LIMIT_FAILURE", "open")];
     let options = WorkerOptions {
         main: Some("tests/it/flaky.mjs"),
         ..Default::default()
     };
-    shared(&W, &vars, options)
+    shared(cell, &vars, options)
 }
 
 /// `CORS` for one browser origin, and a small rate limit to see a 429.

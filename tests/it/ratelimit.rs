@@ -347,3 +347,38 @@ fn fail_open_never_admits_a_key_its_object_refused() {
     switch("up");
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+/// Fail-open never spends credits it cannot count: a key given credits while its
+/// record is still cached without them is answered, with its credits, by its
+/// object; with the object then unreachable, the request fails closed instead
+/// of going through unspent.
+#[test]
+fn fail_open_never_admits_a_key_its_object_said_spends_credits() {
+    let w = crate::flaky_open_credits_worker();
+    let switch = |state: &str| {
+        let r = send(w.req("GET", &format!("/_test/objects/{state}")));
+        assert_eq!(r.status, 200, "{}", r.text());
+    };
+    switch("up");
+    let (key, reply) = issue_with(w, json!({"rate_limits": []}));
+    let id = reply["id"].as_str().unwrap();
+    // Used once: the isolate caches the record (no credits) for RECORD_CACHE_TTL.
+    assert_eq!(get(w, &key).status, 200);
+    let r = crate::harness::send_json(
+        w.admin("PATCH", &format!("/teams/acme/keys/{id}")),
+        &json!({"credits": {"remaining": 5}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    // The object spends one and says so (the cached record still says none).
+    let r = get(w, &key);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-keyward-credits-remaining"), Some("4"));
+    switch("down");
+    let r = get(w, &key);
+    switch("up");
+    assert_problem(&r, 503, "UNAVAILABLE");
+    assert!(w.logged("\"refused\":\"spends credits\""));
+    // The object counted every credit that went through: one, then one more now.
+    let r = get(w, &key);
+    assert_eq!(r.header("x-keyward-credits-remaining"), Some("3"));
+}
