@@ -138,6 +138,14 @@ pub struct Writes {
     /// before the directory (which keeps a copy, with the audit entry, by
     /// [`Writes::credited`]). It creates the object if the key has none yet.
     pub credits: Option<CreditsChange>,
+    /// The record the change was judged on, when the directory must apply it to
+    /// that record only ([`Call::Apply`](crate::directory::Call::Apply)'s
+    /// `judged`): a key actor's changes, except revocation. A change landing in
+    /// between (an admin's new scopes, credits or meta) could make the key more
+    /// than the actor may touch; the shell then reads the key again and judges
+    /// again. Revocation only takes power away, and was the actor's to do when
+    /// judged: it applies to whatever the key is by then.
+    pub judged: Option<KeyRecord>,
 }
 
 impl Writes {
@@ -277,6 +285,10 @@ impl Command {
         fill: impl FnMut(&mut [u8]),
     ) -> Result<Writes, Problem> {
         let id = stored.id.clone();
+        let judged = match (actor, &self) {
+            (Actor::Admin, _) | (Actor::Key(_), Command::Revoke) => None,
+            (Actor::Key(_), _) => Some(stored.clone()),
+        };
         let audit = |action, details| Audit {
             action,
             key_id: id.clone(),
@@ -307,6 +319,7 @@ impl Command {
                     change: Change::Update(update),
                     rotated: None,
                     credits,
+                    judged,
                 })
             }
             Command::Revoke => {
@@ -322,6 +335,7 @@ impl Command {
                     audit: audit(Action::KeyRevoke, json!({})),
                     rotated: None,
                     credits: None,
+                    judged,
                 })
             }
             Command::Rotate(rotate) => {
@@ -364,6 +378,7 @@ impl Command {
                         warnings,
                     }),
                     credits: None,
+                    judged,
                 })
             }
         }
@@ -460,6 +475,7 @@ pub fn with_warnings(mut view: Value, warnings: &[impl AsRef<str>]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::change::NewExpiry;
     use crate::directory::Stored;
 
     const NOW: i64 = 1_800_000_000;
@@ -539,6 +555,42 @@ mod tests {
         command
             .writes(actor, target, NOW, &config(), fill)
             .map_err(|p| p.code)
+    }
+
+    /// A key actor's change applies only to the record it was judged on, except
+    /// its revocation; the admin token's apply to the record as it is.
+    #[test]
+    fn a_key_actors_changes_name_the_record_they_were_judged_on() {
+        let m = manager();
+        let target = stored(&["documents.read"]);
+        let disable = || {
+            Command::Update(KeyUpdate {
+                enabled: Some(false),
+                ..Default::default()
+            })
+        };
+        let rotate = || {
+            Command::Rotate(Rotate {
+                grace_s: 0,
+                expiry: NewExpiry::Keep,
+            })
+        };
+        for (actor, command, judged) in [
+            (&m, disable(), true),
+            (&m, rotate(), true),
+            (&m, Command::Revoke, false),
+            (&Actor::Admin, disable(), false),
+            (&Actor::Admin, rotate(), false),
+            (&Actor::Admin, Command::Revoke, false),
+        ] {
+            let w = writes(actor, command.clone(), &target).unwrap();
+            assert_eq!(
+                w.judged.as_ref(),
+                judged.then_some(&target),
+                "{} {command:?}",
+                actor.name()
+            );
+        }
     }
 
     #[test]

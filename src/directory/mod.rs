@@ -94,6 +94,12 @@ pub enum Call {
         change: Change,
         /// The audit entry to append with it (its `details` are completed).
         audit: AuditEntry,
+        /// The record the change was judged on: if the key's record is no longer
+        /// that one ([`same_record`]), the change is refused with
+        /// [`changed_since_judged`] and nothing is written. `None`: applied to
+        /// whatever the record is (the admin token's calls, and revocation).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        judged: Option<Box<KeyRecord>>,
     },
     /// One key and its hash.
     Get {
@@ -185,6 +191,32 @@ pub struct Stored {
     pub hash: String,
     /// The record.
     pub record: KeyRecord,
+}
+
+/// Whether `current` is still the record that a change was judged on: every
+/// field but `placed`, which a key's first request sets without changing what
+/// the key may do.
+pub fn same_record(current: &KeyRecord, judged: &KeyRecord) -> bool {
+    let unplaced = |r: &KeyRecord| KeyRecord {
+        placed: None,
+        ..r.clone()
+    };
+    unplaced(current) == unplaced(judged)
+}
+
+/// The refusal of a change judged on a record that changed before it was
+/// applied: the caller reads the key again and judges again.
+pub fn changed_since_judged() -> Problem {
+    Problem::new(
+        Code::Conflict,
+        "the key changed while this call was judged; nothing was changed, send it again",
+    )
+    .with("changed_since_judged", json!(true))
+}
+
+/// Whether `p` is [`changed_since_judged`].
+pub fn is_changed_since_judged(p: &Problem) -> bool {
+    p.code == Code::Conflict && p.extensions.get("changed_since_judged") == Some(&json!(true))
 }
 
 /// The answer to [`Call::Apply`].
@@ -617,6 +649,7 @@ mod tests {
                     not_after: expiry_bound(expiry),
                 },
                 audit: audit.clone(),
+                judged: (expiry == NewExpiry::Never).then(|| Box::new(KeyRecord::default())),
             });
         }
         let updates = [

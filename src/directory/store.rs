@@ -52,7 +52,19 @@ pub fn answer(store: &mut impl Store, call: Call, now_ms: i64) -> Result<String,
             max_live,
             audit,
         } => reply(insert(store, &hash, &record, max_live, audit, now_ms)),
-        Call::Apply { id, change, audit } => reply(change_one(store, &id, &change, audit, now_ms)),
+        Call::Apply {
+            id,
+            change,
+            audit,
+            judged,
+        } => reply(change_one(
+            store,
+            &id,
+            &change,
+            audit,
+            judged.as_deref(),
+            now_ms,
+        )),
         Call::Get { id } => reply(Ok(store.get(&id)?)),
         Call::Place { id } => reply(Ok(place(store, &id)?)),
         Call::List { cursor, limit } => reply(list(store, cursor.as_deref(), limit)),
@@ -133,11 +145,15 @@ fn change_one(
     id: &str,
     change: &Change,
     mut audit: AuditEntry,
+    judged: Option<&KeyRecord>,
     now_ms: i64,
 ) -> Result<Applied, Problem> {
     let stored = store
         .get(id)?
         .ok_or_else(|| Problem::new(Code::NotFound, "no such key in this team"))?;
+    if judged.is_some_and(|j| !super::same_record(&stored.record, j)) {
+        return Err(super::changed_since_judged());
+    }
     let applied = apply(&stored, change, now_ms)?;
     if let Change::Rotate { max_live, .. } = change {
         // With a grace, the old key stays live beside the new one.
@@ -255,7 +271,7 @@ fn audit_page(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::change::{NewExpiry, Rotate};
+    use crate::change::{KeyUpdate, NewExpiry, Rotate};
     use crate::directory::Action;
     use crate::directory::Page;
     use serde::de::DeserializeOwned;
@@ -449,6 +465,7 @@ mod tests {
             id: "key_a".into(),
             change: Change::Revoke { at: NOW },
             audit: audit(Action::KeyRevoke),
+            judged: None,
         };
         let applied: Applied = call(&mut s, revoke).unwrap();
         assert_eq!(applied.key.record.revoked_at, Some(NOW));
@@ -458,6 +475,7 @@ mod tests {
             id: "key_zz".into(),
             change: Change::Revoke { at: NOW },
             audit: audit(Action::KeyRevoke),
+            judged: None,
         };
         assert_eq!(call::<Applied>(&mut s, missing), Err(Code::NotFound));
         assert_eq!(s.audit.len(), 2, "no entry for a refused change");
@@ -479,6 +497,7 @@ mod tests {
                 not_after: None,
             },
             audit: audit(Action::KeyRotate),
+            judged: None,
         };
         assert_eq!(
             call::<Applied>(&mut s, rotate(3_600, 1, "h3")),
@@ -492,6 +511,45 @@ mod tests {
         assert_eq!(rotated.new_key.unwrap().record.id, "key_c");
         assert_eq!(s.keys["key_c"].hash, "h3");
         assert_eq!(s.keys["key_b"].record.replaced_by.as_deref(), Some("key_c"));
+    }
+
+    /// A change judged on a record applies only to that record: another change
+    /// landed between, and nothing is written; a first request's placement is
+    /// no change of what the key may do.
+    #[test]
+    fn a_change_applies_only_to_the_record_it_was_judged_on() {
+        let mut s = Memory::default();
+        insert(&mut s, "key_a", "h1", 10).unwrap();
+        let judged = s.keys["key_a"].record.clone();
+        let disable = |judged: &KeyRecord| Call::Apply {
+            id: "key_a".into(),
+            change: Change::Update(KeyUpdate {
+                enabled: Some(false),
+                ..Default::default()
+            }),
+            audit: audit(Action::KeyUpdate),
+            judged: Some(Box::new(judged.clone())),
+        };
+        // An admin grants another scope meanwhile.
+        s.keys.get_mut("key_a").unwrap().record.scopes = vec!["*".into()];
+        let before = (s.keys["key_a"].clone(), s.audit.len());
+        let got = call::<Applied>(&mut s, disable(&judged));
+        assert_eq!(got, Err(Code::Conflict));
+        assert_eq!((s.keys["key_a"].clone(), s.audit.len()), before);
+        // Judged again on what is there now: applied.
+        let now = s.keys["key_a"].record.clone();
+        let applied: Applied = call(&mut s, disable(&now)).unwrap();
+        assert!(!applied.key.record.enabled);
+        // Placed by a first request meanwhile: still the record it was judged on.
+        let judged = s.keys["key_a"].record.clone();
+        s.keys.get_mut("key_a").unwrap().record.placed = Some(true);
+        let _: Applied = call(&mut s, disable(&judged)).unwrap();
+        let p = crate::directory::changed_since_judged();
+        assert!(crate::directory::is_changed_since_judged(&p));
+        assert!(!crate::directory::is_changed_since_judged(&Problem::new(
+            Code::Conflict,
+            "another"
+        )));
     }
 
     #[test]

@@ -1,13 +1,24 @@
-// keyward with a switch on its key objects, for the end-to-end suite only:
-// GET /_test/objects/down makes every call to a KEY_AUTHORITY object fail, as an
-// unreachable object would, and GET /_test/objects/up ends that (in this isolate).
+// keyward with switches on its objects, for the end-to-end suite only:
+// - GET /_test/objects/down makes every call to a KEY_AUTHORITY object fail, as an
+//   unreachable object would, and GET /_test/objects/up ends that;
+// - GET /_test/hold/on holds each change that a key (a manager) sends to its team
+//   directory for HOLD_MS before it goes on, as a slow network would, so that an
+//   admin's change can land between a manager's judgment and its write;
+//   GET /_test/hold/off ends that.
+// Both hold in this isolate only.
 import worker, { KeyAuthority, TeamDirectory } from "../../src/shell/entry.mjs";
 
 export { KeyAuthority, TeamDirectory };
 
 let down = false;
+let hold = false;
+const HOLD_MS = 1500;
 
-function flakyNamespace(namespace) {
+/// Whether a directory call is a change sent by a key actor (not the admin token).
+const keyActorChange = (message) =>
+  typeof message === "string" && message.startsWith('{"apply"') && message.includes('"actor":"key_');
+
+function flakyNamespace(namespace, before) {
   return new Proxy(namespace, {
     get(target, prop) {
       const value = Reflect.get(target, prop);
@@ -23,7 +34,7 @@ function flakyNamespace(namespace) {
               return typeof v === "function" ? v.bind(s) : v;
             }
             return async (...a) => {
-              if (down) throw new Error("the object is unreachable (test switch)");
+              await before(...a);
               return s.keywardCall(...a);
             };
           },
@@ -37,7 +48,15 @@ const wrapped = new WeakMap();
 function flakyEnv(env) {
   let e = wrapped.get(env);
   if (!e) {
-    e = { ...env, KEY_AUTHORITY: flakyNamespace(env.KEY_AUTHORITY) };
+    e = {
+      ...env,
+      KEY_AUTHORITY: flakyNamespace(env.KEY_AUTHORITY, async () => {
+        if (down) throw new Error("the object is unreachable (test switch)");
+      }),
+      TEAM_DIRECTORY: flakyNamespace(env.TEAM_DIRECTORY, async (_call, message) => {
+        if (hold && keyActorChange(message)) await new Promise((r) => setTimeout(r, HOLD_MS));
+      }),
+    };
     wrapped.set(env, e);
   }
   return e;
@@ -53,6 +72,10 @@ export default class extends worker {
     if (path === "/_test/objects/down" || path === "/_test/objects/up") {
       down = path.endsWith("down");
       return Response.json({ down });
+    }
+    if (path === "/_test/hold/on" || path === "/_test/hold/off") {
+      hold = path.endsWith("on");
+      return Response.json({ hold });
     }
     return super.fetch(request);
   }

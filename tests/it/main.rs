@@ -307,6 +307,17 @@ fn flaky_open(cell: &'static OnceLock<Worker>) -> &'static Worker {
     shared(cell, &vars, options)
 }
 
+/// The main policy behind the switches of `tests/it/flaky.mjs`, for holding a
+/// manager's directory changes while an admin's land.
+pub fn held_worker() -> &'static Worker {
+    static W: OnceLock<Worker> = OnceLock::new();
+    let options = WorkerOptions {
+        main: Some("tests/it/flaky.mjs"),
+        ..Default::default()
+    };
+    shared(&W, &[("POLICY", POLICY)], options)
+}
+
 /// `CORS` for one browser origin, and a small rate limit to see a 429.
 pub fn cors_worker() -> &'static Worker {
     static W: OnceLock<Worker> = OnceLock::new();

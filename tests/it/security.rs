@@ -385,3 +385,71 @@ fn concurrent_imports_of_one_hash_leave_the_winner_working() {
         assert_eq!(r.status, 200, "round {round}: {}", r.text());
     }
 }
+
+/// A manager's change is judged on the record it applies to: while its change
+/// is on its way to the team directory (held there by the test switch), an
+/// admin makes the key more powerful than the manager. The manager's rotation
+/// is then judged again, and refused, instead of handing it a plaintext with the
+/// new powers; its disabling is refused too, and the key's object is told the
+/// key is enabled again, as the directory says.
+#[test]
+fn a_managers_change_is_judged_on_the_record_it_applies_to() {
+    let w = crate::held_worker();
+    let hold = |state: &str| {
+        let r = send(w.req("GET", &format!("/_test/hold/{state}")));
+        assert_eq!(r.status, 200, "{}", r.text());
+    };
+    let team = fresh_team("judged");
+    let (manager, _) = w.issue(
+        &team,
+        json!({"name": "manager", "scopes": ["keys:manage", "documents.read"], "subject": "bob"}),
+    );
+    let as_manager = |method: &str, path: &str, body: Value| {
+        send_json(
+            w.req(method, &format!("/_keyward/v1{path}"))
+                .set("authorization", &format!("Bearer {manager}")),
+            &body,
+        )
+    };
+    for (method, suffix, body) in [
+        ("POST", "/rotate", json!({"grace": "0s"})),
+        ("PATCH", "", json!({"enabled": false})),
+    ] {
+        let (key, t) = w.issue(
+            &team,
+            json!({"name": "target", "scopes": ["documents.read"], "subject": "bob"}),
+        );
+        let id = t["id"].as_str().unwrap().to_string();
+        let path = format!("/teams/{team}/keys/{id}");
+        // Its object exists: the manager's disabling reaches it first.
+        let r = send(
+            w.req("GET", "/documents/1")
+                .set("authorization", &format!("Bearer {key}")),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        hold("on");
+        let r = std::thread::scope(|s| {
+            let managed = s.spawn(|| as_manager(method, &format!("{path}{suffix}"), body.clone()));
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            let granted = send_json(
+                w.admin("PATCH", &path),
+                &json!({"scopes": ["documents.read", "billing.read"]}),
+            );
+            assert_eq!(granted.status, 200, "{}", granted.text());
+            managed.join().unwrap()
+        });
+        hold("off");
+        let p = assert_problem(&r, 403, "FORBIDDEN");
+        assert_eq!(p["beyond_scopes"], json!(["billing.read"]), "{method}");
+        let v = send(w.admin("GET", &path)).json();
+        assert_eq!(v["replaced_by"], Value::Null, "{method}: {v}");
+        assert_eq!(v["enabled"], true, "{method}: {v}");
+        assert_eq!(v["scopes"], json!(["documents.read", "billing.read"]));
+        // The key still works: its object was told the directory's word.
+        let r = send(
+            w.req("GET", "/documents/1")
+                .set("authorization", &format!("Bearer {key}")),
+        );
+        assert_eq!(r.status, 200, "{method}: {}", r.text());
+    }
+}

@@ -124,11 +124,13 @@ pub(super) async fn apply(
     id: &str,
     change: Change,
     audit: AuditEntry,
+    judged: Option<KeyRecord>,
 ) -> Result<Applied, Problem> {
     let call = Call::Apply {
         id: id.to_string(),
         change,
         audit,
+        judged: judged.map(Box::new),
     };
     directory::call(env, team, &call).await
 }

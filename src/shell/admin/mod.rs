@@ -16,10 +16,12 @@ use super::runtime;
 use super::store::Keys;
 use super::Ctx;
 use crate::admin;
-use crate::admin::plan::{with_warnings, Audit, Insert, Plan, Rotated};
+use crate::admin::actor::Actor;
+use crate::admin::plan::{with_warnings, Audit, Command, Insert, Plan, Rotated, Writes};
 use crate::admin::plan::{IMPORT_NOT_COPIED, OBJECT_NOT_TOLD, ROTATION_NOT_COPIED};
 use crate::config::Config;
-use crate::directory::{AuditEntry, Call, Page};
+use crate::directory::{Applied, AuditEntry, Call, Page};
+use crate::keystate::StateChange;
 use crate::problem::{Code, Problem};
 use crate::record::KeyRecord;
 use crate::usage::Series;
@@ -62,15 +64,7 @@ pub async fn handle(
         runtime::fill_random,
     )?;
     let keys = Keys::open(env, config)?;
-    let stamp = |a: Audit| AuditEntry {
-        seq: 0,
-        at_ms: ctx.now_ms,
-        actor: actor.name().to_string(),
-        action: a.action,
-        key_id: a.key_id,
-        request_id: ctx.request_id.clone(),
-        details: a.details,
-    };
+    let stamp = |a: Audit| stamp(ctx, &actor, a);
     match plan {
         Plan::Me => respond::json(200, &admin::me_view(&actor, config)),
         Plan::Issue(insert, plaintext) => {
@@ -163,30 +157,7 @@ pub async fn handle(
             respond::json(200, &view)
         }
         Plan::Change { team, id, command } => {
-            let stored = find(env, &team, &id).await?;
-            let old = &stored.record;
-            let mut w = command.writes(&actor, old, now, config, runtime::fill_random)?;
-            // The key's object first: it decides every request from now on.
-            let told = match &w.first {
-                Some(first) => tell(env, config, old, first).await?,
-                None => false,
-            };
-            if w.drop_leases {
-                super::leased::drop_key(&id);
-            }
-            if let Some(change) = w.credits {
-                let object = authority::object(old, config);
-                let (before, after) = authority::credits(env, object, old, change)
-                    .await
-                    .map_err(authority::unavailable)?
-                    .map_err(|m| Problem::new(Code::Conflict, m))?;
-                w.credited(before, after, now);
-            }
-            let applied = apply(env, &team, &id, w.change, stamp(w.audit)).await?;
-            if let Some(first) = w.first.filter(|_| !told) {
-                // Its first request reached the object meanwhile.
-                tell(env, config, &applied.key.record, &first).await?;
-            }
+            let (w, applied) = change(env, config, ctx, &actor, &team, &id, command).await?;
             let Some(Rotated {
                 plaintext,
                 mut warnings,
@@ -221,5 +192,113 @@ pub async fn handle(
             view["replaces"] = admin::key_view(old, ctx.now_ms, None, old.credits.as_ref());
             respond::json(201, &with_warnings(view, &warnings))
         }
+    }
+}
+
+/// Carries out a change of one key: judged on the directory's record, the key's
+/// object told first, then the directory. A key actor's change applies only to
+/// the record it was judged on (`Writes::judged`): if another change landed in
+/// between, the key is read and judged again (up to three times); a refusal on
+/// the newer record takes back what the object was told.
+async fn change(
+    env: &Env,
+    config: &'static Config,
+    ctx: &Ctx,
+    actor: &Actor,
+    team: &str,
+    id: &str,
+    command: Command,
+) -> Result<(Writes, Applied), Problem> {
+    let now = ctx.now_ms.div_euclid(1000);
+    let stamp = |a: Audit| stamp(ctx, actor, a);
+    let mut told_enabled = false;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let stored = find(env, team, id).await?;
+        let old = &stored.record;
+        let judged = command
+            .clone()
+            .writes(actor, old, now, config, runtime::fill_random);
+        let mut w = match judged {
+            Ok(w) => w,
+            Err(p) => {
+                if told_enabled {
+                    // An earlier try told the object; the directory's word stands.
+                    undo_enabled(env, config, old).await;
+                }
+                return Err(p);
+            }
+        };
+        // The key's object first: it decides every request from now on.
+        let told = match &w.first {
+            Some(first) => tell(env, config, old, first).await?,
+            None => false,
+        };
+        told_enabled |= told && w.first.as_ref().is_some_and(|f| f.enabled.is_some());
+        if w.drop_leases {
+            super::leased::drop_key(id);
+        }
+        if let Some(change) = w.credits {
+            let object = authority::object(old, config);
+            let (before, after) = authority::credits(env, object, old, change)
+                .await
+                .map_err(authority::unavailable)?
+                .map_err(|m| Problem::new(Code::Conflict, m))?;
+            w.credited(before, after, now);
+        }
+        let change = w.change.clone();
+        let applied = match apply(
+            env,
+            team,
+            id,
+            change,
+            stamp(w.audit.clone()),
+            w.judged.clone(),
+        )
+        .await
+        {
+            Ok(applied) => applied,
+            Err(p) if crate::directory::is_changed_since_judged(&p) && attempt < 3 => continue,
+            Err(p) => {
+                if told_enabled {
+                    if let Ok(now_stored) = find(env, team, id).await {
+                        undo_enabled(env, config, &now_stored.record).await;
+                    }
+                }
+                return Err(p);
+            }
+        };
+        if let Some(first) = w.first.as_ref().filter(|_| !told) {
+            // Its first request reached the object meanwhile.
+            tell(env, config, &applied.key.record, first).await?;
+        }
+        return Ok((w, applied));
+    }
+}
+
+/// Tells the key's object the directory's own `enabled`, after a change it was
+/// told of was refused: logged, not returned, if that fails too.
+async fn undo_enabled(env: &Env, config: &Config, record: &KeyRecord) {
+    let state = StateChange {
+        key: record.id.clone(),
+        revoked_at: None,
+        enabled: Some(record.enabled),
+    };
+    if let Err(p) = tell(env, config, record, &state).await {
+        runtime::log_cause(&p);
+    }
+}
+
+/// An audit entry of this call: its time, actor and request id.
+fn stamp(ctx: &Ctx, actor: &Actor, a: Audit) -> AuditEntry {
+    AuditEntry {
+        seq: 0,
+        at_ms: ctx.now_ms,
+        actor: actor.name().to_string(),
+        action: a.action,
+        key_id: a.key_id,
+        request_id: ctx.request_id.clone(),
+        details: a.details,
     }
 }
