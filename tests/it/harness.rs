@@ -674,6 +674,12 @@ impl Worker {
         agent().request(method, &format!("{}{path}", self.url))
     }
 
+    /// Throws a switch of `tests/it/flaky.mjs` (`objects/down`, `hold/on`, …).
+    pub fn switch(&self, switch: &str) {
+        let r = send(self.req("GET", &format!("/_test/{switch}")));
+        assert_eq!(r.status, 200, "{switch}: {}", r.text());
+    }
+
     /// A request to the admin API, authorized with the admin token.
     pub fn admin(&self, method: &str, path: &str) -> ureq::Request {
         self.req(method, &format!("/_keyward/v1{path}"))

@@ -204,8 +204,7 @@ fn admin_calls_never_create_a_keys_object() {
 
 /// Makes the key objects of a flaky worker reachable (`up`) or not (`down`).
 fn switch(w: &Worker, state: &str) {
-    let r = send(w.req("GET", &format!("/_test/objects/{state}")));
-    assert_eq!(r.status, 200, "{}", r.text());
+    w.switch(&format!("objects/{state}"));
 }
 
 /// Sends the key's requests until one is refused: how many were admitted in

@@ -313,26 +313,27 @@ fn usage_and_outcomes_are_written_within_a_second_and_survive_a_restart() {
     assert!(view["last_used_at"].is_string());
 }
 
+/// A key without limits of a flaky worker (its objects reachable), used once so
+/// that the isolate caches its record for `RECORD_CACHE_TTL`, then patched by the
+/// admin with `patch`: the isolate's copy is now older than the key.
+fn used_then_patched(w: &Worker, patch: Value) -> String {
+    w.switch("objects/up");
+    let (key, reply) = issue_with(w, json!({"rate_limits": []}));
+    let id = reply["id"].as_str().unwrap();
+    assert_eq!(get(w, &key).status, 200);
+    let r = crate::harness::send_json(w.admin("PATCH", &format!("/teams/acme/keys/{id}")), &patch);
+    assert_eq!(r.status, 200, "{}", r.text());
+    key
+}
+
 /// Fail-open never lets through a key that the isolate saw its object refuse:
 /// disabled while its record is still cached as enabled, the key's object says
 /// so; with the object then unreachable, the request fails closed.
 #[test]
 fn fail_open_never_admits_a_key_its_object_refused() {
     let w = crate::flaky_open_worker();
-    let switch = |state: &str| {
-        let r = send(w.req("GET", &format!("/_test/objects/{state}")));
-        assert_eq!(r.status, 200, "{}", r.text());
-    };
-    switch("up");
-    let (key, reply) = issue_with(w, json!({"rate_limits": []}));
-    let id = reply["id"].as_str().unwrap();
-    // Used once: the isolate caches the record (enabled) for RECORD_CACHE_TTL.
-    assert_eq!(get(w, &key).status, 200);
-    let r = crate::harness::send_json(
-        w.admin("PATCH", &format!("/teams/acme/keys/{id}")),
-        &json!({"enabled": false}),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
+    let switch = |state: &str| w.switch(&format!("objects/{state}"));
+    let key = used_then_patched(w, json!({"enabled": false}));
     // The object refuses it (the cached record still says enabled).
     assert_problem(&get(w, &key), 401, "KEY_DISABLED");
     switch("down");
@@ -355,20 +356,8 @@ fn fail_open_never_admits_a_key_its_object_refused() {
 #[test]
 fn fail_open_never_admits_a_key_its_object_said_spends_credits() {
     let w = crate::flaky_open_credits_worker();
-    let switch = |state: &str| {
-        let r = send(w.req("GET", &format!("/_test/objects/{state}")));
-        assert_eq!(r.status, 200, "{}", r.text());
-    };
-    switch("up");
-    let (key, reply) = issue_with(w, json!({"rate_limits": []}));
-    let id = reply["id"].as_str().unwrap();
-    // Used once: the isolate caches the record (no credits) for RECORD_CACHE_TTL.
-    assert_eq!(get(w, &key).status, 200);
-    let r = crate::harness::send_json(
-        w.admin("PATCH", &format!("/teams/acme/keys/{id}")),
-        &json!({"credits": {"remaining": 5}}),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
+    let switch = |state: &str| w.switch(&format!("objects/{state}"));
+    let key = used_then_patched(w, json!({"credits": {"remaining": 5}}));
     // The object spends one and says so (the cached record still says none).
     let r = get(w, &key);
     assert_eq!(r.status, 200, "{}", r.text());

@@ -156,58 +156,76 @@ fn bobs_key(team: &str, extra: Value) -> String {
     v["id"].as_str().unwrap().to_string()
 }
 
+/// A manager with `manager` fields calls `method` on `…/keys/{id}{suffix}` with
+/// `body`, for a key of bob's with `key` fields: refused with 403, naming the
+/// powers in `field`; the key is as it was.
+#[track_caller]
+fn refused_at_the_edge(
+    manager: Value,
+    key: Value,
+    (method, suffix, body): (&str, &str, Value),
+    field: &str,
+    named: Value,
+) {
+    let team = fresh_team("edges");
+    let manager = edge_manager(&team, manager);
+    let id = bobs_key(&team, key);
+    let powers = |v: Value| {
+        let fields = [
+            "scopes",
+            "meta",
+            "admission",
+            "credits",
+            "replaced_by",
+            "revoked_at",
+        ];
+        fields.map(|f| v[f].clone())
+    };
+    let before = powers(view(&team, &id));
+    let r = as_key(
+        &manager,
+        method,
+        &format!("/teams/{team}/keys/{id}{suffix}"),
+        body,
+    );
+    let p = assert_problem(&r, 403, "FORBIDDEN");
+    assert_eq!(p[field], named);
+    assert_eq!(powers(view(&team, &id)), before);
+}
+
 /// A manager's PATCH of `admission` is refused: only the admin token changes how
 /// a key is admitted.
 #[test]
 fn a_manager_changes_no_admission_mode() {
-    let team = fresh_team("edges");
-    let manager = edge_manager(&team, json!({}));
-    let id = bobs_key(&team, json!({}));
-    let r = as_key(
-        &manager,
-        "PATCH",
-        &format!("/teams/{team}/keys/{id}"),
-        json!({"admission": "leased"}),
+    let patch = ("PATCH", "", json!({"admission": "leased"}));
+    refused_at_the_edge(
+        json!({}),
+        json!({}),
+        patch,
+        "admin_only_fields",
+        json!(["admission"]),
     );
-    let p = assert_problem(&r, 403, "FORBIDDEN");
-    assert_eq!(p["admin_only_fields"], json!(["admission"]));
-    assert_eq!(view(&team, &id)["admission"], Value::Null);
 }
 
 /// Meta is a manager's exactly, absence included: with meta, it rotates no key
 /// without it (the successor would carry none).
 #[test]
 fn a_manager_with_meta_rotates_no_key_without_it() {
-    let team = fresh_team("edges");
-    let manager = edge_manager(&team, json!({"meta": {"role": "viewer"}}));
-    let id = bobs_key(&team, json!({}));
-    let r = as_key(
-        &manager,
-        "POST",
-        &format!("/teams/{team}/keys/{id}/rotate"),
-        json!({"grace": "0s"}),
-    );
-    let p = assert_problem(&r, 403, "FORBIDDEN");
-    assert_eq!(p["beyond_powers"], json!(["meta"]));
-    assert_eq!(view(&team, &id)["replaced_by"], Value::Null);
+    let rotate = ("POST", "/rotate", json!({"grace": "0s"}));
+    let meta = json!({"meta": {"role": "viewer"}});
+    refused_at_the_edge(meta, json!({}), rotate, "beyond_powers", json!(["meta"]));
 }
 
 /// A manager holding 2 credits rotates no key of another chain holding 1,000: it
 /// would then spend a budget beyond its own.
 #[test]
 fn a_manager_obtains_no_budget_beyond_its_own() {
-    let team = fresh_team("edges");
-    let manager = edge_manager(&team, json!({"credits": {"remaining": 2}}));
-    let id = bobs_key(&team, json!({"credits": {"remaining": 1000}}));
-    let r = as_key(
-        &manager,
-        "POST",
-        &format!("/teams/{team}/keys/{id}/rotate"),
-        json!({"grace": "0s"}),
+    let rotate = ("POST", "/rotate", json!({"grace": "0s"}));
+    let (poor, rich) = (
+        json!({"credits": {"remaining": 2}}),
+        json!({"credits": {"remaining": 1000}}),
     );
-    let p = assert_problem(&r, 403, "FORBIDDEN");
-    assert_eq!(p["beyond_powers"], json!(["credits"]));
-    assert_eq!(view(&team, &id)["replaced_by"], Value::Null);
+    refused_at_the_edge(poor, rich, rotate, "beyond_powers", json!(["credits"]));
 }
 
 /// A manager inside a rotation's grace stops in an hour: a key it issues for a
@@ -395,10 +413,7 @@ fn concurrent_imports_of_one_hash_leave_the_winner_working() {
 #[test]
 fn a_managers_change_is_judged_on_the_record_it_applies_to() {
     let w = crate::held_worker();
-    let hold = |state: &str| {
-        let r = send(w.req("GET", &format!("/_test/hold/{state}")));
-        assert_eq!(r.status, 200, "{}", r.text());
-    };
+    let hold = |state: &str| w.switch(&format!("hold/{state}"));
     let team = fresh_team("judged");
     let (manager, _) = w.issue(
         &team,
