@@ -114,36 +114,31 @@ pub fn credential_problem(e: CredentialError) -> Problem {
     }
 }
 
-/// [`after_lookup`], except that a record's `enabled: false` is left to the key's
-/// Durable Object when nothing else refuses the request: an admin's enabling
-/// reaches the object at once, while isolates may hold the disabled record for
-/// `RECORD_CACHE_TTL`. `Ok(true)`: the record says disabled, and everything else
-/// admits the request: only the object may admit it (exactly, never from a lease,
-/// never opened on failure), and it refuses the key while it is disabled. A
-/// request that something else refuses gets the record's own answer, judged in
-/// the usual order (disabling before the route).
-pub fn judge_record(
-    record: &KeyRecord,
-    route: RouteDecision<'_>,
-    client_ip: Option<IpAddr>,
-    now_ms: i64,
-) -> Result<bool, Problem> {
-    if record.status(now_ms) != KeyStatus::Disabled {
-        return after_lookup(Some(record), route, client_ip, now_ms).map(|()| false);
-    }
-    let enabled = KeyRecord {
-        enabled: true,
-        ..record.clone()
-    };
-    match after_lookup(Some(&enabled), route, client_ip, now_ms) {
-        Ok(()) => Ok(true),
-        Err(_) => after_lookup(Some(record), route, client_ip, now_ms).map(|()| false),
-    }
-}
-
 /// The refusal of a well-formed key that no record matches.
 pub fn unknown_key() -> Problem {
     Problem::new(Code::InvalidKey, "no key matches the one presented").presented()
+}
+
+/// The refusal of a key in `status` (none when active): one wording, whether the
+/// record or the key's object says so.
+pub fn status_refusal(record: &KeyRecord, status: KeyStatus) -> Option<Problem> {
+    let (code, detail) = match status {
+        KeyStatus::Active => return None,
+        KeyStatus::Revoked => (Code::KeyRevoked, "this key was revoked".to_string()),
+        KeyStatus::Disabled => (Code::KeyDisabled, "this key is disabled".to_string()),
+        KeyStatus::Expired => (
+            Code::KeyExpired,
+            match record.expires_at {
+                Some(at) => format!("this key expired at {}", crate::expiry::rfc3339(at)),
+                None => "this key expired".to_string(),
+            },
+        ),
+    };
+    Some(
+        Problem::new(code, detail)
+            .presented()
+            .with("key_id", json!(record.id)),
+    )
 }
 
 /// Judges the record found for the key (or its absence) against the client's
@@ -156,19 +151,8 @@ pub fn after_lookup(
     now_ms: i64,
 ) -> Result<(), Problem> {
     let record = record.ok_or_else(unknown_key)?;
-    let status_problem = |code, detail: &str| {
-        Err(Problem::new(code, detail)
-            .presented()
-            .with("key_id", json!(record.id)))
-    };
-    match record.status(now_ms) {
-        KeyStatus::Active => {}
-        KeyStatus::Revoked => return status_problem(Code::KeyRevoked, "this key was revoked"),
-        KeyStatus::Disabled => return status_problem(Code::KeyDisabled, "this key is disabled"),
-        KeyStatus::Expired => {
-            let at = crate::expiry::rfc3339(record.expires_at.unwrap_or_default());
-            return status_problem(Code::KeyExpired, &format!("this key expired at {at}"));
-        }
+    if let Some(refusal) = status_refusal(record, record.status(now_ms)) {
+        return Err(refusal);
     }
     if !record.ip_allowed(client_ip) {
         let from = client_ip.map_or("an unknown address".to_string(), |ip| ip.to_string());
@@ -336,23 +320,16 @@ pub fn authority_answer(
     answer: Answer,
     now_ms: i64,
 ) -> Result<Admitted, Problem> {
-    let refuse = |code, detail: &str| {
-        Err(Problem::new(code, detail)
-            .presented()
-            .with("key_id", json!(record.id)))
-    };
-    match answer.status {
-        KeyStatus::Revoked => refuse(Code::KeyRevoked, "this key was revoked"),
-        KeyStatus::Disabled => refuse(Code::KeyDisabled, "this key is disabled"),
-        KeyStatus::Expired => refuse(Code::KeyExpired, "this key expired"),
-        KeyStatus::Active => match (answer.verdict, answer.exhausted) {
-            (Some(v), _) if !v.admitted => Err(rate_limited(&v)),
-            (_, Some(e)) => Err(credits_exhausted(&e, now_ms.div_euclid(1000))),
-            (verdict, None) => Ok(Admitted {
-                verdict: verdict.filter(|v| !v.policies.is_empty()),
-                credits: answer.credits,
-            }),
-        },
+    if let Some(refusal) = status_refusal(record, answer.status) {
+        return Err(refusal);
+    }
+    match (answer.verdict, answer.exhausted) {
+        (Some(v), _) if !v.admitted => Err(rate_limited(&v)),
+        (_, Some(e)) => Err(credits_exhausted(&e, now_ms.div_euclid(1000))),
+        (verdict, None) => Ok(Admitted {
+            verdict: verdict.filter(|v| !v.policies.is_empty()),
+            credits: answer.credits,
+        }),
     }
 }
 
@@ -583,41 +560,6 @@ mod tests {
             Err(Code::KeyDisabled),
         );
         check_after(None, "GET", "/documents/1", 5, Err(Code::InvalidKey));
-        // Judged for the object: a record that says disabled is asked again there,
-        // once everything else admits the request.
-        let c = config();
-        let ip = Some("203.0.113.9".parse().unwrap());
-        let judge = |r: &KeyRecord, method, path, now_s: i64| {
-            judge_record(r, c.policy.judge(method, path), ip, now_s * 1000).map_err(|p| p.code)
-        };
-        let disabled = KeyRecord {
-            enabled: false,
-            ..read.clone()
-        };
-        assert_eq!(judge(&disabled, "GET", "/documents/1", 5), Ok(true));
-        assert_eq!(judge(&read, "GET", "/documents/1", 5), Ok(false));
-        // Refused otherwise: the record's answer, disabling judged before the
-        // route and before the expiry, as after_lookup orders them.
-        assert_eq!(
-            judge(&disabled, "POST", "/documents/1", 5),
-            Err(Code::KeyDisabled)
-        );
-        assert_eq!(
-            judge(&disabled, "GET", "/documents/1", 1_000),
-            Err(Code::KeyDisabled)
-        );
-        assert_eq!(
-            judge(&disabled, "GET", "/internal/x", 5),
-            Err(Code::KeyDisabled)
-        );
-        let both = KeyRecord {
-            revoked_at: Some(1),
-            ..disabled
-        };
-        assert_eq!(
-            judge(&both, "GET", "/documents/1", 5),
-            Err(Code::KeyRevoked)
-        );
         // 401 before 403: a bad key on a denied route learns nothing about the route.
         check_after(None, "GET", "/internal/x", 5, Err(Code::InvalidKey));
         check_after(

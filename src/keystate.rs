@@ -6,7 +6,7 @@
 use crate::credits::{Balance, Credits, CreditsChange, Exhausted, LowWatch};
 use crate::lease::{Book, CreditGrant, CreditShare, LeaseAnswer, LeaseRequest, Report};
 use crate::notice::CreditsLow;
-use crate::problem::Code;
+use crate::problem::{Code, Problem};
 use crate::ratelimit::{self, Counters, LimitPolicy, Verdict};
 use crate::record::KeyStatus;
 use crate::usage::{cut_path, Kind, Outcome, Series, Usage, OUTCOMES_KEPT};
@@ -43,6 +43,16 @@ pub struct Denial {
     pub status: u16,
     /// The problem code.
     pub code: Code,
+}
+
+impl Denial {
+    /// The denial of a refusal: its code, and the status that code answers.
+    pub fn of(problem: &Problem) -> Denial {
+        Denial {
+            status: problem.status(),
+            code: problem.code,
+        }
+    }
 }
 
 /// One request for the object to decide (or, with `denial`, to record).

@@ -6,6 +6,7 @@
 //! invariants they keep; `tests/tidy.rs` checks that it names every file.
 
 pub mod admin;
+pub mod admission;
 pub mod cache;
 pub mod change;
 pub mod config;

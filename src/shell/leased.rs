@@ -9,7 +9,7 @@ use super::runtime;
 use super::Ctx;
 use crate::config::Config;
 use crate::decide::{self, Admitted};
-use crate::keystate::{Admission, Answer};
+use crate::keystate::Admission;
 use crate::lease::{Holder, LeaseRequest, Local};
 use crate::problem::{Code, Problem};
 use crate::record::KeyRecord;
@@ -102,64 +102,57 @@ pub(crate) fn refused(r: &Request<'_>, now_ms: i64, problem: &Problem) {
     r.note(now_ms, Some(problem));
 }
 
+/// How a request of leased admission ended.
+pub(crate) enum Leased {
+    /// Admitted from a lease.
+    Admitted(Admitted),
+    /// Refused: by a lease's exhausted window, or by the key's object.
+    Refused(Problem),
+    /// The chain's credits are too few to lease this request's cost: it is to
+    /// be asked exactly.
+    AskExactly,
+    /// The key's object could not be reached: `admission::failed` decides.
+    Unreachable(worker::Error),
+}
+
 /// Decides a request of an active, authorized key: from a lease when one is
-/// usable, else after asking the key's object. `Ok(None)`: the chain's credits
-/// are too few to lease this request's cost, so it is to be admitted exactly. `Err(Ok(problem))` is a refusal; `Err(Err(e))` means the
-/// object could not be reached, and `RATE_LIMIT_FAILURE` decides.
-pub(crate) async fn admit(
-    r: &Request<'_>,
-    ctx: &Ctx,
-) -> Result<Option<Admitted>, Result<Problem, worker::Error>> {
-    let ttl = r.config.lease_ttl_ms;
-    let now = ctx.now_ms;
+/// usable, else after asking the key's object for one.
+pub(crate) async fn admit(r: &Request<'_>, ctx: &Ctx) -> Leased {
+    let (ttl, now) = (r.config.lease_ttl_ms, ctx.now_ms);
     if let Some(decided) = decide_locally(r, now, ttl) {
-        return decided.map(Some).map_err(Ok);
+        return decided;
     }
-    let mut request = with(&r.record.id, |h| {
-        h.request(
-            &r.record.id,
-            &name(&r.record.id),
-            &r.admission.policies,
-            now,
-            ttl,
-            false,
-        )
+    let a = r.admission;
+    let mut request = with(&a.key, |h| {
+        h.request(&a.key, &name(&a.key), &a.policies, now, ttl, false)
     });
-    request.team = r.record.team.clone();
-    request.cost = r.admission.cost;
-    let timeout = r.config.authority_timeout_ms;
+    (request.team, request.cost) = (a.team.clone(), a.cost);
     let object = authority::object(r.record, r.config);
-    match authority::lease(r.env, object, &request, timeout).await {
-        Ok(answer) => {
-            with(&r.record.id, |h| h.apply(&answer));
-            let status = Answer {
-                status: answer.status,
-                verdict: None,
-                credits: None,
-                exhausted: None,
-            };
-            if let Err(p) = decide::authority_answer(r.record, status, now) {
-                r.note(now, Some(&p));
-                return Err(Ok(p));
+    let answer =
+        match authority::lease(r.env, object, &request, r.config.authority_timeout_ms).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                with(&a.key, |h| h.failed(request));
+                return Leased::Unreachable(e);
             }
-            match decide_locally(r, now, ttl) {
-                Some(decided) => decided.map(Some).map_err(Ok),
-                None if answer.exact => Ok(None),
-                None => Err(Ok(Problem::new(
-                    Code::Unavailable,
-                    "the key authority granted no quota",
-                ))),
-            }
-        }
-        Err(e) => {
-            with(&r.record.id, |h| h.failed(request));
-            Err(Err(e))
-        }
+        };
+    with(&a.key, |h| h.apply(&answer));
+    if let Some(p) = decide::status_refusal(r.record, answer.status) {
+        r.note(now, Some(&p));
+        return Leased::Refused(p);
+    }
+    match decide_locally(r, now, ttl) {
+        Some(decided) => decided,
+        None if answer.exact => Leased::AskExactly,
+        None => Leased::Refused(Problem::new(
+            Code::Unavailable,
+            "the key authority granted no quota",
+        )),
     }
 }
 
 /// A decision from the holder alone, if it can make one.
-fn decide_locally(r: &Request<'_>, now: i64, ttl: u32) -> Option<Result<Admitted, Problem>> {
+fn decide_locally(r: &Request<'_>, now: i64, ttl: u32) -> Option<Leased> {
     match with(&r.record.id, |h| h.admit(now, ttl, r.admission.cost)) {
         Local::Admitted {
             verdict,
@@ -170,12 +163,12 @@ fn decide_locally(r: &Request<'_>, now: i64, ttl: u32) -> Option<Result<Admitted
             if renew {
                 spawn(r.wctx, r.background(), Task::Renew);
             }
-            Some(Ok(Admitted { verdict, credits }))
+            Some(Leased::Admitted(Admitted { verdict, credits }))
         }
         Local::Limited(v) => {
             let p = decide::rate_limited(&v);
             r.note(now, Some(&p));
-            Some(Err(p))
+            Some(Leased::Refused(p))
         }
         Local::Ask => None,
     }

@@ -18,16 +18,14 @@ mod respond;
 mod runtime;
 mod store;
 
+use crate::admission::{self, Caller, Failure, Plan, RecordAt, Step};
 use crate::config::{Config, DecisionLog};
 use crate::decide::{self, Admitted, Gate};
-use crate::failopen::{FailOpen, Refusal};
+use crate::failopen::FailOpen;
 use crate::key::ApiKey;
-use crate::keystate::{Admission, Denial};
-use crate::policy::RouteDecision;
 use crate::problem::{Code, Problem};
-use crate::record::AdmissionMode;
 use crate::record::KeyRecord;
-use crate::record::KeyStatus;
+use leased::Leased;
 use serde_json::json;
 use worker::{event, Context, Env, Request, Response, Result};
 
@@ -169,14 +167,14 @@ async fn handle(
             cost,
         } => {
             let ip = client_ip(&headers);
-            let asked = Asked {
-                key: &key,
+            let request = admission::Request {
                 route,
                 cost,
                 ip,
                 method,
                 path: &path,
             };
+            let asked = Asked { key: &key, request };
             let (record, admitted) =
                 authenticate(env, config, ctx, asked, Via::RequestPath(wctx)).await?;
             let response = proxy::forward(
@@ -211,12 +209,7 @@ pub(crate) fn client_ip(
 /// A request with a well-formed key, to authenticate.
 pub(crate) struct Asked<'a> {
     pub key: &'a ApiKey,
-    pub route: RouteDecision<'a>,
-    /// What an admitted request spends of the key's credits.
-    pub cost: u64,
-    pub ip: Option<std::net::IpAddr>,
-    pub method: &'a str,
-    pub path: &'a str,
+    pub request: admission::Request<'a>,
 }
 
 /// Who asks: the request path (leased admission and fail-open as configured), or
@@ -226,15 +219,11 @@ pub(crate) enum Via<'a> {
     AdminApi,
 }
 
-/// Finds the key's record and judges it (status, address, route), then admits it
-/// by its admission mode. Exact: the key's Durable Object refuses a revoked or
-/// disabled key exactly, counts the request and records its outcome; a refusal
-/// decided here is recorded in the object too (counting nothing), so that the
-/// key's owner can see it. Leased (only with `wctx`, never for the admin API):
-/// the isolate admits from its lease ([`leased`]) and reports later. With
-/// `fail_open`, a failing object lets the request through within the key's limits
-/// counted in this isolate, unless the isolate saw the object refuse the key as
-/// revoked or disabled ([`crate::failopen`]); never for the admin API.
+/// Finds the key's record, then carries out [`admission::plan`]: a refusal
+/// recorded at the key's object or with the isolate's next report; a request
+/// admitted from the isolate's lease ([`leased`]) or asked of the object
+/// exactly; and, when the object cannot answer, what [`admission::failed`]
+/// decides. Every decision is the core's.
 pub(crate) async fn authenticate(
     env: &Env,
     config: &'static Config,
@@ -242,146 +231,109 @@ pub(crate) async fn authenticate(
     asked: Asked<'_>,
     via: Via<'_>,
 ) -> std::result::Result<(KeyRecord, Admitted), Problem> {
-    let Asked {
-        key,
-        route,
-        cost,
-        ip,
-        method,
-        path,
-    } = asked;
-    let (wctx, fail_open) = match via {
-        Via::RequestPath(wctx) => (Some(wctx), config.rate_limit_fail_open),
-        Via::AdminApi => (None, false),
-    };
-    let Some(record) = store::Keys::lookup(env, config, &key.hash(), ctx.now_ms).await? else {
+    let Some(record) = store::Keys::lookup(env, config, &asked.key.hash(), ctx.now_ms).await?
+    else {
         return Err(decide::unknown_key());
     };
     ctx.key_id = Some(record.id.clone());
-    let judged = decide::judge_record(&record, route, ip, ctx.now_ms);
-    // A record that says disabled: the key's object decides, exactly.
-    let ask_object = matches!(judged, Ok(true));
-    let refusal = judged.map(|_| ());
-    let fail_open = fail_open && decide::may_fail_open(&record) && !ask_object;
-    let leased = wctx.filter(|_| {
-        !ask_object && decide::admission_mode(&record, config) == AdmissionMode::Leased
-    });
-    let mut admission = Admission {
-        key: record.id.clone(),
-        team: record.team.clone(),
-        policies: vec![],
-        method: method.to_string(),
-        // Only the outcome keeps the path, and only this much of it.
-        path: crate::usage::cut_path(path),
-        denial: None,
-        cost,
+    let (caller, wctx) = match via {
+        Via::RequestPath(wctx) => (Caller::RequestPath, Some(wctx)),
+        Via::AdminApi => (Caller::AdminApi, None),
     };
-    if refusal.is_ok() {
-        admission.policies = decide::limits(&record, config)?.to_vec();
-    }
-    if let Some(wctx) = leased {
-        let r = leased::Request {
-            env,
-            config,
-            wctx,
-            record: &record,
-            admission: &admission,
-        };
-        if let Err(p) = refusal {
-            leased::refused(&r, ctx.now_ms, &p);
-            return Err(p);
-        }
-        let admitted = match leased::admit(&r, ctx).await {
-            Ok(Some(admitted)) => Some(admitted),
-            // Too few credits are left to lease this request's cost: asked
-            // exactly, below.
-            Ok(None) => None,
-            Err(Ok(p)) => return Err(p),
-            Err(Err(e)) if fail_open => Some(open_on_failure(ctx, &record, &admission, e)?),
-            Err(Err(e)) => return Err(authority::unavailable(e)),
-        };
-        if let Some(admitted) = admitted {
-            if fail_open {
-                // What the isolate's lease says of credits, for a later failure.
-                let credited = admitted.credits.is_some();
-                FAIL_OPEN.with(|f| f.borrow_mut().saw(&record.id, false, credited, ctx.now_ms));
-            }
-            return Ok((record, admitted));
-        }
-    }
-    if let Err(p) = refusal {
-        // Leased admission noted the refusal already (and returned).
-        admission.denial = Some(Denial {
-            status: p.status(),
-            code: p.code,
-        });
-        let timeout = config.authority_timeout_ms;
-        let object = authority::object(&record, config);
-        if let Err(e) = authority::admit(env, object, &admission, timeout).await {
-            runtime::log(json!({
-                "event": "outcome_not_recorded",
-                "request_id": ctx.request_id,
-                "key_id": record.id,
-                "error": e.to_string(),
-            }));
-        }
-        return Err(p);
-    }
-    let answer = authority::admit(
+    let (request, now_ms) = (asked.request, ctx.now_ms);
+    let facts = admission::Facts {
+        record: &record,
+        request,
+        now_ms,
+        caller,
+    };
+    let plan = admission::plan(&facts, config)?;
+    let lease = |wctx| leased::Request {
         env,
-        authority::object(&record, config),
-        &admission,
-        config.authority_timeout_ms,
-    );
-    let admitted = match answer.await {
-        Ok(answer) => {
-            if fail_open {
-                let refused = matches!(answer.status, KeyStatus::Revoked | KeyStatus::Disabled);
-                let credited = answer.credits.is_some() || answer.exhausted.is_some();
-                FAIL_OPEN.with(|f| {
-                    f.borrow_mut()
-                        .saw(&record.id, refused, credited, ctx.now_ms)
-                });
+        config,
+        wctx,
+        record: &record,
+        admission: &plan.admission,
+    };
+    let object = authority::object(&record, config);
+    let timeout = config.authority_timeout_ms;
+    match (&plan.step, wctx) {
+        (Step::Refuse { problem, at }, wctx) => {
+            match (at, wctx) {
+                (RecordAt::Report, Some(wctx)) => {
+                    leased::refused(&lease(wctx), ctx.now_ms, problem)
+                }
+                _ => record_refusal(env, object, ctx, &plan, timeout).await,
             }
-            decide::authority_answer(&record, answer, ctx.now_ms)?
+            return Err(problem.clone());
         }
-        Err(e) if fail_open => open_on_failure(ctx, &record, &admission, e)?,
-        Err(e) => return Err(authority::unavailable(e)),
+        (Step::Leased { .. }, Some(wctx)) => match leased::admit(&lease(wctx), ctx).await {
+            Leased::Admitted(admitted) => {
+                learn(admission::leased(&admitted), &plan, ctx);
+                return Ok((record, admitted));
+            }
+            Leased::Refused(p) => return Err(p),
+            Leased::Unreachable(e) => return failed(ctx, &plan, e).map(|a| (record, a)),
+            Leased::AskExactly => {}
+        },
+        _ => {}
+    }
+    let admitted = match authority::admit(env, object, &plan.admission, timeout).await {
+        Ok(answer) => {
+            let (admitted, learned) = admission::answered(&record, answer, ctx.now_ms);
+            learn(learned, &plan, ctx);
+            admitted?
+        }
+        Err(e) => failed(ctx, &plan, e)?,
     };
     Ok((record, admitted))
 }
 
-/// `RATE_LIMIT_FAILURE = "open"` with the key's object unreachable: admitted
-/// within the key's limits counted in this isolate, unless the isolate saw the
-/// key refused as revoked or disabled.
-fn open_on_failure(
+/// A refusal decided before the key's object, recorded there (counting
+/// nothing); a failure to record it is logged, and the refusal stands.
+async fn record_refusal(
+    env: &Env,
+    object: (&str, Option<&str>),
     ctx: &Ctx,
-    record: &KeyRecord,
-    admission: &Admission,
-    e: worker::Error,
-) -> std::result::Result<Admitted, Problem> {
-    let local = FAIL_OPEN.with(|f| {
-        f.borrow_mut()
-            .admit(&record.id, &admission.policies, ctx.now_ms)
-    });
-    let refusal = match &local {
-        Ok(_) => None,
-        Err(Refusal::SeenRefused) => Some("revoked or disabled"),
-        Err(Refusal::SeenCredited) => Some("spends credits"),
-        Err(Refusal::Limited(_)) => Some("rate limited in this isolate"),
-    };
-    runtime::log(json!({
-        "event": "rate_limit_failure_open",
-        "request_id": ctx.request_id,
-        "key_id": record.id,
-        "error": e.to_string(),
-        "refused": refusal,
-    }));
-    match local {
-        // Its RateLimit fields would count this isolate only: none are sent.
-        Ok(_) => Ok(Admitted::default()),
-        Err(Refusal::SeenRefused | Refusal::SeenCredited) => Err(authority::unavailable(e)),
-        Err(Refusal::Limited(v)) => Err(decide::rate_limited(&v)),
+    plan: &Plan,
+    timeout: u32,
+) {
+    if let Err(e) = authority::admit(env, object, &plan.admission, timeout).await {
+        runtime::log(json!({
+            "event": "outcome_not_recorded",
+            "request_id": ctx.request_id,
+            "key_id": plan.admission.key,
+            "error": e.to_string(),
+        }));
+    }
+}
+
+/// Keeps what an answer of the key's object says, for a later failure of it,
+/// when the plan may fail open.
+fn learn(learned: admission::Learned, plan: &Plan, ctx: &Ctx) {
+    if plan.fails_open() {
+        let key = &plan.admission.key;
+        FAIL_OPEN.with(|f| learned.into(&mut f.borrow_mut(), key, ctx.now_ms));
+    }
+}
+
+/// The key's object could not answer: [`admission::failed`] decides, and a
+/// decision of fail-open's is logged (`rate_limit_failure_open`).
+fn failed(ctx: &Ctx, plan: &Plan, e: worker::Error) -> std::result::Result<Admitted, Problem> {
+    let failure = FAIL_OPEN.with(|f| admission::failed(&mut f.borrow_mut(), plan, ctx.now_ms));
+    if failure != Failure::Closed {
+        runtime::log(json!({
+            "event": "rate_limit_failure_open",
+            "request_id": ctx.request_id,
+            "key_id": plan.admission.key,
+            "error": e.to_string(),
+            "refused": failure.refusal(),
+        }));
+    }
+    match failure {
+        Failure::Open => Ok(Admitted::default()),
+        Failure::Limited(p) => Err(p),
+        Failure::Closed | Failure::Refused(_) => Err(authority::unavailable(e)),
     }
 }
 

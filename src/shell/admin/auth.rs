@@ -50,8 +50,7 @@ pub(super) async fn authorize(
     };
     let required = [MANAGE_SCOPE.to_string()];
     let ip = super::super::client_ip(&req.headers().0);
-    let asked = super::super::Asked {
-        key: &key,
+    let request = crate::admission::Request {
         route: RouteDecision::Require(&required),
         // The admin API spends no credits.
         cost: 0,
@@ -59,6 +58,7 @@ pub(super) async fn authorize(
         method,
         path,
     };
+    let asked = super::super::Asked { key: &key, request };
     let not_a_manager = |p: Problem| match p.code {
         Code::InsufficientScope => Problem::new(
             Code::Forbidden,
