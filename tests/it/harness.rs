@@ -467,6 +467,41 @@ pub fn fresh_team(tag: &str) -> String {
     format!("{tag}-{}", hex::encode(b))
 }
 
+/// Refuses to test a build older than its sources: a test run against a stale
+/// `build/` would judge yesterday's worker. (`scripts/test.sh` builds first.)
+fn assert_fresh_build() {
+    static CHECKED: OnceLock<()> = OnceLock::new();
+    CHECKED.get_or_init(|| {
+        let modified = |p: &std::path::Path| {
+            std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .unwrap_or(std::time::SystemTime::UNIX_EPOCH)
+        };
+        let built = modified(&root().join("build/index_bg.wasm"));
+        let mut stack = vec![root().join("src")];
+        let mut newer = Vec::new();
+        for file in ["Cargo.toml", "Cargo.lock"] {
+            if modified(&root().join(file)) > built {
+                newer.push(file.to_string());
+            }
+        }
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") && modified(&path) > built {
+                    newer.push(path.display().to_string());
+                }
+            }
+        }
+        assert!(
+            newer.is_empty(),
+            "build/ is older than {newer:?}: run scripts/build.sh (scripts/test.sh does) before the end-to-end tests"
+        );
+    });
+}
+
 /// The shipped `wrangler.toml`, made runnable from another directory: no build
 /// step (the tests run the build that `scripts/test.sh` made), an absolute `main`,
 /// and optionally without the KV or the Durable Object binding.
@@ -478,6 +513,7 @@ fn test_config(opts: &WorkerOptions) -> String {
         "{} is missing: build the worker first (scripts/test.sh does)",
         built.display()
     );
+    assert_fresh_build();
     let main = root().join(opts.main.unwrap_or("src/shell/entry.mjs"));
     // Split into blocks, each starting at a `[table]` header, and drop whole blocks.
     let mut blocks: Vec<String> = vec![String::new()];
