@@ -129,7 +129,10 @@ pub fn judge(name: &str, forward_authorization: bool, connection: Option<&str>) 
         return Some(Dropped::NotPlain);
     }
     let name_is = |other: &str| other.eq_ignore_ascii_case(name);
-    if name.len() > 10 && name[..10].eq_ignore_ascii_case("x-keyward-") {
+    if name
+        .get(..10)
+        .is_some_and(|p| p.eq_ignore_ascii_case("x-keyward-"))
+    {
         Some(Dropped::Keyward)
     } else if HOP_BY_HOP.iter().any(|h| name_is(h))
         || connection.is_some_and(|c| c.split(',').any(|t| name_is(t.trim())))
@@ -451,6 +454,7 @@ mod tests {
             "x-keyward-signature",
             "x-keyward-anything",
             "X-Keyward-Team",
+            "x-keyward-",
         ] {
             check(name, true, None, Some(Keyward));
         }
