@@ -23,6 +23,7 @@ pub mod forward;
 pub mod ident;
 pub mod identity;
 pub mod key;
+pub mod keyobject;
 pub mod keystate;
 pub mod lease;
 pub mod notice;

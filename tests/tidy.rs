@@ -312,7 +312,6 @@ const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
     ("src/cors.rs", "parse", 137),
     ("src/admin/plan.rs", "writes", 107),
     ("src/lease/book.rs", "grant", 101),
-    ("src/shell/authority/mod.rs", "load", 93),
     ("src/keystate.rs", "admit", 92),
     ("src/ratelimit.rs", "parse_policies", 86),
     ("src/bin/keyward/args.rs", "call", 86),
