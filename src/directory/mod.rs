@@ -532,6 +532,54 @@ mod tests {
         assert_eq!(got, expected);
     }
 
+    /// The new key of a rotation is new in what makes it itself (id, hint,
+    /// creation, maker), a key of its own (never imported), and the old key's in
+    /// the rest; the old key points to it.
+    #[test]
+    fn a_rotations_new_key_is_its_own() {
+        let imported = KeyRecord {
+            imported: true,
+            ..old()
+        };
+        let r = Rotate {
+            grace_s: 0,
+            expiry: NewExpiry::Keep,
+        };
+        let (old_key, new) = rotate(&imported, by_admin(), NOW, r, NOW * 1000).unwrap();
+        assert_eq!(
+            (
+                new.id.as_str(),
+                new.hint.as_str(),
+                new.created_at,
+                new.imported
+            ),
+            ("key_new", "kw_…wxyz", NOW, false)
+        );
+        assert_eq!((new.revoked_at, new.replaced_by.as_deref()), (None, None));
+        assert_eq!(new.replaces.as_deref(), Some("key_old"));
+        assert_eq!(old_key.replaced_by.as_deref(), Some("key_new"));
+        assert_eq!(old_key.hint, imported.hint);
+    }
+
+    #[test]
+    fn an_audit_entry_is_shown_whole() {
+        let e = AuditEntry {
+            seq: 7,
+            at_ms: 1_800_000_000_123,
+            actor: "key_m".into(),
+            action: Action::KeyRevoke,
+            key_id: "key_a".into(),
+            request_id: "r1".into(),
+            details: json!({"why": "leaked"}),
+        };
+        assert_eq!(
+            e.view(),
+            json!({"seq": 7, "at": crate::expiry::rfc3339_ms(1_800_000_000_123),
+                   "actor": "key_m", "action": "key.revoke", "key_id": "key_a",
+                   "request_id": "r1", "details": {"why": "leaked"}})
+        );
+    }
+
     #[test]
     fn rotation() {
         let day = Some(NOW + 86_400);
