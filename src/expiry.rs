@@ -27,6 +27,18 @@ impl ExpiresIn {
         }
     }
 
+    /// Its spelling, one of [`CHOICES`].
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExpiresIn::Days(30) => "30d",
+            ExpiresIn::Days(90) => "90d",
+            ExpiresIn::Days(180) => "180d",
+            ExpiresIn::Days(365) => "365d",
+            // Only parse makes one: its days are one of the choices.
+            ExpiresIn::Days(_) | ExpiresIn::Never => "never",
+        }
+    }
+
     /// The expiry time, in Unix seconds, of a key issued at `now` (Unix seconds).
     pub fn at(self, now: i64) -> Option<i64> {
         match self {

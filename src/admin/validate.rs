@@ -20,6 +20,8 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub const MAX_SCOPES: usize = 64;
 /// Longest key name.
 pub const MAX_NAME_LEN: usize = 100;
+/// The fewest characters a key's name may have.
+pub const MIN_NAME_LEN: usize = 3;
 /// Longest subject.
 pub const MAX_SUBJECT_LEN: usize = 128;
 
@@ -575,10 +577,10 @@ fn validate_limits(
 }
 
 fn validate_name(v: &Value, errors: &mut Vec<FieldError>) -> String {
-    let msg = format!("must be a string of 3 to {MAX_NAME_LEN} characters");
+    let msg = format!("must be a string of {MIN_NAME_LEN} to {MAX_NAME_LEN} characters");
     match v.as_str().map(str::trim) {
         Some(n)
-            if (3..=MAX_NAME_LEN).contains(&n.chars().count())
+            if (MIN_NAME_LEN..=MAX_NAME_LEN).contains(&n.chars().count())
                 && !n.chars().any(char::is_control) =>
         {
             n.to_string()

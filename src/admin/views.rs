@@ -114,6 +114,45 @@ struct MeView<'a> {
     scopes: Vec<&'a str>,
     /// The plans of `PLANS`.
     plans: Vec<&'a str>,
+    /// What the server allows, so that forms need not restate it.
+    rules: Rules<'a>,
+}
+
+/// The rules a caller's forms follow: the server's, never restated.
+#[derive(Serialize)]
+struct Rules<'a> {
+    /// The `expires_in` choices, and the one a key gets without one.
+    expires_in: ExpiryRule<'a>,
+    /// A key's name: its fewest and most characters.
+    name: Bounds,
+    /// A subject: its most characters (printable, no spaces).
+    subject: Bounds,
+    /// The ids' grammars, as regular expressions.
+    grammars: Grammars,
+    /// The fields of a `PATCH` this caller may set.
+    patchable: Vec<&'static str>,
+    /// When the keys this caller issues or rotates stop working at the latest
+    /// (a key actor's expiry or the end of its rotation's grace).
+    not_after: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ExpiryRule<'a> {
+    choices: &'a [&'a str],
+    default: &'static str,
+}
+
+#[derive(Serialize)]
+struct Bounds {
+    min: usize,
+    max: usize,
+}
+
+#[derive(Serialize)]
+struct Grammars {
+    team: &'static str,
+    key_id: &'static str,
+    plan: &'static str,
 }
 
 /// The view of `GET /me`: the caller (the admin token, or a `keys:manage` key
@@ -131,6 +170,30 @@ pub fn me_view(actor: &Actor, config: &Config) -> Value {
         expires_at: key.and_then(|k| k.expires_at).map(expiry::rfc3339),
         scopes: config.policy.scopes(),
         plans: config.plans.keys().map(String::as_str).collect(),
+        rules: Rules {
+            expires_in: ExpiryRule {
+                choices: expiry::CHOICES,
+                default: config.default_expires_in.as_str(),
+            },
+            name: Bounds {
+                min: super::validate::MIN_NAME_LEN,
+                max: super::validate::MAX_NAME_LEN,
+            },
+            subject: Bounds {
+                min: 1,
+                max: super::validate::MAX_SUBJECT_LEN,
+            },
+            grammars: Grammars {
+                team: "^[a-z0-9_-]{1,64}$",
+                key_id: "^key_[A-Za-z0-9]{1,64}$",
+                plan: "^[a-z0-9_-]{1,32}$",
+            },
+            patchable: match actor {
+                Actor::Admin => super::validate::UPDATE_FIELDS.to_vec(),
+                Actor::Key(_) => super::actor::MANAGER_FIELDS.to_vec(),
+            },
+            not_after: actor.not_after().map(expiry::rfc3339),
+        },
     })
 }
 
@@ -277,10 +340,57 @@ mod tests {
             _ => None,
         })
         .unwrap();
+        let me = me_view(&Actor::Admin, &config);
+        let rules = me["rules"].clone();
+        let mut me = me;
+        me.as_object_mut().unwrap().remove("rules");
         assert_eq!(
-            me_view(&Actor::Admin, &config),
+            me,
             serde_json::json!({"actor": "admin", "key_id": null, "team": null, "key_scopes": null,
                                "expires_at": null, "scopes": ["a.read", "b.read"], "plans": ["free", "pro"]})
+        );
+        assert_eq!(
+            rules,
+            serde_json::json!({
+                "expires_in": {"choices": ["30d", "90d", "180d", "365d", "never"], "default": "90d"},
+                "name": {"min": 3, "max": 100},
+                "subject": {"min": 1, "max": 128},
+                "grammars": {"team": "^[a-z0-9_-]{1,64}$", "key_id": "^key_[A-Za-z0-9]{1,64}$",
+                             "plan": "^[a-z0-9_-]{1,32}$"},
+                "patchable": super::super::validate::UPDATE_FIELDS,
+                "not_after": null,
+            })
+        );
+        // The grammars are the ones the server checks.
+        let grammar = |s: &str| rules["grammars"][s].as_str().unwrap().to_string();
+        assert_eq!(grammar("team"), "^[a-z0-9_-]{1,64}$");
+        assert!(
+            crate::ident::valid_team(&"a".repeat(64)) && !crate::ident::valid_team(&"a".repeat(65))
+        );
+        assert!(crate::ident::valid_key_id(&format!(
+            "key_{}",
+            "A".repeat(64)
+        )));
+        assert!(!crate::ident::valid_key_id(&format!(
+            "key_{}",
+            "A".repeat(65)
+        )));
+        assert!(
+            crate::ident::valid_name(&"a".repeat(32)) && !crate::ident::valid_name(&"a".repeat(33))
+        );
+        // A manager may set only its own fields, until it stops working.
+        let manager = KeyRecord {
+            revoked_at: Some(NOW + 60),
+            ..r.clone()
+        };
+        let me = me_view(&Actor::key(manager), &config);
+        assert_eq!(
+            me["rules"]["patchable"],
+            serde_json::json!(["name", "scopes", "enabled"])
+        );
+        assert_eq!(
+            me["rules"]["not_after"],
+            serde_json::json!(expiry::rfc3339(NOW + 60))
         );
         let me = me_view(&Actor::key(r.clone()), &config);
         assert_eq!(
