@@ -799,6 +799,14 @@ mod tests {
         assert_eq!(p.headers, vec![(CREDITS_HEADER, "1".to_string())]);
         assert_eq!(p.extensions["next_refill_at"], json!(null));
         assert!(!p.extensions.contains_key("on_lease"));
+        assert!(!p.detail.contains("on lease"), "{}", p.detail);
+        // Nothing on lease: when leases would be back says nothing.
+        let none_held = Exhausted {
+            back_by: Some(402),
+            ..never
+        };
+        let p = credits_exhausted(&none_held, 400);
+        assert_eq!(p.headers, vec![(CREDITS_HEADER, "1".to_string())]);
         // Credits on lease to isolates may come back: retry by then.
         let held = Exhausted {
             on_lease: 4,
