@@ -1,12 +1,22 @@
-// The key console: a page over keyward's admin API. The credential lives in this
-// module's memory only (never in storage, a cookie or a URL), and goes out in the
-// Authorization header of calls to this origin; nothing here logs it.
+// The key console: the page's views and its events, over keyward's admin API
+// (api.js, which alone holds the credential) and a pure model (model.js).
 
-const API = "/_keyward/v1";
-const DAY_MS = 86_400_000;
+import { api, describe, refusal, useToken } from "./api.js";
+import {
+  chainOf as chainThrough,
+  createBody,
+  expiryOptions,
+  isLive,
+  limitsOf,
+  merged,
+  nameHint,
+  patchBody,
+  shownKeys as keysShown,
+  status as statusAt,
+  STATUS_WORDS,
+} from "./model.js";
 
 const state = {
-  token: null,
   me: null,
   team: null,
   keys: [],
@@ -19,45 +29,7 @@ const state = {
 
 const $ = (id) => document.getElementById(id);
 
-/** An admin API refusal, with its problem body. */
-class ApiError extends Error {
-  constructor(status, problem) {
-    super(problem?.detail || `HTTP ${status}`);
-    this.status = status;
-    this.problem = problem;
-  }
-}
-
-async function api(method, path, body) {
-  const headers = { authorization: `Bearer ${state.token}` };
-  if (body !== undefined) headers["content-type"] = "application/json";
-  let res;
-  try {
-    res = await fetch(API + path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      cache: "no-store",
-      credentials: "omit",
-      referrerPolicy: "no-referrer",
-    });
-  } catch {
-    throw new ApiError(0, { title: "Network error", detail: "keyward could not be reached", code: "NETWORK" });
-  }
-  const data = await res.json().catch(() => null);
-  if (!res.ok) throw new ApiError(res.status, data);
-  return data;
-}
-
-/** A problem in words, with its code and every invalid field. */
-function describe(err) {
-  const p = err.problem || {};
-  let text = `${p.title || "Error"}: ${p.detail || err.message}`;
-  if (p.code) text += ` (${p.code})`;
-  for (const f of p.errors || []) text += `\n• ${f.field}: ${f.message}`;
-  if (p.code === "FORBIDDEN") text += "\nThis credential lacks the power for that action.";
-  return text;
-}
+const status = (k) => statusAt(k, Date.now());
 
 function showError(el, err) {
   el.textContent = err ? describe(err) : "";
@@ -72,14 +44,14 @@ $("signin-form").addEventListener("submit", async (e) => {
   const token = input.value.trim();
   input.value = "";
   if (!token) {
-    showError($("signin-error"), new ApiError(0, { title: "Sign-in", detail: "paste a token or a key" }));
+    showError($("signin-error"), refusal("Sign-in", "paste a token or a key"));
     return;
   }
-  state.token = token;
+  useToken(token);
   try {
     state.me = await api("GET", "/me");
   } catch (err) {
-    state.token = null;
+    useToken(null);
     showError($("signin-error"), err);
     input.focus();
     return;
@@ -100,19 +72,22 @@ $("signin-form").addEventListener("submit", async (e) => {
   }
   $("scope-list").replaceChildren(...me.scopes.map((s) => new Option(s)));
   $("c-plan").replaceChildren(new Option("The worker's default limits", ""), ...me.plans.map((p) => new Option(p, p)));
+  $("c-expiry").replaceChildren(
+    ...expiryOptions(me.rules.expires_in).map((o) => new Option(o.label, o.value, o.chosen, o.chosen)),
+  );
 });
 
 $("sign-out").addEventListener("click", () => {
   // Reloading drops every reference to the credential and to any key shown.
-  state.token = null;
+  useToken(null);
   location.reload();
 });
 
 $("team-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const team = $("team").value.trim();
-  if (!/^[a-z0-9_-]{1,64}$/.test(team)) {
-    showError($("app-error"), new ApiError(0, { title: "Team", detail: "a team id is 1 to 64 characters of a-z, 0-9, '_' and '-'" }));
+  if (!new RegExp(state.me.rules.grammars.team).test(team)) {
+    showError($("app-error"), refusal("Team", "a team id is 1 to 64 characters of a-z, 0-9, '_' and '-'"));
     return;
   }
   openTeam(team);
@@ -138,27 +113,6 @@ $("tab-keys").addEventListener("click", () => state.team && (showTab("keys"), lo
 $("tab-audit").addEventListener("click", () => state.team && (showTab("audit"), loadAudit(true)));
 
 // ---- keys ----------------------------------------------------------------
-
-/** `active`, `expiring` (within 7 days), `disabled`, `revoked` or `expired`. */
-function status(k) {
-  if (k.status === "active" && k.expires_at && Date.parse(k.expires_at) - Date.now() < 7 * DAY_MS) return "expiring";
-  return k.status;
-}
-
-const STATUS_WORDS = { active: "Active", expiring: "Expiring soon", disabled: "Disabled", revoked: "Revoked", expired: "Expired" };
-
-function limitsOf(k) {
-  const credits = k.credits ? `; ${k.credits.remaining} credits` : "";
-  return limitsOnly(k) + credits;
-}
-
-function limitsOnly(k) {
-  if (k.plan) return `plan ${k.plan}`;
-  if (Array.isArray(k.rate_limits)) {
-    return k.rate_limits.length ? k.rate_limits.map((l) => `${l.name} ${l.limit}/${l.window}`).join(", ") : "unlimited";
-  }
-  return "default";
-}
 
 function date(s) {
   return s ? new Date(s).toLocaleString() : "";
@@ -188,28 +142,9 @@ async function loadKeys(fresh) {
 }
 $("more").addEventListener("click", () => loadKeys(false));
 
-function sortValue(k, col) {
-  switch (col) {
-    case "status": return status(k);
-    case "scopes": return k.scopes.join(" ");
-    case "limits": return limitsOf(k);
-    case "requests_today": return k.requests_today ?? -1;
-    case "created_at": case "expires_at": case "last_used_at": return k[col] ? Date.parse(k[col]) : (col === "expires_at" ? Infinity : -Infinity);
-    default: return String(k[col] ?? "").toLowerCase();
-  }
-}
-
 function shownKeys() {
-  const search = $("search").value.trim().toLowerCase();
-  const filter = $("status-filter").value;
-  const { col, dir } = state.sort;
-  return state.keys
-    .filter((k) => filter === "all" || status(k) === filter)
-    .filter((k) => !search || k.name.toLowerCase().includes(search) || k.id.toLowerCase().includes(search))
-    .sort((a, b) => {
-      const x = sortValue(a, col), y = sortValue(b, col);
-      return (x < y ? -1 : x > y ? 1 : 0) * dir;
-    });
+  const view = { search: $("search").value, filter: $("status-filter").value, sort: state.sort };
+  return keysShown(state.keys, view, Date.now());
 }
 
 function cell(text, cls) {
@@ -254,7 +189,7 @@ function renderKeys() {
       const actions = document.createElement("td");
       actions.className = "actions";
       actions.append(button("Details", () => showDetails(k)));
-      if (k.status === "active" || k.status === "disabled") {
+      if (isLive(k)) {
         actions.append(
           button("Edit", () => edit(k)),
           k.enabled
@@ -296,7 +231,7 @@ function renderKeys() {
 }
 
 function updateBulk() {
-  const live = state.keys.filter((k) => state.selected.has(k.id) && (k.status === "active" || k.status === "disabled"));
+  const live = state.keys.filter((k) => state.selected.has(k.id) && isLive(k));
   $("bulk-revoke").disabled = live.length === 0;
   $("bulk-disable").disabled = !live.some((k) => k.enabled);
   $("bulk-revoke").textContent = live.length ? `Revoke selected (${live.length})` : "Revoke selected";
@@ -330,9 +265,7 @@ async function setEnabled(k, enabled) {
 function replaceKey(updated) {
   const i = state.keys.findIndex((k) => k.id === updated.id);
   if (i >= 0) {
-    const old = state.keys[i];
-    // A change's reply holds no usage: the figures already shown stay.
-    state.keys[i] = { ...old, ...updated, requests: old.requests, requests_today: old.requests_today, last_used_at: old.last_used_at };
+    state.keys[i] = merged(state.keys[i], updated);
   }
   renderKeys();
 }
@@ -378,7 +311,7 @@ async function revoke(keys) {
       failed.push(`${k.id}: ${describe(err)}`);
     }
   }
-  showError($("app-error"), failed.length ? new ApiError(0, { title: "Some keys were not revoked", detail: failed.join("\n") }) : null);
+  showError($("app-error"), failed.length ? refusal("Some keys were not revoked", failed.join("\n")) : null);
   renderKeys();
 }
 
@@ -519,12 +452,12 @@ async function showDetails(k) {
 }
 $("details-close").addEventListener("click", () => $("details").close());
 
-/** The keys of `v`'s rotation chain, oldest first, followed through replaces
- *  and replaced_by (from the keys loaded, else asked one by one, at most 20). */
+/** The keys of `v`'s rotation chain, oldest first: from the keys loaded, else
+ *  asked one by one. */
 async function chainOf(v) {
   const known = new Map(state.keys.map((k) => [k.id, k]));
   known.set(v.id, v);
-  const get = async (id) => {
+  return chainThrough(v, async (id) => {
     if (!known.has(id)) {
       try {
         known.set(id, await api("GET", `/teams/${encodeURIComponent(state.team)}/keys/${encodeURIComponent(id)}`));
@@ -533,31 +466,7 @@ async function chainOf(v) {
       }
     }
     return known.get(id);
-  };
-  const chain = [v];
-  for (let k = v; k.replaces && chain.length < 20; ) {
-    k = await get(k.replaces);
-    if (!k) break;
-    chain.unshift(k);
-  }
-  for (let k = v; k.replaced_by && chain.length < 40; ) {
-    k = await get(k.replaced_by);
-    if (!k) break;
-    chain.push(k);
-  }
-  return chain;
-}
-
-/** `burst=100/1m, daily=1000/1d` as rate-limit policies (the API checks them). */
-function parseLimits(text) {
-  const items = text.split(/[\s,]+/).filter(Boolean);
-  const limits = [];
-  for (const item of items) {
-    const m = /^([a-z0-9_-]+)=(\d+)\/(\d+[smhd])$/.exec(item);
-    if (!m) throw new ApiError(0, { title: "Rate limits", detail: `"${item}" is not name=limit/window, as in burst=100/1m` });
-    limits.push({ name: m[1], limit: Number(m[2]), window: m[3] });
-  }
-  return limits;
+  });
 }
 
 // ---- edit ----------------------------------------------------------------
@@ -566,7 +475,7 @@ let editing = null;
 
 function edit(k) {
   editing = k;
-  const admin = state.me.actor === "admin";
+  const admin = state.me.rules.patchable.includes("meta");
   $("edit-title").textContent = `Edit ${k.name}`;
   $("e-name").value = k.name;
   $("e-scopes").value = k.scopes.join(" ");
@@ -600,47 +509,24 @@ $("edit-cancel").addEventListener("click", () => $("edit").close());
 $("edit-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const k = editing;
-  const body = {};
-  const name = $("e-name").value.trim();
-  if (name !== k.name) body.name = name;
-  const scopes = $("e-scopes").value.split(/[\s,]+/).filter(Boolean);
-  if (scopes.join(" ") !== k.scopes.join(" ")) body.scopes = scopes;
-  if (state.me.actor === "admin") {
-    const plan = $("e-plan").value;
-    if (plan !== "own" && plan !== (k.plan || (Array.isArray(k.rate_limits) ? "own" : ""))) body.plan = plan || null;
-    const limits = $("e-limits").value.trim();
-    try {
-      if (limits) {
-        body.rate_limits = parseLimits(limits);
-        delete body.plan;
-      }
-    } catch (err) {
-      showError($("edit-error"), err);
-      return;
-    }
-    const credits = {};
-    const add = $("e-add").value.trim();
-    if (add) credits.add = Number(add);
-    const left = $("e-left").value.trim();
-    if (left) credits.remaining = Number(left);
-    const refill = $("e-refill").value;
-    if (refill === "none") credits.refill = null;
-    if (refill === "daily" || refill === "monthly") {
-      credits.refill = { interval: refill, amount: Number($("e-refill-amount").value || 0) };
-    }
-    if (Object.keys(credits).length) body.credits = credits;
-    if ($("e-no-credits").checked) body.credits = null;
-    const ips = $("e-ip").value.split(/[\s,]+/).filter(Boolean);
-    if (ips.join(",") !== (k.ip_allow || []).join(",")) body.ip_allow = ips.length ? ips : null;
-    const meta = $("e-meta").value.trim();
-    if (meta !== (k.meta ? JSON.stringify(k.meta) : "")) {
-      try {
-        body.meta = meta ? JSON.parse(meta) : null;
-      } catch {
-        showError($("edit-error"), new ApiError(0, { title: "Metadata", detail: "is not valid JSON" }));
-        return;
-      }
-    }
+  let body;
+  try {
+    body = patchBody(k, {
+      name: $("e-name").value,
+      scopes: $("e-scopes").value,
+      plan: $("e-plan").value,
+      limits: $("e-limits").value,
+      add: $("e-add").value,
+      left: $("e-left").value,
+      refill: $("e-refill").value,
+      refillAmount: $("e-refill-amount").value,
+      noCredits: $("e-no-credits").checked,
+      ip: $("e-ip").value,
+      meta: $("e-meta").value,
+    }, state.me.rules.patchable);
+  } catch (err) {
+    showError($("edit-error"), refusal("Edit", err.message));
+    return;
   }
   if (Object.keys(body).length === 0) {
     $("edit").close();
@@ -671,9 +557,10 @@ $("create-cancel").addEventListener("click", () => $("create").close());
 $("c-name").addEventListener("input", (e) => {
   const el = e.target;
   el.dataset.touched = "";
-  const n = el.value.trim().length;
-  el.setCustomValidity(n >= 3 ? "" : "at least 3 characters");
-  $("c-name-hint").textContent = n >= 3 ? "Looks good." : `At least 3 characters (${3 - n} more).`;
+  const min = state.me.rules.name.min;
+  const { ok, hint } = nameHint(el.value, min);
+  el.setCustomValidity(ok ? "" : `at least ${min} characters`);
+  $("c-name-hint").textContent = hint;
 });
 
 function toggleDate() {
@@ -685,41 +572,25 @@ $("c-expiry").addEventListener("change", toggleDate);
 createForm.addEventListener("submit", async (e) => {
   e.preventDefault();
   const f = new FormData(createForm);
-  const body = {
-    name: String(f.get("name")).trim(),
-    scopes: String(f.get("scopes")).split(/[\s,]+/).filter(Boolean),
-  };
-  const expiry = f.get("expiry");
-  if (expiry === "date") {
-    const day = String(f.get("date"));
-    if (day) body.expires_at = `${day}T00:00:00Z`;
-  } else {
-    body.expires_in = expiry;
-  }
-  if (f.get("plan")) body.plan = f.get("plan");
+  const text = (name) => String(f.get(name) ?? "");
+  let body;
   try {
-    const limits = String(f.get("rate_limits")).trim();
-    if (limits) body.rate_limits = parseLimits(limits);
+    body = createBody({
+      name: text("name"),
+      scopes: text("scopes"),
+      expiry: text("expiry"),
+      date: text("date"),
+      plan: text("plan"),
+      rateLimits: text("rate_limits"),
+      credits: text("credits"),
+      refill: text("refill"),
+      subject: text("subject"),
+      ipAllow: text("ip_allow"),
+      meta: text("meta"),
+    });
   } catch (err) {
-    showError($("create-error"), err);
+    showError($("create-error"), refusal("New key", err.message));
     return;
-  }
-  const credits = String(f.get("credits")).trim();
-  if (credits) {
-    body.credits = { remaining: Number(credits) };
-    if (f.get("refill")) body.credits.refill = { interval: f.get("refill"), amount: Number(credits) };
-  }
-  if (String(f.get("subject")).trim()) body.subject = String(f.get("subject")).trim();
-  const ips = String(f.get("ip_allow")).split(/[\s,]+/).filter(Boolean);
-  if (ips.length) body.ip_allow = ips;
-  const meta = String(f.get("meta")).trim();
-  if (meta) {
-    try {
-      body.meta = JSON.parse(meta);
-    } catch {
-      showError($("create-error"), new ApiError(0, { title: "Metadata", detail: "is not valid JSON" }));
-      return;
-    }
   }
   try {
     const reply = await api("POST", `/teams/${encodeURIComponent(state.team)}/keys`, body);
@@ -795,7 +666,7 @@ async function loadAudit(fresh) {
     // A whole key id is filtered by keyward, across every page; a part of one,
     // here, among the entries loaded.
     const wanted = $("audit-key").value.trim();
-    if (/^key_[A-Za-z0-9]{1,64}$/.test(wanted)) q.set("key", wanted);
+    if (new RegExp(state.me.rules.grammars.key_id).test(wanted)) q.set("key", wanted);
     const page = await api("GET", `/teams/${encodeURIComponent(state.team)}/audit?${q}`);
     state.auditCursor = page.next_cursor;
     tbody.append(...page.items.map((a) => {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints (native and wasm32), the release build,
 # the unit tests, the end-to-end tests against a real `wrangler dev`, and the key
-# console's tests in a real browser.
+# console's tests: its model's units, its types, and its pages in a real browser.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$KW_ROOT"
@@ -16,5 +16,8 @@ echo "== build the worker"
 bash scripts/build.sh
 echo "== unit and end-to-end tests"
 cargo test
+echo "== the key console's model (node --test) and types (tsc)"
+node --test tests/console/model.test.mjs
+tsc -p tests/console
 echo "== the key console in Chromium"
 playwright test -c tests/console/playwright.config.mjs

@@ -35,8 +35,11 @@ pub enum Serve {
     NotFound,
 }
 
+/// The console's files (`console/`), each served under [`PREFIX`] by its name.
+pub const FILES: [&str; 5] = ["index.html", "app.js", "api.js", "model.js", "app.css"];
+
 /// Judges `path` (the request's path, as received) and `method`: `GET` and
-/// `HEAD` of `index.html` (also as the directory), `app.js` and `app.css`, or
+/// `HEAD` of one of [`FILES`] (`index.html` also as the directory), or
 /// nothing. Only names the console ships are served, so no path can name
 /// another file.
 pub fn serve(method: &str, path: &str) -> Serve {
@@ -50,8 +53,8 @@ pub fn serve(method: &str, path: &str) -> Serve {
         return Serve::NotFound;
     }
     match name {
-        "" | "index.html" => Serve::File("/index.html".into()),
-        "app.js" | "app.css" => Serve::File(format!("/{name}")),
+        "" => Serve::File("/index.html".into()),
+        name if FILES.contains(&name) => Serve::File(format!("/{name}")),
         _ => Serve::NotFound,
     }
 }
@@ -68,6 +71,9 @@ mod tests {
             ("HEAD", "/_keyward/console/index.html", file("/index.html")),
             ("GET", "/_keyward/console/app.js", file("/app.js")),
             ("GET", "/_keyward/console/app.css", file("/app.css")),
+            ("GET", "/_keyward/console/api.js", file("/api.js")),
+            ("GET", "/_keyward/console/model.js", file("/model.js")),
+            ("GET", "/_keyward/console/other.js", Serve::NotFound),
             ("GET", "/_keyward/console", Serve::Redirect),
             ("POST", "/_keyward/console/", Serve::NotFound),
             ("get", "/_keyward/console/", Serve::NotFound),

@@ -487,3 +487,20 @@ fn the_architecture_names_what_exists() {
         "the diagram names what is not there: {unknown:?}"
     );
 }
+
+/// The console serves exactly the files it ships: every file of `console/`
+/// is in `console::FILES`, and every name there is a file.
+#[test]
+fn the_console_serves_exactly_its_files() {
+    let mut shipped: Vec<String> = fs::read_dir(root().join("console"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    shipped.sort();
+    let mut served: Vec<String> = keyward::console::FILES
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
+    served.sort();
+    assert_eq!(shipped, served);
+}
