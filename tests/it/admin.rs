@@ -150,11 +150,7 @@ fn the_admin_token_is_required() {
         "acme",
         json!({"name": "not admin", "scopes": ["documents.*"]}),
     );
-    let r = send_json(
-        w.req("POST", path)
-            .set("authorization", &format!("Bearer {key}")),
-        &body,
-    );
+    let r = send_json(w.keyed("POST", path, &key), &body);
     assert_problem(&r, 403, "FORBIDDEN");
     // Authorization comes before parsing: garbage from an unknown caller is a 401, not a 400.
     let r = send_bytes(

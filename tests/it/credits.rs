@@ -18,10 +18,7 @@ fn issue(w: &Worker, credits: Value) -> (String, String) {
 }
 
 fn call(w: &Worker, key: &str, method: &str, path: &str) -> Resp {
-    send(
-        w.req(method, path)
-            .set("authorization", &format!("Bearer {key}")),
-    )
+    send(w.keyed(method, path, key))
 }
 
 /// What an admitted response says is left.
@@ -252,11 +249,7 @@ fn credits_survive_a_restart() {
 
 /// A request to the admin API with `key` as the credential.
 fn as_manager(w: &Worker, key: &str, method: &str, path: &str, body: Value) -> Resp {
-    send_json(
-        w.req(method, &format!("/_keyward/v1{path}"))
-            .set("authorization", &format!("Bearer {key}")),
-        &body,
-    )
+    send_json(w.keyed(method, &format!("/_keyward/v1{path}"), key), &body)
 }
 
 #[test]

@@ -12,10 +12,7 @@ fn head_is_get_without_the_body() {
         &fresh_team("head"),
         json!({"name": "reader", "scopes": ["documents.read"]}),
     );
-    let r = send(
-        w.req("HEAD", "/documents/1")
-            .set("authorization", &format!("Bearer {key}")),
-    );
+    let r = send(w.keyed("HEAD", "/documents/1", &key));
     assert_eq!(r.status, 200);
     assert_eq!(r.header("x-origin"), Some("echo"));
     assert!(r.body.is_empty());
@@ -24,10 +21,7 @@ fn head_is_get_without_the_body() {
         &fresh_team("head"),
         json!({"name": "writer", "scopes": ["documents.write"]}),
     );
-    let r = send(
-        w.req("HEAD", "/documents/1")
-            .set("authorization", &format!("Bearer {other}")),
-    );
+    let r = send(w.keyed("HEAD", "/documents/1", &other));
     assert_eq!(r.status, 403);
     assert_ne!(r.header("x-origin"), Some("echo"));
 }
@@ -41,8 +35,7 @@ fn the_origin_learns_the_client_address_scheme_and_host_from_keyward() {
     );
     let host = w.url.trim_start_matches("http://").to_string();
     let r = send(
-        w.req("GET", "/documents/1")
-            .set("authorization", &format!("Bearer {key}"))
+        w.keyed("GET", "/documents/1", &key)
             .set("cf-connecting-ip", "203.0.113.9")
             .set("x-forwarded-for", "6.6.6.6")
             .set("x-forwarded-host", "evil.example")

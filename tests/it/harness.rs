@@ -716,6 +716,12 @@ impl Worker {
         assert_eq!(r.status, 200, "{switch}: {}", r.text());
     }
 
+    /// A request with `key` as its bearer credential.
+    pub fn keyed(&self, method: &str, path: &str, key: &str) -> ureq::Request {
+        self.req(method, path)
+            .set("authorization", &format!("Bearer {key}"))
+    }
+
     /// A request to the admin API, authorized with the admin token.
     pub fn admin(&self, method: &str, path: &str) -> ureq::Request {
         self.req(method, &format!("/_keyward/v1{path}"))

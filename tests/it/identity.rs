@@ -34,8 +34,7 @@ fn the_origin_can_verify_who_is_calling() {
         json!({"name": "signed", "scopes": ["documents.read"], "subject": "user_9", "meta": {"plan": "gold"}}),
     );
     let r = send(
-        w.req("GET", "/documents/42?x=1")
-            .set("authorization", &format!("Bearer {key}"))
+        w.keyed("GET", "/documents/42?x=1", &key)
             .set("x-keyward-signature", "t=1,v1=forged"),
     );
     assert_eq!(r.status, 200, "{}", r.text());

@@ -26,10 +26,7 @@ fn pair() -> &'static (Worker, Worker) {
 }
 
 fn get(w: &Worker, key: &str) -> Resp {
-    send(
-        w.req("GET", "/documents/1")
-            .set("authorization", &format!("Bearer {key}")),
-    )
+    send(w.keyed("GET", "/documents/1", key))
 }
 
 /// Sends the key's requests through both isolates in turn, a quarter of a

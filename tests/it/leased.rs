@@ -18,10 +18,7 @@ fn issue(w: &Worker, team: &str, extra: Value) -> (String, String) {
 }
 
 fn get(w: &Worker, key: &str) -> Resp {
-    send(
-        w.req("GET", "/documents/1")
-            .set("authorization", &format!("Bearer {key}")),
-    )
+    send(w.keyed("GET", "/documents/1", key))
 }
 
 fn view(w: &Worker, team: &str, id: &str) -> Value {
@@ -182,10 +179,7 @@ fn admin_calls_never_create_a_keys_object() {
         "an admin call created the key's object"
     );
     // The first request creates it.
-    let r = send(
-        w.req("GET", "/documents/1")
-            .set("authorization", &format!("Bearer {key}")),
-    );
+    let r = send(w.keyed("GET", "/documents/1", &key));
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(w.logged(&started), "the first request created the object");
     // From now on the admin reaches it: usage, and a revocation on the next request.
@@ -195,10 +189,7 @@ fn admin_calls_never_create_a_keys_object() {
         std::thread::sleep(Duration::from_millis(200));
     }
     admin("DELETE", one, None);
-    let r = send(
-        w.req("GET", "/documents/1")
-            .set("authorization", &format!("Bearer {key}")),
-    );
+    let r = send(w.keyed("GET", "/documents/1", &key));
     assert_problem(&r, 401, "KEY_REVOKED");
 }
 

@@ -509,10 +509,8 @@ fn a_key_with_keys_manage_manages_its_own_team_only() {
         json!({"name": "victim", "scopes": ["documents.read"]}),
     );
     let victim_id = victim["id"].as_str().unwrap();
-    let as_manager = |method: &str, path: &str| {
-        w.req(method, &format!("/_keyward/v1{path}"))
-            .set("authorization", &format!("Bearer {manager}"))
-    };
+    let as_manager =
+        |method: &str, path: &str| w.keyed(method, &format!("/_keyward/v1{path}"), &manager);
     let r = send_json(
         as_manager("POST", &format!("/teams/{team}/keys")),
         &json!({"name": "made by a key", "scopes": ["documents.read"]}),

@@ -19,10 +19,7 @@ fn issue(w: &Worker, extra: Value) -> String {
 }
 
 fn get(w: &Worker, key: &str) -> Resp {
-    send(
-        w.req("GET", "/documents/1")
-            .set("authorization", &format!("Bearer {key}")),
-    )
+    send(w.keyed("GET", "/documents/1", key))
 }
 
 /// Parses `"name";r=1;t=2, ...` into (name, r, t).
@@ -290,10 +287,7 @@ fn usage_and_outcomes_are_written_within_a_second_and_survive_a_restart() {
     // More outcomes than are kept: of those made between two writes, only the newest
     // fifty are written, and the stored ones are the same last fifty.
     for i in 0..55 {
-        let r = send(
-            w.req("GET", &format!("/documents/{i}"))
-                .set("authorization", &format!("Bearer {key}")),
-        );
+        let r = send(w.keyed("GET", &format!("/documents/{i}"), &key));
         assert_eq!(r.status, 200);
     }
     // The object's alarm writes usage and outcomes one second after they happen.

@@ -39,10 +39,7 @@ fn the_logs_hold_no_key_hash_or_token() {
     )
     .json();
     let new_key = rotated["key"].as_str().unwrap().to_string();
-    send(
-        w.req("GET", "/documents/1")
-            .set("authorization", &format!("Bearer {new_key}")),
-    );
+    send(w.keyed("GET", "/documents/1", &new_key));
     send(w.admin("DELETE", &format!("/teams/{team}/keys/{id}")));
     send(w.req("GET", "/documents/1").set("authorization", &bearer));
     let wrong_token = format!("Bearer {}x", &w.admin_token[1..]);

@@ -236,8 +236,7 @@ fn nothing_a_manager_makes_outlives_its_grace() {
     let team = fresh_team("edges");
     let leaving = edge_manager(&team, json!({}));
     let me = send(
-        w.req("GET", "/_keyward/v1/me")
-            .set("authorization", &format!("Bearer {leaving}"))
+        w.keyed("GET", "/_keyward/v1/me", &leaving)
             .set("cf-connecting-ip", MANAGER_IP),
     );
     let l_id = me.json()["key_id"].as_str().unwrap().to_string();
@@ -421,8 +420,7 @@ fn a_managers_change_is_judged_on_the_record_it_applies_to() {
     );
     let as_manager = |method: &str, path: &str, body: Value| {
         send_json(
-            w.req(method, &format!("/_keyward/v1{path}"))
-                .set("authorization", &format!("Bearer {manager}")),
+            w.keyed(method, &format!("/_keyward/v1{path}"), &manager),
             &body,
         )
     };
@@ -437,10 +435,7 @@ fn a_managers_change_is_judged_on_the_record_it_applies_to() {
         let id = t["id"].as_str().unwrap().to_string();
         let path = format!("/teams/{team}/keys/{id}");
         // Its object exists: the manager's disabling reaches it first.
-        let r = send(
-            w.req("GET", "/documents/1")
-                .set("authorization", &format!("Bearer {key}")),
-        );
+        let r = send(w.keyed("GET", "/documents/1", &key));
         assert_eq!(r.status, 200, "{}", r.text());
         hold("on");
         let r = std::thread::scope(|s| {
@@ -461,10 +456,7 @@ fn a_managers_change_is_judged_on_the_record_it_applies_to() {
         assert_eq!(v["enabled"], true, "{method}: {v}");
         assert_eq!(v["scopes"], json!(["documents.read", "billing.read"]));
         // The key still works: its object was told the directory's word.
-        let r = send(
-            w.req("GET", "/documents/1")
-                .set("authorization", &format!("Bearer {key}")),
-        );
+        let r = send(w.keyed("GET", "/documents/1", &key));
         assert_eq!(r.status, 200, "{method}: {}", r.text());
     }
 }

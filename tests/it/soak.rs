@@ -46,12 +46,7 @@ fn soak_mixed_traffic_has_no_5xx_and_exact_counts() {
     let tally = Mutex::new(Tally::default());
     let deadline = Instant::now() + Duration::from_secs(secs);
     std::thread::scope(|s| {
-        let get = |k: &str, path: &str| {
-            send(
-                w.req("GET", path)
-                    .set("authorization", &format!("Bearer {k}")),
-            )
-        };
+        let get = |k: &str, path: &str| send(w.keyed("GET", path, k));
         let tally = &tally;
         let team = &team;
         let (valid, limited, unknown) = (valid.as_str(), limited.as_str(), unknown.as_str());
