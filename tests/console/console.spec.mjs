@@ -244,6 +244,46 @@ test("search and filter by status", async ({ page, request }) => {
   await expect(page.locator("#keys tbody tr").first()).toContainText("gamma writer");
 });
 
+test("the keys table is one grid: every action button lies inside its row, at 1280 and 800 px", async ({ page, request }) => {
+  const t = team("layout");
+  for (const name of ["Billing export", "Support tool", "CI deploy"]) {
+    expect((await adminCall(request, "POST", `/teams/${t}/keys`, { name, scopes: ["documents.read"] })).status).toBe(201);
+  }
+  await signIn(page, adminToken(), t);
+  await expect(page.locator("#keys tbody tr")).toHaveCount(3);
+  for (const width of [1280, 800]) {
+    await page.setViewportSize({ width, height: 720 });
+    const rows = page.locator("#keys tbody tr");
+    for (let i = 0; i < 3; i++) {
+      const tr = rows.nth(i);
+      // The row as its cells draw it: across the row, and down the first cell
+      // (whose border is the line between rows).
+      const row = await tr.boundingBox();
+      const first = await tr.locator("td").first().boundingBox();
+      const box = { x: row.x, width: row.width, y: first.y, height: first.height };
+      const buttons = tr.locator("td.actions button");
+      expect(await buttons.count()).toBe(5);
+      for (let j = 0; j < 5; j++) {
+        const b = await buttons.nth(j).boundingBox();
+        const inside = b.x >= box.x - 0.5 && b.y >= box.y - 0.5
+          && b.x + b.width <= box.x + box.width + 0.5 && b.y + b.height <= box.y + box.height + 0.5;
+        expect(inside, `${width} px: button ${j} of row ${i} lies outside its row`).toBe(true);
+      }
+      // The actions are the row's last cell, in its grid: one line, aligned with
+      // the header's last column.
+      const cell = await tr.locator("td.actions").boundingBox();
+      const head = await page.locator("#keys thead th").last().boundingBox();
+      expect(Math.abs(cell.x - head.x) < 1, `${width} px: the actions cell is out of its column`).toBe(true);
+      const level = Math.abs(cell.y - first.y) < 1 && Math.abs(cell.y + cell.height - (first.y + first.height)) < 1;
+      expect(level, `${width} px: the actions cell is not level with its row's cells`).toBe(true);
+    }
+    // A header is one line.
+    const plan = await page.getByRole("button", { name: "Plan or limits" }).boundingBox();
+    const name = await page.getByRole("button", { name: "Name" }).boundingBox();
+    expect(plan.height <= name.height + 1, `${width} px: "Plan or limits" wraps`).toBe(true);
+  }
+});
+
 test("disable, then enable: the key is refused, then works again", async ({ page, request }) => {
   const t = team("toggle");
   await signIn(page, adminToken(), t);
