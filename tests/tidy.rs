@@ -106,6 +106,9 @@ fn the_architecture_keeps_its_parts() {
             "### Core (`src/`, native and wasm32)",
             "### Shell (`src/shell/`, wasm32 only)",
             "### Around it",
+            "## Walks",
+            "### One request with a key, admitted exactly",
+            "### One leased admission",
             "## Invariants",
             "## Toolchain",
         ]
