@@ -175,8 +175,7 @@ async fn handle(
                 path: &path,
             };
             let asked = Asked { key: &key, request };
-            let (record, admitted) =
-                authenticate(env, config, ctx, asked, Via::RequestPath(wctx)).await?;
+            let (record, admitted) = authenticate(env, config, ctx, asked, Some(wctx)).await?;
             let response = proxy::forward(
                 &req,
                 config,
@@ -212,34 +211,23 @@ pub(crate) struct Asked<'a> {
     pub request: admission::Request<'a>,
 }
 
-/// Who asks: the request path (leased admission and fail-open as configured), or
-/// the admin API for a `keys:manage` key (exact, and always failing closed).
-pub(crate) enum Via<'a> {
-    RequestPath(&'a Context),
-    AdminApi,
-}
-
 /// Finds the key's record, then carries out [`admission::plan`]: a refusal
 /// recorded at the key's object or with the isolate's next report; a request
 /// admitted from the isolate's lease ([`leased`]) or asked of the object
 /// exactly; and, when the object cannot answer, what [`admission::failed`]
-/// decides. Every decision is the core's.
+/// decides. Every decision is the core's. `wctx`: the request path's context
+/// (leased admission and fail-open as configured); `None` for the admin API.
 pub(crate) async fn authenticate(
     env: &Env,
     config: &'static Config,
     ctx: &mut Ctx,
     asked: Asked<'_>,
-    via: Via<'_>,
+    wctx: Option<&Context>,
 ) -> std::result::Result<(KeyRecord, Admitted), Problem> {
-    let Some(record) = store::Keys::lookup(env, config, &asked.key.hash(), ctx.now_ms).await?
-    else {
-        return Err(decide::unknown_key());
-    };
+    let found = store::Keys::lookup(env, config, &asked.key.hash(), ctx.now_ms).await?;
+    let record = found.ok_or_else(decide::unknown_key)?;
     ctx.key_id = Some(record.id.clone());
-    let (caller, wctx) = match via {
-        Via::RequestPath(wctx) => (Caller::RequestPath, Some(wctx)),
-        Via::AdminApi => (Caller::AdminApi, None),
-    };
+    let caller = wctx.map_or(Caller::AdminApi, |_| Caller::RequestPath);
     let (request, now_ms) = (asked.request, ctx.now_ms);
     let facts = admission::Facts {
         record: &record,

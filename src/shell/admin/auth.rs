@@ -66,10 +66,9 @@ pub(super) async fn authorize(
         ),
         _ => p,
     };
-    let (cached, _) =
-        super::super::authenticate(env, config, ctx, asked, super::super::Via::AdminApi)
-            .await
-            .map_err(not_a_manager)?;
+    let (cached, _) = super::super::authenticate(env, config, ctx, asked, None)
+        .await
+        .map_err(not_a_manager)?;
     // A manager's powers are judged on its team directory's record, not on a
     // copy that an isolate may hold for RECORD_CACHE_TTL: narrowed scopes, a
     // rotation's grace begun, new meta or limits hold on its next call.
