@@ -463,6 +463,23 @@ mod tests {
         assert_eq!(sub(None, Some("e2e_bad")), Err(Code::InvalidFormat));
         assert_eq!(sub(None, None), Err(Code::MissingKey));
         check_before("/keyward/health", None, Err(Code::MissingKey));
+        // Under case_insensitive, a character origins fold in different ways is
+        // refused before anything else; the same path is judged as it is otherwise.
+        let folding = Config::from_vars(|name| match name {
+            "POLICY" => Some(json!({"case_insensitive": true, "public": ["/admin"]})),
+            "ORIGIN_URL" => Some(json!("http://127.0.0.1:1")),
+            _ => None,
+        })
+        .unwrap();
+        assert!(folding.policy.case_insensitive() && !config().policy.case_insensitive());
+        let code = |c: &Config, path| {
+            before_lookup(c, "GET", path, None)
+                .map(|_| ())
+                .map_err(|p| p.code)
+        };
+        assert_eq!(code(&folding, "/adm%C4%B1n"), Err(Code::InvalidPath));
+        assert_eq!(code(&folding, "/ADMIN"), Ok(()));
+        assert_eq!(code(&config(), "/adm%C4%B1n"), Err(Code::MissingKey));
     }
 
     fn record(scopes: &[&str]) -> KeyRecord {
