@@ -609,9 +609,16 @@ mod tests {
                 "whole number",
             ),
             (json!({"path": "/x", "deny": true, "cost": 1}), "not to"),
+            (
+                json!({"path": "/x", "scopes": [], "cost": crate::credits::MAX_AMOUNT + 1}),
+                "whole number",
+            ),
         ] {
             check_error(json!({"routes": [route]}), "POLICY.routes[0].cost", message);
         }
+        let most =
+            json!({"routes": [{"path": "/x", "scopes": [], "cost": crate::credits::MAX_AMOUNT}]});
+        assert!(Policy::parse(&most).is_ok());
     }
 
     #[test]
