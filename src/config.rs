@@ -130,371 +130,394 @@ impl Config {
     /// Reads and validates every setting; reports every error, not just the first.
     pub fn from_vars(get: impl Fn(&str) -> Option<Value>) -> Result<Config, Vec<FieldError>> {
         let mut errors = Vec::new();
-
-        let key_prefix = match get("KEY_PREFIX") {
-            None => "kw_".to_string(),
-            Some(Value::String(p))
-                if !p.is_empty()
-                    && p.len() <= MAX_PREFIX_LEN
-                    && p.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
-            {
-                p
-            }
-            Some(_) => {
-                errors.push(FieldError::new(
-                    "KEY_PREFIX",
-                    format!(
-                        "must be 1 to {MAX_PREFIX_LEN} characters of A-Z, a-z, 0-9, '_' or '-'"
-                    ),
-                ));
-                String::new()
-            }
-        };
-
-        let policy = match get("POLICY").map(json_value) {
-            None => {
-                errors.push(FieldError::new(
-                    "POLICY",
-                    "is not set: give a route policy (\"{}\" denies every route)",
-                ));
+        let e = &mut errors;
+        let key_prefix = key_prefix(get("KEY_PREFIX"), e);
+        let policy = json_var(get("POLICY"), "POLICY", e, |v, e| {
+            Policy::parse(v).unwrap_or_else(|mut list| {
+                e.append(&mut list);
                 Policy::default()
-            }
-            Some(Err(e)) => {
-                errors.push(FieldError::new("POLICY", e));
-                Policy::default()
-            }
-            Some(Ok(v)) => Policy::parse(&v).unwrap_or_else(|mut e| {
-                errors.append(&mut e);
-                Policy::default()
-            }),
-        };
-
-        let origin_url = match get("ORIGIN_URL") {
-            None => {
-                errors.push(FieldError::new(
-                    "ORIGIN_URL",
-                    "is not set: give the origin's base URL",
-                ));
-                String::new()
-            }
-            Some(Value::String(u)) => match check_origin(&u) {
-                Ok(u) => u,
-                Err(msg) => {
-                    errors.push(FieldError::new("ORIGIN_URL", msg));
-                    String::new()
-                }
-            },
-            Some(_) => {
-                errors.push(FieldError::new("ORIGIN_URL", "must be a URL string"));
-                String::new()
-            }
-        };
-
-        let forward_authorization = match get("FORWARD_AUTHORIZATION") {
-            None => false,
-            Some(Value::Bool(b)) => b,
-            Some(Value::String(s)) if s == "true" => true,
-            Some(Value::String(s)) if s == "false" => false,
-            Some(_) => {
-                errors.push(FieldError::new(
-                    "FORWARD_AUTHORIZATION",
-                    "must be \"true\" or \"false\"",
-                ));
-                false
-            }
-        };
-
-        let default_expires_in = match get("DEFAULT_EXPIRES_IN") {
-            None => ExpiresIn::Days(90),
-            Some(Value::String(s)) => ExpiresIn::parse(&s).unwrap_or_else(|msg| {
-                errors.push(FieldError::new("DEFAULT_EXPIRES_IN", msg));
-                ExpiresIn::Never
-            }),
-            Some(_) => {
-                errors.push(FieldError::new(
-                    "DEFAULT_EXPIRES_IN",
-                    "must be a string such as \"90d\"",
-                ));
-                ExpiresIn::Never
-            }
-        };
-
-        let admin_token = optional_secret(get("ADMIN_TOKEN"), "ADMIN_TOKEN", &mut errors);
-
-        let rate_limits = match get("RATE_LIMITS").map(json_value) {
-            None => vec![],
-            Some(Err(e)) => {
-                errors.push(FieldError::new("RATE_LIMITS", e));
-                vec![]
-            }
-            Some(Ok(v)) => ratelimit::parse_policies(&v, "RATE_LIMITS").unwrap_or_else(|e| {
-                errors.extend(e.into_iter().map(|(f, m)| FieldError::new(f, m)));
-                vec![]
-            }),
-        };
-
-        let mut plans = BTreeMap::new();
-        let mut plan_settings = BTreeMap::new();
-        match get("PLANS").map(json_value) {
-            None => {}
-            Some(Err(e)) => errors.push(FieldError::new("PLANS", e)),
-            Some(Ok(Value::Object(map))) => {
-                for (name, v) in map {
-                    if !crate::ident::valid_name(&name) {
-                        errors.push(FieldError::new(
-                            format!("PLANS.{name}"),
-                            "a plan name is 1 to 32 characters of a-z, 0-9, '_' and '-'",
-                        ));
-                        continue;
-                    }
-                    let field = format!("PLANS.{name}");
-                    // A list of policies, or {"limits": [...], "admission": ..., "region": ..., "credits": ...}.
-                    let limits = match &v {
-                        Value::Object(obj) => {
-                            crate::policy::reject_unknown(obj, &field, &["limits", "admission", "region", "credits"], &mut errors);
-                            let mut settings = PlanSettings::default();
-                            match obj.get("admission").map(|m| m.as_str().and_then(AdmissionMode::parse)) {
-                                None => {}
-                                Some(Some(m)) => settings.admission = Some(m),
-                                Some(None) => errors.push(FieldError::new(
-                                    format!("{field}.admission"),
-                                    "must be \"exact\" or \"leased\"",
-                                )),
-                            }
-                            match obj.get("region").map(Value::as_str) {
-                                None => {}
-                                Some(Some(r)) if crate::record::valid_region(r) => {
-                                    settings.region = Some(r.to_string());
-                                }
-                                Some(_) => errors.push(FieldError::new(
-                                    format!("{field}.region"),
-                                    crate::record::REGION_CHOICES,
-                                )),
-                            }
-                            if let Some(c) = obj.get("credits") {
-                                match crate::credits::Credits::parse(c, &format!("{field}.credits"), 0) {
-                                    Ok(c) => settings.credits = Some(c),
-                                    Err(e) => errors.extend(e),
-                                }
-                            }
-                            plan_settings.insert(name.clone(), settings);
-                            match obj.get("limits") {
-                                Some(l) => l.clone(),
-                                None => {
-                                    errors.push(FieldError::new(
-                                        format!("{field}.limits"),
-                                        "is required: the plan's list of policies",
-                                    ));
-                                    continue;
-                                }
-                            }
-                        }
-                        other => other.clone(),
-                    };
-                    let limits_field = if v.is_object() { format!("{field}.limits") } else { field };
-                    match ratelimit::parse_policies(&limits, &limits_field) {
-                        Ok(list) => {
-                            plans.insert(name, list);
-                        }
-                        Err(e) => errors.extend(e.into_iter().map(|(f, m)| FieldError::new(f, m))),
-                    }
-                }
-            }
-            Some(Ok(_)) => errors.push(FieldError::new(
-                "PLANS",
-                "must be an object of plan names to lists of policies (or {\"limits\": [...], \"admission\": ...})",
-            )),
-        }
-
-        let admission = match get("ADMISSION") {
-            None => AdmissionMode::Exact,
-            Some(v) => v.as_str().and_then(AdmissionMode::parse).unwrap_or_else(|| {
-                errors.push(FieldError::new(
-                    "ADMISSION",
-                    "must be \"exact\" (every request asks the key's object) or \"leased\" (isolates admit from leased quota)",
-                ));
-                AdmissionMode::Exact
-            }),
-        };
+            })
+        })
+        .unwrap_or_else(|| {
+            e.push(FieldError::new(
+                "POLICY",
+                "is not set: give a route policy (\"{}\" denies every route)",
+            ));
+            Policy::default()
+        });
+        let origin_url = origin_url(get("ORIGIN_URL"), e);
+        let forward_authorization = flag(get("FORWARD_AUTHORIZATION"), "FORWARD_AUTHORIZATION", e);
+        let default_expires_in = default_expires_in(get("DEFAULT_EXPIRES_IN"), e);
+        let admin_token = optional_secret(get("ADMIN_TOKEN"), "ADMIN_TOKEN", e);
+        let rate_limits = json_var(get("RATE_LIMITS"), "RATE_LIMITS", e, |v, e| {
+            policies(v, "RATE_LIMITS", e)
+        })
+        .unwrap_or_default();
+        let (plans, plan_settings) =
+            json_var(get("PLANS"), "PLANS", e, parse_plans).unwrap_or_default();
+        let admission = admission(get("ADMISSION"), e);
         let lease_ttl_ms = whole_number(
             get("LEASE_TTL"),
             "LEASE_TTL",
             lease::TTL_RANGE_MS,
             lease::DEFAULT_TTL_MS,
-            &mut errors,
+            e,
         );
-
-        let cors = match get("CORS").map(json_value) {
-            None => None,
-            Some(Err(e)) => {
-                errors.push(FieldError::new("CORS", e));
-                None
-            }
-            Some(Ok(v)) => crate::cors::Cors::parse(&v)
-                .map_err(|mut e| errors.append(&mut e))
-                .ok(),
-        };
-
+        let cors = json_var(get("CORS"), "CORS", e, |v, e| {
+            crate::cors::Cors::parse(v)
+                .map_err(|mut list| e.append(&mut list))
+                .ok()
+        })
+        .flatten();
         let forwarded_for_append = either(
             get("FORWARDED_FOR"),
             "FORWARDED_FOR",
             ("replace", "append"),
-            &mut errors,
+            e,
         );
-
         let rate_limit_fail_open = either(
             get("RATE_LIMIT_FAILURE"),
             "RATE_LIMIT_FAILURE",
             ("closed", "open"),
-            &mut errors,
+            e,
         );
-        let decision_log = match either(
-            get("DECISION_LOG"),
-            "DECISION_LOG",
-            ("all", "problems"),
-            &mut errors,
-        ) {
+        let decision_log = match either(get("DECISION_LOG"), "DECISION_LOG", ("all", "problems"), e)
+        {
             false => DecisionLog::All,
             true => DecisionLog::Problems,
         };
-
         let record_cache_ttl_s = whole_number(
             get("RECORD_CACHE_TTL"),
             "RECORD_CACHE_TTL",
             (0, MAX_RECORD_CACHE_TTL_S),
             30,
-            &mut errors,
+            e,
         );
         let max_keys_per_team = whole_number(
             get("MAX_KEYS_PER_TEAM"),
             "MAX_KEYS_PER_TEAM",
             (1, 100_000),
             DEFAULT_MAX_KEYS_PER_TEAM,
-            &mut errors,
+            e,
         );
-        let legacy_formats = match get("LEGACY_KEY_FORMATS").map(json_value) {
-            None => vec![],
-            Some(Err(e)) => {
-                errors.push(FieldError::new("LEGACY_KEY_FORMATS", e));
-                vec![]
-            }
-            Some(Ok(v)) => parse_legacy_formats(&v, &key_prefix, &mut errors),
-        };
+        let legacy_formats = json_var(
+            get("LEGACY_KEY_FORMATS"),
+            "LEGACY_KEY_FORMATS",
+            e,
+            |v, e| parse_legacy_formats(v, &key_prefix, e),
+        )
+        .unwrap_or_default();
         let expiry_notice_days = match get("EXPIRY_NOTICE_DAYS") {
             None => vec![7],
             Some(v) => parse_notice_days(&v).unwrap_or_else(|msg| {
-                errors.push(FieldError::new("EXPIRY_NOTICE_DAYS", msg));
+                e.push(FieldError::new("EXPIRY_NOTICE_DAYS", msg));
                 vec![]
             }),
         };
-        let expiry_webhook_url = match get("EXPIRY_WEBHOOK_URL") {
-            None => None,
-            Some(Value::String(u)) if u.is_empty() => None,
-            Some(Value::String(u)) => match check_origin(&u) {
-                Ok(_) => Some(u),
-                Err(msg) => {
-                    errors.push(FieldError::new("EXPIRY_WEBHOOK_URL", msg));
-                    None
-                }
-            },
-            Some(_) => {
-                errors.push(FieldError::new(
-                    "EXPIRY_WEBHOOK_URL",
-                    "must be a URL string",
-                ));
-                None
-            }
-        };
-        let expiry_webhook_secret = match get("EXPIRY_WEBHOOK_SECRET") {
-            Some(Value::String(t)) if t.len() >= MIN_ADMIN_TOKEN_LEN => Some(Secret(t)),
-            None if expiry_webhook_url.is_none() => None,
-            Some(Value::String(t)) if t.is_empty() && expiry_webhook_url.is_none() => None,
-            _ => {
-                errors.push(FieldError::new(
-                    "EXPIRY_WEBHOOK_SECRET",
-                    format!(
-                        "must be a secret of at least {MIN_ADMIN_TOKEN_LEN} characters when EXPIRY_WEBHOOK_URL is set"
-                    ),
-                ));
-                None
-            }
-        };
-        let credits_low_percent = match get("CREDITS_LOW_PERCENT") {
-            None => None,
-            Some(Value::String(t)) if t.is_empty() => None,
-            Some(v) => {
-                let percent = whole_number(Some(v), "CREDITS_LOW_PERCENT", (1, 99), 0, &mut errors);
-                if expiry_webhook_url.is_none() {
-                    errors.push(FieldError::new(
-                        "CREDITS_LOW_PERCENT",
-                        "needs EXPIRY_WEBHOOK_URL (and its secret): low-credit notices go to that webhook",
-                    ));
-                }
-                u8::try_from(percent).ok().filter(|p| *p > 0)
-            }
-        };
-
-        let identity_secret = optional_secret(
-            get("IDENTITY_SIGNING_SECRET"),
-            "IDENTITY_SIGNING_SECRET",
-            &mut errors,
+        let expiry_webhook_url = webhook_url(get("EXPIRY_WEBHOOK_URL"), e);
+        let expiry_webhook_secret = webhook_secret(
+            get("EXPIRY_WEBHOOK_SECRET"),
+            expiry_webhook_url.is_some(),
+            e,
         );
+        let credits_low_percent =
+            credits_low_percent(get("CREDITS_LOW_PERCENT"), expiry_webhook_url.is_some(), e);
+        let identity_secret =
+            optional_secret(get("IDENTITY_SIGNING_SECRET"), "IDENTITY_SIGNING_SECRET", e);
         let origin_timeout_ms = whole_number(
             get("ORIGIN_TIMEOUT"),
             "ORIGIN_TIMEOUT",
             (100, 600_000),
             DEFAULT_ORIGIN_TIMEOUT_MS,
-            &mut errors,
+            e,
         );
-
         let authority_timeout_ms = whole_number(
             get("AUTHORITY_TIMEOUT"),
             "AUTHORITY_TIMEOUT",
             (1, 60_000),
             DEFAULT_AUTHORITY_TIMEOUT_MS,
-            &mut errors,
+            e,
         );
-
         let expiry_webhook_timeout_ms = whole_number(
             get("EXPIRY_WEBHOOK_TIMEOUT"),
             "EXPIRY_WEBHOOK_TIMEOUT",
             (100, 60_000),
             DEFAULT_EXPIRY_WEBHOOK_TIMEOUT_MS,
-            &mut errors,
+            e,
         );
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Config {
+            authority_timeout_ms,
+            expiry_webhook_timeout_ms,
+            identity_secret,
+            origin_timeout_ms,
+            record_cache_ttl_s,
+            legacy_formats,
+            max_keys_per_team,
+            expiry_notice_days,
+            expiry_webhook_url,
+            expiry_webhook_secret,
+            credits_low_percent,
+            rate_limits,
+            plans,
+            rate_limit_fail_open,
+            admission,
+            lease_ttl_ms,
+            plan_settings,
+            decision_log,
+            key_prefix,
+            policy,
+            origin_url,
+            forward_authorization,
+            forwarded_for_append,
+            cors,
+            default_expires_in,
+            admin_token,
+        })
+    }
+}
 
-        if errors.is_empty() {
-            Ok(Config {
-                authority_timeout_ms,
-                expiry_webhook_timeout_ms,
-                identity_secret,
-                origin_timeout_ms,
-                record_cache_ttl_s,
-                legacy_formats,
-                max_keys_per_team,
-                expiry_notice_days,
-                expiry_webhook_url,
-                expiry_webhook_secret,
-                credits_low_percent,
-                rate_limits,
-                plans,
-                rate_limit_fail_open,
-                admission,
-                lease_ttl_ms,
-                plan_settings,
-                decision_log,
-                key_prefix,
-                policy,
-                origin_url,
-                forward_authorization,
-                forwarded_for_append,
-                cors,
-                default_expires_in,
-                admin_token,
-            })
-        } else {
-            Err(errors)
+/// An object-valued var (a JSON value, or a string holding JSON), read by
+/// `parse`: `None` when unset; an error when it does not parse as JSON.
+fn json_var<T: Default>(
+    v: Option<Value>,
+    name: &str,
+    errors: &mut Vec<FieldError>,
+    parse: impl FnOnce(&Value, &mut Vec<FieldError>) -> T,
+) -> Option<T> {
+    match json_value(v?) {
+        Ok(v) => Some(parse(&v, errors)),
+        Err(msg) => {
+            errors.push(FieldError::new(name, msg));
+            Some(T::default())
+        }
+    }
+}
+
+/// Rate-limit policies at `field`, each error named where it is.
+fn policies(v: &Value, field: &str, errors: &mut Vec<FieldError>) -> Vec<LimitPolicy> {
+    ratelimit::parse_policies(v, field).unwrap_or_else(|e| {
+        errors.extend(e.into_iter().map(|(f, m)| FieldError::new(f, m)));
+        vec![]
+    })
+}
+
+/// `KEY_PREFIX`: 1 to [`MAX_PREFIX_LEN`] characters of `A-Za-z0-9_-` (`kw_`).
+fn key_prefix(v: Option<Value>, errors: &mut Vec<FieldError>) -> String {
+    match v {
+        None => "kw_".to_string(),
+        Some(Value::String(p))
+            if !p.is_empty()
+                && p.len() <= MAX_PREFIX_LEN
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
+        {
+            p
+        }
+        Some(_) => {
+            errors.push(FieldError::new(
+                "KEY_PREFIX",
+                format!("must be 1 to {MAX_PREFIX_LEN} characters of A-Z, a-z, 0-9, '_' or '-'"),
+            ));
+            String::new()
+        }
+    }
+}
+
+/// `ORIGIN_URL`, required, without its trailing slash.
+fn origin_url(v: Option<Value>, errors: &mut Vec<FieldError>) -> String {
+    let checked = match v {
+        None => Err("is not set: give the origin's base URL".to_string()),
+        Some(Value::String(u)) => check_origin(&u),
+        Some(_) => Err("must be a URL string".to_string()),
+    };
+    checked.unwrap_or_else(|msg| {
+        errors.push(FieldError::new("ORIGIN_URL", msg));
+        String::new()
+    })
+}
+
+/// A `true` or `false` var (a JSON boolean, or the string); unset is `false`.
+fn flag(v: Option<Value>, name: &str, errors: &mut Vec<FieldError>) -> bool {
+    match v {
+        None => false,
+        Some(Value::Bool(b)) => b,
+        Some(Value::String(s)) if s == "true" => true,
+        Some(Value::String(s)) if s == "false" => false,
+        Some(_) => {
+            errors.push(FieldError::new(name, "must be \"true\" or \"false\""));
+            false
+        }
+    }
+}
+
+/// `DEFAULT_EXPIRES_IN`: one of the `expires_in` choices (90 days when unset).
+fn default_expires_in(v: Option<Value>, errors: &mut Vec<FieldError>) -> ExpiresIn {
+    let parsed = match v {
+        None => return ExpiresIn::Days(90),
+        Some(Value::String(s)) => ExpiresIn::parse(&s),
+        Some(_) => Err("must be a string such as \"90d\"".to_string()),
+    };
+    parsed.unwrap_or_else(|msg| {
+        errors.push(FieldError::new("DEFAULT_EXPIRES_IN", msg));
+        ExpiresIn::Never
+    })
+}
+
+/// `ADMISSION`: `exact` (the default) or `leased`.
+fn admission(v: Option<Value>, errors: &mut Vec<FieldError>) -> AdmissionMode {
+    let Some(v) = v else {
+        return AdmissionMode::Exact;
+    };
+    v.as_str().and_then(AdmissionMode::parse).unwrap_or_else(|| {
+        errors.push(FieldError::new(
+            "ADMISSION",
+            "must be \"exact\" (every request asks the key's object) or \"leased\" (isolates admit from leased quota)",
+        ));
+        AdmissionMode::Exact
+    })
+}
+
+/// `PLANS`: plan names to a list of policies, or to `{"limits": [...],
+/// "admission": ..., "region": ..., "credits": ...}`.
+fn parse_plans(
+    v: &Value,
+    errors: &mut Vec<FieldError>,
+) -> (
+    BTreeMap<String, Vec<LimitPolicy>>,
+    BTreeMap<String, PlanSettings>,
+) {
+    let (mut plans, mut settings) = (BTreeMap::new(), BTreeMap::new());
+    let Some(map) = v.as_object() else {
+        errors.push(FieldError::new(
+            "PLANS",
+            "must be an object of plan names to lists of policies (or {\"limits\": [...], \"admission\": ...})",
+        ));
+        return (plans, settings);
+    };
+    for (name, v) in map {
+        let field = format!("PLANS.{name}");
+        if !crate::ident::valid_name(name) {
+            errors.push(FieldError::new(
+                field,
+                "a plan name is 1 to 32 characters of a-z, 0-9, '_' and '-'",
+            ));
+            continue;
+        }
+        let (limits, limits_field) = match v {
+            Value::Object(obj) => {
+                settings.insert(name.clone(), plan_settings(obj, &field, errors));
+                let Some(l) = obj.get("limits") else {
+                    errors.push(FieldError::new(
+                        format!("{field}.limits"),
+                        "is required: the plan's list of policies",
+                    ));
+                    continue;
+                };
+                (l, format!("{field}.limits"))
+            }
+            other => (other, field),
+        };
+        match ratelimit::parse_policies(limits, &limits_field) {
+            Ok(list) => {
+                plans.insert(name.clone(), list);
+            }
+            Err(e) => errors.extend(e.into_iter().map(|(f, m)| FieldError::new(f, m))),
+        }
+    }
+    (plans, settings)
+}
+
+/// What an object-valued plan chooses besides its limits.
+fn plan_settings(
+    obj: &serde_json::Map<String, Value>,
+    field: &str,
+    errors: &mut Vec<FieldError>,
+) -> PlanSettings {
+    crate::policy::reject_unknown(
+        obj,
+        field,
+        &["limits", "admission", "region", "credits"],
+        errors,
+    );
+    let mut settings = PlanSettings::default();
+    match obj
+        .get("admission")
+        .map(|m| m.as_str().and_then(AdmissionMode::parse))
+    {
+        None => {}
+        Some(Some(m)) => settings.admission = Some(m),
+        Some(None) => errors.push(FieldError::new(
+            format!("{field}.admission"),
+            "must be \"exact\" or \"leased\"",
+        )),
+    }
+    match obj.get("region").map(Value::as_str) {
+        None => {}
+        Some(Some(r)) if crate::record::valid_region(r) => settings.region = Some(r.to_string()),
+        Some(_) => errors.push(FieldError::new(
+            format!("{field}.region"),
+            crate::record::REGION_CHOICES,
+        )),
+    }
+    if let Some(c) = obj.get("credits") {
+        match crate::credits::Credits::parse(c, &format!("{field}.credits"), 0) {
+            Ok(c) => settings.credits = Some(c),
+            Err(e) => errors.extend(e),
+        }
+    }
+    settings
+}
+
+/// `EXPIRY_WEBHOOK_URL`: an `http(s)` URL, or none (unset or empty).
+fn webhook_url(v: Option<Value>, errors: &mut Vec<FieldError>) -> Option<String> {
+    let checked = match v? {
+        Value::String(u) if u.is_empty() => return None,
+        Value::String(u) => check_origin(&u).map(|_| u),
+        _ => Err("must be a URL string".to_string()),
+    };
+    checked
+        .map_err(|msg| errors.push(FieldError::new("EXPIRY_WEBHOOK_URL", msg)))
+        .ok()
+}
+
+/// `EXPIRY_WEBHOOK_SECRET`: required, as a secret, when there is a webhook.
+fn webhook_secret(v: Option<Value>, webhook: bool, errors: &mut Vec<FieldError>) -> Option<Secret> {
+    match v {
+        Some(Value::String(t)) if t.len() >= MIN_ADMIN_TOKEN_LEN => Some(Secret(t)),
+        None if !webhook => None,
+        Some(Value::String(t)) if t.is_empty() && !webhook => None,
+        _ => {
+            errors.push(FieldError::new(
+                "EXPIRY_WEBHOOK_SECRET",
+                format!(
+                    "must be a secret of at least {MIN_ADMIN_TOKEN_LEN} characters when EXPIRY_WEBHOOK_URL is set"
+                ),
+            ));
+            None
+        }
+    }
+}
+
+/// `CREDITS_LOW_PERCENT`: 1 to 99, and only with a webhook to send notices to.
+fn credits_low_percent(
+    v: Option<Value>,
+    webhook: bool,
+    errors: &mut Vec<FieldError>,
+) -> Option<u8> {
+    match v? {
+        Value::String(t) if t.is_empty() => None,
+        v => {
+            let percent = whole_number(Some(v), "CREDITS_LOW_PERCENT", (1, 99), 0, errors);
+            if !webhook {
+                errors.push(FieldError::new(
+                    "CREDITS_LOW_PERCENT",
+                    "needs EXPIRY_WEBHOOK_URL (and its secret): low-credit notices go to that webhook",
+                ));
+            }
+            u8::try_from(percent).ok().filter(|p| *p > 0)
         }
     }
 }
