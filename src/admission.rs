@@ -223,7 +223,7 @@ pub fn answered(
         refused: matches!(answer.status, KeyStatus::Revoked | KeyStatus::Disabled),
         credited: answer.credits.is_some() || answer.exhausted.is_some(),
     };
-    (decide::authority_answer(record, answer, now_ms), learned)
+    (decide::object_answer(record, answer, now_ms), learned)
 }
 
 /// What fail-open learns from a request admitted from the isolate's lease.

@@ -315,11 +315,7 @@ pub fn credits_exhausted(e: &Exhausted, now: i64) -> Problem {
 /// Turns the key's Durable Object's answer at `now_ms` into a denial or what the
 /// response reports. The object's view of revocation and disabling is
 /// authoritative.
-pub fn authority_answer(
-    record: &KeyRecord,
-    answer: Answer,
-    now_ms: i64,
-) -> Result<Admitted, Problem> {
+pub fn object_answer(record: &KeyRecord, answer: Answer, now_ms: i64) -> Result<Admitted, Problem> {
     if let Some(refusal) = status_refusal(record, answer.status) {
         return Err(refusal);
     }
@@ -733,7 +729,7 @@ mod tests {
     }
 
     #[test]
-    fn the_authority_answer_is_final() {
+    fn the_object_answer_is_final() {
         let r = record(&[]);
         let answer = |status, verdict| Answer {
             status,
@@ -742,7 +738,7 @@ mod tests {
             exhausted: None,
         };
         let code = |a| {
-            authority_answer(&r, a, 0)
+            object_answer(&r, a, 0)
                 .map(|v| v.verdict.is_some())
                 .map_err(|p| p.code)
         };
@@ -790,7 +786,7 @@ mod tests {
             exhausted: Some(exhausted),
             ..answer(KeyStatus::Active, Some(unlimited.clone()))
         };
-        let p = authority_answer(&r, out, 400_500).unwrap_err();
+        let p = object_answer(&r, out, 400_500).unwrap_err();
         assert_eq!(p.code, Code::CreditsExhausted);
         assert_eq!(
             (&p.extensions["remaining"], &p.extensions["cost"]),
@@ -856,7 +852,7 @@ mod tests {
             }),
             ..answer(KeyStatus::Active, Some(first_verdict(&policies)))
         };
-        let admitted = authority_answer(&r, paid, 0).unwrap();
+        let admitted = object_answer(&r, paid, 0).unwrap();
         let names: Vec<&str> = admitted.headers().iter().map(|(n, _)| *n).collect();
         assert_eq!(names, ["ratelimit-policy", "ratelimit", CREDITS_HEADER]);
         assert_eq!(admitted.headers()[2].1, "4");

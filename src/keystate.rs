@@ -102,7 +102,7 @@ pub struct Answer {
 
 /// Everything one object holds: the keys of one rotation chain.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Authority {
+pub struct ChainState {
     /// State by key id.
     pub states: BTreeMap<String, KeyState>,
     /// Usage by key id.
@@ -148,11 +148,11 @@ impl KeyState {
     }
 }
 
-impl Authority {
+impl ChainState {
     /// Decides one admission at `now_ms`: a recorded denial stays one; then
     /// revocation and disabling; then the limits. Updates the usage, the outcomes
     /// and (only when admitted) the counters, and keeps the outcome (see
-    /// [`Authority::newest_outcomes`]).
+    /// [`ChainState::newest_outcomes`]).
     pub fn admit(&mut self, a: &Admission, now_ms: i64) -> Answer {
         let state = self.states.get(&a.key).copied().unwrap_or_default();
         let status = state.status(now_ms);
@@ -499,7 +499,7 @@ mod tests {
 
     #[test]
     fn reports_keep_the_newest_outcomes() {
-        let mut auth = Authority::default();
+        let mut auth = ChainState::default();
         let outcome = |at_ms| Outcome {
             at_ms,
             method: "GET".into(),
@@ -553,8 +553,8 @@ mod tests {
         }
     }
 
-    fn credited(remaining: u64) -> Authority {
-        Authority {
+    fn credited(remaining: u64) -> ChainState {
+        ChainState {
             credits: Some(Credits {
                 remaining,
                 refill: None,
@@ -567,7 +567,7 @@ mod tests {
     #[test]
     fn a_low_credit_notice_names_the_key_and_comes_once_per_period() {
         let mut auth = credited(4);
-        let spend = |auth: &mut Authority| {
+        let spend = |auth: &mut ChainState| {
             let a = Admission {
                 cost: 1,
                 ..admission("key_a", 100, None)
@@ -612,7 +612,7 @@ mod tests {
     #[test]
     fn credits_are_spent_only_by_admitted_requests() {
         let mut auth = credited(5);
-        let at = |auth: &mut Authority, cost: u64, limit: u32, denial| {
+        let at = |auth: &mut ChainState, cost: u64, limit: u32, denial| {
             let a = Admission {
                 cost,
                 ..admission("key_a", limit, denial)
@@ -660,7 +660,7 @@ mod tests {
 
     #[test]
     fn admissions_and_reports_fill_the_series() {
-        let mut auth = Authority::default();
+        let mut auth = ChainState::default();
         let now = 1_800_000_000_000;
         auth.admit(&admission("key_a", 2, None), now);
         auth.admit(&admission("key_a", 2, None), now);
@@ -693,7 +693,7 @@ mod tests {
 
     #[test]
     fn a_chain_without_credits_spends_nothing() {
-        let mut auth = Authority::default();
+        let mut auth = ChainState::default();
         let answer = auth.admit(&admission("key_a", 10, None), 1_000);
         assert_eq!((answer.credits, answer.exhausted), (None, None));
         assert_eq!(auth.credits, None);
@@ -701,7 +701,7 @@ mod tests {
 
     #[test]
     fn credits_come_from_the_first_key_and_admins() {
-        let mut auth = Authority::default();
+        let mut auth = ChainState::default();
         let five = credited(5).credits;
         auth.adopt_credits(true, five);
         // A rotation's new key: the chain's credits stay the chain's.
@@ -767,7 +767,7 @@ mod tests {
     /// Admits `a` and returns (status, outcome code, requests, denied).
     #[track_caller]
     fn check_admit(
-        auth: &mut Authority,
+        auth: &mut ChainState,
         a: &Admission,
         now_ms: i64,
         expected: (KeyStatus, Option<Code>, u64, u64),
@@ -782,7 +782,7 @@ mod tests {
     #[test]
     fn admissions_count_usage_and_keep_outcomes() {
         use KeyStatus::*;
-        let mut auth = Authority::default();
+        let mut auth = ChainState::default();
         let ok = admission("key_a", 2, None);
         check_admit(&mut auth, &ok, 1_000, (Active, None, 1, 0));
         check_admit(&mut auth, &ok, 2_500, (Active, None, 2, 0));
@@ -827,8 +827,8 @@ mod tests {
     }
 
     /// An authority that admitted sixty requests of `key_a`, to `/p/0` .. `/p/59`.
-    fn sixty_admitted() -> (Authority, Admission) {
-        let mut auth = Authority::default();
+    fn sixty_admitted() -> (ChainState, Admission) {
+        let mut auth = ChainState::default();
         let mut a = admission("key_a", 1_000, None);
         for i in 0..60 {
             a.path = format!("/p/{i}");
@@ -859,7 +859,7 @@ mod tests {
     fn newest_outcomes_are_the_last_n_kept() {
         let (auth, _) = sixty_admitted();
         #[track_caller]
-        fn check(auth: &Authority, (key, n): (&str, usize), expected: &[&str]) {
+        fn check(auth: &ChainState, (key, n): (&str, usize), expected: &[&str]) {
             let got: Vec<&str> = auth
                 .newest_outcomes(key, n)
                 .map(|o| o.path.as_str())

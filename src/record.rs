@@ -140,8 +140,9 @@ pub enum KeyStatus {
 }
 
 impl KeyRecord {
-    /// The name of the Durable Object that decides for this key.
-    pub fn authority(&self) -> &str {
+    /// The key's rotation chain: the name of the Durable Object that decides for
+    /// it (its first key's id).
+    pub fn chain(&self) -> &str {
         self.lineage.as_deref().unwrap_or(&self.id)
     }
 
@@ -276,12 +277,12 @@ mod tests {
         };
         assert!(in_grace.is_live(149_999), "a key in its grace still works");
         assert!(!in_grace.is_live(150_000));
-        assert_eq!(r.authority(), "key_1");
+        assert_eq!(r.chain(), "key_1");
         let rotated = KeyRecord {
             lineage: Some("key_0".into()),
             ..record()
         };
-        assert_eq!(rotated.authority(), "key_0");
+        assert_eq!(rotated.chain(), "key_0");
     }
 
     #[test]

@@ -190,7 +190,7 @@ proptest! {
         ttl_ms in 100u32..5_000,
         ops in prop::collection::vec((0u8..8, 0usize..4, 0i64..1_500), 1..400),
     ) {
-        use keyward::keystate::{Admission, Authority};
+        use keyward::keystate::{Admission, ChainState};
         use keyward::lease::{Holder, Local};
         use keyward::ratelimit::LimitPolicy;
         use std::collections::BTreeMap;
@@ -198,7 +198,7 @@ proptest! {
             LimitPolicy { name: "burst".into(), limit: limits.0, window_s: 5 },
             LimitPolicy { name: "long".into(), limit: limits.1, window_s: 20 },
         ];
-        let mut auth = Authority::default();
+        let mut auth = ChainState::default();
         let mut holders: Vec<Holder> = (0..4).map(|_| Holder::default()).collect();
         let mut names: Vec<String> = (0..4).map(|i| format!("isolate{i}")).collect();
         let mut now = 1_000_000i64;
@@ -284,14 +284,14 @@ proptest! {
         vanish in any::<bool>(),
     ) {
         use keyward::credits::{Credits, CreditsChange};
-        use keyward::keystate::{Admission, Authority};
+        use keyward::keystate::{Admission, ChainState};
         use keyward::lease::{Holder, Local};
         use keyward::ratelimit::LimitPolicy;
         let policies: Vec<LimitPolicy> = limit
             .map(|limit| LimitPolicy { name: "burst".into(), limit, window_s: 5 })
             .into_iter()
             .collect();
-        let mut auth = Authority {
+        let mut auth = ChainState {
             credits: Some(Credits { remaining: r, refill: None, since: 0 }),
             ..Default::default()
         };
@@ -299,7 +299,7 @@ proptest! {
         let mut names: Vec<String> = (0..3).map(|i| format!("isolate{i}")).collect();
         let mut now = 1_000_000i64;
         let (mut given, mut spent, mut lost_holders) = (r, 0u64, false);
-        let exact = |auth: &mut Authority, cost: u64, now: i64| {
+        let exact = |auth: &mut ChainState, cost: u64, now: i64| {
             let a = Admission {
                 key: "key_a".into(),
                 team: "acme".into(),
@@ -422,9 +422,9 @@ proptest! {
         requests in prop::collection::vec((0u64..4, any::<bool>()), 0..200),
     ) {
         use keyward::credits::Credits;
-        use keyward::keystate::{Admission, Authority, Denial};
+        use keyward::keystate::{Admission, ChainState, Denial};
         use keyward::problem::Code;
-        let mut auth = Authority {
+        let mut auth = ChainState {
             credits: Some(Credits { remaining: r, refill: None, since: 0 }),
             ..Default::default()
         };

@@ -64,7 +64,7 @@ impl<'a> Powers<'a> {
             ip_allow: r.ip_allow.as_deref(),
             plan: r.plan.as_deref(),
             rate_limits: r.rate_limits.as_deref(),
-            budget: r.credits.is_some().then(|| r.authority()),
+            budget: r.credits.is_some().then(|| r.chain()),
         }
     }
 
@@ -157,7 +157,7 @@ impl Actor {
         }
         // A manager with credits spends only its own chain's: a new key would be a
         // budget of its own, and another chain's key another budget.
-        if own.credits.is_some() && p.budget != Some(own.authority()) {
+        if own.credits.is_some() && p.budget != Some(own.chain()) {
             beyond.push("credits");
         }
         Ok(beyond)

@@ -387,7 +387,7 @@ pub fn rotate(
         created_by: new.by.to_string(),
         expires_at,
         revoked_at: None,
-        lineage: Some(old.authority().to_string()),
+        lineage: Some(old.chain().to_string()),
         replaces: Some(old.id.clone()),
         replaced_by: None,
         imported: false,
@@ -525,7 +525,7 @@ mod tests {
                     (&new.scopes, &new.plan, &new.name),
                     (&o.scopes, &o.plan, &o.name)
                 );
-                assert_eq!(new.authority(), o.authority());
+                assert_eq!(new.chain(), o.chain());
                 (old.revoked_at, new.expires_at)
             })
             .map_err(|p| p.code);

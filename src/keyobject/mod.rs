@@ -5,7 +5,7 @@
 //!
 //! - **Decisions write before they answer.** [`KeyObject::admit`],
 //!   [`KeyObject::lease`] and [`KeyObject::change_credits`] run one decision of
-//!   [`Authority`] and write what it changed (counters, credits, open leases, the
+//!   [`ChainState`] and write what it changed (counters, credits, open leases, the
 //!   low-credit watch), comparing before with after: nothing decided is
 //!   forgotten by a restart.
 //! - **Usage waits for the flush.** Usage figures, outcomes and series are kept in
@@ -20,7 +20,7 @@
 //!   ([`after_delivery`]).
 
 use crate::credits::{Credits, CreditsChange, LowWatch};
-use crate::keystate::{Admission, Answer, Authority, KeyState, StateChange};
+use crate::keystate::{Admission, Answer, ChainState, KeyState, StateChange};
 use crate::lease::{Lease, LeaseAnswer, LeaseRequest};
 use crate::notice::CreditsLow;
 use crate::problem::Problem;
@@ -36,7 +36,7 @@ pub trait Store {
     /// Everything stored: key states and usage figures, counters, credits,
     /// the low-credit watch, open leases, series and the kept outcomes (oldest
     /// first). Lease ids are not seeded ([`seed_lease_ids`] does).
-    fn load(&mut self) -> Result<Authority, Problem>;
+    fn load(&mut self) -> Result<ChainState, Problem>;
     /// One key's state and usage figures.
     fn put_key(&mut self, id: &str, state: &KeyState, usage: &Usage) -> Result<(), Problem>;
     /// A counter as it is now (`None`: its window ended, it goes).
@@ -88,7 +88,7 @@ pub struct UsageReport {
 /// Lease ids that never repeat across restarts: past every open lease's, and
 /// past `now_ms` shifted left by ten bits, so that a return of a lease granted
 /// before a restart can never settle a lease granted after it.
-pub fn seed_lease_ids(auth: &mut Authority, now_ms: i64) {
+pub fn seed_lease_ids(auth: &mut ChainState, now_ms: i64) {
     let newest = auth.book.open.iter().map(|l| l.id).max().unwrap_or(0);
     auth.book.next_id = newest.max((now_ms.max(0) as u64) << 10);
 }
@@ -122,7 +122,7 @@ pub fn after_delivery(tries: u32, sent: bool) -> Delivery {
 #[derive(Debug)]
 pub struct KeyObject<S> {
     store: S,
-    loaded: Option<Authority>,
+    loaded: Option<ChainState>,
     /// Usage and outcomes decided but not yet written.
     pending: Pending,
     /// The low-credit watch as last written.
@@ -146,7 +146,7 @@ impl<S: Store> KeyObject<S> {
     }
 
     /// Everything, read from the store on first use (at `now_ms`).
-    pub fn authority(&mut self, now_ms: i64) -> Result<&mut Authority, Problem> {
+    pub fn authority(&mut self, now_ms: i64) -> Result<&mut ChainState, Problem> {
         if self.loaded.is_none() {
             let mut auth = self.store.load()?;
             seed_lease_ids(&mut auth, now_ms);
@@ -166,7 +166,7 @@ impl<S: Store> KeyObject<S> {
     fn decide<T>(
         &mut self,
         now_ms: i64,
-        f: impl FnOnce(&mut Authority) -> T,
+        f: impl FnOnce(&mut ChainState) -> T,
     ) -> Result<T, Problem> {
         let auth = self.authority(now_ms)?;
         let (counters, credits, leases) =

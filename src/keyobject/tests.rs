@@ -36,11 +36,11 @@ impl Memory {
 }
 
 impl Store for Memory {
-    fn load(&mut self) -> Result<Authority, Problem> {
+    fn load(&mut self) -> Result<ChainState, Problem> {
         if self.failing {
             return Err(Problem::new(Code::Unavailable, "the store is failing"));
         }
-        let mut auth = Authority::default();
+        let mut auth = ChainState::default();
         for (id, (state, usage)) in &self.keys {
             auth.states.insert(id.clone(), *state);
             auth.usage.insert(id.clone(), usage.clone());
@@ -137,7 +137,7 @@ fn record(credits: Option<Credits>) -> KeyRecord {
 
 /// What storage holds of an object's state: every field a restart keeps (a
 /// key's usage of nothing yet is the same with or without its entry).
-fn persisted(auth: &Authority) -> impl PartialEq + std::fmt::Debug {
+fn persisted(auth: &ChainState) -> impl PartialEq + std::fmt::Debug {
     let mut usage = auth.usage.clone();
     usage.retain(|_, u| *u != Usage::default());
     (
@@ -227,7 +227,7 @@ fn placing_takes_the_records_state_once() {
 
 #[test]
 fn lease_ids_never_repeat_across_restarts() {
-    let mut auth = Authority::default();
+    let mut auth = ChainState::default();
     seed_lease_ids(&mut auth, 1_000);
     assert_eq!(auth.book.next_id, 1_000 << 10);
     auth.book.open.push(Lease {
@@ -242,7 +242,7 @@ fn lease_ids_never_repeat_across_restarts() {
     });
     seed_lease_ids(&mut auth, 1_000);
     assert_eq!(auth.book.next_id, u64::MAX - 1);
-    seed_lease_ids(&mut Authority::default(), -5);
+    seed_lease_ids(&mut ChainState::default(), -5);
     // A restart later seeds past every id granted before it.
     let mut o = KeyObject::new(Memory::default());
     o.place("key_a", Some(&record(None)), NOW_MS).unwrap();

@@ -297,7 +297,7 @@ pub fn credit_size(free: u64, want: u64, demand: u64, others: usize) -> Option<u
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keystate::{Authority, StateChange};
+    use crate::keystate::{ChainState, StateChange};
     use crate::ratelimit::Counters;
     use crate::record::KeyStatus;
 
@@ -501,8 +501,8 @@ mod tests {
         check(39, 10, 0, 1, None);
     }
 
-    fn credited(remaining: u64, refill: Option<crate::credits::Refill>) -> Authority {
-        Authority {
+    fn credited(remaining: u64, refill: Option<crate::credits::Refill>) -> ChainState {
+        ChainState {
             credits: Some(crate::credits::Credits {
                 remaining,
                 refill,
@@ -512,7 +512,7 @@ mod tests {
         }
     }
 
-    fn ask_for(auth: &mut Authority, h: &mut Holder, cost: u64, now: i64) -> LeaseAnswer {
+    fn ask_for(auth: &mut ChainState, h: &mut Holder, cost: u64, now: i64) -> LeaseAnswer {
         let mut r = h.request("key_a", "isolate_1", &[], now, 1_000, false);
         r.cost = cost;
         let answer = auth.lease(&r, now);
@@ -520,7 +520,7 @@ mod tests {
         answer
     }
 
-    fn spent_left(auth: &Authority) -> u64 {
+    fn spent_left(auth: &ChainState) -> u64 {
         auth.credits.unwrap().remaining
     }
 
@@ -574,7 +574,7 @@ mod tests {
             .unwrap()
             .units;
         assert_eq!(units, 2);
-        let exact = |auth: &mut Authority, cost: u64, now: i64| {
+        let exact = |auth: &mut ChainState, cost: u64, now: i64| {
             let a = Admission {
                 key: "key_a".into(),
                 team: "acme".into(),
@@ -931,7 +931,7 @@ mod tests {
         vec![p("burst", 10, 60)]
     }
 
-    fn ask(auth: &mut Authority, h: &mut Holder, who: &str, now: i64) -> LeaseAnswer {
+    fn ask(auth: &mut ChainState, h: &mut Holder, who: &str, now: i64) -> LeaseAnswer {
         let r = h.request("key_a", who, &policies(), now, 1_000, false);
         let answer = auth.lease(&r, now);
         h.apply(&answer);
@@ -940,7 +940,7 @@ mod tests {
 
     #[test]
     fn an_isolate_admits_from_its_lease_and_renews_before_it_runs_out() {
-        let mut auth = Authority::default();
+        let mut auth = ChainState::default();
         let mut h = Holder::default();
         assert_eq!(h.admit(0, 1_000, 1), Local::Ask);
         // The first request waits for a lease of 2 (demand 0 → 1, doubled... at
@@ -984,7 +984,7 @@ mod tests {
 
     #[test]
     fn an_exhausted_window_is_refused_locally_until_it_ends() {
-        let mut auth = Authority::default();
+        let mut auth = ChainState::default();
         let mut h = Holder::default();
         let mut admitted = 0;
         for t in 0..100 {
@@ -1014,7 +1014,7 @@ mod tests {
 
     #[test]
     fn revocation_ends_every_lease_at_renewal() {
-        let mut auth = Authority::default();
+        let mut auth = ChainState::default();
         let mut h = Holder::default();
         ask(&mut auth, &mut h, "i1", 0);
         auth.change(&StateChange {
@@ -1030,7 +1030,7 @@ mod tests {
         assert_eq!(h.admit(21, 1_000, 1), Local::Ask);
         // The isolate that revoked drops its lease at once.
         let mut other = Holder::default();
-        let mut auth = Authority::default();
+        let mut auth = ChainState::default();
         ask(&mut auth, &mut other, "i2", 0);
         other.drop_leases();
         assert_eq!(other.admit(1, 1_000, 1), Local::Ask);
@@ -1038,7 +1038,7 @@ mod tests {
 
     #[test]
     fn no_lease_outlives_a_revocation_that_is_due() {
-        let mut auth = Authority::default();
+        let mut auth = ChainState::default();
         auth.change(&StateChange {
             key: "key_a".into(),
             revoked_at: Some(2),
@@ -1058,7 +1058,7 @@ mod tests {
 
     #[test]
     fn reports_carry_usage_and_outcomes_and_survive_a_failed_call() {
-        let mut auth = Authority::default();
+        let mut auth = ChainState::default();
         let mut h = Holder::default();
         let outcome = |at_ms, status: Option<u16>| Outcome {
             at_ms,
@@ -1090,7 +1090,7 @@ mod tests {
 
     #[test]
     fn exact_admissions_count_leased_quota_as_used() {
-        let mut auth = Authority::default();
+        let mut auth = ChainState::default();
         let mut h = Holder::default();
         for t in 0..4 {
             if h.admit(t, 60_000, 1) == Local::Ask {

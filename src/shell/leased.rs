@@ -89,7 +89,7 @@ impl Request<'_> {
             config: self.config,
             key: self.record.id.clone(),
             team: self.record.team.clone(),
-            authority: self.record.authority().to_string(),
+            authority: self.record.chain().to_string(),
             region: crate::decide::region(self.record, self.config).map(str::to_string),
             policies: self.admission.policies.clone(),
         }

@@ -103,7 +103,7 @@ pub fn object<'a>(
     record: &'a crate::record::KeyRecord,
     config: &'a crate::config::Config,
 ) -> Object<'a> {
-    (record.authority(), crate::decide::region(record, config))
+    (record.chain(), crate::decide::region(record, config))
 }
 
 /// One call to the object, waiting at most until `deadline`.

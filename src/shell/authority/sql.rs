@@ -4,7 +4,7 @@
 
 use crate::credits::{Credits, LowWatch};
 use crate::keyobject::Store;
-use crate::keystate::{Authority, KeyState};
+use crate::keystate::{ChainState, KeyState};
 use crate::lease::Lease;
 use crate::problem::{Code, Problem};
 use crate::ratelimit::Counter;
@@ -91,11 +91,11 @@ fn read<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, Problem> {
 }
 
 impl Store for Sql {
-    fn load(&mut self) -> Result<Authority, Problem> {
+    fn load(&mut self) -> Result<ChainState, Problem> {
         for ddl in TABLES {
             self.exec(ddl, vec![])?;
         }
-        let mut auth = Authority::default();
+        let mut auth = ChainState::default();
         let keys: Vec<KeyRow> =
             self.rows("SELECT id, state, last_used_at, requests, denied FROM keys")?;
         for k in keys {
