@@ -436,7 +436,7 @@ fn plan_settings(
     field: &str,
     errors: &mut Vec<FieldError>,
 ) -> PlanSettings {
-    crate::policy::reject_unknown(
+    crate::field::unknown_fields(
         obj,
         field,
         &["limits", "admission", "region", "credits"],
@@ -801,7 +801,7 @@ mod tests {
         );
         check_error(
             ("PLANS", json!({"pro": {"limits": [], "mode": "leased"}})),
-            "PLANS.pro",
+            "PLANS.pro.mode",
         );
         check_error(
             ("PLANS", json!({"pro": {"limits": [{"name": "x"}]}})),

@@ -57,7 +57,7 @@ impl Cors {
         let Some(obj) = value.as_object() else {
             return Err(vec![FieldError::new("CORS", "must be a JSON object")]);
         };
-        crate::policy::reject_unknown(
+        crate::field::unknown_fields(
             obj,
             "CORS",
             &[
@@ -466,6 +466,6 @@ mod tests {
             "CORS.headers[0]",
         );
         check_error(json!({"origins": "*", "methods": "GET"}), "CORS.methods");
-        check_error(json!({"origins": "*", "origin": "*"}), "CORS");
+        check_error(json!({"origins": "*", "origin": "*"}), "CORS.origin");
     }
 }

@@ -12,7 +12,7 @@
 use crate::field::FieldError;
 use crate::path;
 use crate::scope;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// What happens to a request that matches no route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -247,7 +247,7 @@ fn parse_policy(value: &Value, errors: &mut Vec<FieldError>) -> Policy {
         errors.push(FieldError::new("POLICY", "must be a JSON object"));
         return policy;
     };
-    reject_unknown(
+    crate::field::unknown_fields(
         obj,
         "POLICY",
         &["public", "unmatched", "routes", "case_insensitive"],
@@ -328,7 +328,7 @@ fn parse_route(
         return None;
     };
     let before = errors.len();
-    reject_unknown(
+    crate::field::unknown_fields(
         obj,
         field,
         &["method", "path", "scopes", "deny", "cost"],
@@ -474,27 +474,6 @@ fn parse_method(m: &str, field: &str, errors: &mut Vec<FieldError>) -> Option<St
         return None;
     }
     Some(m.to_ascii_uppercase())
-}
-
-/// Records an error for every key of `obj` that is not in `known`: a misspelt
-/// field is reported, never silently ignored.
-pub(crate) fn reject_unknown(
-    obj: &Map<String, Value>,
-    field: &str,
-    known: &[&str],
-    errors: &mut Vec<FieldError>,
-) {
-    for key in obj.keys() {
-        if !known.contains(&key.as_str()) {
-            errors.push(FieldError::new(
-                field,
-                format!(
-                    "unknown field {key:?} (expected one of: {})",
-                    known.join(", ")
-                ),
-            ));
-        }
-    }
 }
 
 #[cfg(test)]
@@ -712,7 +691,11 @@ mod tests {
     #[test]
     fn config_errors_name_the_field() {
         check_error(json!([]), "POLICY", "JSON object");
-        check_error(json!({"publik": []}), "POLICY", "unknown field \"publik\"");
+        check_error(
+            json!({"publik": []}),
+            "POLICY.publik",
+            "is not a known field",
+        );
         check_error(json!({"public": "/health"}), "POLICY.public", "array");
         check_error(
             json!({"case_insensitive": "yes"}),
@@ -808,8 +791,8 @@ mod tests {
         );
         check_error(
             json!({"routes": [{"path": "/a", "scope": [], "deny": true}]}),
-            "POLICY.routes[0]",
-            "unknown field \"scope\"",
+            "POLICY.routes[0].scope",
+            "is not a known field (expected: method, path, scopes, deny, cost)",
         );
     }
 }

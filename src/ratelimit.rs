@@ -103,14 +103,9 @@ pub fn parse_policies(
             ));
             continue;
         };
-        for key in obj.keys() {
-            if !matches!(key.as_str(), "name" | "limit" | "window") {
-                errors.push((
-                    f.clone(),
-                    format!("unknown field {key:?} (expected name, limit, window)"),
-                ));
-            }
-        }
+        let mut unknown = Vec::new();
+        crate::field::unknown_fields(obj, &f, &["name", "limit", "window"], &mut unknown);
+        errors.extend(unknown.into_iter().map(|e| (e.field, e.message)));
         let name = match obj.get("name").and_then(Value::as_str) {
             Some(n) if crate::ident::valid_name(n) => {
                 if policies.iter().any(|p| p.name == n) {
@@ -426,7 +421,7 @@ mod tests {
         );
         check_parse(
             json!([{"name": "a", "limit": 1, "window": "1m", "burst": 3}]),
-            Err(&["RATE_LIMITS[0]"]),
+            Err(&["RATE_LIMITS[0].burst"]),
         );
         check_parse(
             json!([{"name": "a", "limit": 1, "window": "1m"}, {"name": "a", "limit": 2, "window": "1h"}]),
