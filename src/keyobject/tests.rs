@@ -179,6 +179,36 @@ fn a_decision_is_written_before_it_answers() {
     assert_eq!(o.store().writes, writes);
 }
 
+/// A lease call's report carries the isolate's outcomes: each is written by the
+/// next flush, with the key's usage.
+#[test]
+fn a_reports_outcomes_wait_for_the_flush() {
+    let mut o = KeyObject::new(Memory::default());
+    o.place("key_a", Some(&record(None)), NOW_MS).unwrap();
+    let mut h = Holder::default();
+    for i in 0..3 {
+        h.record(Outcome {
+            at_ms: NOW_MS + i,
+            method: "GET".into(),
+            path: format!("/documents/{i}"),
+            status: None,
+            code: None,
+        });
+    }
+    let r = h.request("key_a", "i1", &policies(), NOW_MS + 5, 1_000, true);
+    assert_eq!(r.report.outcomes.len(), 3);
+    o.lease(&r, NOW_MS + 5).unwrap();
+    assert!(o.pending());
+    assert!(!o.store().outcomes.contains_key("key_a"));
+    o.flush(NOW_MS + 5).unwrap();
+    let paths: Vec<&str> = o.store().outcomes["key_a"]
+        .iter()
+        .map(|o| o.path.as_str())
+        .collect();
+    assert_eq!(paths, ["/documents/0", "/documents/1", "/documents/2"]);
+    assert_eq!(o.store().keys["key_a"].1.requests, 3);
+}
+
 #[test]
 fn placing_takes_the_records_state_once() {
     let mut o = KeyObject::new(Memory::default());
