@@ -14,6 +14,7 @@
 
 mod admin;
 mod cli;
+mod console;
 mod credits;
 mod failures;
 mod gateway;
@@ -316,6 +317,13 @@ pub fn held_worker() -> &'static Worker {
         ..Default::default()
     };
     shared(&W, &[("POLICY", POLICY)], options)
+}
+
+/// The shipped configuration in front of the echo origin, for the console's
+/// browser tests.
+pub fn console_worker() -> &'static Worker {
+    static W: OnceLock<Worker> = OnceLock::new();
+    shared(&W, &[], WorkerOptions::default())
 }
 
 /// `CORS` for one browser origin, and a small rate limit to see a 429.
