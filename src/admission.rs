@@ -317,6 +317,29 @@ mod tests {
         }
     }
 
+    /// The facts of a GET of `path` from `ip` by `caller`, for `r` under `c`.
+    fn facts<'a>(
+        r: &'a KeyRecord,
+        c: &'a Config,
+        path: &'a str,
+        ip: &str,
+        caller: Caller,
+    ) -> Facts<'a> {
+        let request = Request {
+            route: c.policy.judge("GET", path),
+            cost: 1,
+            ip: Some(ip.parse().unwrap()),
+            method: "GET",
+            path,
+        };
+        Facts {
+            record: r,
+            request,
+            now_ms: NOW_MS,
+            caller,
+        }
+    }
+
     /// The record in each state the plan judges.
     fn in_state(state: &str) -> KeyRecord {
         let r = record();
@@ -357,18 +380,7 @@ mod tests {
     ) -> String {
         let c = config(mode, failure);
         let r = in_state(state);
-        let facts = Facts {
-            record: &r,
-            request: Request {
-                route: c.policy.judge("GET", path),
-                cost: 1,
-                ip: Some(ip.parse().unwrap()),
-                method: "GET",
-                path,
-            },
-            now_ms: NOW_MS,
-            caller,
-        };
+        let facts = facts(&r, &c, path, ip, caller);
         let plan = plan(&facts, &c).unwrap();
         // A refusal recorded at the object carries its denial; nothing else does.
         assert_eq!(
@@ -521,18 +533,7 @@ mod tests {
                 revoked_at: Some(1),
                 ..in_state("disabled")
             };
-            let facts = Facts {
-                record: &r,
-                request: Request {
-                    route: c.policy.judge("GET", "/documents/1"),
-                    cost: 1,
-                    ip: Some(IN.parse().unwrap()),
-                    method: "GET",
-                    path: "/documents/1",
-                },
-                now_ms: NOW_MS,
-                caller: Caller::RequestPath,
-            };
+            let facts = facts(&r, &c, "/documents/1", IN, Caller::RequestPath);
             plan(&facts, &c).unwrap().step
         };
         assert!(
@@ -649,18 +650,7 @@ mod tests {
     fn a_failing_object_fails_closed_unless_the_plan_opens_it() {
         let c = config("exact", "open");
         let r = record();
-        let facts = Facts {
-            record: &r,
-            request: Request {
-                route: c.policy.judge("GET", "/documents/1"),
-                cost: 1,
-                ip: Some(IN.parse().unwrap()),
-                method: "GET",
-                path: "/documents/1",
-            },
-            now_ms: NOW_MS,
-            caller: Caller::RequestPath,
-        };
+        let facts = facts(&r, &c, "/documents/1", IN, Caller::RequestPath);
         let open = plan(&facts, &c).unwrap();
         let mut memory = FailOpen::default();
         // Within the key's limits (2 a minute), counted here.
