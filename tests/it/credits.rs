@@ -27,12 +27,6 @@ fn left(r: &Resp) -> Option<u64> {
         .map(|v| v.parse().unwrap())
 }
 
-fn view(w: &Worker, id: &str) -> Value {
-    let r = send(w.admin("GET", &format!("/teams/{TEAM}/keys/{id}")));
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()
-}
-
 fn patch(w: &Worker, id: &str, body: Value) -> Resp {
     send_json(w.admin("PATCH", &format!("/teams/{TEAM}/keys/{id}")), &body)
 }
@@ -62,7 +56,7 @@ fn credits_are_spent_exactly_down_to_zero_at_each_routes_cost() {
         "no refill, no Retry-After"
     );
     assert!(r.header("x-origin").is_none(), "nothing reached the origin");
-    let v = view(w, &id);
+    let v = w.view(TEAM, &id);
     assert_eq!(v["credits"]["remaining"], json!(0));
     assert_eq!(v["recent"][0]["code"], json!("CREDITS_EXHAUSTED"));
 }
@@ -108,7 +102,7 @@ fn concurrent_requests_spend_exactly_the_credits() {
     let ok = statuses.iter().filter(|&&s| s == 200).count();
     let exhausted = statuses.iter().filter(|&&s| s == 429).count();
     assert_eq!((ok, exhausted), (20, 20), "{statuses:?}");
-    assert_eq!(view(w, &id)["credits"]["remaining"], json!(0));
+    assert_eq!(w.view(TEAM, &id)["credits"]["remaining"], json!(0));
 }
 
 #[test]
@@ -166,7 +160,7 @@ fn admins_add_set_and_remove_credits_with_an_audit_trail() {
     let r = call(w, &key, "GET", "/cheap/6");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(left(&r), None);
-    assert_eq!(view(w, &id)["credits"], Value::Null);
+    assert_eq!(w.view(TEAM, &id)["credits"], Value::Null);
     // With none, there is nothing to add to.
     assert_problem(
         &patch(w, &id, json!({"credits": {"add": 1}})),
@@ -302,7 +296,7 @@ fn managers_never_multiply_or_shed_credits() {
         let p = assert_problem(&r, 403, "FORBIDDEN");
         assert_eq!(p["admin_only_fields"], json!(["credits"]));
     }
-    assert_eq!(view(w, &metered_id)["credits"]["remaining"], json!(0));
+    assert_eq!(w.view(TEAM, &metered_id)["credits"]["remaining"], json!(0));
 }
 
 #[test]

@@ -763,6 +763,18 @@ impl Worker {
             .set("authorization", &format!("Bearer {key}"))
     }
 
+    /// `GET /documents/1` with `key`: a key's plain use of the origin.
+    pub fn read(&self, key: &str) -> Resp {
+        send(self.keyed("GET", "/documents/1", key))
+    }
+
+    /// The admin view of a key (`GET /teams/{team}/keys/{id}`), which must exist.
+    pub fn view(&self, team: &str, id: &str) -> Value {
+        let r = send(self.admin("GET", &format!("/teams/{team}/keys/{id}")));
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()
+    }
+
     /// A request to the admin API, authorized with the admin token.
     pub fn admin(&self, method: &str, path: &str) -> ureq::Request {
         self.req(method, &format!("/_keyward/v1{path}"))

@@ -3,7 +3,7 @@
 //! leased admission, their admissions under concurrent load add up to the limit
 //! exactly, and a revocation made through one stops the other within `LEASE_TTL`.
 
-use crate::harness::{assert_problem, fresh_team, send, Resp, Worker};
+use crate::harness::{assert_problem, fresh_team, send, Worker};
 use crate::{var, POLICY};
 use serde_json::json;
 use std::sync::OnceLock;
@@ -25,10 +25,6 @@ fn pair() -> &'static (Worker, Worker) {
     })
 }
 
-fn get(w: &Worker, key: &str) -> Resp {
-    send(w.keyed("GET", "/documents/1", key))
-}
-
 /// Sends the key's requests through both isolates in turn, a quarter of a
 /// `LEASE_TTL` apart, until both have refused it (429 with `code`) three times in
 /// a row or `within_ms` has passed: how many were admitted. What other isolates
@@ -40,7 +36,7 @@ fn admitted_until_refused_for_good(key: &str, within_ms: u64, code: &str) -> usi
     let mut refused_in_a_row = 0;
     while refused_in_a_row < 6 && Instant::now() < deadline {
         for w in [a, b] {
-            let r = get(w, key);
+            let r = w.read(key);
             match r.status {
                 200 => {
                     admitted += 1;
@@ -68,14 +64,14 @@ fn two_isolates_admit_exactly_the_limit_together() {
                "rate_limits": [{"name": "hour", "limit": 50, "window": "1h"}]}),
     );
     // Both isolates hold leases before the rush: the quota is split between them.
-    assert_eq!(get(a, &key).status, 200);
-    assert_eq!(get(b, &key).status, 200);
+    assert_eq!(a.read(&key).status, 200);
+    assert_eq!(b.read(&key).status, 200);
     let statuses: Vec<(char, u16)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..80)
             .map(|i| {
                 let (name, w) = if i % 2 == 0 { ('a', a) } else { ('b', b) };
                 let key = key.as_str();
-                s.spawn(move || (name, get(w, key).status))
+                s.spawn(move || (name, w.read(key).status))
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
@@ -114,14 +110,14 @@ fn two_isolates_spend_exactly_the_credits_together() {
     );
     let id = reply["id"].as_str().unwrap();
     // Both isolates hold credits on lease before the rush.
-    assert_eq!(get(a, &key).status, 200);
-    assert_eq!(get(b, &key).status, 200);
+    assert_eq!(a.read(&key).status, 200);
+    assert_eq!(b.read(&key).status, 200);
     let statuses: Vec<u16> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..80)
             .map(|i| {
                 let w = if i % 2 == 0 { a } else { b };
                 let key = key.as_str();
-                s.spawn(move || get(w, key).status)
+                s.spawn(move || w.read(key).status)
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
@@ -150,17 +146,17 @@ fn a_revocation_through_one_isolate_stops_the_other_within_the_lease_ttl() {
     );
     let id = reply["id"].as_str().unwrap();
     for _ in 0..3 {
-        assert_eq!(get(a, &key).status, 200);
-        assert_eq!(get(b, &key).status, 200);
+        assert_eq!(a.read(&key).status, 200);
+        assert_eq!(b.read(&key).status, 200);
     }
     let r = send(a.admin("DELETE", &format!("/teams/{team}/keys/{id}")));
     assert_eq!(r.status, 200, "{}", r.text());
     let revoked = Instant::now();
     // The isolate that revoked refuses at once.
-    assert_problem(&get(a, &key), 401, "KEY_REVOKED");
+    assert_problem(&a.read(&key), 401, "KEY_REVOKED");
     // The other one within LEASE_TTL (plus the time a request takes here).
     loop {
-        let r = get(b, &key);
+        let r = b.read(&key);
         if r.status == 401 {
             assert_problem(&r, 401, "KEY_REVOKED");
             break;

@@ -17,22 +17,12 @@ fn issue(w: &Worker, team: &str, extra: Value) -> (String, String) {
     (key, reply["id"].as_str().unwrap().to_string())
 }
 
-fn get(w: &Worker, key: &str) -> Resp {
-    send(w.keyed("GET", "/documents/1", key))
-}
-
-fn view(w: &Worker, team: &str, id: &str) -> Value {
-    let r = send(w.admin("GET", &format!("/teams/{team}/keys/{id}")));
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()
-}
-
 /// Waits until the key's usage shows `requests` and `denied` (leases returned,
 /// reports written), at most 10 s.
 fn settled(w: &Worker, team: &str, id: &str, requests: u64, denied: u64) -> Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let v = view(w, team, id);
+        let v = w.view(team, id);
         let done = v["requests"] == requests && v["denied"] == denied;
         if done || std::time::Instant::now() > deadline {
             return v;
@@ -51,14 +41,14 @@ fn leased_admission_is_exact_under_concurrency_and_settles_usage() {
         json!({"rate_limits": [{"name": "hour", "limit": 50, "window": "1h"}]}),
     );
     let statuses: Vec<u16> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..64).map(|_| s.spawn(|| get(w, &key).status)).collect();
+        let handles: Vec<_> = (0..64).map(|_| s.spawn(|| w.read(&key).status)).collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let ok = statuses.iter().filter(|s| **s == 200).count();
     let limited = statuses.iter().filter(|s| **s == 429).count();
     assert_eq!((ok, limited), (50, 14), "{statuses:?}");
     // Exhausted: refused locally, with a true Retry-After.
-    let r = get(w, &key);
+    let r = w.read(&key);
     let p = assert_problem(&r, 429, "RATE_LIMITED");
     assert_eq!(p["violated-policies"], json!(["hour"]));
     let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
@@ -85,7 +75,7 @@ fn rate_limit_headers_never_promise_more_than_is_left() {
         json!({"rate_limits": [{"name": "burst", "limit": 12, "window": "1h"}]}),
     );
     for i in 1..=12u64 {
-        let r = get(w, &key);
+        let r = w.read(&key);
         assert_eq!(r.status, 200, "{}", r.text());
         let field = r.header("ratelimit").unwrap().to_string();
         let remaining: u64 = field
@@ -97,7 +87,7 @@ fn rate_limit_headers_never_promise_more_than_is_left() {
         assert!(remaining <= 12 - i, "after {i}: {field}");
         assert_eq!(r.header("ratelimit-policy"), Some("\"burst\";q=12;w=3600"));
     }
-    assert_problem(&get(w, &key), 429, "RATE_LIMITED");
+    assert_problem(&w.read(&key), 429, "RATE_LIMITED");
 }
 
 #[test]
@@ -106,7 +96,7 @@ fn revocation_and_disabling_take_effect_at_once_here() {
     let team = fresh_team("revoke");
     let (key, id) = issue(w, &team, json!({"rate_limits": []}));
     for _ in 0..5 {
-        assert_eq!(get(w, &key).status, 200);
+        assert_eq!(w.read(&key).status, 200);
     }
     let patch = |enabled: bool| {
         let r = crate::harness::send_json(
@@ -116,17 +106,17 @@ fn revocation_and_disabling_take_effect_at_once_here() {
         assert_eq!(r.status, 200, "{}", r.text());
     };
     patch(false);
-    assert_problem(&get(w, &key), 401, "KEY_DISABLED");
+    assert_problem(&w.read(&key), 401, "KEY_DISABLED");
     patch(true);
     // Enabling goes through KV and the record cache, like in exact mode.
     let deadline = std::time::Instant::now() + Duration::from_secs(40);
-    while get(w, &key).status != 200 {
+    while w.read(&key).status != 200 {
         assert!(std::time::Instant::now() < deadline, "never enabled again");
         std::thread::sleep(Duration::from_millis(500));
     }
     let r = send(w.admin("DELETE", &format!("/teams/{team}/keys/{id}")));
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_problem(&get(w, &key), 401, "KEY_REVOKED");
+    assert_problem(&w.read(&key), 401, "KEY_REVOKED");
 }
 
 #[test]
@@ -134,7 +124,7 @@ fn without_the_object_no_held_quota_means_no_request() {
     let w = leased_worker(false);
     let team = fresh_team("noobject");
     let (key, _) = issue(w, &team, json!({}));
-    assert_problem(&get(w, &key), 503, "UNAVAILABLE");
+    assert_problem(&w.read(&key), 503, "UNAVAILABLE");
     assert!(w.logged("KEY_AUTHORITY"));
 }
 
@@ -202,7 +192,7 @@ fn switch(w: &Worker, state: &str) {
 /// all, counting from `admitted`, and the refusal.
 fn until_refused(w: &Worker, key: &str, mut admitted: u64) -> (u64, Resp) {
     loop {
-        let r = get(w, key);
+        let r = w.read(key);
         if r.status != 200 {
             return (admitted, r);
         }
@@ -225,7 +215,7 @@ fn an_unreachable_object_leaves_the_held_quota_and_then_fails_closed() {
     switch(w, "up");
     // Demand grows the leases: after a burst, the isolate holds quota to spare.
     for _ in 0..20 {
-        assert_eq!(get(w, &key).status, 200);
+        assert_eq!(w.read(&key).status, 200);
     }
     switch(w, "down");
     let (admitted, status) = until_refused(w, &key, 0);
@@ -249,7 +239,7 @@ fn credits_on_lease_are_spent_without_the_object_and_none_are_lost() {
     switch(w, "up");
     let mut admitted = 0u64;
     for _ in 0..20 {
-        let r = get(w, &key);
+        let r = w.read(&key);
         assert_eq!(r.status, 200, "{}", r.text());
         let left: u64 = r
             .header("x-keyward-credits-remaining")
@@ -266,12 +256,12 @@ fn credits_on_lease_are_spent_without_the_object_and_none_are_lost() {
     switch(w, "up");
     // The next request carries the returns that failed; the key then goes idle
     // and gives back what it holds.
-    assert_eq!(get(w, &key).status, 200);
+    assert_eq!(w.read(&key).status, 200);
     admitted += 1;
     let settled = (0..40).any(|_| {
         std::thread::sleep(Duration::from_millis(250));
-        view(w, &team, &id)["credits"]["remaining"] == json!(1000 - admitted)
+        w.view(&team, &id)["credits"]["remaining"] == json!(1000 - admitted)
     });
-    let v = view(w, &team, &id);
+    let v = w.view(&team, &id);
     assert!(settled, "{admitted} admitted: {}", v["credits"]);
 }

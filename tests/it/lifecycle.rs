@@ -17,12 +17,6 @@ fn use_key(key: &str, method: &str, path: &str, ip: Option<&str>) -> Resp {
     send(req)
 }
 
-fn get_key(team: &str, id: &str) -> Value {
-    let r = send(main_worker().admin("GET", &format!("/teams/{team}/keys/{id}")));
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()
-}
-
 fn patch(team: &str, id: &str, body: Value) -> Resp {
     send_json(
         main_worker().admin("PATCH", &format!("/teams/{team}/keys/{id}")),
@@ -146,7 +140,7 @@ fn one_key_shows_its_recent_outcomes() {
     use_key(&key, "GET", "/internal/x", None);
     patch(&team, id, json!({"enabled": false}));
     use_key(&key, "GET", "/documents/8", None);
-    let view = get_key(&team, id);
+    let view = main_worker().view(&team, id);
     let recent: Vec<(String, String, Value, Value)> = view["recent"]
         .as_array()
         .unwrap()
@@ -195,7 +189,7 @@ fn only_the_last_fifty_outcomes_are_kept() {
             200
         );
     }
-    let view = get_key(&team, id);
+    let view = main_worker().view(&team, id);
     let recent = view["recent"].as_array().unwrap();
     assert_eq!(recent.len(), 50);
     assert_eq!(recent[0]["path"], "/documents/54");
@@ -267,7 +261,7 @@ fn rotation_keeps_counters_and_the_old_key_works_until_the_grace_ends() {
         429,
         "RATE_LIMITED",
     );
-    let view = get_key(&team, id);
+    let view = main_worker().view(&team, id);
     assert_eq!(view["status"], "active", "revoked only when the grace ends");
     assert!(view["revoked_at"].is_string());
     while Instant::now() < grace_end + Duration::from_millis(1100) {
@@ -278,7 +272,7 @@ fn rotation_keeps_counters_and_the_old_key_works_until_the_grace_ends() {
         401,
         "KEY_REVOKED",
     );
-    assert_eq!(get_key(&team, id)["status"], "revoked");
+    assert_eq!(main_worker().view(&team, id)["status"], "revoked");
 }
 
 #[test]
@@ -551,7 +545,7 @@ fn a_key_with_keys_manage_manages_its_own_team_only() {
         };
         assert_problem(&r, 403, "FORBIDDEN");
     }
-    let view = get_key(&other, victim_id);
+    let view = main_worker().view(&other, victim_id);
     assert_eq!(
         (view["status"].clone(), view["enabled"].clone()),
         (json!("active"), json!(true))
@@ -593,7 +587,7 @@ fn a_key_with_keys_manage_manages_its_own_team_only() {
         };
         assert_problem(&r, 403, "FORBIDDEN");
     }
-    assert_eq!(get_key(&team, admin_key_id)["status"], "active");
+    assert_eq!(main_worker().view(&team, admin_key_id)["status"], "active");
     // Fields that carry trust or lift limits beyond its own are refused (this
     // manager may be used from anywhere, so a network list is narrower, not wider:
     // see security.rs for a manager bound to one address).

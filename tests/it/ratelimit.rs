@@ -1,6 +1,6 @@
 //! Exact per-key rate limiting in the key's Durable Object, and the RateLimit fields.
 
-use crate::harness::{assert_problem, now_s, send, Resp, TempDir, Worker};
+use crate::harness::{assert_problem, now_s, send, TempDir, Worker};
 use crate::{main_worker, no_limiter_worker, private_worker};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -16,10 +16,6 @@ fn issue_with(w: &Worker, extra: Value) -> (String, Value) {
 
 fn issue(w: &Worker, extra: Value) -> String {
     issue_with(w, extra).0
-}
-
-fn get(w: &Worker, key: &str) -> Resp {
-    send(w.keyed("GET", "/documents/1", key))
 }
 
 /// Parses `"name";r=1;t=2, ...` into (name, r, t).
@@ -51,13 +47,13 @@ fn concurrent_requests_admit_exactly_the_limit() {
         json!({"rate_limits": [{"name": "total", "limit": 10, "window": "366d"}]}),
     );
     let statuses: Vec<u16> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..64).map(|_| s.spawn(|| get(w, &key).status)).collect();
+        let handles: Vec<_> = (0..64).map(|_| s.spawn(|| w.read(&key).status)).collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let ok = statuses.iter().filter(|&&s| s == 200).count();
     let limited = statuses.iter().filter(|&&s| s == 429).count();
     assert_eq!((ok, limited), (10, 54), "{statuses:?}");
-    assert_problem(&get(w, &key), 429, "RATE_LIMITED");
+    assert_problem(&w.read(&key), 429, "RATE_LIMITED");
 }
 
 #[test]
@@ -80,11 +76,11 @@ fn denied_requests_consume_nothing() {
         );
     }
     for i in 0..3 {
-        let r = get(w, &key);
+        let r = w.read(&key);
         assert_eq!(r.status, 200, "request {i}: {}", r.text());
     }
     for _ in 0..3 {
-        assert_problem(&get(w, &key), 429, "RATE_LIMITED");
+        assert_problem(&w.read(&key), 429, "RATE_LIMITED");
     }
 }
 
@@ -93,7 +89,7 @@ fn headers_tell_the_truth() {
     let w = main_worker();
     let key = issue(w, json!({"plan": "two"}));
     let before = now_s();
-    let r = get(w, &key);
+    let r = w.read(&key);
     let after = now_s();
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
@@ -124,7 +120,7 @@ fn headers_tell_the_truth() {
     // Use up the burst policy (unless a minute boundary resets it on the way).
     let mut last = rl;
     for _ in 0..4 {
-        let r = get(w, &key);
+        let r = w.read(&key);
         assert_eq!(r.status, 200);
         let rl = parse_ratelimit(r.header("ratelimit").unwrap());
         assert_eq!(
@@ -138,7 +134,7 @@ fn headers_tell_the_truth() {
         last = rl;
     }
     if last[0].1 == 0 {
-        let r = get(w, &key);
+        let r = w.read(&key);
         let p = assert_problem(&r, 429, "RATE_LIMITED");
         assert_eq!(p["violated-policies"], json!(["burst"]));
         let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
@@ -165,7 +161,7 @@ fn waiting_retry_after_seconds_succeeds() {
     // Both requests in one window (a boundary may fall in between: then retry).
     let mut limited = None;
     for _ in 0..8 {
-        let r = get(w, &key);
+        let r = w.read(&key);
         if r.status == 429 {
             limited = Some(r);
             break;
@@ -176,7 +172,7 @@ fn waiting_retry_after_seconds_succeeds() {
     let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=3).contains(&retry), "{retry}");
     std::thread::sleep(Duration::from_secs(retry));
-    let r = get(w, &key);
+    let r = w.read(&key);
     assert_eq!(r.status, 200, "after Retry-After: {}", r.text());
 }
 
@@ -185,20 +181,20 @@ fn plans_overrides_and_defaults() {
     let w = main_worker();
     let tiny = issue(w, json!({"plan": "tiny"}));
     for _ in 0..3 {
-        assert_eq!(get(w, &tiny).status, 200);
+        assert_eq!(w.read(&tiny).status, 200);
     }
-    let p = assert_problem(&get(w, &tiny), 429, "RATE_LIMITED");
+    let p = assert_problem(&w.read(&tiny), 429, "RATE_LIMITED");
     assert_eq!(p["violated-policies"], json!(["total"]));
 
     let unlimited = issue(w, json!({"rate_limits": []}));
     for _ in 0..20 {
-        let r = get(w, &unlimited);
+        let r = w.read(&unlimited);
         assert_eq!(r.status, 200);
         assert!(r.header("ratelimit").is_none() && r.header("ratelimit-policy").is_none());
     }
 
     let default = issue(w, json!({}));
-    let r = get(w, &default);
+    let r = w.read(&default);
     assert_eq!(r.header("ratelimit-policy"), Some("\"burst\";q=1000;w=60"));
 
     let r = send(w.admin(
@@ -224,31 +220,31 @@ fn counts_survive_a_restart() {
         &w,
         json!({"rate_limits": [{"name": "total", "limit": 3, "window": "366d"}]}),
     );
-    assert_eq!(get(&w, &key).status, 200);
-    assert_eq!(get(&w, &key).status, 200);
+    assert_eq!(w.read(&key).status, 200);
+    assert_eq!(w.read(&key).status, 200);
     drop(w);
     let w = private_worker(&state.0);
-    assert_eq!(get(&w, &key).status, 200, "the third request of three");
-    assert_problem(&get(&w, &key), 429, "RATE_LIMITED");
+    assert_eq!(w.read(&key).status, 200, "the third request of three");
+    assert_problem(&w.read(&key), 429, "RATE_LIMITED");
 }
 
 #[test]
 fn a_failing_limiter_fails_closed() {
     let w = no_limiter_worker(false);
     let key = issue(w, json!({}));
-    let r = get(w, &key);
+    let r = w.read(&key);
     assert_problem(&r, 503, "UNAVAILABLE");
     assert!(r.header("x-origin").is_none(), "nothing reached the origin");
     // A key without limits still needs its object, which holds its revocation.
     let unlimited = issue(w, json!({"rate_limits": []}));
-    assert_problem(&get(w, &unlimited), 503, "UNAVAILABLE");
+    assert_problem(&w.read(&unlimited), 503, "UNAVAILABLE");
 }
 
 #[test]
 fn rate_limit_failure_open_lets_traffic_through_and_logs_it() {
     let w = no_limiter_worker(true);
     let key = issue(w, json!({}));
-    let r = get(w, &key);
+    let r = w.read(&key);
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.header("ratelimit").is_none());
     assert!(w.logged("rate_limit_failure_open"));
@@ -268,10 +264,10 @@ fn rate_limit_failure_open_still_keeps_each_keys_limits() {
         std::thread::sleep(Duration::from_secs((61 - into_minute) as u64));
     }
     for _ in 0..3 {
-        let r = get(w, &key);
+        let r = w.read(&key);
         assert_eq!(r.status, 200, "{}", r.text());
     }
-    let r = get(w, &key);
+    let r = w.read(&key);
     let p = assert_problem(&r, 429, "RATE_LIMITED");
     assert_eq!(p["violated-policies"], json!(["burst"]));
     assert!(r.header("retry-after").is_some());
@@ -314,7 +310,7 @@ fn used_then_patched(w: &Worker, patch: Value) -> String {
     w.switch("objects/up");
     let (key, reply) = issue_with(w, json!({"rate_limits": []}));
     let id = reply["id"].as_str().unwrap();
-    assert_eq!(get(w, &key).status, 200);
+    assert_eq!(w.read(&key).status, 200);
     let r = crate::harness::send_json(w.admin("PATCH", &format!("/teams/acme/keys/{id}")), &patch);
     assert_eq!(r.status, 200, "{}", r.text());
     key
@@ -329,16 +325,16 @@ fn fail_open_never_admits_a_key_its_object_refused() {
     let switch = |state: &str| w.switch(&format!("objects/{state}"));
     let key = used_then_patched(w, json!({"enabled": false}));
     // The object refuses it (the cached record still says enabled).
-    assert_problem(&get(w, &key), 401, "KEY_DISABLED");
+    assert_problem(&w.read(&key), 401, "KEY_DISABLED");
     switch("down");
-    let r = get(w, &key);
+    let r = w.read(&key);
     switch("up");
     assert_problem(&r, 503, "UNAVAILABLE");
     assert!(w.logged("\"refused\":\"revoked or disabled\""));
     // A key it never saw refused still fails open, as configured.
     let (other, _) = issue_with(w, json!({"rate_limits": []}));
     switch("down");
-    let r = get(w, &other);
+    let r = w.read(&other);
     switch("up");
     assert_eq!(r.status, 200, "{}", r.text());
 }
@@ -353,15 +349,15 @@ fn fail_open_never_admits_a_key_its_object_said_spends_credits() {
     let switch = |state: &str| w.switch(&format!("objects/{state}"));
     let key = used_then_patched(w, json!({"credits": {"remaining": 5}}));
     // The object spends one and says so (the cached record still says none).
-    let r = get(w, &key);
+    let r = w.read(&key);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("x-keyward-credits-remaining"), Some("4"));
     switch("down");
-    let r = get(w, &key);
+    let r = w.read(&key);
     switch("up");
     assert_problem(&r, 503, "UNAVAILABLE");
     assert!(w.logged("\"refused\":\"spends credits\""));
     // The object counted every credit that went through: one, then one more now.
-    let r = get(w, &key);
+    let r = w.read(&key);
     assert_eq!(r.header("x-keyward-credits-remaining"), Some("3"));
 }

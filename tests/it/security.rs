@@ -28,12 +28,6 @@ fn as_key(key: &str, method: &str, path: &str, body: Value) -> Resp {
     )
 }
 
-fn view(team: &str, id: &str) -> Value {
-    let r = send(main_worker().admin("GET", &format!("/teams/{team}/keys/{id}")));
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()
-}
-
 /// The reviewer's reproduction: manager M (`bob`, one address, 50 a minute, 30
 /// days) and V (`alice`, `{"role": "owner"}`, unlimited, never expiring).
 #[test]
@@ -70,7 +64,7 @@ fn a_manager_never_obtains_a_key_more_powerful_than_itself() {
         json!(["subject", "meta", "ip_allow", "rate_limits"])
     );
     assert!(r.json().get("key").is_none());
-    let after = view(&team, v_id);
+    let after = main_worker().view(&team, v_id);
     assert_eq!(
         (after["replaced_by"].clone(), after["revoked_at"].clone()),
         (Value::Null, Value::Null)
@@ -181,7 +175,7 @@ fn refused_at_the_edge(
         ];
         fields.map(|f| v[f].clone())
     };
-    let before = powers(view(&team, &id));
+    let before = powers(main_worker().view(&team, &id));
     let r = as_key(
         &manager,
         method,
@@ -190,7 +184,7 @@ fn refused_at_the_edge(
     );
     let p = assert_problem(&r, 403, "FORBIDDEN");
     assert_eq!(p[field], named);
-    assert_eq!(powers(view(&team, &id)), before);
+    assert_eq!(powers(main_worker().view(&team, &id)), before);
 }
 
 /// A manager's PATCH of `admission` is refused: only the admin token changes how
@@ -285,7 +279,10 @@ fn a_rotation_to_never_expiring_keeps_never() {
     assert_eq!(r.status, 201, "{}", r.text());
     let new_id = r.json()["id"].as_str().unwrap().to_string();
     assert_eq!(r.json()["expires_at"], Value::Null);
-    assert_eq!(view(&team, &new_id)["expires_at"], Value::Null);
+    assert_eq!(
+        main_worker().view(&team, &new_id)["expires_at"],
+        Value::Null
+    );
 }
 
 /// A `two` key (burst 5/min) rotated with a grace, its successor then unlimited:
