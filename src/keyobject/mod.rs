@@ -60,6 +60,17 @@ pub type Pending = BTreeMap<String, usize>;
 /// The chain's credits before and after an admin's change, or why not.
 pub type CreditsChanged = Result<(Option<Credits>, Option<Credits>), String>;
 
+/// An admin's change of a key chain's credits, as the worker asks its object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditsCall {
+    /// The key the admin named.
+    pub key: String,
+    /// Its team, whose directory the object asks if it never met the key.
+    pub team: String,
+    /// The change.
+    pub change: CreditsChange,
+}
+
 /// A request for one key's usage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageQuery {

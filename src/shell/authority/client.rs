@@ -3,23 +3,14 @@
 
 use super::super::runtime;
 use crate::credits::CreditsChange;
-use crate::keyobject::{CreditsChanged, UsageQuery, UsageReport};
+use crate::keyobject::{CreditsCall, CreditsChanged, UsageQuery, UsageReport};
 use crate::keystate::{Admission, Answer, KeyState, StateChange};
 use crate::lease::{LeaseAnswer, LeaseRequest};
 use crate::problem::Problem;
-use serde::{Deserialize, Serialize};
 use worker::{Env, Result};
 
 /// The binding of the `KeyAuthority` namespace.
 pub const BINDING: &str = "KEY_AUTHORITY";
-
-/// An admin's change of a key chain's credits.
-#[derive(Serialize, Deserialize)]
-pub(super) struct CreditsCall {
-    pub key: String,
-    pub team: String,
-    pub change: CreditsChange,
-}
 
 /// The fail-closed problem for a key authority that cannot be reached (logged).
 pub fn unavailable(e: worker::Error) -> Problem {

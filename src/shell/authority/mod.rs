@@ -21,11 +21,10 @@ pub use crate::keyobject::UsageReport;
 pub use client::{admit, change, credits, lease, object, unavailable, usage};
 
 use super::runtime;
-use crate::keyobject::{KeyObject, UsageQuery};
+use crate::keyobject::{CreditsCall, KeyObject, UsageQuery};
 use crate::keystate::{Admission, StateChange};
 use crate::lease::LeaseRequest;
 use crate::notice::CreditsLow;
-use client::CreditsCall;
 use sql::Sql;
 use std::cell::{Cell, RefCell, RefMut};
 use worker::wasm_bindgen::prelude::{wasm_bindgen, JsValue};

@@ -41,3 +41,6 @@ mod tests {
         check("", Err("unreadable message (line 1 column 0)"));
     }
 }
+
+#[cfg(test)]
+mod golden;
