@@ -18,6 +18,9 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use worker::{Context, Env};
 
+/// How a request of leased admission ended here.
+type Leased = crate::admission::Leased<worker::Error>;
+
 /// Most keys whose holders one isolate keeps; past it, settled ones are dropped.
 const MAX_HOLDERS: usize = 10_000;
 
@@ -100,19 +103,6 @@ impl Request<'_> {
 /// it is reported with the next call, and costs the object nothing now.
 pub(crate) fn refused(r: &Request<'_>, now_ms: i64, problem: &Problem) {
     r.note(now_ms, Some(problem));
-}
-
-/// How a request of leased admission ended.
-pub(crate) enum Leased {
-    /// Admitted from a lease.
-    Admitted(Admitted),
-    /// Refused: by a lease's exhausted window, or by the key's object.
-    Refused(Problem),
-    /// The chain's credits are too few to lease this request's cost: it is to
-    /// be asked exactly.
-    AskExactly,
-    /// The key's object could not be reached: `admission::failed` decides.
-    Unreachable(worker::Error),
 }
 
 /// Decides a request of an active, authorized key: from a lease when one is

@@ -18,14 +18,14 @@ mod respond;
 mod runtime;
 mod store;
 
-use crate::admission::{self, Caller, Failure, Plan, RecordAt, Step};
+use crate::admission::{self, Caller, Event, Leased};
 use crate::config::{Config, DecisionLog};
 use crate::decide::{self, Admitted, Gate};
 use crate::failopen::FailOpen;
 use crate::key::ApiKey;
+use crate::keystate::{Admission, Answer};
 use crate::problem::{Code, Problem};
 use crate::record::KeyRecord;
-use leased::Leased;
 use serde_json::json;
 use worker::{event, Context, Env, Request, Response, Result};
 
@@ -228,100 +228,96 @@ pub(crate) async fn authenticate(
     let record = found.ok_or_else(decide::unknown_key)?;
     ctx.key_id = Some(record.id.clone());
     let caller = wctx.map_or(Caller::AdminApi, |_| Caller::RequestPath);
-    let (request, now_ms) = (asked.request, ctx.now_ms);
-    let facts = admission::Facts {
-        record: &record,
-        request,
-        now_ms,
-        caller,
-    };
+    let facts = admission::Facts::new(&record, asked.request, ctx.now_ms, caller);
     let plan = admission::plan(&facts, config)?;
-    let lease = |wctx| leased::Request {
+    let mut effects = Effects {
         env,
         config,
-        wctx,
+        ctx,
         record: &record,
         admission: &plan.admission,
+        wctx,
     };
-    let object = authority::object(&record, config);
-    let timeout = config.authority_timeout_ms;
-    match (&plan.step, wctx) {
-        (Step::Refuse { problem, at }, wctx) => {
-            match (at, wctx) {
-                (RecordAt::Report, Some(wctx)) => {
-                    leased::refused(&lease(wctx), ctx.now_ms, problem)
-                }
-                _ => record_refusal(env, object, ctx, &plan, timeout).await,
-            }
-            return Err(problem.clone());
-        }
-        (Step::Leased { .. }, Some(wctx)) => match leased::admit(&lease(wctx), ctx).await {
-            Leased::Admitted(admitted) => {
-                learn(admission::leased(&admitted), &plan, ctx);
-                return Ok((record, admitted));
-            }
-            Leased::Refused(p) => return Err(p),
-            Leased::Unreachable(e) => return failed(ctx, &plan, e).map(|a| (record, a)),
-            Leased::AskExactly => {}
-        },
-        _ => {}
-    }
-    let admitted = match authority::admit(env, object, &plan.admission, timeout).await {
-        Ok(answer) => {
-            let (admitted, learned) = admission::answered(&record, answer, ctx.now_ms);
-            learn(learned, &plan, ctx);
-            admitted?
-        }
-        Err(e) => failed(ctx, &plan, e)?,
-    };
+    let admitted = admission::carry_out(&plan, &record, ctx.now_ms, &mut effects).await?;
     Ok((record, admitted))
 }
 
-/// A refusal decided before the key's object, recorded there (counting
-/// nothing); a failure to record it is logged, and the refusal stands.
-async fn record_refusal(
-    env: &Env,
-    object: (&str, Option<&str>),
-    ctx: &Ctx,
-    plan: &Plan,
-    timeout: u32,
-) {
-    if let Err(e) = authority::admit(env, object, &plan.admission, timeout).await {
-        runtime::log(json!({
-            "event": "outcome_not_recorded",
-            "request_id": ctx.request_id,
-            "key_id": plan.admission.key,
-            "error": e.to_string(),
-        }));
+/// The effects of one admission in this isolate: the key's object, the
+/// isolate's lease (the request path only) and fail-open memory, the log.
+struct Effects<'a> {
+    env: &'a Env,
+    config: &'static Config,
+    ctx: &'a Ctx,
+    record: &'a KeyRecord,
+    admission: &'a Admission,
+    wctx: Option<&'a Context>,
+}
+
+impl Effects<'_> {
+    fn object(&self) -> (&str, Option<&str>) {
+        authority::object(self.record, self.config)
+    }
+
+    /// The request to the isolate's lease: on the request path only.
+    fn leased(&self) -> Option<leased::Request<'_>> {
+        self.wctx.map(|wctx| leased::Request {
+            env: self.env,
+            config: self.config,
+            wctx,
+            record: self.record,
+            admission: self.admission,
+        })
     }
 }
 
-/// Keeps what an answer of the key's object says, for a later failure of it,
-/// when the plan may fail open.
-fn learn(learned: admission::Learned, plan: &Plan, ctx: &Ctx) {
-    if plan.fails_open() {
-        let key = &plan.admission.key;
-        FAIL_OPEN.with(|f| learned.into(&mut f.borrow_mut(), key, ctx.now_ms));
-    }
-}
+impl admission::Effects for Effects<'_> {
+    type Error = worker::Error;
 
-/// The key's object could not answer: [`admission::failed`] decides, and a
-/// decision of fail-open's is logged (`rate_limit_failure_open`).
-fn failed(ctx: &Ctx, plan: &Plan, e: worker::Error) -> std::result::Result<Admitted, Problem> {
-    let failure = FAIL_OPEN.with(|f| admission::failed(&mut f.borrow_mut(), plan, ctx.now_ms));
-    if failure != Failure::Closed {
-        runtime::log(json!({
-            "event": "rate_limit_failure_open",
-            "request_id": ctx.request_id,
-            "key_id": plan.admission.key,
-            "error": e.to_string(),
-            "refused": failure.refusal(),
-        }));
+    async fn record(&mut self, admission: &Admission) -> Result<()> {
+        self.ask(admission).await.map(drop)
     }
-    match failure {
-        Failure::Open => Ok(Admitted::default()),
-        Failure::Limited(p) => Err(p),
-        Failure::Closed | Failure::Refused(_) => Err(authority::unavailable(e)),
+
+    fn report(&mut self, refused: &Problem) {
+        if let Some(lease) = self.leased() {
+            leased::refused(&lease, self.ctx.now_ms, refused);
+        }
+    }
+
+    async fn lease(&mut self) -> Leased<worker::Error> {
+        match self.leased() {
+            Some(lease) => leased::admit(&lease, self.ctx).await,
+            None => Leased::AskExactly,
+        }
+    }
+
+    async fn ask(&mut self, admission: &Admission) -> Result<Answer> {
+        let timeout = self.config.authority_timeout_ms;
+        authority::admit(self.env, self.object(), admission, timeout).await
+    }
+
+    fn memory<T>(&mut self, f: impl FnOnce(&mut FailOpen) -> T) -> T {
+        FAIL_OPEN.with(|m| f(&mut m.borrow_mut()))
+    }
+
+    fn unavailable(&mut self, e: worker::Error) -> Problem {
+        authority::unavailable(e)
+    }
+
+    fn log(&mut self, event: Event<'_, worker::Error>) {
+        let (name, e, refused) = match event {
+            Event::NotRecorded(e) => ("outcome_not_recorded", e, None),
+            Event::FailOpen(e, refused) => ("rate_limit_failure_open", e, Some(refused)),
+        };
+        let mut line = json!({
+            "event": name,
+            "request_id": self.ctx.request_id,
+            "key_id": self.ctx.key_id,
+            "error": e.to_string(),
+        });
+        if let Some(refused) = refused {
+            line["refused"] = json!(refused);
+        }
+        runtime::log(line);
     }
 }
 

@@ -15,10 +15,16 @@
 //!    what the isolate's fail-open memory learns from it ([`Learned`]).
 //! 3. [`failed`] decides a request whose object could not answer.
 //!
+//! [`carry_out`] goes through these steps over the shell's [`Effects`].
+//!
 //! A record that says "disabled" is left to the key's object when nothing else
 //! refuses the request: an admin's enabling reaches the object at once, while
 //! isolates may hold the disabled record for `RECORD_CACHE_TTL`. Such a request is
 //! only ever asked exactly, never admitted from a lease or opened on failure.
+
+mod carry;
+
+pub use carry::{carry_out, Effects, Event, Leased};
 
 use crate::config::Config;
 use crate::decide::{self, Admitted};
@@ -64,6 +70,18 @@ pub struct Facts<'a> {
     pub now_ms: i64,
     /// Who asks.
     pub caller: Caller,
+}
+
+impl<'a> Facts<'a> {
+    /// The facts of `request` with `record`'s key, at `now_ms`, asked by `caller`.
+    pub fn new(record: &'a KeyRecord, request: Request<'a>, now_ms: i64, caller: Caller) -> Self {
+        Facts {
+            record,
+            request,
+            now_ms,
+            caller,
+        }
+    }
 }
 
 /// Where a refusal decided before the key's object is recorded.
