@@ -32,6 +32,7 @@ pub mod policy;
 pub mod problem;
 pub mod ratelimit;
 pub mod record;
+pub mod schema;
 pub mod scope;
 pub mod signature;
 pub mod usage;

@@ -92,14 +92,7 @@ impl TeamDirectory {
     fn sql(&self) -> Result<SqlStorage> {
         let sql = self.state.storage().sql();
         if !self.ready.get() {
-            for ddl in [
-                "CREATE TABLE IF NOT EXISTS keys (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL, revoked_at INTEGER, expires_at INTEGER, record TEXT NOT NULL)",
-                "CREATE INDEX IF NOT EXISTS keys_by_age ON keys (created_at DESC, id DESC)",
-                "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, entry TEXT NOT NULL)",
-                "CREATE TABLE IF NOT EXISTS notices (key_id TEXT NOT NULL, days INTEGER NOT NULL, PRIMARY KEY (key_id, days))",
-            ] {
-                sql.exec(ddl, None)?;
-            }
+            super::layout::open(&sql, &crate::schema::DIRECTORY)?;
             self.ready.set(true);
         }
         Ok(sql)
@@ -179,11 +172,7 @@ impl Store for Sql {
     /// As `KeyRecord::is_live`: not revoked (a key in a rotation's grace still
     /// counts) and not expired, at `now_ms`.
     fn live(&self, now_ms: i64) -> std::result::Result<u64, Problem> {
-        let n: Vec<Count> = self.rows(
-            "SELECT COUNT(*) AS n FROM keys WHERE (revoked_at IS NULL OR revoked_at * 1000 > ?1) \
-             AND (expires_at IS NULL OR expires_at * 1000 > ?1)",
-            vec![int(now_ms)],
-        )?;
+        let n: Vec<Count> = self.rows(crate::schema::LIVE_KEYS, vec![int(now_ms)])?;
         Ok(n.first().map_or(0, |c| c.n as u64))
     }
 

@@ -11,6 +11,7 @@ mod authority;
 mod console;
 mod cors;
 mod directory;
+mod layout;
 mod leased;
 mod notices;
 mod proxy;

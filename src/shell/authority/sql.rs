@@ -12,17 +12,6 @@ use crate::usage::{Outcome, Series, Usage};
 use serde::Deserialize;
 use worker::{SqlStorage, SqlStorageValue};
 
-/// The object's tables, made on first use.
-const TABLES: [&str; 7] = [
-    "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, window_start_ms INTEGER NOT NULL, count INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS keys (id TEXT PRIMARY KEY, state TEXT NOT NULL, last_used_at INTEGER, requests INTEGER NOT NULL, denied INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS outcomes (seq INTEGER PRIMARY KEY AUTOINCREMENT, key_id TEXT NOT NULL, at_ms INTEGER NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL, status INTEGER, code TEXT)",
-    "CREATE TABLE IF NOT EXISTS leases (id INTEGER PRIMARY KEY, lease TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS credits (id INTEGER PRIMARY KEY CHECK (id = 0), credits TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS series (key_id TEXT PRIMARY KEY, series TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS credits_low (id INTEGER PRIMARY KEY CHECK (id = 0), watch TEXT NOT NULL)",
-];
-
 /// The object's SQLite storage.
 pub(super) struct Sql(pub SqlStorage);
 
@@ -92,9 +81,7 @@ fn read<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, Problem> {
 
 impl Store for Sql {
     fn load(&mut self) -> Result<ChainState, Problem> {
-        for ddl in TABLES {
-            self.exec(ddl, vec![])?;
-        }
+        super::super::layout::open(&self.0, &crate::schema::KEY_OBJECT).map_err(failed)?;
         let mut auth = ChainState::default();
         let keys: Vec<KeyRow> =
             self.rows("SELECT id, state, last_used_at, requests, denied FROM keys")?;
