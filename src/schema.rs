@@ -122,6 +122,12 @@ pub const KEY_OBJECT: Layout = Layout {
         "CREATE TABLE IF NOT EXISTS credits (id INTEGER PRIMARY KEY CHECK (id = 0), credits TEXT NOT NULL)",
         "CREATE TABLE IF NOT EXISTS series (key_id TEXT PRIMARY KEY, series TEXT NOT NULL)",
         "CREATE TABLE IF NOT EXISTS credits_low (id INTEGER PRIMARY KEY CHECK (id = 0), watch TEXT NOT NULL)",
+    ], &[
+        // Nothing claimed only in memory: leases that lapsed with credits (a
+        // late return gives back what they did not spend), and low-credit
+        // notices claimed and not yet delivered.
+        "CREATE TABLE IF NOT EXISTS lapsed (seq INTEGER PRIMARY KEY, lease TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS notices (seq INTEGER PRIMARY KEY, due TEXT NOT NULL)",
     ]],
 };
 

@@ -6,6 +6,7 @@
 
 use keyward::credits::{Credits, LowWatch};
 use keyward::directory::AuditEntry;
+use keyward::keyobject::DueNotice;
 use keyward::keystate::KeyState;
 use keyward::lease::Lease;
 use keyward::record::KeyRecord;
@@ -213,6 +214,8 @@ fn reads(object: &str, rows: &Value) {
             + each::<Lease>(rows, "leases", "lease")
             + each::<Credits>(rows, "credits", "credits")
             + each::<LowWatch>(rows, "credits_low", "watch")
+            + each::<Lease>(rows, "lapsed", "lease")
+            + each::<DueNotice>(rows, "notices", "due")
     };
     assert!(read > 0, "{object}");
 }

@@ -15,9 +15,10 @@
 //!   never repeat across restarts ([`seed_lease_ids`]).
 //! - **Placing** a key ([`KeyObject::place`]) takes its state from its team
 //!   directory's record, and the chain's first key brings the chain's credits.
-//! - **Low-credit notices** are claimed (written) before they are sent, and a
-//!   failed delivery is tried [`NOTICE_TRIES`] times before it is released
-//!   ([`after_delivery`]).
+//! - **Low-credit notices** are claimed and written ([`DueNotice`]) before they
+//!   are sent, so that an eviction before the alarm loses none; a failed
+//!   delivery is tried [`NOTICE_TRIES`] times before it is released
+//!   ([`KeyObject::delivered`]).
 
 use crate::credits::{Credits, CreditsChange, LowWatch};
 use crate::keystate::{Admission, Answer, ChainState, KeyState, StateChange};
@@ -51,6 +52,24 @@ pub trait Store {
     fn add_outcomes(&mut self, key: &str, new: &[Outcome], keep: usize) -> Result<(), Problem>;
     /// The low-credit watch.
     fn put_low(&mut self, low: &LowWatch) -> Result<(), Problem>;
+    /// The leases that lapsed unreturned with credits, all of them (a late
+    /// return still gives back what they did not spend).
+    fn put_lapsed(&mut self, lapsed: &[Lease]) -> Result<(), Problem>;
+    /// The claimed low-credit notices not yet delivered.
+    fn notices(&mut self) -> Result<Vec<DueNotice>, Problem>;
+    /// The claimed low-credit notices not yet delivered, all of them.
+    fn put_notices(&mut self, due: &[DueNotice]) -> Result<(), Problem>;
+}
+
+/// A claimed low-credit notice not yet delivered: written with its claim, so
+/// that an object evicted before its alarm still sends it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DueNotice {
+    /// The notice.
+    pub notice: CreditsLow,
+    /// Its failed deliveries so far.
+    #[serde(default)]
+    pub tries: u32,
 }
 
 /// For each key admitted since the last flush, how many outcomes it recorded
@@ -138,6 +157,8 @@ pub struct KeyObject<S> {
     pending: Pending,
     /// The low-credit watch as last written.
     low_saved: LowWatch,
+    /// The claimed notices not yet delivered, read on first use.
+    notices: Option<Vec<DueNotice>>,
 }
 
 impl<S: Store> KeyObject<S> {
@@ -148,6 +169,7 @@ impl<S: Store> KeyObject<S> {
             loaded: None,
             pending: Pending::new(),
             low_saved: LowWatch::default(),
+            notices: None,
         }
     }
 
@@ -180,8 +202,12 @@ impl<S: Store> KeyObject<S> {
         f: impl FnOnce(&mut ChainState) -> T,
     ) -> Result<T, Problem> {
         let auth = self.authority(now_ms)?;
-        let (counters, credits, leases) =
-            (auth.counters.clone(), auth.credits, auth.book.open.clone());
+        let (counters, credits, leases, lapsed) = (
+            auth.counters.clone(),
+            auth.credits,
+            auth.book.open.clone(),
+            auth.book.lapsed.clone(),
+        );
         let out = f(auth);
         let auth = self.loaded.as_ref().expect("loaded");
         for (name, c) in &auth.counters {
@@ -197,6 +223,9 @@ impl<S: Store> KeyObject<S> {
         }
         if auth.book.open != leases {
             self.store.put_leases(&auth.book.open)?;
+        }
+        if auth.book.lapsed != lapsed {
+            self.store.put_lapsed(&auth.book.lapsed)?;
         }
         let low = auth.low;
         self.write_low(low)?;
@@ -322,8 +351,8 @@ impl<S: Store> KeyObject<S> {
     }
 
     /// Claims the low-credit notice if one is due (`percent`:
-    /// `CREDITS_LOW_PERCENT`), writing the watch first: a period's notice is
-    /// never sent twice.
+    /// `CREDITS_LOW_PERCENT`), writing the watch and the notice first: a
+    /// period's notice is never sent twice, and never lost to an eviction.
     pub fn claim_low(
         &mut self,
         key: &str,
@@ -335,12 +364,63 @@ impl<S: Store> KeyObject<S> {
         let notice = auth.low_credits(key, team, percent, now_ms);
         let low = auth.low;
         self.write_low(low)?;
+        if let Some(n) = &notice {
+            let mut due = self.due_notices()?;
+            due.push(DueNotice {
+                notice: n.clone(),
+                tries: 0,
+            });
+            self.write_notices(due)?;
+        }
         Ok(notice)
+    }
+
+    /// The claimed notices not yet delivered.
+    pub fn due_notices(&mut self) -> Result<Vec<DueNotice>, Problem> {
+        if self.notices.is_none() {
+            self.notices = Some(self.store.notices()?);
+        }
+        Ok(self.notices.clone().unwrap_or_default())
+    }
+
+    /// Records one delivery of the notice `id`, `sent` or not, and says what
+    /// follows ([`after_delivery`]): a sent notice is done, a failed one waits
+    /// for another try, and the last failure releases the period's claim for
+    /// the next request to claim again. `None`: no such notice is due.
+    pub fn delivered(
+        &mut self,
+        id: &str,
+        sent: bool,
+        now_ms: i64,
+    ) -> Result<Option<Delivery>, Problem> {
+        let mut due = self.due_notices()?;
+        let Some(at) = due.iter().position(|d| d.notice.id() == id) else {
+            return Ok(None);
+        };
+        let next = after_delivery(due[at].tries, sent);
+        let since = due[at].notice.since;
+        match next {
+            Delivery::Again(tries) => due[at].tries = tries,
+            Delivery::Sent | Delivery::Release => {
+                due.remove(at);
+            }
+        }
+        if next == Delivery::Release {
+            self.release_low(since, now_ms)?;
+        }
+        self.write_notices(due)?;
+        Ok(Some(next))
+    }
+
+    fn write_notices(&mut self, due: Vec<DueNotice>) -> Result<(), Problem> {
+        self.store.put_notices(&due)?;
+        self.notices = Some(due);
+        Ok(())
     }
 
     /// Releases the claim of the notice of the period that began at `since`
     /// (its delivery failed for the last time).
-    pub fn release_low(&mut self, since: i64, now_ms: i64) -> Result<(), Problem> {
+    fn release_low(&mut self, since: i64, now_ms: i64) -> Result<(), Problem> {
         let auth = self.authority(now_ms)?;
         auth.low.release(since);
         let low = auth.low;

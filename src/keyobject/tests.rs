@@ -19,6 +19,8 @@ struct Memory {
     series: BTreeMap<String, Series>,
     outcomes: BTreeMap<String, VecDeque<Outcome>>,
     low: Option<LowWatch>,
+    lapsed: Vec<Lease>,
+    notices: Vec<DueNotice>,
     /// Every write fails while set.
     failing: bool,
     /// How many writes succeeded.
@@ -51,6 +53,7 @@ impl Store for Memory {
         auth.series = self.series.clone();
         auth.outcomes = self.outcomes.clone();
         auth.low = self.low.unwrap_or_default();
+        auth.book.lapsed = self.lapsed.clone();
         Ok(auth)
     }
     fn put_key(&mut self, id: &str, state: &KeyState, usage: &Usage) -> Result<(), Problem> {
@@ -93,6 +96,22 @@ impl Store for Memory {
     fn put_low(&mut self, low: &LowWatch) -> Result<(), Problem> {
         self.write()?;
         self.low = Some(*low);
+        Ok(())
+    }
+    fn put_lapsed(&mut self, lapsed: &[Lease]) -> Result<(), Problem> {
+        self.write()?;
+        self.lapsed = lapsed.to_vec();
+        Ok(())
+    }
+    fn notices(&mut self) -> Result<Vec<DueNotice>, Problem> {
+        if self.failing {
+            return Err(Problem::new(Code::Unavailable, "the store is failing"));
+        }
+        Ok(self.notices.clone())
+    }
+    fn put_notices(&mut self, due: &[DueNotice]) -> Result<(), Problem> {
+        self.write()?;
+        self.notices = due.to_vec();
         Ok(())
     }
 }
@@ -146,6 +165,7 @@ fn persisted(auth: &ChainState) -> impl PartialEq + std::fmt::Debug {
         auth.counters.clone(),
         auth.credits,
         auth.book.open.clone(),
+        auth.book.lapsed.clone(),
         auth.series.clone(),
         auth.outcomes.clone(),
         auth.low,
@@ -351,9 +371,64 @@ fn the_low_credit_watch_is_written_when_it_changes() {
     let writes = o.store().writes;
     assert_eq!(o.claim_low("key_a", "acme", 50, NOW_MS).unwrap(), None);
     assert_eq!(o.store().writes, writes, "unchanged: not written again");
-    o.release_low(n.since, NOW_MS).unwrap();
+    // The last failed delivery releases the claim.
+    for _ in 0..NOTICE_TRIES {
+        o.delivered(&n.id(), false, NOW_MS).unwrap();
+    }
     assert!(!o.store().low.unwrap().claimed);
     assert!(o.claim_low("key_a", "acme", 50, NOW_MS).unwrap().is_some());
+}
+
+/// A claimed notice is written with its claim: an object evicted before its
+/// alarm finds it due on its next start, with the tries it had, until it is
+/// sent or released.
+#[test]
+fn a_claimed_notice_outlives_a_restart_until_it_is_delivered() {
+    let mut o = KeyObject::new(Memory::default());
+    o.place("key_a", Some(&record(Some(credits(10)))), NOW_MS)
+        .unwrap();
+    for _ in 0..3 {
+        o.admit(&admission("key_a", 2), NOW_MS).unwrap();
+    }
+    let n = o.claim_low("key_a", "acme", 50, NOW_MS).unwrap().unwrap();
+    let mut restarted = KeyObject::new(o.store().clone());
+    let due = restarted.due_notices().unwrap();
+    assert_eq!(
+        due,
+        [DueNotice {
+            notice: n.clone(),
+            tries: 0
+        }]
+    );
+    assert_eq!(
+        restarted.delivered(&n.id(), false, NOW_MS).unwrap(),
+        Some(Delivery::Again(1))
+    );
+    let mut again = KeyObject::new(restarted.store().clone());
+    assert_eq!(again.due_notices().unwrap()[0].tries, 1);
+    assert_eq!(again.delivered("ntc_other", true, NOW_MS).unwrap(), None);
+    assert_eq!(
+        again.delivered(&n.id(), true, NOW_MS).unwrap(),
+        Some(Delivery::Sent)
+    );
+    assert!(again.due_notices().unwrap().is_empty());
+    assert!(KeyObject::new(again.store().clone())
+        .due_notices()
+        .unwrap()
+        .is_empty());
+    // Sent: the period's claim stands, no second notice.
+    assert!(again.store().low.unwrap().claimed);
+    assert_eq!(again.claim_low("key_a", "acme", 50, NOW_MS).unwrap(), None);
+    // A store that fails to write the notice fails the claim with the watch.
+    let mut failing = KeyObject::new(Memory::default());
+    failing
+        .place("key_a", Some(&record(Some(credits(10)))), NOW_MS)
+        .unwrap();
+    for _ in 0..3 {
+        failing.admit(&admission("key_a", 2), NOW_MS).unwrap();
+    }
+    failing.store().failing = true;
+    assert!(failing.claim_low("key_a", "acme", 50, NOW_MS).is_err());
 }
 
 #[test]
@@ -384,6 +459,7 @@ enum Op {
     Revoke(usize),
     Disable(usize, bool),
     SetCredits(u64),
+    Deliver(bool),
     Flush,
     Later(i64),
 }
@@ -396,6 +472,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0usize..3).prop_map(Op::Revoke),
         1 => (0usize..3, any::<bool>()).prop_map(|(k, d)| Op::Disable(k, d)),
         1 => (0u64..20).prop_map(Op::SetCredits),
+        1 => any::<bool>().prop_map(Op::Deliver),
         2 => Just(Op::Flush),
         1 => (0i64..90_000).prop_map(Op::Later),
     ]
@@ -438,14 +515,51 @@ proptest! {
                     let _ = o.change_credits(change, now).unwrap();
                     let _ = o.claim_low("key_a", "acme", 50, now).unwrap();
                 }
+                Op::Deliver(sent) => {
+                    if let Some(d) = o.due_notices().unwrap().first() {
+                        o.delivered(&d.notice.id(), sent, now).unwrap();
+                    }
+                }
                 Op::Flush => o.flush(now).unwrap(),
                 Op::Later(ms) => now += ms,
             }
         }
         o.flush(now).unwrap();
         let live = persisted(o.authority(now).unwrap());
+        let due = o.due_notices().unwrap();
         let mut restarted = KeyObject::new(o.store().clone());
         let read = persisted(restarted.authority(now).unwrap());
         prop_assert_eq!(read, live);
+        prop_assert_eq!(restarted.due_notices().unwrap(), due);
     }
+}
+
+/// A lease that lapsed unreturned took its credits; its late return gives back
+/// what it did not spend, across a restart of the object in between.
+#[test]
+fn a_lapsed_lease_is_written_and_its_late_return_survives_a_restart() {
+    let mut o = KeyObject::new(Memory::default());
+    o.place("key_a", Some(&record(Some(credits(20)))), NOW_MS)
+        .unwrap();
+    let mut h = Holder::default();
+    let _ = h.admit(NOW_MS, 1_000, 1);
+    let r = h.request("key_a", "i1", &policies(), NOW_MS, 1_000, false);
+    let answer = o.lease(&r, NOW_MS).unwrap();
+    h.apply(&answer);
+    let held = o.store().leases[0].credits;
+    assert!(held > 0, "the lease holds credits");
+    // Long past its deadline, the next decision lapses it: its credits are gone.
+    let later = NOW_MS + 600_000;
+    o.admit(&admission("key_a", 0), later).unwrap();
+    assert!(o.store().leases.is_empty());
+    assert_eq!(o.store().lapsed.len(), 1);
+    let after_lapse = o.store().credits.unwrap().remaining;
+    assert_eq!(after_lapse, 20 - held);
+    // The object restarts; the late return (nothing spent) still gives them back.
+    let mut restarted = KeyObject::new(o.store().clone());
+    let back = h.request("key_a", "i1", &policies(), later, 1_000, true);
+    assert_eq!(back.returns.len(), 1);
+    restarted.lease(&back, later).unwrap();
+    assert_eq!(restarted.store().credits.unwrap().remaining, 20);
+    assert!(restarted.store().lapsed.is_empty());
 }

@@ -16,8 +16,8 @@ pub struct Book {
     /// Open leases, oldest first (few: one or two per isolate).
     pub open: Vec<Lease>,
     /// Leases with credits that expired unreturned, newest last (at most
-    /// [`LAPSED_KEPT`], in memory only): a late return gives back what they did
-    /// not spend.
+    /// [`LAPSED_KEPT`], written like the open ones): a late return gives back
+    /// what they did not spend.
     pub lapsed: Vec<Lease>,
 }
 

@@ -10,7 +10,7 @@
 use crate::change::{CreditsEdit, KeyUpdate, Limits, NewExpiry, Patch, Rotate};
 use crate::credits::{Credits, CreditsChange, LowWatch};
 use crate::directory::{Action, Applied, AuditEntry, Call, Change, Page, Reply, Stored};
-use crate::keyobject::{CreditsCall, CreditsChanged, UsageQuery, UsageReport};
+use crate::keyobject::{CreditsCall, CreditsChanged, DueNotice, UsageQuery, UsageReport};
 use crate::keystate::{Admission, Answer, ChainState, Denial, KeyState, StateChange};
 use crate::lease::{Holder, Lease, LeaseAnswer, LeaseRequest};
 use crate::problem::{Code, Problem};
@@ -237,6 +237,21 @@ fn chain() -> Fixtures {
             })],
         ),
         ("stored_series", vec![json!(series.encode())]),
+        (
+            "stored_due_notice",
+            vec![v(&DueNotice {
+                notice: crate::notice::CreditsLow {
+                    team: "acme".into(),
+                    key_id: "key_a1".into(),
+                    remaining: 4,
+                    of: 40,
+                    percent: 10,
+                    since: NOW_MS / 1000 - 100,
+                    next_refill: Some(NOW_MS / 1000 + 86_400),
+                },
+                tries: 2,
+            })],
+        ),
     ]
 }
 
@@ -394,6 +409,7 @@ fn reread(name: &str, value: &Value) -> Result<Value, String> {
         "directory_reply_none" => again::<Reply<()>>(value),
         "stored_key_record" => again::<KeyRecord>(value),
         "stored_lease" => again::<Lease>(value),
+        "stored_due_notice" => again::<DueNotice>(value),
         "stored_credits" => again::<Credits>(value),
         "stored_low_watch" => again::<LowWatch>(value),
         "stored_series" => match value.as_str().and_then(Series::decode) {

@@ -24,7 +24,6 @@ use super::runtime;
 use crate::keyobject::{CreditsCall, KeyObject, UsageQuery};
 use crate::keystate::{Admission, StateChange};
 use crate::lease::LeaseRequest;
-use crate::notice::CreditsLow;
 use sql::Sql;
 use std::cell::{Cell, RefCell, RefMut};
 use worker::wasm_bindgen::prelude::{wasm_bindgen, JsValue};
@@ -40,8 +39,8 @@ pub struct KeyAuthority {
     object: RefCell<KeyObject<Sql>>,
     /// Whether an alarm is due to write the pending usage.
     flush_due: Cell<bool>,
-    /// Low-credit notices claimed and not yet delivered, with their tries.
-    notices: RefCell<Vec<(CreditsLow, u32)>>,
+    /// Whether an alarm is set to deliver the due low-credit notices.
+    notices_alarm: Cell<bool>,
 }
 
 impl DurableObject for KeyAuthority {
@@ -58,7 +57,7 @@ impl DurableObject for KeyAuthority {
             env,
             object: RefCell::new(KeyObject::new(sql)),
             flush_due: Cell::new(false),
-            notices: RefCell::new(Vec::new()),
+            notices_alarm: Cell::new(false),
         }
     }
 

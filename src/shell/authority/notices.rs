@@ -1,11 +1,12 @@
 //! The low-credit notices of a key's object (`CREDITS_LOW_PERCENT`): claimed
 //! when a request or a change finds the chain's credits low (the claim written
-//! first, by the core), sent by the object's alarm to `EXPIRY_WEBHOOK_URL`,
-//! retried, then released for the next request to claim again
-//! (`keyobject::after_delivery`).
+//! first with the notice itself, by the core), sent by the object's alarm to
+//! `EXPIRY_WEBHOOK_URL`, retried, then released for the next request to claim
+//! again (`keyobject::KeyObject::delivered`). A notice written and not yet sent
+//! when the object was evicted is sent by the alarm its next instance sets.
 
 use super::{failed, now_ms, runtime, KeyAuthority, Result};
-use crate::keyobject::{after_delivery, Delivery};
+use crate::keyobject::Delivery;
 
 /// How long apart a failed low-credit notice is tried again.
 const NOTICE_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
@@ -33,25 +34,29 @@ impl KeyAuthority {
             .object()
             .claim_low(key, team, percent, now_ms())
             .map_err(failed)?;
-        let Some(n) = notice else {
-            return Ok(());
-        };
-        runtime::log(serde_json::json!({"event": "credits_low_claimed", "notice": n.id()}));
-        self.notices.borrow_mut().push((n, 0));
-        self.state
-            .storage()
-            .set_alarm(std::time::Duration::from_millis(10))
-            .await?;
-        // The alarm writes the pending usage too.
-        self.flush_due.set(true);
+        if let Some(n) = notice {
+            runtime::log(serde_json::json!({"event": "credits_low_claimed", "notice": n.id()}));
+        }
+        // A notice claimed here, or by an earlier instance of this object that
+        // was evicted before its alarm: the alarm delivers it at once.
+        let due = !self.object().due_notices().map_err(failed)?.is_empty();
+        if due && !self.notices_alarm.replace(true) {
+            self.state
+                .storage()
+                .set_alarm(std::time::Duration::from_millis(10))
+                .await?;
+            // The alarm writes the pending usage too.
+            self.flush_due.set(true);
+        }
         Ok(())
     }
 
     /// Delivers the claimed low-credit notices to `EXPIRY_WEBHOOK_URL`; what
-    /// follows a failed one is the core's ([`after_delivery`]): tried again
-    /// [`NOTICE_RETRY`] later, or released.
+    /// follows a failed one is the core's ([`crate::keyobject::KeyObject::delivered`]):
+    /// tried again [`NOTICE_RETRY`] later, or released.
     pub(super) async fn send_notices(&self) -> Result<()> {
-        let due = std::mem::take(&mut *self.notices.borrow_mut());
+        self.notices_alarm.set(false);
+        let due = self.object().due_notices().map_err(failed)?;
         let Ok(config) = runtime::config(&self.env) else {
             return Ok(());
         };
@@ -59,35 +64,29 @@ impl KeyAuthority {
         else {
             return Ok(());
         };
-        for (n, tries) in due {
+        for n in due.iter().map(|d| &d.notice) {
             let now = runtime::now_ms().div_euclid(1000);
             let body = n.body(now).to_string();
             let timeout = config.expiry_webhook_timeout_ms;
             let sent =
                 crate::shell::notices::post_signed(url, secret.0.as_bytes(), &body, now, timeout)
                     .await;
-            let next = after_delivery(tries, sent.is_ok());
+            let next = self
+                .object()
+                .delivered(&n.id(), sent.is_ok(), now_ms())
+                .map_err(failed)?;
             let event = match next {
-                Delivery::Sent => "credits_low_sent",
-                Delivery::Again(_) => "credits_low_failed",
-                Delivery::Release => "credits_low_released",
+                Some(Delivery::Sent) | None => "credits_low_sent",
+                Some(Delivery::Again(_)) => "credits_low_failed",
+                Some(Delivery::Release) => "credits_low_released",
             };
             runtime::log(serde_json::json!({
                 "event": event,
                 "notice": n.id(),
                 "error": sent.err(),
             }));
-            match next {
-                Delivery::Sent => {}
-                Delivery::Again(tries) => {
-                    self.notices.borrow_mut().push((n, tries));
-                    self.state.storage().set_alarm(NOTICE_RETRY).await?;
-                }
-                Delivery::Release => {
-                    self.object()
-                        .release_low(n.since, now_ms())
-                        .map_err(failed)?;
-                }
+            if matches!(next, Some(Delivery::Again(_))) && !self.notices_alarm.replace(true) {
+                self.state.storage().set_alarm(NOTICE_RETRY).await?;
             }
         }
         Ok(())

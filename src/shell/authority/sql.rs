@@ -3,7 +3,7 @@
 //! the core's (`crate::keyobject`).
 
 use crate::credits::{Credits, LowWatch};
-use crate::keyobject::Store;
+use crate::keyobject::{DueNotice, Store};
 use crate::keystate::{ChainState, KeyState};
 use crate::lease::Lease;
 use crate::problem::{Code, Problem};
@@ -125,6 +125,9 @@ impl Store for Sql {
         for r in self.rows::<TextRow>("SELECT lease AS text FROM leases ORDER BY id")? {
             auth.book.open.push(read(&r.text)?);
         }
+        for r in self.rows::<TextRow>("SELECT lease AS text FROM lapsed ORDER BY seq")? {
+            auth.book.lapsed.push(read(&r.text)?);
+        }
         let rows: Vec<OutcomeRow> = self
             .rows("SELECT key_id, at_ms, method, path, status, code FROM outcomes ORDER BY seq")?;
         for r in rows {
@@ -235,5 +238,34 @@ impl Store for Sql {
              ON CONFLICT(id) DO UPDATE SET watch = excluded.watch",
             vec![Self::json(low)?],
         )
+    }
+
+    fn put_lapsed(&mut self, lapsed: &[Lease]) -> Result<(), Problem> {
+        self.exec("DELETE FROM lapsed", vec![])?;
+        for (seq, lease) in lapsed.iter().enumerate() {
+            self.exec(
+                "INSERT INTO lapsed (seq, lease) VALUES (?, ?)",
+                vec![SqlStorageValue::Integer(seq as i64), Self::json(lease)?],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn notices(&mut self) -> Result<Vec<DueNotice>, Problem> {
+        self.rows::<TextRow>("SELECT due AS text FROM notices ORDER BY seq")?
+            .iter()
+            .map(|r| read(&r.text))
+            .collect()
+    }
+
+    fn put_notices(&mut self, due: &[DueNotice]) -> Result<(), Problem> {
+        self.exec("DELETE FROM notices", vec![])?;
+        for (seq, notice) in due.iter().enumerate() {
+            self.exec(
+                "INSERT INTO notices (seq, due) VALUES (?, ?)",
+                vec![SqlStorageValue::Integer(seq as i64), Self::json(notice)?],
+            )?;
+        }
+        Ok(())
     }
 }
