@@ -309,7 +309,6 @@ const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
     // Tables.
     ("src/problem.rs", "info", 148),
     // To split.
-    ("src/config.rs", "from_vars", 149),
     ("src/shell/admin/mod.rs", "handle", 159),
     ("src/policy.rs", "parse_route", 150),
     ("src/cors.rs", "parse", 137),
