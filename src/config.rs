@@ -353,22 +353,26 @@ fn policies(v: &Value, field: &str, errors: &mut Vec<FieldError>) -> Vec<LimitPo
 fn key_prefix(v: Option<Value>, errors: &mut Vec<FieldError>) -> String {
     match v {
         None => "kw_".to_string(),
-        Some(Value::String(p))
-            if !p.is_empty()
-                && p.len() <= MAX_PREFIX_LEN
-                && p.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
-        {
-            p
-        }
+        Some(Value::String(p)) if valid_prefix(&p) => p,
         Some(_) => {
-            errors.push(FieldError::new(
-                "KEY_PREFIX",
-                format!("must be 1 to {MAX_PREFIX_LEN} characters of A-Z, a-z, 0-9, '_' or '-'"),
-            ));
+            errors.push(FieldError::new("KEY_PREFIX", prefix_rule()));
             String::new()
         }
     }
+}
+
+/// Whether `p` may be a key's prefix, ours or a legacy format's: 1 to
+/// [`MAX_PREFIX_LEN`] characters of `A-Za-z0-9_-`.
+fn valid_prefix(p: &str) -> bool {
+    !p.is_empty()
+        && p.len() <= MAX_PREFIX_LEN
+        && p.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// What [`valid_prefix`] asks, as said to whoever configured one.
+fn prefix_rule() -> String {
+    format!("must be 1 to {MAX_PREFIX_LEN} characters of A-Z, a-z, 0-9, '_' or '-'")
 }
 
 /// `ORIGIN_URL`, required, without its trailing slash.
@@ -652,16 +656,8 @@ fn parse_legacy_formats(
             ));
             continue;
         };
-        let prefix_ok = !f.prefix.is_empty()
-            && f.prefix.len() <= MAX_PREFIX_LEN
-            && f.prefix
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if !prefix_ok {
-            errors.push(FieldError::new(
-                format!("{field}.prefix"),
-                format!("must be 1 to {MAX_PREFIX_LEN} characters of A-Z, a-z, 0-9, '_' or '-'"),
-            ));
+        if !valid_prefix(&f.prefix) {
+            errors.push(FieldError::new(format!("{field}.prefix"), prefix_rule()));
         } else if f.prefix.starts_with(key_prefix) || key_prefix.starts_with(&f.prefix) {
             errors.push(FieldError::new(
                 format!("{field}.prefix"),
