@@ -310,7 +310,6 @@ const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
     ("src/problem.rs", "info", 148),
     // To split.
     ("src/shell/admin/mod.rs", "handle", 159),
-    ("src/cors.rs", "parse", 137),
     ("src/admin/plan.rs", "writes", 107),
     ("src/lease/book.rs", "grant", 101),
     ("src/keystate.rs", "admit", 92),
