@@ -313,7 +313,6 @@ const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
     ("src/admin/plan.rs", "writes", 107),
     ("src/lease/book.rs", "grant", 101),
     ("src/keystate.rs", "admit", 92),
-    ("src/ratelimit.rs", "parse_policies", 86),
     ("src/bin/keyward/args.rs", "call", 86),
     ("src/admin/plan.rs", "plan", 86),
     ("src/shell/mod.rs", "handle", 83),
