@@ -310,7 +310,6 @@ const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
     ("src/problem.rs", "info", 148),
     // To split.
     ("src/shell/admin/mod.rs", "handle", 159),
-    ("src/bin/keyward/args.rs", "call", 86),
     ("src/shell/mod.rs", "handle", 83),
 ];
 
