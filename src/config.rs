@@ -131,120 +131,34 @@ impl Config {
     pub fn from_vars(get: impl Fn(&str) -> Option<Value>) -> Result<Config, Vec<FieldError>> {
         let mut errors = Vec::new();
         let e = &mut errors;
+        // Read in this order, which is the order of the errors.
         let key_prefix = key_prefix(get("KEY_PREFIX"), e);
-        let policy = json_var(get("POLICY"), "POLICY", e, |v, e| {
-            Policy::parse(v).unwrap_or_else(|mut list| {
-                e.append(&mut list);
-                Policy::default()
-            })
-        })
-        .unwrap_or_else(|| {
-            e.push(FieldError::new(
-                "POLICY",
-                "is not set: give a route policy (\"{}\" denies every route)",
-            ));
-            Policy::default()
-        });
+        let policy = policy(get("POLICY"), e);
         let origin_url = origin_url(get("ORIGIN_URL"), e);
         let forward_authorization = flag(get("FORWARD_AUTHORIZATION"), "FORWARD_AUTHORIZATION", e);
         let default_expires_in = default_expires_in(get("DEFAULT_EXPIRES_IN"), e);
         let admin_token = optional_secret(get("ADMIN_TOKEN"), "ADMIN_TOKEN", e);
-        let rate_limits = json_var(get("RATE_LIMITS"), "RATE_LIMITS", e, |v, e| {
-            policies(v, "RATE_LIMITS", e)
-        })
-        .unwrap_or_default();
-        let (plans, plan_settings) =
-            json_var(get("PLANS"), "PLANS", e, parse_plans).unwrap_or_default();
+        let rate_limits = rate_limits(get("RATE_LIMITS"), e);
+        let (plans, plan_settings) = plans(get("PLANS"), e);
         let admission = admission(get("ADMISSION"), e);
-        let lease_ttl_ms = whole_number(
-            get("LEASE_TTL"),
-            "LEASE_TTL",
-            lease::TTL_RANGE_MS,
-            lease::DEFAULT_TTL_MS,
-            e,
-        );
-        let cors = json_var(get("CORS"), "CORS", e, |v, e| {
-            crate::cors::Cors::parse(v)
-                .map_err(|mut list| e.append(&mut list))
-                .ok()
-        })
-        .flatten();
-        let forwarded_for_append = either(
-            get("FORWARDED_FOR"),
-            "FORWARDED_FOR",
-            ("replace", "append"),
-            e,
-        );
-        let rate_limit_fail_open = either(
-            get("RATE_LIMIT_FAILURE"),
-            "RATE_LIMIT_FAILURE",
-            ("closed", "open"),
-            e,
-        );
-        let decision_log = match either(get("DECISION_LOG"), "DECISION_LOG", ("all", "problems"), e)
-        {
-            false => DecisionLog::All,
-            true => DecisionLog::Problems,
-        };
-        let record_cache_ttl_s = whole_number(
-            get("RECORD_CACHE_TTL"),
-            "RECORD_CACHE_TTL",
-            (0, MAX_RECORD_CACHE_TTL_S),
-            30,
-            e,
-        );
-        let max_keys_per_team = whole_number(
-            get("MAX_KEYS_PER_TEAM"),
-            "MAX_KEYS_PER_TEAM",
-            (1, 100_000),
-            DEFAULT_MAX_KEYS_PER_TEAM,
-            e,
-        );
-        let legacy_formats = json_var(
-            get("LEGACY_KEY_FORMATS"),
-            "LEGACY_KEY_FORMATS",
-            e,
-            |v, e| parse_legacy_formats(v, &key_prefix, e),
-        )
-        .unwrap_or_default();
-        let expiry_notice_days = match get("EXPIRY_NOTICE_DAYS") {
-            None => vec![7],
-            Some(v) => parse_notice_days(&v).unwrap_or_else(|msg| {
-                e.push(FieldError::new("EXPIRY_NOTICE_DAYS", msg));
-                vec![]
-            }),
-        };
+        let lease_ttl_ms = lease_ttl(get("LEASE_TTL"), e);
+        let cors = cors(get("CORS"), e);
+        let forwarded_for_append = forwarded_for_append(get("FORWARDED_FOR"), e);
+        let rate_limit_fail_open = rate_limit_fail_open(get("RATE_LIMIT_FAILURE"), e);
+        let decision_log = decision_log(get("DECISION_LOG"), e);
+        let record_cache_ttl_s = record_cache_ttl(get("RECORD_CACHE_TTL"), e);
+        let max_keys_per_team = max_keys_per_team(get("MAX_KEYS_PER_TEAM"), e);
+        let legacy_formats = legacy_formats(get("LEGACY_KEY_FORMATS"), &key_prefix, e);
+        let expiry_notice_days = expiry_notice_days(get("EXPIRY_NOTICE_DAYS"), e);
         let expiry_webhook_url = webhook_url(get("EXPIRY_WEBHOOK_URL"), e);
-        let expiry_webhook_secret = webhook_secret(
-            get("EXPIRY_WEBHOOK_SECRET"),
-            expiry_webhook_url.is_some(),
-            e,
-        );
-        let credits_low_percent =
-            credits_low_percent(get("CREDITS_LOW_PERCENT"), expiry_webhook_url.is_some(), e);
+        let webhook = expiry_webhook_url.is_some();
+        let expiry_webhook_secret = webhook_secret(get("EXPIRY_WEBHOOK_SECRET"), webhook, e);
+        let credits_low_percent = credits_low_percent(get("CREDITS_LOW_PERCENT"), webhook, e);
         let identity_secret =
             optional_secret(get("IDENTITY_SIGNING_SECRET"), "IDENTITY_SIGNING_SECRET", e);
-        let origin_timeout_ms = whole_number(
-            get("ORIGIN_TIMEOUT"),
-            "ORIGIN_TIMEOUT",
-            (100, 600_000),
-            DEFAULT_ORIGIN_TIMEOUT_MS,
-            e,
-        );
-        let authority_timeout_ms = whole_number(
-            get("AUTHORITY_TIMEOUT"),
-            "AUTHORITY_TIMEOUT",
-            (1, 60_000),
-            DEFAULT_AUTHORITY_TIMEOUT_MS,
-            e,
-        );
-        let expiry_webhook_timeout_ms = whole_number(
-            get("EXPIRY_WEBHOOK_TIMEOUT"),
-            "EXPIRY_WEBHOOK_TIMEOUT",
-            (100, 60_000),
-            DEFAULT_EXPIRY_WEBHOOK_TIMEOUT_MS,
-            e,
-        );
+        let origin_timeout_ms = origin_timeout(get("ORIGIN_TIMEOUT"), e);
+        let authority_timeout_ms = authority_timeout(get("AUTHORITY_TIMEOUT"), e);
+        let expiry_webhook_timeout_ms = webhook_timeout(get("EXPIRY_WEBHOOK_TIMEOUT"), e);
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -279,6 +193,137 @@ impl Config {
     }
 }
 
+/// `POLICY`, required: the route policy (`{}` denies every route).
+fn policy(v: Option<Value>, errors: &mut Vec<FieldError>) -> Policy {
+    let parsed = json_var(v, "POLICY", errors, |v, e| {
+        Policy::parse(v).unwrap_or_else(|mut list| {
+            e.append(&mut list);
+            Policy::default()
+        })
+    });
+    parsed.unwrap_or_else(|| {
+        errors.push(FieldError::new(
+            "POLICY",
+            "is not set: give a route policy (\"{}\" denies every route)",
+        ));
+        Policy::default()
+    })
+}
+
+/// `RATE_LIMITS`: the policies of keys with neither a plan nor their own (none
+/// when unset).
+fn rate_limits(v: Option<Value>, errors: &mut Vec<FieldError>) -> Vec<LimitPolicy> {
+    json_var(v, "RATE_LIMITS", errors, |v, e| {
+        policies(v, "RATE_LIMITS", e)
+    })
+    .unwrap_or_default()
+}
+
+/// `PLANS`: each plan's policies and its other settings (none when unset).
+fn plans(
+    v: Option<Value>,
+    errors: &mut Vec<FieldError>,
+) -> (
+    BTreeMap<String, Vec<LimitPolicy>>,
+    BTreeMap<String, PlanSettings>,
+) {
+    json_var(v, "PLANS", errors, parse_plans).unwrap_or_default()
+}
+
+/// `CORS`: the browser origins that may call the API; `None` when unset or invalid.
+fn cors(v: Option<Value>, errors: &mut Vec<FieldError>) -> Option<crate::cors::Cors> {
+    json_var(v, "CORS", errors, |v, e| {
+        crate::cors::Cors::parse(v)
+            .map_err(|mut list| e.append(&mut list))
+            .ok()
+    })
+    .flatten()
+}
+
+/// `FORWARDED_FOR`: `append` the client's address, or `replace` (the default).
+fn forwarded_for_append(v: Option<Value>, errors: &mut Vec<FieldError>) -> bool {
+    either(v, "FORWARDED_FOR", ("replace", "append"), errors)
+}
+
+/// `RATE_LIMIT_FAILURE`: fail `open`, or `closed` (the default).
+fn rate_limit_fail_open(v: Option<Value>, errors: &mut Vec<FieldError>) -> bool {
+    either(v, "RATE_LIMIT_FAILURE", ("closed", "open"), errors)
+}
+
+/// `DECISION_LOG`: `all` (the default) or `problems`.
+fn decision_log(v: Option<Value>, errors: &mut Vec<FieldError>) -> DecisionLog {
+    match either(v, "DECISION_LOG", ("all", "problems"), errors) {
+        false => DecisionLog::All,
+        true => DecisionLog::Problems,
+    }
+}
+
+/// `LEASE_TTL`: milliseconds within [`lease::TTL_RANGE_MS`] ([`lease::DEFAULT_TTL_MS`]).
+fn lease_ttl(v: Option<Value>, errors: &mut Vec<FieldError>) -> u32 {
+    let (range, default) = (lease::TTL_RANGE_MS, lease::DEFAULT_TTL_MS);
+    whole_number(v, "LEASE_TTL", range, default, errors)
+}
+
+/// `RECORD_CACHE_TTL`: 0 to [`MAX_RECORD_CACHE_TTL_S`] seconds (30).
+fn record_cache_ttl(v: Option<Value>, errors: &mut Vec<FieldError>) -> u32 {
+    whole_number(
+        v,
+        "RECORD_CACHE_TTL",
+        (0, MAX_RECORD_CACHE_TTL_S),
+        30,
+        errors,
+    )
+}
+
+/// `MAX_KEYS_PER_TEAM`: 1 to 100000 ([`DEFAULT_MAX_KEYS_PER_TEAM`]).
+fn max_keys_per_team(v: Option<Value>, errors: &mut Vec<FieldError>) -> u32 {
+    let default = DEFAULT_MAX_KEYS_PER_TEAM;
+    whole_number(v, "MAX_KEYS_PER_TEAM", (1, 100_000), default, errors)
+}
+
+/// `ORIGIN_TIMEOUT`: 100 to 600000 milliseconds ([`DEFAULT_ORIGIN_TIMEOUT_MS`]).
+fn origin_timeout(v: Option<Value>, errors: &mut Vec<FieldError>) -> u32 {
+    let default = DEFAULT_ORIGIN_TIMEOUT_MS;
+    whole_number(v, "ORIGIN_TIMEOUT", (100, 600_000), default, errors)
+}
+
+/// `AUTHORITY_TIMEOUT`: 1 to 60000 milliseconds ([`DEFAULT_AUTHORITY_TIMEOUT_MS`]).
+fn authority_timeout(v: Option<Value>, errors: &mut Vec<FieldError>) -> u32 {
+    let default = DEFAULT_AUTHORITY_TIMEOUT_MS;
+    whole_number(v, "AUTHORITY_TIMEOUT", (1, 60_000), default, errors)
+}
+
+/// `EXPIRY_WEBHOOK_TIMEOUT`: 100 to 60000 milliseconds
+/// ([`DEFAULT_EXPIRY_WEBHOOK_TIMEOUT_MS`]).
+fn webhook_timeout(v: Option<Value>, errors: &mut Vec<FieldError>) -> u32 {
+    let default = DEFAULT_EXPIRY_WEBHOOK_TIMEOUT_MS;
+    whole_number(v, "EXPIRY_WEBHOOK_TIMEOUT", (100, 60_000), default, errors)
+}
+
+/// `LEGACY_KEY_FORMATS`: formats of keys issued elsewhere, none overlapping
+/// `key_prefix` (none when unset).
+fn legacy_formats(
+    v: Option<Value>,
+    key_prefix: &str,
+    errors: &mut Vec<FieldError>,
+) -> Vec<LegacyFormat> {
+    json_var(v, "LEGACY_KEY_FORMATS", errors, |v, e| {
+        parse_legacy_formats(v, key_prefix, e)
+    })
+    .unwrap_or_default()
+}
+
+/// `EXPIRY_NOTICE_DAYS`: days before expiry at which notices go out (7 when unset).
+fn expiry_notice_days(v: Option<Value>, errors: &mut Vec<FieldError>) -> Vec<u32> {
+    match v {
+        None => vec![7],
+        Some(v) => parse_notice_days(&v).unwrap_or_else(|msg| {
+            errors.push(FieldError::new("EXPIRY_NOTICE_DAYS", msg));
+            vec![]
+        }),
+    }
+}
+
 /// An object-valued var (a JSON value, or a string holding JSON), read by
 /// `parse`: `None` when unset; an error when it does not parse as JSON.
 fn json_var<T: Default>(
@@ -308,22 +353,26 @@ fn policies(v: &Value, field: &str, errors: &mut Vec<FieldError>) -> Vec<LimitPo
 fn key_prefix(v: Option<Value>, errors: &mut Vec<FieldError>) -> String {
     match v {
         None => "kw_".to_string(),
-        Some(Value::String(p))
-            if !p.is_empty()
-                && p.len() <= MAX_PREFIX_LEN
-                && p.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
-        {
-            p
-        }
+        Some(Value::String(p)) if valid_prefix(&p) => p,
         Some(_) => {
-            errors.push(FieldError::new(
-                "KEY_PREFIX",
-                format!("must be 1 to {MAX_PREFIX_LEN} characters of A-Z, a-z, 0-9, '_' or '-'"),
-            ));
+            errors.push(FieldError::new("KEY_PREFIX", prefix_rule()));
             String::new()
         }
     }
+}
+
+/// Whether `p` may be a key's prefix, ours or a legacy format's: 1 to
+/// [`MAX_PREFIX_LEN`] characters of `A-Za-z0-9_-`.
+fn valid_prefix(p: &str) -> bool {
+    !p.is_empty()
+        && p.len() <= MAX_PREFIX_LEN
+        && p.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// What [`valid_prefix`] asks, as said to whoever configured one.
+fn prefix_rule() -> String {
+    format!("must be 1 to {MAX_PREFIX_LEN} characters of A-Z, a-z, 0-9, '_' or '-'")
 }
 
 /// `ORIGIN_URL`, required, without its trailing slash.
@@ -607,16 +656,8 @@ fn parse_legacy_formats(
             ));
             continue;
         };
-        let prefix_ok = !f.prefix.is_empty()
-            && f.prefix.len() <= MAX_PREFIX_LEN
-            && f.prefix
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if !prefix_ok {
-            errors.push(FieldError::new(
-                format!("{field}.prefix"),
-                format!("must be 1 to {MAX_PREFIX_LEN} characters of A-Z, a-z, 0-9, '_' or '-'"),
-            ));
+        if !valid_prefix(&f.prefix) {
+            errors.push(FieldError::new(format!("{field}.prefix"), prefix_rule()));
         } else if f.prefix.starts_with(key_prefix) || key_prefix.starts_with(&f.prefix) {
             errors.push(FieldError::new(
                 format!("{field}.prefix"),

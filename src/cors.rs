@@ -11,7 +11,7 @@
 //! nothing changes: a preflight is a request like any other.
 
 use crate::field::FieldError;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// The settings of `CORS`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,107 +70,13 @@ impl Cors {
             ],
             &mut errors,
         );
-        let origins = match obj.get("origins") {
-            Some(Value::String(s)) if s == "*" => None,
-            Some(Value::Array(items)) if items.len() == 1 && items[0] == "*" => None,
-            Some(Value::Array(items)) if !items.is_empty() => {
-                let mut list = Vec::with_capacity(items.len());
-                for (i, item) in items.iter().enumerate() {
-                    match item.as_str().map(origin_of) {
-                        Some(Ok(o)) => list.push(o),
-                        Some(Err(m)) => {
-                            errors.push(FieldError::new(format!("CORS.origins[{i}]"), m))
-                        }
-                        None => errors.push(FieldError::new(
-                            format!("CORS.origins[{i}]"),
-                            "must be an origin string (\"https://app.example.com\")",
-                        )),
-                    }
-                }
-                Some(list)
-            }
-            _ => {
-                errors.push(FieldError::new(
-                    "CORS.origins",
-                    "is required: a list of origins (\"https://app.example.com\"), or \"*\" for any",
-                ));
-                Some(vec![])
-            }
-        };
-        let list = |field: &str, default: &[&str], errors: &mut Vec<FieldError>| -> Vec<String> {
-            match obj.get(field) {
-                None => default.iter().map(|s| s.to_string()).collect(),
-                Some(Value::Array(items)) => {
-                    let mut out = Vec::with_capacity(items.len());
-                    for (i, item) in items.iter().enumerate() {
-                        match item.as_str().filter(|s| is_token(s)) {
-                            Some(s) => out.push(s.to_string()),
-                            None => errors.push(FieldError::new(
-                                format!("CORS.{field}[{i}]"),
-                                "must be a header or method name (letters, digits and !#$%&'*+-.^_`|~)",
-                            )),
-                        }
-                    }
-                    out
-                }
-                Some(_) => {
-                    errors.push(FieldError::new(
-                        format!("CORS.{field}"),
-                        "must be a list of names",
-                    ));
-                    vec![]
-                }
-            }
-        };
-        let methods = obj
-            .get("methods")
-            .map(|_| -> Vec<String> {
-                list("methods", &[], &mut errors)
-                    .iter()
-                    .map(|m| m.to_ascii_uppercase())
-                    .collect()
-            })
-            .map(|mut m: Vec<String>| {
-                // A browser sends HEAD like GET; OPTIONS is the preflight itself.
-                if m.iter().any(|m| m == "GET") && !m.iter().any(|m| m == "HEAD") {
-                    m.push("HEAD".into());
-                }
-                m.join(", ")
-            });
-        let headers = list("headers", &["authorization", "content-type"], &mut errors).join(", ");
-        let expose = list(
-            "expose",
-            &[
-                "RateLimit",
-                "RateLimit-Policy",
-                "Retry-After",
-                "X-Keyward-Credits-Remaining",
-                "X-Keyward-Request-Id",
-            ],
-            &mut errors,
-        )
-        .join(", ");
-        let max_age = match obj.get("max_age") {
-            None => 600,
-            Some(v) => match v.as_u64() {
-                Some(n) if n <= u64::from(MAX_AGE_LIMIT) => n as u32,
-                _ => {
-                    errors.push(FieldError::new(
-                        "CORS.max_age",
-                        format!("must be a whole number of seconds from 0 to {MAX_AGE_LIMIT}"),
-                    ));
-                    0
-                }
-            },
-        };
-        let credentials = match obj.get("credentials") {
-            None => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => {
-                errors.push(FieldError::new("CORS.credentials", "must be true or false"));
-                false
-            }
-        };
+        let e = &mut errors;
+        let origins = origins(obj, e);
+        let methods = methods(obj, e);
+        let headers = names(obj, "headers", DEFAULT_HEADERS, e).join(", ");
+        let expose = names(obj, "expose", DEFAULT_EXPOSE, e).join(", ");
+        let max_age = max_age(obj, e);
+        let credentials = credentials(obj, e);
         if credentials && origins.is_none() {
             errors.push(FieldError::new(
                 "CORS.credentials",
@@ -258,6 +164,126 @@ impl Cors {
             fields.push(("vary", "Origin".into()));
         }
         fields
+    }
+}
+
+/// `Access-Control-Allow-Headers` when `CORS.headers` is unset.
+const DEFAULT_HEADERS: &[&str] = &["authorization", "content-type"];
+
+/// `Access-Control-Expose-Headers` when `CORS.expose` is unset: the fields of
+/// keyward's own that a page may want to read.
+const DEFAULT_EXPOSE: &[&str] = &[
+    "RateLimit",
+    "RateLimit-Policy",
+    "Retry-After",
+    "X-Keyward-Credits-Remaining",
+    "X-Keyward-Request-Id",
+];
+
+/// `CORS.origins`, required: the exact origins that may call the API, or `None`
+/// for any (`"*"`).
+fn origins(obj: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Option<Vec<String>> {
+    match obj.get("origins") {
+        Some(Value::String(s)) if s == "*" => None,
+        Some(Value::Array(items)) if items.len() == 1 && items[0] == "*" => None,
+        Some(Value::Array(items)) if !items.is_empty() => {
+            let mut list = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                match item.as_str().map(origin_of) {
+                    Some(Ok(o)) => list.push(o),
+                    Some(Err(m)) => errors.push(FieldError::new(format!("CORS.origins[{i}]"), m)),
+                    None => errors.push(FieldError::new(
+                        format!("CORS.origins[{i}]"),
+                        "must be an origin string (\"https://app.example.com\")",
+                    )),
+                }
+            }
+            Some(list)
+        }
+        _ => {
+            errors.push(FieldError::new(
+                "CORS.origins",
+                "is required: a list of origins (\"https://app.example.com\"), or \"*\" for any",
+            ));
+            Some(vec![])
+        }
+    }
+}
+
+/// `CORS.methods`, upper-case and with `HEAD` wherever `GET` is; `None` when
+/// unset, for the policy's.
+fn methods(obj: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Option<String> {
+    obj.get("methods")?;
+    let mut m: Vec<String> = names(obj, "methods", &[], errors)
+        .iter()
+        .map(|m| m.to_ascii_uppercase())
+        .collect();
+    // A browser sends HEAD like GET; OPTIONS is the preflight itself.
+    if m.iter().any(|m| m == "GET") && !m.iter().any(|m| m == "HEAD") {
+        m.push("HEAD".into());
+    }
+    Some(m.join(", "))
+}
+
+/// A list of header or method names at `CORS.<field>`, or `default` when unset.
+fn names(
+    obj: &Map<String, Value>,
+    field: &str,
+    default: &[&str],
+    errors: &mut Vec<FieldError>,
+) -> Vec<String> {
+    match obj.get(field) {
+        None => default.iter().map(|s| s.to_string()).collect(),
+        Some(Value::Array(items)) => {
+            let mut out = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                match item.as_str().filter(|s| is_token(s)) {
+                    Some(s) => out.push(s.to_string()),
+                    None => errors.push(FieldError::new(
+                        format!("CORS.{field}[{i}]"),
+                        "must be a header or method name (letters, digits and !#$%&'*+-.^_`|~)",
+                    )),
+                }
+            }
+            out
+        }
+        Some(_) => {
+            errors.push(FieldError::new(
+                format!("CORS.{field}"),
+                "must be a list of names",
+            ));
+            vec![]
+        }
+    }
+}
+
+/// `CORS.max_age`: seconds from 0 to [`MAX_AGE_LIMIT`] (600 when unset).
+fn max_age(obj: &Map<String, Value>, errors: &mut Vec<FieldError>) -> u32 {
+    match obj.get("max_age") {
+        None => 600,
+        Some(v) => match v.as_u64() {
+            Some(n) if n <= u64::from(MAX_AGE_LIMIT) => n as u32,
+            _ => {
+                errors.push(FieldError::new(
+                    "CORS.max_age",
+                    format!("must be a whole number of seconds from 0 to {MAX_AGE_LIMIT}"),
+                ));
+                0
+            }
+        },
+    }
+}
+
+/// `CORS.credentials`: whether to send `Access-Control-Allow-Credentials: true`
+/// (`false` when unset).
+fn credentials(obj: &Map<String, Value>, errors: &mut Vec<FieldError>) -> bool {
+    match obj.get("credentials") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            errors.push(FieldError::new("CORS.credentials", "must be true or false"));
+            false
+        }
     }
 }
 

@@ -156,63 +156,94 @@ impl ChainState {
     pub fn admit(&mut self, a: &Admission, now_ms: i64) -> Answer {
         let state = self.states.get(&a.key).copied().unwrap_or_default();
         let status = state.status(now_ms);
-        let mut credits = None;
-        let mut exhausted = None;
-        let (verdict, denial) = match (&a.denial, status) {
-            (Some(d), _) => (None, Some((d.status, d.code))),
-            (None, KeyStatus::Active) => {
-                // Quota and credits leased to isolates count as used.
-                self.catch_up(now_ms);
-                let now = now_ms.div_euclid(1000);
-                // Credits are spent only by a request that the limits admit, and a
-                // request they cannot pay for leaves the counters as they were.
-                let spent = self.credits.map(|c| {
-                    let held = self.book.credits_held(c.since);
-                    c.spend(a.cost, now, held).map_err(|mut e| {
-                        if e.on_lease > 0 {
-                            let back = self.book.credits_back_by_ms(c.since);
-                            e.back_by = back.map(|ms| {
-                                (ms + crate::lease::RETURN_GRACE_MS).div_euclid(1000) + 1
-                            });
-                        }
-                        e
-                    })
-                });
-                let mut trial;
-                let counters = match spent {
-                    Some(Err(_)) => {
-                        trial = self.counters.clone();
-                        &mut trial
-                    }
-                    _ => &mut self.counters,
-                };
-                let book = &self.book;
-                let v = ratelimit::admit_reserving(&a.policies, counters, now_ms, |k, w| {
-                    book.reserved(k, w)
-                });
-                let denial = match (v.admitted, spent) {
-                    (false, _) => Some((429, Code::RateLimited)),
-                    (true, Some(Err(e))) => {
-                        exhausted = Some(e);
-                        Some((429, Code::CreditsExhausted))
-                    }
-                    (true, Some(Ok(after))) => {
-                        self.credits = Some(after);
-                        // What is free: credits on lease are as good as spent.
-                        credits = Some(Balance {
-                            remaining: self.book.credits_free(&after),
-                            next_refill: after.next_refill(now),
-                        });
-                        None
-                    }
-                    (true, None) => None,
-                };
-                (Some(v), denial)
-            }
-            (None, KeyStatus::Revoked) => (None, Some((401, Code::KeyRevoked))),
-            (None, KeyStatus::Disabled) => (None, Some((401, Code::KeyDisabled))),
-            (None, KeyStatus::Expired) => (None, Some((401, Code::KeyExpired))),
+        let refused = |denial| {
+            let answer = Answer {
+                status,
+                verdict: None,
+                credits: None,
+                exhausted: None,
+            };
+            (Some(denial), answer)
         };
+        let (denial, answer) = match (&a.denial, status) {
+            (Some(d), _) => refused((d.status, d.code)),
+            (None, KeyStatus::Active) => self.admit_active(a, now_ms),
+            (None, KeyStatus::Revoked) => refused((401, Code::KeyRevoked)),
+            (None, KeyStatus::Disabled) => refused((401, Code::KeyDisabled)),
+            (None, KeyStatus::Expired) => refused((401, Code::KeyExpired)),
+        };
+        self.record(a, denial, now_ms);
+        answer
+    }
+
+    /// Decides an active key's request by the limits, then the credits: the
+    /// denial (status and code) if any, and the answer. The counters count it only
+    /// when both admit it; the credits are spent only then.
+    fn admit_active(&mut self, a: &Admission, now_ms: i64) -> (Option<(u16, Code)>, Answer) {
+        // Quota and credits leased to isolates count as used.
+        self.catch_up(now_ms);
+        let now = now_ms.div_euclid(1000);
+        // Credits are spent only by a request that the limits admit, and a
+        // request they cannot pay for leaves the counters as they were.
+        let spent = self.spend(a.cost, now);
+        let mut trial;
+        let counters = match spent {
+            Some(Err(_)) => {
+                trial = self.counters.clone();
+                &mut trial
+            }
+            _ => &mut self.counters,
+        };
+        let book = &self.book;
+        let v =
+            ratelimit::admit_reserving(&a.policies, counters, now_ms, |k, w| book.reserved(k, w));
+        let (mut credits, mut exhausted) = (None, None);
+        let denial = match (v.admitted, spent) {
+            (false, _) => Some((429, Code::RateLimited)),
+            (true, Some(Err(e))) => {
+                exhausted = Some(e);
+                Some((429, Code::CreditsExhausted))
+            }
+            (true, Some(Ok(after))) => {
+                self.credits = Some(after);
+                // What is free: credits on lease are as good as spent.
+                credits = Some(Balance {
+                    remaining: self.book.credits_free(&after),
+                    next_refill: after.next_refill(now),
+                });
+                None
+            }
+            (true, None) => None,
+        };
+        let answer = Answer {
+            status: KeyStatus::Active,
+            verdict: Some(v),
+            credits,
+            exhausted,
+        };
+        (denial, answer)
+    }
+
+    /// What spending `cost` at `now` would leave of the chain's credits, if it has
+    /// any, counting what leases hold; or why they cannot pay, with when credits on
+    /// lease come back at the latest.
+    fn spend(&self, cost: u64, now: i64) -> Option<Result<Credits, Exhausted>> {
+        self.credits.map(|c| {
+            let held = self.book.credits_held(c.since);
+            c.spend(cost, now, held).map_err(|mut e| {
+                if e.on_lease > 0 {
+                    let back = self.book.credits_back_by_ms(c.since);
+                    e.back_by =
+                        back.map(|ms| (ms + crate::lease::RETURN_GRACE_MS).div_euclid(1000) + 1);
+                }
+                e
+            })
+        })
+    }
+
+    /// Records a decided request (`denial`: its status and code, if refused) in
+    /// the key's usage, series and kept outcomes.
+    fn record(&mut self, a: &Admission, denial: Option<(u16, Code)>, now_ms: i64) {
         let usage = self.usage.entry(a.key.clone()).or_default();
         match &denial {
             None => {
@@ -233,16 +264,16 @@ impl ChainState {
             status: status_code,
             code,
         };
-        let kept = self.outcomes.entry(a.key.clone()).or_default();
-        kept.push_back(outcome);
+        self.keep_outcomes(&a.key, [outcome]);
+    }
+
+    /// Adds `outcomes` to `key`'s kept outcomes, of which the newest
+    /// [`OUTCOMES_KEPT`] stay.
+    fn keep_outcomes(&mut self, key: &str, outcomes: impl IntoIterator<Item = Outcome>) {
+        let kept = self.outcomes.entry(key.to_string()).or_default();
+        kept.extend(outcomes);
         while kept.len() > OUTCOMES_KEPT {
             kept.pop_front();
-        }
-        Answer {
-            status,
-            verdict,
-            credits,
-            exhausted,
         }
     }
 
@@ -358,11 +389,7 @@ impl ChainState {
         usage.denied += r.denied;
         let last = r.last_used_ms.map(|ms| ms.div_euclid(1000));
         usage.last_used_at = usage.last_used_at.max(last);
-        let kept = self.outcomes.entry(key.to_string()).or_default();
-        kept.extend(r.outcomes.iter().cloned());
-        while kept.len() > OUTCOMES_KEPT {
-            kept.pop_front();
-        }
+        self.keep_outcomes(key, r.outcomes.iter().cloned());
     }
 
     /// Takes the credits of the chain's first key to reach the object (`None`

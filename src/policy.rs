@@ -12,7 +12,7 @@
 use crate::field::FieldError;
 use crate::path;
 use crate::scope;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// What happens to a request that matches no route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -314,6 +314,8 @@ fn parse_policy(value: &Value, errors: &mut Vec<FieldError>) -> Policy {
     policy
 }
 
+/// One route of `POLICY.routes`, or `None` (with every error said) when any part
+/// of it is invalid.
 fn parse_route(
     value: &Value,
     field: &str,
@@ -334,7 +336,29 @@ fn parse_route(
         &["method", "path", "scopes", "deny", "cost"],
         errors,
     );
-    let methods = match obj.get("method") {
+    let methods = route_methods(obj, field, errors);
+    let path = route_path(obj, field, fold, errors);
+    let deny = route_deny(obj, field, errors);
+    let rule = route_rule(obj, deny, field, errors);
+    let cost = route_cost(obj, &rule, field, errors);
+    if errors.len() > before {
+        return None;
+    }
+    Some(Route {
+        methods,
+        path: path?,
+        rule,
+        cost,
+    })
+}
+
+/// A route's `method`: one name, several, or any (`"*"` or unset: empty).
+fn route_methods(
+    obj: &Map<String, Value>,
+    field: &str,
+    errors: &mut Vec<FieldError>,
+) -> Vec<String> {
+    match obj.get("method") {
         None => vec![],
         Some(Value::String(m)) if m == "*" => vec![],
         Some(Value::String(m)) => parse_method(m, &format!("{field}.method"), errors)
@@ -361,8 +385,17 @@ fn parse_route(
             ));
             vec![]
         }
-    };
-    let path = match obj
+    }
+}
+
+/// A route's `path`, required, as a pattern (folded when the origin folds paths).
+fn route_path(
+    obj: &Map<String, Value>,
+    field: &str,
+    fold: bool,
+    errors: &mut Vec<FieldError>,
+) -> Option<Pattern> {
+    match obj
         .get("path")
         .map(|p| p.as_str().map(|p| Pattern::parse(p, fold)))
     {
@@ -382,8 +415,12 @@ fn parse_route(
             errors.push(FieldError::new(format!("{field}.path"), "is required"));
             None
         }
-    };
-    let deny = match obj.get("deny") {
+    }
+}
+
+/// A route's `deny`: whether no key opens it (`false` when unset).
+fn route_deny(obj: &Map<String, Value>, field: &str, errors: &mut Vec<FieldError>) -> bool {
+    match obj.get("deny") {
         None => false,
         Some(Value::Bool(b)) => *b,
         Some(_) => {
@@ -393,8 +430,17 @@ fn parse_route(
             ));
             false
         }
-    };
-    let rule = match (deny, obj.get("scopes")) {
+    }
+}
+
+/// A route's rule: `deny`, or the `scopes` a key needs; exactly one of them.
+fn route_rule(
+    obj: &Map<String, Value>,
+    deny: bool,
+    field: &str,
+    errors: &mut Vec<FieldError>,
+) -> Rule {
+    match (deny, obj.get("scopes")) {
         (true, Some(_)) => {
             errors.push(FieldError::new(
                 field,
@@ -429,11 +475,21 @@ fn parse_route(
             ));
             Rule::Deny
         }
-    };
-    let cost = match obj.get("cost") {
-        None if rule == Rule::Deny => 0,
+    }
+}
+
+/// A route's `cost` in credits: [`DEFAULT_COST`] when unset, and none for a
+/// route that admits no key.
+fn route_cost(
+    obj: &Map<String, Value>,
+    rule: &Rule,
+    field: &str,
+    errors: &mut Vec<FieldError>,
+) -> u64 {
+    match obj.get("cost") {
+        None if *rule == Rule::Deny => 0,
         None => DEFAULT_COST,
-        Some(_) if rule == Rule::Deny => {
+        Some(_) if *rule == Rule::Deny => {
             errors.push(FieldError::new(
                 format!("{field}.cost"),
                 "applies to routes that admit keys, not to \"deny\": true",
@@ -453,16 +509,7 @@ fn parse_route(
                 0
             }
         },
-    };
-    if errors.len() > before {
-        return None;
     }
-    Some(Route {
-        methods,
-        path: path?,
-        rule,
-        cost,
-    })
 }
 
 fn parse_method(m: &str, field: &str, errors: &mut Vec<FieldError>) -> Option<String> {

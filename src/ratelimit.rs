@@ -7,7 +7,7 @@
 //! window; across a window boundary up to `2·limit` can pass within `w` seconds.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 /// Longest window accepted.
@@ -106,55 +106,73 @@ pub fn parse_policies(
         let mut unknown = Vec::new();
         crate::field::unknown_fields(obj, &f, &["name", "limit", "window"], &mut unknown);
         errors.extend(unknown.into_iter().map(|e| (e.field, e.message)));
-        let name = match obj.get("name").and_then(Value::as_str) {
-            Some(n) if crate::ident::valid_name(n) => {
-                if policies.iter().any(|p| p.name == n) {
-                    errors.push((format!("{f}.name"), format!("{n:?} is used twice")));
-                }
-                n.to_string()
-            }
-            _ => {
-                errors.push((
-                    format!("{f}.name"),
-                    "must be 1 to 32 characters of a-z, 0-9, '_' and '-'".to_string(),
-                ));
-                String::new()
-            }
+        let policy = LimitPolicy {
+            name: policy_name(obj, &f, &policies, &mut errors),
+            limit: policy_limit(obj, &f, &mut errors),
+            window_s: policy_window(obj, &f, &mut errors),
         };
-        let limit = match obj.get("limit").and_then(Value::as_u64) {
-            Some(l) if (1..=1_000_000_000).contains(&l) => l as u32,
-            _ => {
-                errors.push((
-                    format!("{f}.limit"),
-                    "must be a whole number from 1 to 1000000000".to_string(),
-                ));
-                0
-            }
-        };
-        let window_s = match obj.get("window").and_then(Value::as_str).map(parse_window) {
-            Some(Ok(w)) => w,
-            Some(Err(msg)) => {
-                errors.push((format!("{f}.window"), msg));
-                0
-            }
-            None => {
-                errors.push((
-                    format!("{f}.window"),
-                    "must be a string such as \"1m\"".to_string(),
-                ));
-                0
-            }
-        };
-        policies.push(LimitPolicy {
-            name,
-            limit,
-            window_s,
-        });
+        policies.push(policy);
     }
     if errors.is_empty() {
         Ok(policies)
     } else {
         Err(errors)
+    }
+}
+
+/// A policy's `name`: a valid name, not one of `earlier`'s.
+fn policy_name(
+    obj: &Map<String, Value>,
+    f: &str,
+    earlier: &[LimitPolicy],
+    errors: &mut Vec<(String, String)>,
+) -> String {
+    match obj.get("name").and_then(Value::as_str) {
+        Some(n) if crate::ident::valid_name(n) => {
+            if earlier.iter().any(|p| p.name == n) {
+                errors.push((format!("{f}.name"), format!("{n:?} is used twice")));
+            }
+            n.to_string()
+        }
+        _ => {
+            errors.push((
+                format!("{f}.name"),
+                "must be 1 to 32 characters of a-z, 0-9, '_' and '-'".to_string(),
+            ));
+            String::new()
+        }
+    }
+}
+
+/// A policy's `limit`: 1 to a billion requests a window.
+fn policy_limit(obj: &Map<String, Value>, f: &str, errors: &mut Vec<(String, String)>) -> u32 {
+    match obj.get("limit").and_then(Value::as_u64) {
+        Some(l) if (1..=1_000_000_000).contains(&l) => l as u32,
+        _ => {
+            errors.push((
+                format!("{f}.limit"),
+                "must be a whole number from 1 to 1000000000".to_string(),
+            ));
+            0
+        }
+    }
+}
+
+/// A policy's `window`, in seconds (see [`parse_window`]).
+fn policy_window(obj: &Map<String, Value>, f: &str, errors: &mut Vec<(String, String)>) -> u32 {
+    match obj.get("window").and_then(Value::as_str).map(parse_window) {
+        Some(Ok(w)) => w,
+        Some(Err(msg)) => {
+            errors.push((format!("{f}.window"), msg));
+            0
+        }
+        None => {
+            errors.push((
+                format!("{f}.window"),
+                "must be a string such as \"1m\"".to_string(),
+            ));
+            0
+        }
     }
 }
 

@@ -309,16 +309,6 @@ const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
     // Tables.
     ("src/problem.rs", "info", 148),
     // To split.
-    ("src/config.rs", "from_vars", 149),
-    ("src/shell/admin/mod.rs", "handle", 159),
-    ("src/policy.rs", "parse_route", 150),
-    ("src/cors.rs", "parse", 137),
-    ("src/admin/plan.rs", "writes", 107),
-    ("src/lease/book.rs", "grant", 101),
-    ("src/keystate.rs", "admit", 92),
-    ("src/ratelimit.rs", "parse_policies", 86),
-    ("src/bin/keyward/args.rs", "call", 86),
-    ("src/admin/plan.rs", "plan", 86),
     ("src/shell/mod.rs", "handle", 83),
 ];
 

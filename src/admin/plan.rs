@@ -198,38 +198,8 @@ pub fn plan(
     }
     Ok(match route {
         Route::Me => Plan::Me,
-        Route::CreateKey { team } => {
-            let mut new = validate_create(body, now, config)?;
-            let warnings = actor.restrict_new(&mut new, config)?;
-            let new = new.with_plan_credits(config, now);
-            let mut fill = fill;
-            let plaintext = key::generate(&config.key_prefix, &mut fill);
-            let id = ident::mint_key_id(&mut fill);
-            let hint = plaintext.hint(&config.key_prefix);
-            let record = new.into_record(id, team, hint, now, actor.name());
-            let insert = Insert {
-                hash: plaintext.hash(),
-                audit: created(Action::KeyCreate, &record),
-                record,
-                warnings,
-            };
-            Plan::Issue(Box::new(insert), plaintext)
-        }
-        Route::ImportKey { team } => {
-            let mut import = validate_import(body, now, config)?;
-            let warnings = actor.restrict_new(&mut import.key, config)?;
-            import.key = import.key.with_plan_credits(config, now);
-            let id = ident::mint_key_id(fill);
-            let hint = format!("{}…{}", import.prefix, import.last4.unwrap_or_default());
-            let mut record = import.key.into_record(id, team, hint, now, actor.name());
-            record.imported = true;
-            Plan::Import(Box::new(Insert {
-                hash: KeyHash(import.hash),
-                audit: created(Action::KeyImport, &record),
-                record,
-                warnings,
-            }))
-        }
+        Route::CreateKey { team } => issue(actor, team, body, now, config, fill)?,
+        Route::ImportKey { team } => import(actor, team, body, now, config, fill)?,
         Route::ListKeys { team } => {
             let (cursor, limit) = crate::directory::page_query(query)?;
             Plan::List {
@@ -271,6 +241,59 @@ pub fn plan(
     })
 }
 
+/// A key to issue to `team`: the body validated, kept within the actor's powers
+/// (with a warning where its expiry is cut), given its plan's credits, and its
+/// plaintext and id minted.
+fn issue(
+    actor: &Actor,
+    team: String,
+    body: &[u8],
+    now: i64,
+    config: &Config,
+    mut fill: impl FnMut(&mut [u8]),
+) -> Result<Plan, Problem> {
+    let mut new = validate_create(body, now, config)?;
+    let warnings = actor.restrict_new(&mut new, config)?;
+    let new = new.with_plan_credits(config, now);
+    let plaintext = key::generate(&config.key_prefix, &mut fill);
+    let id = ident::mint_key_id(&mut fill);
+    let hint = plaintext.hint(&config.key_prefix);
+    let record = new.into_record(id, team, hint, now, actor.name());
+    let insert = Insert {
+        hash: plaintext.hash(),
+        audit: created(Action::KeyCreate, &record),
+        record,
+        warnings,
+    };
+    Ok(Plan::Issue(Box::new(insert), plaintext))
+}
+
+/// A key issued elsewhere to register with `team`, by its hash: the body
+/// validated, kept within the actor's powers, given its plan's credits and an id,
+/// and marked imported.
+fn import(
+    actor: &Actor,
+    team: String,
+    body: &[u8],
+    now: i64,
+    config: &Config,
+    fill: impl FnMut(&mut [u8]),
+) -> Result<Plan, Problem> {
+    let mut import = validate_import(body, now, config)?;
+    let warnings = actor.restrict_new(&mut import.key, config)?;
+    import.key = import.key.with_plan_credits(config, now);
+    let id = ident::mint_key_id(fill);
+    let hint = format!("{}…{}", import.prefix, import.last4.unwrap_or_default());
+    let mut record = import.key.into_record(id, team, hint, now, actor.name());
+    record.imported = true;
+    Ok(Plan::Import(Box::new(Insert {
+        hash: KeyHash(import.hash),
+        audit: created(Action::KeyImport, &record),
+        record,
+        warnings,
+    })))
+}
+
 impl Command {
     /// Judges the change against the stored key and states its writes. A key
     /// actor changes or revokes only keys whose scopes it holds, and rotates only
@@ -284,104 +307,147 @@ impl Command {
         config: &Config,
         fill: impl FnMut(&mut [u8]),
     ) -> Result<Writes, Problem> {
-        let id = stored.id.clone();
         let judged = match (actor, &self) {
             (Actor::Admin, _) | (Actor::Key(_), Command::Revoke) => None,
             (Actor::Key(_), _) => Some(stored.clone()),
         };
-        let audit = |action, details| Audit {
-            action,
-            key_id: id.clone(),
-            details,
-        };
         match self {
-            Command::Update(update) => {
-                actor.may_grant(&stored.scopes)?;
-                let credits = match update.credits {
-                    Some(CreditsEdit::Asked(c)) => {
-                        // Refused here when the record says so; the object judges
-                        // again what it holds.
-                        c.apply(stored.credits, now)
-                            .map_err(|m| Problem::new(Code::Conflict, m))?;
-                        Some(c)
-                    }
-                    _ => None,
-                };
-                let first = update.enabled.map(|enabled| StateChange {
-                    key: id.clone(),
-                    revoked_at: None,
-                    enabled: Some(enabled),
-                });
-                Ok(Writes {
-                    first,
-                    drop_leases: update.enabled == Some(false),
-                    audit: audit(Action::KeyUpdate, json!({"fields": update.fields()})),
-                    change: Change::Update(update),
-                    rotated: None,
-                    credits,
-                    judged,
-                })
-            }
-            Command::Revoke => {
-                actor.may_grant(&stored.scopes)?;
-                Ok(Writes {
-                    first: Some(StateChange {
-                        key: id.clone(),
-                        revoked_at: Some(now),
-                        enabled: None,
-                    }),
-                    drop_leases: true,
-                    change: Change::Revoke { at: now },
-                    audit: audit(Action::KeyRevoke, json!({})),
-                    rotated: None,
-                    credits: None,
-                    judged,
-                })
-            }
+            Command::Update(update) => update_writes(update, actor, stored, now, judged),
+            Command::Revoke => revoke_writes(actor, stored, now, judged),
             Command::Rotate(rotate) => {
-                actor.may_rotate(stored, config)?;
-                let resolved = rotate.expiry.resolve(stored.expires_at);
-                let cut = actor
-                    .not_after()
-                    .filter(|cap| resolved.is_none_or(|e| e > *cap));
-                let warnings = cut
-                    .map(|cap| {
-                        format!(
-                            "the new key expires at {}, when the key that rotated it does; a key never outlives its issuer",
-                            expiry::rfc3339(cap)
-                        )
-                    })
-                    .into_iter()
-                    .collect();
-                let mut fill = fill;
-                let plaintext = key::generate(&config.key_prefix, &mut fill);
-                let new_id = ident::mint_key_id(&mut fill);
-                Ok(Writes {
-                    first: None,
-                    drop_leases: false,
-                    audit: audit(
-                        Action::KeyRotate,
-                        json!({"replaced_by": new_id, "grace_s": rotate.grace_s}),
-                    ),
-                    change: Change::Rotate {
-                        new_id,
-                        new_hash: plaintext.hash().0,
-                        new_hint: plaintext.hint(&config.key_prefix),
-                        rotate,
-                        now,
-                        max_live: config.max_keys_per_team,
-                        by: actor.name().to_string(),
-                        not_after: actor.not_after(),
-                    },
-                    rotated: Some(Rotated {
-                        plaintext,
-                        warnings,
-                    }),
-                    credits: None,
-                    judged,
-                })
+                rotate_writes(rotate, actor, stored, now, config, fill, judged)
             }
         }
+    }
+}
+
+/// The writes of an update, by an actor holding the key's scopes: the object
+/// told first of enabling or disabling (and the leases dropped on disabling),
+/// and a change of credits refused here if the record already cannot take it.
+fn update_writes(
+    update: KeyUpdate,
+    actor: &Actor,
+    stored: &KeyRecord,
+    now: i64,
+    judged: Option<KeyRecord>,
+) -> Result<Writes, Problem> {
+    actor.may_grant(&stored.scopes)?;
+    let credits = match update.credits {
+        Some(CreditsEdit::Asked(c)) => {
+            // Refused here when the record says so; the object judges
+            // again what it holds.
+            c.apply(stored.credits, now)
+                .map_err(|m| Problem::new(Code::Conflict, m))?;
+            Some(c)
+        }
+        _ => None,
+    };
+    let first = update.enabled.map(|enabled| StateChange {
+        key: stored.id.clone(),
+        revoked_at: None,
+        enabled: Some(enabled),
+    });
+    Ok(Writes {
+        first,
+        drop_leases: update.enabled == Some(false),
+        audit: changed(
+            Action::KeyUpdate,
+            stored,
+            json!({"fields": update.fields()}),
+        ),
+        change: Change::Update(update),
+        rotated: None,
+        credits,
+        judged,
+    })
+}
+
+/// The writes of a revocation at `now`, by an actor holding the key's scopes:
+/// the object told first and the leases dropped, then the directory.
+fn revoke_writes(
+    actor: &Actor,
+    stored: &KeyRecord,
+    now: i64,
+    judged: Option<KeyRecord>,
+) -> Result<Writes, Problem> {
+    actor.may_grant(&stored.scopes)?;
+    Ok(Writes {
+        first: Some(StateChange {
+            key: stored.id.clone(),
+            revoked_at: Some(now),
+            enabled: None,
+        }),
+        drop_leases: true,
+        change: Change::Revoke { at: now },
+        audit: changed(Action::KeyRevoke, stored, json!({})),
+        rotated: None,
+        credits: None,
+        judged,
+    })
+}
+
+/// The writes of a rotation, by an actor that may rotate the key: the new key
+/// minted, never outliving the actor (with a warning where its expiry is cut),
+/// and the directory first; the old key's object learns when it stops once the
+/// directory has committed ([`after_rotation`]).
+fn rotate_writes(
+    rotate: Rotate,
+    actor: &Actor,
+    stored: &KeyRecord,
+    now: i64,
+    config: &Config,
+    mut fill: impl FnMut(&mut [u8]),
+    judged: Option<KeyRecord>,
+) -> Result<Writes, Problem> {
+    actor.may_rotate(stored, config)?;
+    let resolved = rotate.expiry.resolve(stored.expires_at);
+    let cut = actor
+        .not_after()
+        .filter(|cap| resolved.is_none_or(|e| e > *cap));
+    let warnings = cut
+        .map(|cap| {
+            format!(
+                "the new key expires at {}, when the key that rotated it does; a key never outlives its issuer",
+                expiry::rfc3339(cap)
+            )
+        })
+        .into_iter()
+        .collect();
+    let plaintext = key::generate(&config.key_prefix, &mut fill);
+    let new_id = ident::mint_key_id(&mut fill);
+    Ok(Writes {
+        first: None,
+        drop_leases: false,
+        audit: changed(
+            Action::KeyRotate,
+            stored,
+            json!({"replaced_by": new_id, "grace_s": rotate.grace_s}),
+        ),
+        change: Change::Rotate {
+            new_id,
+            new_hash: plaintext.hash().0,
+            new_hint: plaintext.hint(&config.key_prefix),
+            rotate,
+            now,
+            max_live: config.max_keys_per_team,
+            by: actor.name().to_string(),
+            not_after: actor.not_after(),
+        },
+        rotated: Some(Rotated {
+            plaintext,
+            warnings,
+        }),
+        credits: None,
+        judged,
+    })
+}
+
+/// The audit entry of a change of the stored key `r`.
+fn changed(action: Action, r: &KeyRecord, details: Value) -> Audit {
+    Audit {
+        action,
+        key_id: r.id.clone(),
+        details,
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::{size, Exhausted, Grant, Lease, Return, Window, RETRY_HELD_MS, RETURN_GRACE_MS};
 use crate::credits::{Credits, MAX_AMOUNT};
-use crate::ratelimit::{self, counter_key, Counters, LimitPolicy};
+use crate::ratelimit::{self, counter_key, Counters, LimitPolicy, Verdict};
 
 /// How many lapsed leases with credits the book remembers, for returns that
 /// come after their lease was counted as wholly spent.
@@ -210,34 +210,7 @@ impl Book {
         let verdict =
             ratelimit::admit_reserving(policies, &mut probe, now_ms, |k, w| self.reserved(k, w));
         if !verdict.admitted {
-            // Spent for good until its window ends, or only held by open leases,
-            // whose unused quota may come back by their deadlines.
-            let mut spent_until = None::<i64>;
-            let mut held_until = None::<i64>;
-            for p in policies
-                .iter()
-                .filter(|p| verdict.violated.contains(&p.name))
-            {
-                let c = ratelimit::current(p, probe.get(&counter_key(p)), now_ms);
-                let end = c.window_start_ms + i64::from(p.window_s) * 1000;
-                if c.count >= p.limit {
-                    spent_until = spent_until.max(Some(end));
-                } else {
-                    held_until = held_until.max(Some(end));
-                }
-            }
-            // Quota held by leases comes back when they are returned, at their
-            // deadlines at the latest for isolates that are still there.
-            let first_deadline = self
-                .open
-                .iter()
-                .map(|l| l.deadline_ms.max(now_ms + RETRY_HELD_MS))
-                .min();
-            // A violated policy is either spent or held (`admitted` is false).
-            let until_ms = spent_until.unwrap_or_else(|| {
-                let end = held_until.unwrap_or(now_ms);
-                first_deadline.map_or(end, |d| d.min(end))
-            });
+            let until_ms = self.refused_until(policies, &probe, &verdict, now_ms);
             return Err(Exhausted { verdict, until_ms });
         }
         let n = verdict
@@ -246,23 +219,9 @@ impl Book {
             .map(|s| s.remaining + 1)
             .min()
             .map(|available| size(available, demand, self.others(holder)));
-        let mut windows = Vec::with_capacity(policies.len());
-        let mut reserved = Vec::with_capacity(policies.len());
-        let mut deadline_ms = until;
-        for p in policies {
-            let key = counter_key(p);
-            let c = ratelimit::current(p, counters.get(&key), now_ms);
-            let end_ms = c.window_start_ms + i64::from(p.window_s) * 1000;
-            deadline_ms = deadline_ms.min(end_ms);
-            counters.insert(key.clone(), c);
-            reserved.push((key, c.window_start_ms));
-            windows.push(Window {
-                name: p.name.clone(),
-                limit: p.limit,
-                window_s: p.window_s,
-                end_ms,
-            });
-        }
+        let (windows, reserved) = current_windows(policies, counters, now_ms);
+        // The lease ends by the end of each of its windows.
+        let deadline_ms = windows.iter().map(|w| w.end_ms).fold(until, i64::min);
         self.next_id += 1;
         let lease = Lease {
             id: self.next_id,
@@ -283,6 +242,72 @@ impl Book {
             credits: None,
         })
     }
+
+    /// When a lease refused by `verdict` (tried on `probe`) may be asked for again:
+    /// when the last window that is spent for good ends; else, where quota is only
+    /// held by open leases, at the first of their deadlines (not sooner than
+    /// [`RETRY_HELD_MS`] from now) or when the held windows end, if that is sooner.
+    fn refused_until(
+        &self,
+        policies: &[LimitPolicy],
+        probe: &Counters,
+        verdict: &Verdict,
+        now_ms: i64,
+    ) -> i64 {
+        // Spent for good until its window ends, or only held by open leases,
+        // whose unused quota may come back by their deadlines.
+        let mut spent_until = None::<i64>;
+        let mut held_until = None::<i64>;
+        for p in policies
+            .iter()
+            .filter(|p| verdict.violated.contains(&p.name))
+        {
+            let c = ratelimit::current(p, probe.get(&counter_key(p)), now_ms);
+            let end = c.window_start_ms + i64::from(p.window_s) * 1000;
+            if c.count >= p.limit {
+                spent_until = spent_until.max(Some(end));
+            } else {
+                held_until = held_until.max(Some(end));
+            }
+        }
+        // Quota held by leases comes back when they are returned, at their
+        // deadlines at the latest for isolates that are still there.
+        let first_deadline = self
+            .open
+            .iter()
+            .map(|l| l.deadline_ms.max(now_ms + RETRY_HELD_MS))
+            .min();
+        // A violated policy is either spent or held (`admitted` is false).
+        spent_until.unwrap_or_else(|| {
+            let end = held_until.unwrap_or(now_ms);
+            first_deadline.map_or(end, |d| d.min(end))
+        })
+    }
+}
+
+/// Each policy's current window at `now_ms`, its counter brought to it: the
+/// windows a grant names, and the (counter, window start) pairs its lease holds.
+fn current_windows(
+    policies: &[LimitPolicy],
+    counters: &mut Counters,
+    now_ms: i64,
+) -> (Vec<Window>, Vec<(String, i64)>) {
+    let mut windows = Vec::with_capacity(policies.len());
+    let mut reserved = Vec::with_capacity(policies.len());
+    for p in policies {
+        let key = counter_key(p);
+        let c = ratelimit::current(p, counters.get(&key), now_ms);
+        let end_ms = c.window_start_ms + i64::from(p.window_s) * 1000;
+        counters.insert(key.clone(), c);
+        reserved.push((key, c.window_start_ms));
+        windows.push(Window {
+            name: p.name.clone(),
+            limit: p.limit,
+            window_s: p.window_s,
+            end_ms,
+        });
+    }
+    (windows, reserved)
 }
 
 /// Adds `used` to each of the lease's windows that is still its counter's current one.

@@ -2,6 +2,7 @@
 
 use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand};
+use keyward::admin::Route;
 use keyward::{directory::PAGE_MAX, expiry::CHOICES, key::hash_key};
 use serde_json::{json, Map, Value};
 
@@ -348,59 +349,68 @@ impl Command {
     /// The request this command makes. `stdin` is read for `import --key-stdin` only;
     /// an error is a usage error.
     pub fn call(&self, stdin: impl FnOnce() -> std::io::Result<String>) -> Result<Call, String> {
-        use keyward::admin::Route;
-        // The worker's own router's paths; team and id percent-encoded here, so
-        // that the worker judges what the user typed.
-        let on = |route: Route, body: Option<Value>| Call::new(route.method(), route.path(), body);
-        let team_of = |team: &str| segment(team);
+        let route = self.route();
+        let call = Call::new(route.method(), route.path(), self.body(stdin)?);
+        Ok(self.query(call))
+    }
+
+    /// The admin route this command calls: the worker's own router's paths, team
+    /// and id percent-encoded here, so that the worker judges what the user typed.
+    fn route(&self) -> Route {
         let key_of = |team: &str, id: &str| (segment(team), segment(id));
-        Ok(match self {
-            Command::Whoami => on(Route::Me, None),
-            Command::Create { team, key } => on(
-                Route::CreateKey {
-                    team: team_of(team),
-                },
-                Some(key.body()),
-            ),
-            Command::List {
-                team,
-                page,
-                credits,
-            } => credits.query(page.query(on(
-                Route::ListKeys {
-                    team: team_of(team),
-                },
-                None,
-            ))),
+        match self {
+            Command::Whoami => Route::Me,
+            Command::Create { team, .. } => Route::CreateKey {
+                team: segment(team),
+            },
+            Command::List { team, .. } => Route::ListKeys {
+                team: segment(team),
+            },
             Command::Get { team, id } => {
                 let (team, id) = key_of(team, id);
-                on(Route::GetKey { team, id }, None)
+                Route::GetKey { team, id }
             }
-            Command::Update { team, id, changes } => {
+            Command::Update { team, id, .. } => {
                 let (team, id) = key_of(team, id);
-                on(Route::UpdateKey { team, id }, Some(changes.body()))
+                Route::UpdateKey { team, id }
             }
             Command::Revoke { team, id } => {
                 let (team, id) = key_of(team, id);
-                on(Route::RevokeKey { team, id }, None)
+                Route::RevokeKey { team, id }
             }
-            Command::Rotate {
-                team,
-                id,
-                grace,
-                expiry,
-            } => {
+            Command::Rotate { team, id, .. } => {
+                let (team, id) = key_of(team, id);
+                Route::RotateKey { team, id }
+            }
+            Command::Import { team, .. } => Route::ImportKey {
+                team: segment(team),
+            },
+            Command::Audit { team, .. } => Route::Audit {
+                team: segment(team),
+            },
+        }
+    }
+
+    /// The JSON body of this command's request, if it sends one; `import
+    /// --key-stdin` reads the key from `stdin` and sends only its hash and last 4.
+    fn body(
+        &self,
+        stdin: impl FnOnce() -> std::io::Result<String>,
+    ) -> Result<Option<Value>, String> {
+        Ok(match self {
+            Command::Create { key, .. } => Some(key.body()),
+            Command::Update { changes, .. } => Some(changes.body()),
+            Command::Rotate { grace, expiry, .. } => {
                 let mut body = json!({ "grace": grace });
                 expiry.add_to(&mut body);
-                let (team, id) = key_of(team, id);
-                on(Route::RotateKey { team, id }, Some(body))
+                Some(body)
             }
             Command::Import {
-                team,
                 source,
                 prefix,
                 last4,
                 key,
+                ..
             } => {
                 let (hash, last4) = match &source.hash {
                     Some(hash) => (hash.clone(), last4.clone()),
@@ -412,26 +422,36 @@ impl Command {
                 if let Some(last4) = last4 {
                     body["last4"] = json!(last4);
                 }
-                on(
-                    Route::ImportKey {
-                        team: team_of(team),
-                    },
-                    Some(body),
-                )
+                Some(body)
             }
-            Command::Audit { team, key, page } => {
-                let mut call = page.query(on(
-                    Route::Audit {
-                        team: team_of(team),
-                    },
-                    None,
-                ));
+            Command::Whoami
+            | Command::List { .. }
+            | Command::Get { .. }
+            | Command::Revoke { .. }
+            | Command::Audit { .. } => None,
+        })
+    }
+
+    /// `call` with this command's query: a list's page and credits filter, or the
+    /// audit log's page and key.
+    fn query(&self, call: Call) -> Call {
+        match self {
+            Command::List { page, credits, .. } => credits.query(page.query(call)),
+            Command::Audit { key, page, .. } => {
+                let mut call = page.query(call);
                 if let Some(key) = key {
                     call.query.push(("key", segment(key)));
                 }
                 call
             }
-        })
+            Command::Whoami
+            | Command::Create { .. }
+            | Command::Get { .. }
+            | Command::Update { .. }
+            | Command::Revoke { .. }
+            | Command::Rotate { .. }
+            | Command::Import { .. } => call,
+        }
     }
 }
 

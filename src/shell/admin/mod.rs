@@ -20,7 +20,9 @@ use crate::admin::actor::Actor;
 use crate::admin::plan::{with_warnings, Audit, Command, Insert, Plan, Rotated, Writes};
 use crate::admin::plan::{IMPORT_NOT_COPIED, OBJECT_NOT_TOLD, ROTATION_NOT_COPIED};
 use crate::config::Config;
-use crate::directory::{Applied, AuditEntry, Call, Page};
+use crate::credits::Filter;
+use crate::directory::{Applied, AuditEntry, Call, Page, Stored};
+use crate::key::ApiKey;
 use crate::keystate::StateChange;
 use crate::problem::{Code, Problem};
 use crate::record::KeyRecord;
@@ -43,10 +45,64 @@ pub async fn handle(
     method: &str,
     path: &str,
 ) -> Result<Response, Problem> {
-    let actor = authorize(&req, env, config, ctx, method, path).await?;
+    let (actor, plan) = judge(&mut req, env, config, ctx, method, path).await?;
+    let keys = Keys::open(env, config)?;
+    match plan {
+        Plan::Me => respond::json(200, &admin::me_view(&actor, config)),
+        Plan::Issue(insert, plaintext) => {
+            issue(env, &keys, config, ctx, &actor, *insert, plaintext).await
+        }
+        Plan::Import(insert) => import(env, &keys, config, ctx, &actor, *insert).await,
+        Plan::List {
+            team,
+            cursor,
+            limit,
+            filter,
+        } => {
+            let call = Call::List { cursor, limit };
+            list(env, config, ctx, &team, &call, filter).await
+        }
+        Plan::Audit {
+            team,
+            cursor,
+            limit,
+            key,
+        } => {
+            let call = Call::Audit { cursor, limit, key };
+            audit(env, &team, &call).await
+        }
+        Plan::Get { team, id } => get(env, config, ctx, &team, &id).await,
+        Plan::Change { team, id, command } => {
+            let (w, applied) = change(env, config, ctx, &actor, &team, &id, command).await?;
+            let Some(rotated) = w.rotated else {
+                return changed(env, &keys, ctx, &team, &applied).await;
+            };
+            // The directory has committed: the new key's plaintext is returned
+            // whatever fails from here on.
+            let new = applied.new_key.clone().ok_or_else(|| {
+                runtime::unavailable("the team directory", "a rotation returned no new key")
+            })?;
+            let now = ctx.now_ms.div_euclid(1000);
+            let after = after_commit(env, &keys, config, &team, &id, &applied, now).await;
+            rotated_reply(ctx, &new, rotated, &applied, after)
+        }
+    }
+}
+
+/// Who calls and what the call is to do: the caller authorized before anything
+/// else is parsed, then the route, its body and query judged by [`admin::plan`].
+async fn judge(
+    req: &mut Request,
+    env: &Env,
+    config: &'static Config,
+    ctx: &mut Ctx,
+    method: &str,
+    path: &str,
+) -> Result<(Actor, Plan), Problem> {
+    let actor = authorize(req, env, config, ctx, method, path).await?;
     let route = admin::route(method, path)?;
     let body = if route.takes_body() {
-        read_body(&mut req).await?
+        read_body(req).await?
     } else {
         Vec::new()
     };
@@ -63,136 +119,194 @@ pub async fn handle(
         config,
         runtime::fill_random,
     )?;
-    let keys = Keys::open(env, config)?;
-    let stamp = |a: Audit| stamp(ctx, &actor, a);
-    match plan {
-        Plan::Me => respond::json(200, &admin::me_view(&actor, config)),
-        Plan::Issue(insert, plaintext) => {
-            let Insert {
-                hash,
-                record,
-                audit,
-                warnings,
-            } = *insert;
-            add(env, &keys, config, &hash, &record, stamp(audit)).await?;
-            ctx.key_id = Some(record.id.clone());
-            let view = admin::created_view(&record, plaintext.expose(), ctx.now_ms);
-            respond::json(201, &with_warnings(view, &warnings))
-        }
-        Plan::Import(insert) => {
-            let Insert {
-                hash,
-                record,
-                audit,
-                mut warnings,
-            } = *insert;
-            if keys.exists(&hash).await? {
-                return Err(Problem::new(
-                    Code::Conflict,
-                    "this key is already registered",
-                ));
-            }
-            if !import_key(env, &keys, config, &hash, &record, stamp(audit)).await? {
-                warnings.push(IMPORT_NOT_COPIED.to_string());
-            }
-            ctx.key_id = Some(record.id.clone());
-            let view = admin::key_view(&record, ctx.now_ms, None, record.credits.as_ref());
-            respond::json(201, &with_warnings(view, &warnings))
-        }
-        Plan::List {
-            team,
-            cursor,
-            limit,
-            filter,
-        } => {
-            let page: Page<KeyRecord> =
-                directory::call(env, &team, &Call::List { cursor, limit }).await?;
-            let usages = join_all(page.items.iter().map(|r| usage(env, config, r, false))).await;
-            let items: Vec<Value> = page
-                .items
-                .iter()
-                .zip(usages)
-                .filter_map(|(r, u)| {
-                    // Credits as the key's object holds them; the record's copy
-                    // when it cannot say.
-                    let (usage, credits) = match u {
-                        Ok(u) => (Some(u.usage), u.credits),
-                        Err(_) => (None, r.credits),
-                    };
-                    filter
-                        .keeps(credits.as_ref(), now)
-                        .then(|| admin::key_view(r, ctx.now_ms, usage.as_ref(), credits.as_ref()))
-                })
-                .collect();
-            respond::json(
-                200,
-                &json!({"items": items, "next_cursor": page.next_cursor}),
-            )
-        }
-        Plan::Audit {
-            team,
-            cursor,
-            limit,
-            key,
-        } => {
-            let call = Call::Audit { cursor, limit, key };
-            let page: Page<AuditEntry> = directory::call(env, &team, &call).await?;
-            let items: Vec<Value> = page.items.iter().map(AuditEntry::view).collect();
-            respond::json(
-                200,
-                &json!({"items": items, "next_cursor": page.next_cursor}),
-            )
-        }
-        Plan::Get { team, id } => {
-            let stored = find(env, &team, &id).await?;
-            let r = &stored.record;
-            let report = usage(env, config, r, true)
-                .await
-                .map_err(authority::unavailable)?;
-            let mut view =
-                admin::key_view(r, ctx.now_ms, Some(&report.usage), report.credits.as_ref());
-            view["recent"] = admin::outcomes_view(&report.outcomes);
-            let series = report.series.as_deref().and_then(Series::decode);
-            view["usage_series"] = admin::series_view(series.as_ref(), ctx.now_ms);
-            respond::json(200, &view)
-        }
-        Plan::Change { team, id, command } => {
-            let (w, applied) = change(env, config, ctx, &actor, &team, &id, command).await?;
-            let Some(Rotated {
-                plaintext,
-                mut warnings,
-            }) = w.rotated
-            else {
-                sync(env, &keys, &team, &applied).await?;
-                let r = &applied.key.record;
-                let view = admin::key_view(r, ctx.now_ms, None, r.credits.as_ref());
-                return respond::json(200, &view);
-            };
-            // The directory has committed: the new key's plaintext is returned
-            // whatever fails from here on.
-            let new = applied.new_key.clone().ok_or_else(|| {
-                runtime::unavailable("the team directory", "a rotation returned no new key")
-            })?;
-            let after = admin::after_rotation(&applied, now);
-            if after.drop_leases {
-                super::leased::drop_key(&id);
-            }
-            // Set aside, not returned: logged here, and the plaintext is not lost.
-            if let Err(p) = tell(env, config, &applied.key.record, &after.state).await {
-                runtime::log_cause(&p);
-                warnings.push(OBJECT_NOT_TOLD.to_string());
-            }
-            if let Err(p) = sync(env, &keys, &team, &applied).await {
-                runtime::log_cause(&p);
-                warnings.push(ROTATION_NOT_COPIED.to_string());
-            }
-            ctx.key_id = Some(new.record.id.clone());
-            let mut view = admin::created_view(&new.record, plaintext.expose(), ctx.now_ms);
-            let old = &applied.key.record;
-            view["replaces"] = admin::key_view(old, ctx.now_ms, None, old.credits.as_ref());
-            respond::json(201, &with_warnings(view, &warnings))
-        }
+    Ok((actor, plan))
+}
+
+/// Issues a key ([`Plan::Issue`]): its KV copy and the directory's entry
+/// ([`add`]), then its plaintext in the reply, this once.
+async fn issue(
+    env: &Env,
+    keys: &Keys,
+    config: &Config,
+    ctx: &mut Ctx,
+    actor: &Actor,
+    insert: Insert,
+    plaintext: ApiKey,
+) -> Result<Response, Problem> {
+    let Insert {
+        hash,
+        record,
+        audit,
+        warnings,
+    } = insert;
+    add(env, keys, config, &hash, &record, stamp(ctx, actor, audit)).await?;
+    ctx.key_id = Some(record.id.clone());
+    let view = admin::created_view(&record, plaintext.expose(), ctx.now_ms);
+    respond::json(201, &with_warnings(view, &warnings))
+}
+
+/// Registers a key issued elsewhere ([`Plan::Import`]): refused if KV knows its
+/// hash; then the directory and its KV copy ([`import_key`]), a copy that could
+/// not be written only a warning.
+async fn import(
+    env: &Env,
+    keys: &Keys,
+    config: &Config,
+    ctx: &mut Ctx,
+    actor: &Actor,
+    insert: Insert,
+) -> Result<Response, Problem> {
+    let Insert {
+        hash,
+        record,
+        audit,
+        mut warnings,
+    } = insert;
+    if keys.exists(&hash).await? {
+        return Err(Problem::new(
+            Code::Conflict,
+            "this key is already registered",
+        ));
     }
+    if !import_key(env, keys, config, &hash, &record, stamp(ctx, actor, audit)).await? {
+        warnings.push(IMPORT_NOT_COPIED.to_string());
+    }
+    ctx.key_id = Some(record.id.clone());
+    let view = admin::key_view(&record, ctx.now_ms, None, record.credits.as_ref());
+    respond::json(201, &with_warnings(view, &warnings))
+}
+
+/// A page of the team's keys ([`Plan::List`]), each with its usage and credits
+/// as its object holds them, kept by `filter`.
+async fn list(
+    env: &Env,
+    config: &Config,
+    ctx: &Ctx,
+    team: &str,
+    call: &Call,
+    filter: Filter,
+) -> Result<Response, Problem> {
+    let now = ctx.now_ms.div_euclid(1000);
+    let page: Page<KeyRecord> = directory::call(env, team, call).await?;
+    let usages = join_all(page.items.iter().map(|r| usage(env, config, r, false))).await;
+    let items: Vec<Value> = page
+        .items
+        .iter()
+        .zip(usages)
+        .filter_map(|(r, u)| {
+            // Credits as the key's object holds them; the record's copy
+            // when it cannot say.
+            let (usage, credits) = match u {
+                Ok(u) => (Some(u.usage), u.credits),
+                Err(_) => (None, r.credits),
+            };
+            filter
+                .keeps(credits.as_ref(), now)
+                .then(|| admin::key_view(r, ctx.now_ms, usage.as_ref(), credits.as_ref()))
+        })
+        .collect();
+    respond::json(
+        200,
+        &json!({"items": items, "next_cursor": page.next_cursor}),
+    )
+}
+
+/// A page of the team's audit log ([`Plan::Audit`]).
+async fn audit(env: &Env, team: &str, call: &Call) -> Result<Response, Problem> {
+    let page: Page<AuditEntry> = directory::call(env, team, call).await?;
+    let items: Vec<Value> = page.items.iter().map(AuditEntry::view).collect();
+    respond::json(
+        200,
+        &json!({"items": items, "next_cursor": page.next_cursor}),
+    )
+}
+
+/// One key ([`Plan::Get`]) with its usage, credits, last outcomes and usage
+/// series, as its object holds them: unavailable if the object cannot say.
+async fn get(
+    env: &Env,
+    config: &Config,
+    ctx: &Ctx,
+    team: &str,
+    id: &str,
+) -> Result<Response, Problem> {
+    let stored = find(env, team, id).await?;
+    let r = &stored.record;
+    let report = usage(env, config, r, true)
+        .await
+        .map_err(authority::unavailable)?;
+    let mut view = admin::key_view(r, ctx.now_ms, Some(&report.usage), report.credits.as_ref());
+    view["recent"] = admin::outcomes_view(&report.outcomes);
+    let series = report.series.as_deref().and_then(Series::decode);
+    view["usage_series"] = admin::series_view(series.as_ref(), ctx.now_ms);
+    respond::json(200, &view)
+}
+
+/// The reply to a change other than a rotation, once the directory applied it:
+/// the KV copy written ([`sync`]), then the key as the directory now holds it.
+async fn changed(
+    env: &Env,
+    keys: &Keys,
+    ctx: &Ctx,
+    team: &str,
+    applied: &Applied,
+) -> Result<Response, Problem> {
+    sync(env, keys, team, applied).await?;
+    let r = &applied.key.record;
+    let view = admin::key_view(r, ctx.now_ms, None, r.credits.as_ref());
+    respond::json(200, &view)
+}
+
+/// What follows a rotation the directory committed at `now`, each step best
+/// effort: the old key's leases dropped if it stops now, its object told when it
+/// stops, the KV copies written. The warnings of the steps that failed (each
+/// logged).
+async fn after_commit(
+    env: &Env,
+    keys: &Keys,
+    config: &Config,
+    team: &str,
+    id: &str,
+    applied: &Applied,
+    now: i64,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let after = admin::after_rotation(applied, now);
+    if after.drop_leases {
+        super::leased::drop_key(id);
+    }
+    // Set aside, not returned: logged here, and the plaintext is not lost.
+    if let Err(p) = tell(env, config, &applied.key.record, &after.state).await {
+        runtime::log_cause(&p);
+        warnings.push(OBJECT_NOT_TOLD.to_string());
+    }
+    if let Err(p) = sync(env, keys, team, applied).await {
+        runtime::log_cause(&p);
+        warnings.push(ROTATION_NOT_COPIED.to_string());
+    }
+    warnings
+}
+
+/// The reply to a committed rotation: the new key with its plaintext, this once,
+/// the key it replaces, and the warnings known before any write followed by
+/// those of the steps after the commit.
+fn rotated_reply(
+    ctx: &mut Ctx,
+    new: &Stored,
+    rotated: Rotated,
+    applied: &Applied,
+    after: Vec<String>,
+) -> Result<Response, Problem> {
+    let Rotated {
+        plaintext,
+        mut warnings,
+    } = rotated;
+    warnings.extend(after);
+    ctx.key_id = Some(new.record.id.clone());
+    let mut view = admin::created_view(&new.record, plaintext.expose(), ctx.now_ms);
+    let old = &applied.key.record;
+    view["replaces"] = admin::key_view(old, ctx.now_ms, None, old.credits.as_ref());
+    respond::json(201, &with_warnings(view, &warnings))
 }
 
 /// Carries out a change of one key: judged on the directory's record, the key's
