@@ -303,13 +303,11 @@ fn the_core_imports_without_circles() {
 const MAX_FN_LINES: usize = 80;
 
 /// Functions allowed past [`MAX_FN_LINES`], each at most as long as it is now:
-/// tables, which read best whole, and functions still to be split. The list
-/// only shrinks: a function that grows, or a new long one, fails.
+/// tables, which read best whole. A function that grows, or a new long one,
+/// fails.
 const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
     // Tables.
     ("src/problem.rs", "info", 148),
-    // To split.
-    ("src/shell/mod.rs", "handle", 83),
 ];
 
 /// Every function of `file` before its tests, with the lines it spans: from its

@@ -126,15 +126,8 @@ async fn handle(
             .map(Into::into);
     }
     let headers = req.headers();
-    if let Some(cors) = &config.cors {
-        let origin = headers.get("origin").ok().flatten();
-        let asked = headers.get("access-control-request-method").ok().flatten();
-        if let (Some(origin), Some(asked)) = (&origin, &asked) {
-            if method.eq_ignore_ascii_case("OPTIONS") {
-                ctx.preflight = true;
-                return cors::preflight(cors, config, path, origin, asked);
-            }
-        }
+    if let Some(answer) = preflight(config, &headers, ctx, method, path) {
+        return answer;
     }
     let authorization = headers.get("authorization").ok().flatten();
     // A WebSocket upgrade may carry its key as a subprotocol; no request forwards
@@ -190,6 +183,28 @@ async fn handle(
             Ok(proxy::with_headers(response, &admitted.headers()))
         }
     }
+}
+
+/// A CORS preflight (`OPTIONS` with `Origin` and
+/// `Access-Control-Request-Method`), answered at the edge when `CORS` is set.
+fn preflight(
+    config: &'static Config,
+    headers: &worker::worker_sys::web_sys::Headers,
+    ctx: &mut Ctx,
+    method: &str,
+    path: &str,
+) -> Option<std::result::Result<RawResponse, Problem>> {
+    let cors = config.cors.as_ref()?;
+    let origin = headers.get("origin").ok().flatten()?;
+    let asked = headers
+        .get("access-control-request-method")
+        .ok()
+        .flatten()?;
+    if !method.eq_ignore_ascii_case("OPTIONS") {
+        return None;
+    }
+    ctx.preflight = true;
+    Some(cors::preflight(cors, config, path, &origin, &asked))
 }
 
 thread_local! {
