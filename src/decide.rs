@@ -126,6 +126,13 @@ pub fn status_refusal(record: &KeyRecord, status: KeyStatus) -> Option<Problem> 
         KeyStatus::Active => return None,
         KeyStatus::Revoked => (Code::KeyRevoked, "this key was revoked".to_string()),
         KeyStatus::Disabled => (Code::KeyDisabled, "this key is disabled".to_string()),
+        // A newer release's object during a gradual deployment: never admitted.
+        KeyStatus::Unknown => (
+            Code::Unavailable,
+            "the key's object answered with a status this release does not know; \
+             try again shortly"
+                .to_string(),
+        ),
         KeyStatus::Expired => (
             Code::KeyExpired,
             match record.expires_at {

@@ -41,8 +41,10 @@ pub struct StateChange {
 pub struct Denial {
     /// The HTTP status answered.
     pub status: u16,
-    /// The problem code.
-    pub code: Code,
+    /// The problem code: always written; `None` when a newer release's worker
+    /// sent a code this release does not know (the denial stays a denial).
+    #[serde(deserialize_with = "crate::problem::known_code")]
+    pub code: Option<Code>,
 }
 
 impl Denial {
@@ -50,7 +52,7 @@ impl Denial {
     pub fn of(problem: &Problem) -> Denial {
         Denial {
             status: problem.status(),
-            code: problem.code,
+            code: Some(problem.code),
         }
     }
 }
@@ -75,12 +77,8 @@ pub struct Admission {
     pub denial: Option<Denial>,
     /// What the request spends of the chain's credits, if it has any (its
     /// route's `cost`).
-    #[serde(default = "default_cost")]
+    #[serde(default = "crate::policy::default_cost")]
     pub cost: u64,
-}
-
-fn default_cost() -> u64 {
-    crate::policy::DEFAULT_COST
 }
 
 /// The object's answer to one admission.
@@ -167,10 +165,14 @@ impl ChainState {
         };
         let (denial, answer) = match (&a.denial, status) {
             (Some(d), _) => refused((d.status, d.code)),
-            (None, KeyStatus::Active) => self.admit_active(a, now_ms),
-            (None, KeyStatus::Revoked) => refused((401, Code::KeyRevoked)),
-            (None, KeyStatus::Disabled) => refused((401, Code::KeyDisabled)),
-            (None, KeyStatus::Expired) => refused((401, Code::KeyExpired)),
+            (None, KeyStatus::Active) => {
+                let (denial, answer) = self.admit_active(a, now_ms);
+                (denial.map(|(s, c)| (s, Some(c))), answer)
+            }
+            (None, KeyStatus::Revoked) => refused((401, Some(Code::KeyRevoked))),
+            (None, KeyStatus::Disabled) => refused((401, Some(Code::KeyDisabled))),
+            (None, KeyStatus::Expired) => refused((401, Some(Code::KeyExpired))),
+            (None, KeyStatus::Unknown) => refused((503, Some(Code::Unavailable))),
         };
         self.record(a, denial, now_ms);
         answer
@@ -243,7 +245,7 @@ impl ChainState {
 
     /// Records a decided request (`denial`: its status and code, if refused) in
     /// the key's usage, series and kept outcomes.
-    fn record(&mut self, a: &Admission, denial: Option<(u16, Code)>, now_ms: i64) {
+    fn record(&mut self, a: &Admission, denial: Option<(u16, Option<Code>)>, now_ms: i64) {
         let usage = self.usage.entry(a.key.clone()).or_default();
         match &denial {
             None => {
@@ -252,11 +254,11 @@ impl ChainState {
             }
             Some(_) => usage.denied += 1,
         }
-        let (status_code, code) = denial.map_or((None, None), |(s, c)| (Some(s), Some(c)));
+        let (status_code, code) = denial.map_or((None, None), |(s, c)| (Some(s), c));
         self.series
             .entry(a.key.clone())
             .or_default()
-            .add(now_ms, Kind::of(code), 1);
+            .add(now_ms, Kind::of(status_code, code), 1);
         let outcome = Outcome {
             at_ms: now_ms,
             method: a.method.clone(),
@@ -378,9 +380,9 @@ impl ChainState {
         }
         let series = self.series.entry(key.to_string()).or_default();
         series.add(r.last_used_ms.unwrap_or(now_ms), Kind::Admitted, r.admitted);
-        let refusals: Vec<&Outcome> = r.outcomes.iter().filter(|o| o.code.is_some()).collect();
+        let refusals: Vec<&Outcome> = r.outcomes.iter().filter(|o| o.status.is_some()).collect();
         for o in &refusals {
-            series.add(o.at_ms, Kind::of(o.code), 1);
+            series.add(o.at_ms, Kind::of(o.status, o.code), 1);
         }
         let untold = r.denied.saturating_sub(refusals.len() as u64);
         series.add(now_ms, Kind::Refused, untold);
@@ -575,7 +577,10 @@ mod tests {
             }],
             method: "GET".into(),
             path: "/documents/1".into(),
-            denial: denial.map(|(status, code)| Denial { status, code }),
+            denial: denial.map(|(status, code)| Denial {
+                status,
+                code: Some(code),
+            }),
             cost: 1,
         }
     }

@@ -46,6 +46,12 @@ struct Route {
 /// What a request spends of a key's credits where no route says otherwise.
 pub const DEFAULT_COST: u64 = 1;
 
+/// [`DEFAULT_COST`], the one default of every message's missing `cost` (a
+/// writer from before costs, when every request cost this).
+pub fn default_cost() -> u64 {
+    DEFAULT_COST
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Rule {
     Deny,

@@ -291,6 +291,14 @@ impl Code {
     }
 }
 
+/// Reads a problem code leniently: a code this release does not know (a newer
+/// release's, during a gradual deployment) reads as `None` instead of failing
+/// the whole message. Each field that uses it says what `None` means there.
+pub fn known_code<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Code>, D::Error> {
+    let name: Option<String> = serde::Deserialize::deserialize(d)?;
+    Ok(name.as_deref().and_then(Code::from_name))
+}
+
 /// A denial or failure, ready to be rendered as `application/problem+json`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Problem {

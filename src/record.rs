@@ -137,6 +137,11 @@ pub enum KeyStatus {
     Revoked,
     /// Disabled until enabled again.
     Disabled,
+    /// A status a newer release's key object answered, which this release does
+    /// not know (during a gradual deployment): refused as `UNAVAILABLE`, never
+    /// admitted. A record's own status is never this.
+    #[serde(other)]
+    Unknown,
 }
 
 impl KeyRecord {

@@ -20,7 +20,10 @@ pub struct Outcome {
     /// The status keyward answered with; `None` for a request forwarded to the
     /// origin (whose own status is the origin's business).
     pub status: Option<u16>,
-    /// The problem code of a refusal; `None` when forwarded.
+    /// The problem code of a refusal; `None` when forwarded, or when a newer
+    /// release's code that this one does not know (the status still says
+    /// refused).
+    #[serde(default, deserialize_with = "crate::problem::known_code")]
     pub code: Option<crate::problem::Code>,
 }
 
@@ -58,13 +61,15 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The kind of a request that ended with `code` (`None`: let through).
-    pub fn of(code: Option<crate::problem::Code>) -> Kind {
+    /// The kind of a request that keyward answered with `status` and `code`
+    /// (both `None`: let through). A refusal whose code this release does not
+    /// know (a newer release's) is still a refusal.
+    pub fn of(status: Option<u16>, code: Option<crate::problem::Code>) -> Kind {
         use crate::problem::Code;
-        match code {
-            None => Kind::Admitted,
-            Some(Code::RateLimited | Code::CreditsExhausted) => Kind::Limited,
-            Some(_) => Kind::Refused,
+        match (status, code) {
+            (None, None) => Kind::Admitted,
+            (_, Some(Code::RateLimited | Code::CreditsExhausted)) => Kind::Limited,
+            _ => Kind::Refused,
         }
     }
 }
@@ -258,11 +263,19 @@ mod tests {
 
     #[test]
     fn outcomes_are_counted_by_kind() {
-        assert_eq!(Kind::of(None), Kind::Admitted);
-        assert_eq!(Kind::of(Some(Code::RateLimited)), Kind::Limited);
-        assert_eq!(Kind::of(Some(Code::CreditsExhausted)), Kind::Limited);
-        assert_eq!(Kind::of(Some(Code::KeyDisabled)), Kind::Refused);
-        assert_eq!(Kind::of(Some(Code::InsufficientScope)), Kind::Refused);
+        assert_eq!(Kind::of(None, None), Kind::Admitted);
+        assert_eq!(Kind::of(Some(429), Some(Code::RateLimited)), Kind::Limited);
+        assert_eq!(
+            Kind::of(Some(402), Some(Code::CreditsExhausted)),
+            Kind::Limited
+        );
+        assert_eq!(Kind::of(Some(401), Some(Code::KeyDisabled)), Kind::Refused);
+        assert_eq!(
+            Kind::of(Some(403), Some(Code::InsufficientScope)),
+            Kind::Refused
+        );
+        // A newer release's code, read as none: still refused.
+        assert_eq!(Kind::of(Some(403), None), Kind::Refused);
     }
 
     #[test]

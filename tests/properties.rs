@@ -437,7 +437,7 @@ proptest! {
                 policies: vec![policy.clone()],
                 method: "GET".into(),
                 path: "/".into(),
-                denial: denied.then_some(Denial { status: 403, code: Code::InsufficientScope }),
+                denial: denied.then_some(Denial { status: 403, code: Some(Code::InsufficientScope) }),
                 cost,
             };
             let left = auth.credits.unwrap().remaining;

@@ -160,8 +160,10 @@ mod tests {
     impl Effects for Fake {
         type Error = &'static str;
         async fn record(&mut self, a: &Admission) -> Result<(), &'static str> {
-            self.journal
-                .push(format!("record {:?}", a.denial.as_ref().map(|d| d.code)));
+            self.journal.push(format!(
+                "record {:?}",
+                a.denial.as_ref().and_then(|d| d.code)
+            ));
             self.recorded
         }
         fn report(&mut self, refused: &Problem) {

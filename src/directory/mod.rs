@@ -366,6 +366,7 @@ pub fn rotate(
         KeyStatus::Expired => {
             return conflict("an expired key cannot be rotated; issue a new key".into())
         }
+        KeyStatus::Unknown => return conflict("this key's status is not known here".into()),
         KeyStatus::Active | KeyStatus::Disabled => {}
     }
     if old.revoked_at.is_some() {
@@ -791,7 +792,7 @@ mod tests {
             None,
             Some(Denial {
                 status: 403,
-                code: Code::InsufficientScope,
+                code: Some(Code::InsufficientScope),
             }),
         ] {
             check(Admission {

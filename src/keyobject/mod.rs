@@ -276,6 +276,24 @@ impl<S: Store> KeyObject<S> {
         Ok(self.authority(now_ms)?.states.contains_key(key))
     }
 
+    /// Whether a call about `key` from `team` must first place it (ask its
+    /// team directory): not when the object knows the key. A call that names no
+    /// team (a release's from before teams were sent) for a key the object never
+    /// met is refused: judged from a blank state, a revoked key or one with
+    /// credits would be let through.
+    pub fn must_place(&mut self, key: &str, team: &str, now_ms: i64) -> Result<bool, Problem> {
+        if self.knows(key, now_ms)? {
+            return Ok(false);
+        }
+        if team.is_empty() {
+            return Err(Problem::new(
+                crate::problem::Code::Unavailable,
+                "the call names no team, and this key's object has not met the key",
+            ));
+        }
+        Ok(true)
+    }
+
     /// A key's first request: its state taken from its team directory's
     /// `record` (none: a blank state), unless an admin's change got here first;
     /// the chain's first key brings the chain's credits, a later one (a

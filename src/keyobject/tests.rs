@@ -563,3 +563,15 @@ fn a_lapsed_lease_is_written_and_its_late_return_survives_a_restart() {
     assert_eq!(restarted.store().credits.unwrap().remaining, 20);
     assert!(restarted.store().lapsed.is_empty());
 }
+
+/// A call that names no team is judged only for a key the object already met.
+#[test]
+fn a_call_without_a_team_never_places_a_key() {
+    let mut o = KeyObject::new(Memory::default());
+    assert!(o.must_place("key_a", "acme", NOW_MS).unwrap());
+    let refused = o.must_place("key_a", "", NOW_MS).unwrap_err();
+    assert_eq!(refused.code, Code::Unavailable);
+    o.place("key_a", Some(&record(None)), NOW_MS).unwrap();
+    assert!(!o.must_place("key_a", "", NOW_MS).unwrap());
+    assert!(!o.must_place("key_a", "acme", NOW_MS).unwrap());
+}

@@ -227,8 +227,10 @@ pub struct LeaseRequest {
     /// Credits they spent.
     #[serde(default)]
     pub demand_cost: u64,
-    /// The least credits a new lease must hold: the asking request's cost.
-    #[serde(default)]
+    /// The least credits a new lease must hold: the asking request's cost (0:
+    /// no request waits). Missing, as every message's `cost`:
+    /// [`crate::policy::default_cost`].
+    #[serde(default = "crate::policy::default_cost")]
     pub cost: u64,
     /// Whether a new lease is wanted (false: only returns and the report).
     pub want: bool,

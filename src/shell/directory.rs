@@ -65,13 +65,16 @@ impl DurableObject for TeamDirectory {
 )]
 impl TeamDirectory {
     /// The object's RPC method: `message` is a [`Call`] as JSON, the answer a
-    /// [`Reply`] as JSON text (`call` is unused: every call names itself).
+    /// [`Reply`] as JSON text (`call` is unused: every call names itself),
+    /// `version` the caller's wire version (`crate::wire`).
     #[wasm_bindgen(js_name = keywardCall)]
     pub async fn keyward_call(
         &self,
         _call: String,
         message: String,
+        version: Option<u32>,
     ) -> std::result::Result<String, JsValue> {
+        super::runtime::caller_version("TeamDirectory", version);
         self.answer(&message).map_err(JsValue::from)
     }
 }

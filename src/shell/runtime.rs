@@ -158,11 +158,12 @@ extern "C" {
     /// A stub of one of keyward's Durable Objects, called over Workers RPC.
     type ObjectRpc;
     #[wasm_bindgen(method, js_name = keywardCall)]
-    fn keyward_call(this: &ObjectRpc, call: &str, message: &str) -> js_sys::Promise;
+    fn keyward_call(this: &ObjectRpc, call: &str, message: &str, version: u32) -> js_sys::Promise;
 }
 
 /// Calls the Durable Object `name` of the namespace `binding` over RPC
-/// (`keywardCall`, see `src/shell/entry.mjs`) with `call` and its JSON `message`,
+/// (`keywardCall`, see `src/shell/entry.mjs`) with `call`, its JSON `message`
+/// and this release's [`crate::wire::VERSION`],
 /// and parses its JSON answer, waiting at most until `deadline` when given. A
 /// failure names `what`. `hint` is the `locationHint` the object is created with,
 /// if this call creates it.
@@ -195,7 +196,7 @@ async fn call_object_text(
         None => id.get_stub()?,
     };
     let stub: ObjectRpc = stub.into_rpc();
-    let promise = stub.keyward_call(call, message);
+    let promise = stub.keyward_call(call, message, crate::wire::VERSION);
     let Some(settled) = settle(&promise, deadline).await else {
         let (ms, setting) = deadline.expect("only a deadline runs out");
         return Err(worker::Error::RustError(format!(
@@ -207,6 +208,24 @@ async fn call_object_text(
     answer.as_string().ok_or_else(|| {
         worker::Error::RustError(format!("{what} answered something other than text"))
     })
+}
+
+/// Notes a caller of a later wire version than this release's, once per
+/// isolate (a gradual deployment under way: this object reads its messages
+/// tolerantly, and answers in the form every version reads).
+pub fn caller_version(object: &str, version: Option<u32>) {
+    thread_local! {
+        static NOTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    let version = crate::wire::caller_version(version);
+    if version > crate::wire::VERSION && !NOTED.with(|n| n.replace(true)) {
+        log(serde_json::json!({
+            "event": "wire_newer_caller",
+            "object": object,
+            "caller": version,
+            "this": crate::wire::VERSION,
+        }));
+    }
 }
 
 /// A message between the worker and a Durable Object (either way); see [`crate::wire`].

@@ -142,7 +142,7 @@ fn key_object() -> Fixtures {
                 v(&admission(None)),
                 v(&admission(Some(Denial {
                     status: 403,
-                    code: Code::InsufficientScope,
+                    code: Some(Code::InsufficientScope),
                 }))),
             ],
         ),
@@ -510,5 +510,118 @@ mod erased {
         fn value(&self) -> serde_json::Value {
             serde_json::to_value(self).unwrap()
         }
+    }
+}
+
+/// What a later release may send that this one must read on purpose: unknown
+/// fields, statuses and codes, and fields it leaves out.
+mod tolerance {
+    use super::*;
+    use crate::decide;
+    use crate::record::KeyStatus;
+
+    fn read<T: DeserializeOwned>(v: Value) -> T {
+        serde_json::from_value(v).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A status this release does not know refuses, as `UNAVAILABLE`, whether
+    /// the object's exact answer or its lease answer says it; the lease holder
+    /// keeps nothing.
+    #[test]
+    fn an_unknown_status_is_refused_never_admitted() {
+        let mut answer =
+            serde_json::to_value(ChainState::default().admit(&admission(None), NOW_MS)).unwrap();
+        answer["status"] = json!("suspended");
+        let answer: Answer = read(answer);
+        assert_eq!(answer.status, KeyStatus::Unknown);
+        let refused = decide::status_refusal(&record(), answer.status).unwrap();
+        assert_eq!(refused.code, Code::Unavailable);
+        let admitted = crate::admission::answered(&record(), answer, NOW_MS).0;
+        assert_eq!(admitted.unwrap_err().code, Code::Unavailable);
+
+        let mut chain = ChainState {
+            credits: Some(credits()),
+            ..ChainState::default()
+        };
+        let mut holder = Holder::default();
+        let mut r = holder.request("key_a1", "i1", &policies(), NOW_MS, 1_000, false);
+        r.team = "acme".into();
+        let mut lease = serde_json::to_value(chain.lease(&r, NOW_MS)).unwrap();
+        assert!(lease["grant"].is_object());
+        lease["status"] = json!("suspended");
+        let lease: LeaseAnswer = read(lease);
+        holder.apply(&lease);
+        assert!(decide::status_refusal(&record(), lease.status).is_some());
+        assert!(matches!(
+            holder.admit(NOW_MS, 1_000, 1),
+            crate::lease::Local::Ask
+        ));
+    }
+
+    /// A refusal with a code this release does not know stays a refusal: the
+    /// object records it as denied, with its status, and the usage series
+    /// counts it refused; a report's outcomes keep their key.
+    #[test]
+    fn an_unknown_code_keeps_the_refusal() {
+        let mut a = serde_json::to_value(admission(Some(Denial {
+            status: 451,
+            code: Some(Code::InsufficientScope),
+        })))
+        .unwrap();
+        a["denial"]["code"] = json!("UNAVAILABLE_FOR_LEGAL_REASONS");
+        let a: Admission = read(a);
+        assert_eq!(a.denial.as_ref().unwrap().code, None);
+        let mut chain = ChainState::default();
+        chain.admit(&a, NOW_MS);
+        let usage = &chain.usage["key_a1"];
+        assert_eq!((usage.requests, usage.denied), (0, 1));
+        let kept = chain.outcomes["key_a1"].back().unwrap();
+        assert_eq!((kept.status, kept.code), (Some(451), None));
+        let today = chain.series["key_a1"].today(NOW_MS);
+        assert_eq!((today.admitted, today.refused), (0, 1));
+
+        let mut holder = Holder::default();
+        holder.record(outcome());
+        let mut r =
+            serde_json::to_value(holder.request("key_a1", "i1", &policies(), NOW_MS, 1_000, false))
+                .unwrap();
+        r["team"] = json!("acme");
+        r["report"]["outcomes"][0]["code"] = json!("SOMETHING_NEW");
+        let r: LeaseRequest = read(r);
+        assert_eq!(r.key, "key_a1");
+        let mut chain = ChainState::default();
+        chain.lease(&r, NOW_MS);
+        let today = chain.series["key_a1"].today(NOW_MS);
+        assert_eq!((today.admitted, today.refused + today.limited), (0, 1));
+        let kept = chain.outcomes["key_a1"].back().unwrap();
+        assert_eq!((kept.status, kept.code), (Some(429), None));
+    }
+
+    /// Fields a later release adds are ignored; fields an earlier one left out
+    /// take one default on both sides (`cost`: a request's default cost).
+    #[test]
+    fn unknown_fields_are_ignored_and_missing_ones_default_alike() {
+        let mut a = serde_json::to_value(admission(None)).unwrap();
+        a["priority"] = json!("high");
+        a.as_object_mut().unwrap().remove("cost");
+        let a: Admission = read(a);
+        assert_eq!(a.cost, crate::policy::DEFAULT_COST);
+        let mut r = serde_json::to_value(Holder::default().request(
+            "key_a1",
+            "i1",
+            &policies(),
+            NOW_MS,
+            1_000,
+            false,
+        ))
+        .unwrap();
+        r["shard"] = json!(3);
+        r.as_object_mut().unwrap().remove("cost");
+        let r: LeaseRequest = read(r);
+        assert_eq!(r.cost, a.cost);
+        let mut o = serde_json::to_value(outcome()).unwrap();
+        o.as_object_mut().unwrap().remove("code");
+        let o: Outcome = read(o);
+        assert_eq!((o.status, o.code), (Some(429), None));
     }
 }

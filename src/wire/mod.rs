@@ -1,5 +1,30 @@
 //! The JSON messages between the worker and its Durable Objects: reading one without
 //! ever quoting it in the error.
+//!
+//! During a gradual deployment a worker of one release calls objects of another,
+//! either way round. What lets them read each other:
+//! - **The envelope.** Each call is `keywardCall(call, message, version)`: what
+//!   is asked, its JSON, and the caller's [`VERSION`] (absent: 1, the releases
+//!   before versions), so that an object can answer an older caller in the form
+//!   it reads.
+//! - **Unknown fields are ignored**, and a missing field has one default on both
+//!   sides (a missing `cost` is [`crate::policy::default_cost`] everywhere).
+//! - **Unknown enum values are typed**, and each reader handles them on purpose:
+//!   a status this release does not know is `KeyStatus::Unknown`, refused and
+//!   never admitted; a problem code it does not know reads as none
+//!   ([`crate::problem::known_code`]) where the status still says refused.
+//! - **Golden fixtures** (`tests/wire/`, `golden.rs`): each release reads every
+//!   earlier release's messages and stored forms.
+
+/// The version of the messages this release writes: 2, since calls carry
+/// versions and readers take unknown values as typed unknowns.
+pub const VERSION: u32 = 2;
+
+/// The version of a caller that sent `version` (none: 1, the releases before
+/// versions).
+pub fn caller_version(version: Option<u32>) -> u32 {
+    version.unwrap_or(1)
+}
 
 /// Parses one message. An unreadable message is an error that says where, never
 /// what: serde's own messages can quote a value (a key hash, say), and this error

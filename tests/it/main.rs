@@ -16,6 +16,7 @@ mod admin;
 mod cli;
 mod console;
 mod credits;
+mod deploy;
 mod failures;
 mod gateway;
 mod harness;
@@ -311,6 +312,17 @@ fn flaky_open(cell: &'static OnceLock<Worker>) -> &'static Worker {
 /// The main policy behind the switches of `tests/it/flaky.mjs`, for holding a
 /// manager's directory changes while an admin's land.
 pub fn held_worker() -> &'static Worker {
+    static W: OnceLock<Worker> = OnceLock::new();
+    let options = WorkerOptions {
+        main: Some("tests/it/flaky.mjs"),
+        ..Default::default()
+    };
+    shared(&W, &[("POLICY", POLICY)], options)
+}
+
+/// Exact admission behind the switches of `tests/it/flaky.mjs`, for making
+/// the worker or its key objects look like a later release's.
+pub fn newer_worker() -> &'static Worker {
     static W: OnceLock<Worker> = OnceLock::new();
     let options = WorkerOptions {
         main: Some("tests/it/flaky.mjs"),

@@ -83,13 +83,17 @@ impl DurableObject for KeyAuthority {
 impl KeyAuthority {
     /// The object's RPC method (Workers RPC: no request or response objects to build
     /// or read on either side). `call` names what is asked (`admit`, `lease`,
-    /// `credits`, `state`, `usage`), `message` is its JSON; the answer is JSON text.
+    /// `credits`, `state`, `usage`), `message` is its JSON, `version` the caller's
+    /// wire version (`crate::wire`); the answer is JSON text, in the form every
+    /// version so far reads.
     #[wasm_bindgen(js_name = keywardCall)]
     pub async fn keyward_call(
         &self,
         call: String,
         message: String,
+        version: Option<u32>,
     ) -> std::result::Result<String, JsValue> {
+        runtime::caller_version("KeyAuthority", version);
         self.answer(&call, &message).await.map_err(JsValue::from)
     }
 }
@@ -164,7 +168,11 @@ impl KeyAuthority {
     /// team's directory marks the key placed and answers its record, in one step,
     /// and the object takes its state from it ([`KeyObject::place`]).
     async fn place(&self, key: &str, team: &str) -> Result<()> {
-        if team.is_empty() || self.object().knows(key, now_ms()).map_err(failed)? {
+        if !self
+            .object()
+            .must_place(key, team, now_ms())
+            .map_err(failed)?
+        {
             return Ok(());
         }
         let place = crate::directory::Call::Place {
