@@ -1,7 +1,19 @@
 // The key console: the page's views and its events, over keyward's admin API
 // (api.js, which alone holds the credential) and a pure model (model.js).
 
-import { api, describe, refusal, useToken } from "./api.js";
+import {
+  audit,
+  createKey,
+  describe,
+  getKey,
+  listKeys,
+  me as whoAmI,
+  refusal,
+  revokeKey,
+  rotateKey,
+  updateKey,
+  useToken,
+} from "./api.js";
 import {
   chainOf as chainThrough,
   createBody,
@@ -49,7 +61,7 @@ $("signin-form").addEventListener("submit", async (e) => {
   }
   useToken(token);
   try {
-    state.me = await api("GET", "/me");
+    state.me = await whoAmI();
   } catch (err) {
     useToken(null);
     showError($("signin-error"), err);
@@ -127,9 +139,7 @@ async function loadKeys(fresh) {
   stateEl.textContent = "Loading keys…";
   showError($("app-error"), null);
   try {
-    const q = new URLSearchParams({ limit: "100" });
-    if (state.cursor) q.set("cursor", state.cursor);
-    const page = await api("GET", `/teams/${encodeURIComponent(state.team)}/keys?${q}`);
+    const page = await listKeys(state.team, state.cursor);
     state.keys.push(...page.items);
     state.cursor = page.next_cursor;
   } catch (err) {
@@ -251,11 +261,9 @@ for (const b of document.querySelectorAll("th button.sort")) {
   });
 }
 
-const keyPath = (k) => `/teams/${encodeURIComponent(state.team)}/keys/${encodeURIComponent(k.id)}`;
-
 async function setEnabled(k, enabled) {
   try {
-    const updated = await api("PATCH", keyPath(k), { enabled });
+    const updated = await updateKey(state.team, k.id, { enabled });
     replaceKey(updated);
   } catch (err) {
     showError($("app-error"), err);
@@ -305,7 +313,7 @@ async function revoke(keys) {
   const failed = [];
   for (const k of live) {
     try {
-      replaceKey(await api("DELETE", keyPath(k)));
+      replaceKey(await revokeKey(state.team, k.id));
       state.selected.delete(k.id);
     } catch (err) {
       failed.push(`${k.id}: ${describe(err)}`);
@@ -336,7 +344,7 @@ async function rotate(k) {
   box.append(label, grace);
   if (!(await confirmAction("Rotate this key?", `Rotate "${k.name}" (${k.id})? A new key replaces it, with the same settings.`, "Rotate", box))) return;
   try {
-    const reply = await api("POST", `${keyPath(k)}/rotate`, { grace: grace.value });
+    const reply = await rotateKey(state.team, k.id, grace.value);
     reveal(reply.key);
     loadKeys(true);
   } catch (err) {
@@ -413,7 +421,7 @@ async function showDetails(k) {
   $("recent").tBodies[0].replaceChildren();
   d.showModal();
   try {
-    const v = await api("GET", keyPath(k));
+    const v = await getKey(state.team, k.id);
     const rows = [
       ["Status", STATUS_WORDS[status(v)] || v.status], ["Hint", v.hint], ["Scopes", v.scopes.join(", ") || "none"],
       ["Subject", v.subject || "none"], ["Created", `${date(v.created_at)} by ${v.created_by}`],
@@ -460,7 +468,7 @@ async function chainOf(v) {
   return chainThrough(v, async (id) => {
     if (!known.has(id)) {
       try {
-        known.set(id, await api("GET", `/teams/${encodeURIComponent(state.team)}/keys/${encodeURIComponent(id)}`));
+        known.set(id, await getKey(state.team, id));
       } catch {
         return null;
       }
@@ -533,7 +541,7 @@ $("edit-form").addEventListener("submit", async (e) => {
     return;
   }
   try {
-    replaceKey(await api("PATCH", keyPath(k), body));
+    replaceKey(await updateKey(state.team, k.id, body));
     $("edit").close();
   } catch (err) {
     showError($("edit-error"), err);
@@ -593,7 +601,7 @@ createForm.addEventListener("submit", async (e) => {
     return;
   }
   try {
-    const reply = await api("POST", `/teams/${encodeURIComponent(state.team)}/keys`, body);
+    const reply = await createKey(state.team, body);
     $("create").close();
     reveal(reply.key, reply.warnings);
     loadKeys(true);
@@ -661,13 +669,11 @@ async function loadAudit(fresh) {
   }
   $("audit-state").textContent = "Loading the audit log…";
   try {
-    const q = new URLSearchParams({ limit: "100" });
-    if (state.auditCursor) q.set("cursor", state.auditCursor);
     // A whole key id is filtered by keyward, across every page; a part of one,
     // here, among the entries loaded.
     const wanted = $("audit-key").value.trim();
-    if (new RegExp(state.me.rules.grammars.key_id).test(wanted)) q.set("key", wanted);
-    const page = await api("GET", `/teams/${encodeURIComponent(state.team)}/audit?${q}`);
+    const key = new RegExp(state.me.rules.grammars.key_id).test(wanted) ? wanted : null;
+    const page = await audit(state.team, state.auditCursor, key);
     state.auditCursor = page.next_cursor;
     tbody.append(...page.items.map((a) => {
       const tr = document.createElement("tr");

@@ -36,7 +36,14 @@ pub enum Serve {
 }
 
 /// The console's files (`console/`), each served under [`PREFIX`] by its name.
-pub const FILES: [&str; 5] = ["index.html", "app.js", "api.js", "model.js", "app.css"];
+pub const FILES: [&str; 6] = [
+    "index.html",
+    "app.js",
+    "api.js",
+    "model.js",
+    "types.js",
+    "app.css",
+];
 
 /// Judges `path` (the request's path, as received) and `method`: `GET` and
 /// `HEAD` of one of [`FILES`] (`index.html` also as the directory), or
