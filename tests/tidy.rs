@@ -1,8 +1,9 @@
 //! Checks that the documents stay true to the code: every source file in
 //! ARCHITECTURE.md's codemap, every admin route in `openapi.yaml` and the CLI,
 //! every problem code in the README, no source file or function too long to
-//! read, no clock in the core, the console's element ids in its page, the
-//! architecture's diagram naming what exists, and ARCHITECTURE.md whole.
+//! read, no clock in the core, the console's element ids in its page and
+//! every console script type-checked, the architecture's diagram naming what
+//! exists, and ARCHITECTURE.md whole.
 
 use keyward::admin::Route;
 use keyward::problem;
@@ -461,6 +462,24 @@ fn the_console_finds_every_element_it_asks_for() {
     }
     assert!(asked >= 50, "only {asked} lookups found: has `$` changed?");
     assert!(missing.is_empty(), "not in index.html: {missing:?}");
+}
+
+/// Every script of the console is type-checked: it asks for the check
+/// (`// @ts-check` first), and `tests/console/tsconfig.json` names it.
+#[test]
+fn every_console_script_is_type_checked() {
+    let config = read("tests/console/tsconfig.json");
+    let mut unchecked = Vec::new();
+    for file in console_scripts() {
+        let script = read(&format!("console/{file}"));
+        if !script.starts_with("// @ts-check\n") {
+            unchecked.push(format!("{file}: no `// @ts-check` first"));
+        }
+        if !config.contains(&format!("\"../../console/{file}\"")) {
+            unchecked.push(format!("{file}: not in tests/console/tsconfig.json"));
+        }
+    }
+    assert!(unchecked.is_empty(), "{unchecked:?}");
 }
 
 /// The diagrams of ARCHITECTURE.md name only what exists: every `module::name`
