@@ -4,25 +4,9 @@
 // is a parameter. Unit-tested with `node --test` (tests/console/model.test.mjs).
 
 /**
- * A rate-limit policy, as the admin API shows it.
- * @typedef {{ name: string, limit: number, window: string }} LimitPolicy
- */
-
-/**
- * A key's credits, as the admin API shows them.
- * @typedef {{ remaining: number, refill?: { interval: string, amount: number } | null, next_refill_at?: string | null }} CreditsView
- */
-
-/**
- * A key, as the admin API shows it (`components/schemas/Key` of openapi.yaml).
- * @typedef {{
- *   id: string, name: string, scopes: string[], status: string, enabled: boolean,
- *   created_at: string, expires_at: string | null, last_used_at?: string | null,
- *   requests?: number | null, requests_today?: number | null,
- *   plan?: string | null, rate_limits?: LimitPolicy[] | null, credits?: CreditsView | null,
- *   ip_allow?: string[] | null, meta?: Record<string, unknown> | null,
- *   replaces?: string | null, replaced_by?: string | null
- * }} Key
+ * @typedef {import("./types.js").Key} Key
+ * @typedef {import("./types.js").LimitPolicy} LimitPolicy
+ * @typedef {import("./types.js").ExpiryRule} ExpiryRule
  */
 
 /** A day in milliseconds. */
@@ -290,7 +274,7 @@ export function merged(old, updated) {
 /**
  * The expiry choices of the create form, from `GET /me`'s rules: each choice
  * in words, the server's default marked, and a date of one's own last.
- * @param {{ choices: string[], default: string }} rule
+ * @param {ExpiryRule} rule
  * @returns {{ value: string, label: string, chosen: boolean }[]}
  */
 export function expiryOptions(rule) {

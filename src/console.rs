@@ -35,8 +35,28 @@ pub enum Serve {
     NotFound,
 }
 
-/// The console's files (`console/`), each served under [`PREFIX`] by its name.
-pub const FILES: [&str; 5] = ["index.html", "app.js", "api.js", "model.js", "app.css"];
+/// The console's files (`console/`), each served under [`PREFIX`] by its path
+/// there: the page, its entry script and style, the modules the views share
+/// (`types.js` holds types only, for the checker), and the views.
+pub const FILES: [&str; 17] = [
+    "index.html",
+    "app.js",
+    "app.css",
+    "api.js",
+    "model.js",
+    "types.js",
+    "dom.js",
+    "session.js",
+    "views/signin.js",
+    "views/team.js",
+    "views/keys.js",
+    "views/key.js",
+    "views/usage.js",
+    "views/create.js",
+    "views/reveal.js",
+    "views/dialogs.js",
+    "views/audit.js",
+];
 
 /// Judges `path` (the request's path, as received) and `method`: `GET` and
 /// `HEAD` of one of [`FILES`] (`index.html` also as the directory), or
@@ -73,6 +93,10 @@ mod tests {
             ("GET", "/_keyward/console/app.css", file("/app.css")),
             ("GET", "/_keyward/console/api.js", file("/api.js")),
             ("GET", "/_keyward/console/model.js", file("/model.js")),
+            ("GET", "/_keyward/console/views/keys.js", file("/views/keys.js")),
+            ("GET", "/_keyward/console/views/", Serve::NotFound),
+            ("GET", "/_keyward/console/views/../api.js", Serve::NotFound),
+            ("GET", "/_keyward/console/views/other.js", Serve::NotFound),
             ("GET", "/_keyward/console/other.js", Serve::NotFound),
             ("GET", "/_keyward/console", Serve::Redirect),
             ("POST", "/_keyward/console/", Serve::NotFound),

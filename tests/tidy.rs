@@ -1,8 +1,9 @@
 //! Checks that the documents stay true to the code: every source file in
 //! ARCHITECTURE.md's codemap, every admin route in `openapi.yaml` and the CLI,
 //! every problem code in the README, no source file or function too long to
-//! read, no clock in the core, the console's element ids in its page, the
-//! architecture's diagram naming what exists, and ARCHITECTURE.md whole.
+//! read, no clock in the core, the console's element ids in its page and
+//! every console script type-checked, the architecture's diagram naming what
+//! exists, and ARCHITECTURE.md whole.
 
 use keyward::admin::Route;
 use keyward::problem;
@@ -444,24 +445,64 @@ fn the_core_reads_no_clock() {
     assert!(found.is_empty(), "the core reads the clock: {found:?}");
 }
 
-/// Every element the console's script looks up by id (`$("…")`) is in its page.
+/// The console's files, as paths under `console/` (`views/keys.js`).
+fn console_files() -> Vec<String> {
+    let mut all = Vec::new();
+    files(&root().join("console"), &mut all);
+    let mut names: Vec<String> = all
+        .iter()
+        .map(|f| f.strip_prefix("console/").unwrap_or(f).to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The console's scripts, as paths under `console/`.
+fn console_scripts() -> Vec<String> {
+    console_files()
+        .into_iter()
+        .filter(|f| f.ends_with(".js"))
+        .collect()
+}
+
+/// Every element the console's scripts look up by id (`$("…")`) is in its page.
 #[test]
 fn the_console_finds_every_element_it_asks_for() {
-    let script = read("console/app.js");
     let page = read("console/index.html");
     let mut missing = Vec::new();
     let mut asked = 0;
-    for part in script.split("$(\"").skip(1) {
-        let Some(id) = part.split('"').next() else {
-            continue;
-        };
-        asked += 1;
-        if !page.contains(&format!("id=\"{id}\"")) {
-            missing.push(id.to_string());
+    for file in console_scripts() {
+        let script = read(&format!("console/{file}"));
+        for part in script.split("$(\"").skip(1) {
+            let Some(id) = part.split('"').next() else {
+                continue;
+            };
+            asked += 1;
+            if !page.contains(&format!("id=\"{id}\"")) {
+                missing.push(format!("{file}: {id}"));
+            }
         }
     }
     assert!(asked >= 50, "only {asked} lookups found: has `$` changed?");
     assert!(missing.is_empty(), "not in index.html: {missing:?}");
+}
+
+/// Every script of the console is type-checked: it asks for the check
+/// (`// @ts-check` first), and `tests/console/tsconfig.json` names it.
+#[test]
+fn every_console_script_is_type_checked() {
+    let config = read("tests/console/tsconfig.json");
+    let mut unchecked = Vec::new();
+    for file in console_scripts() {
+        let script = read(&format!("console/{file}"));
+        if !script.starts_with("// @ts-check\n") {
+            unchecked.push(format!("{file}: no `// @ts-check` first"));
+        }
+        if !config.contains(&format!("\"../../console/{file}\"")) {
+            unchecked.push(format!("{file}: not in tests/console/tsconfig.json"));
+        }
+    }
+    assert!(unchecked.is_empty(), "{unchecked:?}");
 }
 
 /// The diagrams of ARCHITECTURE.md name only what exists: every `module::name`
@@ -514,15 +555,11 @@ fn the_architecture_names_what_exists() {
     );
 }
 
-/// The console serves exactly the files it ships: every file of `console/`
-/// is in `console::FILES`, and every name there is a file.
+/// The console serves exactly the files it ships: every file of `console/`,
+/// in its folders too, is in `console::FILES`, and every name there is a file.
 #[test]
 fn the_console_serves_exactly_its_files() {
-    let mut shipped: Vec<String> = fs::read_dir(root().join("console"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    shipped.sort();
+    let shipped = console_files();
     let mut served: Vec<String> = keyward::console::FILES
         .iter()
         .map(|f| f.to_string())
