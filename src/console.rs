@@ -93,7 +93,11 @@ mod tests {
             ("GET", "/_keyward/console/app.css", file("/app.css")),
             ("GET", "/_keyward/console/api.js", file("/api.js")),
             ("GET", "/_keyward/console/model.js", file("/model.js")),
-            ("GET", "/_keyward/console/views/keys.js", file("/views/keys.js")),
+            (
+                "GET",
+                "/_keyward/console/views/keys.js",
+                file("/views/keys.js"),
+            ),
             ("GET", "/_keyward/console/views/", Serve::NotFound),
             ("GET", "/_keyward/console/views/../api.js", Serve::NotFound),
             ("GET", "/_keyward/console/views/other.js", Serve::NotFound),
