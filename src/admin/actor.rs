@@ -266,11 +266,61 @@ fn refuse_beyond(beyond: &[&str], what: &str) -> Result<(), Problem> {
     .with("beyond_powers", json!(beyond)))
 }
 
+/// Whether `presented` is the admin token: compared in constant time over
+/// SHA-256 digests, so that neither its bytes nor its length are revealed.
+pub fn is_admin_token(presented: &str, token: Option<&str>) -> bool {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    token.is_some_and(|token| {
+        let a = Sha256::digest(presented.as_bytes());
+        let b = Sha256::digest(token.as_bytes());
+        bool::from(a.ct_eq(&b))
+    })
+}
+
+/// A key's refusal on the admin API: one without `keys:manage` is `FORBIDDEN`
+/// there (it is a key, but not a manager), not the request path's
+/// `INSUFFICIENT_SCOPE`; every other refusal stands.
+pub fn manager_refusal(p: Problem) -> Problem {
+    match p.code {
+        Code::InsufficientScope => Problem::new(
+            Code::Forbidden,
+            "this key does not hold keys:manage, which the admin API requires",
+        ),
+        _ => p,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::admin::{validate_create, validate_update};
     use serde_json::{json, Value};
+
+    #[test]
+    fn the_admin_token_is_the_token_exactly() {
+        let token = Some("a-long-admin-token-of-32-characters");
+        assert!(is_admin_token("a-long-admin-token-of-32-characters", token));
+        for other in [
+            "",
+            "a-long-admin-token-of-32-characterS",
+            "a-long-admin-token-of-32-characters ",
+            "a-long-admin-token-of-32-character",
+        ] {
+            assert!(!is_admin_token(other, token), "{other:?}");
+        }
+        // No token configured: nothing is the admin token, not even "".
+        assert!(!is_admin_token("", None));
+    }
+
+    #[test]
+    fn a_key_without_manage_is_forbidden_and_other_refusals_stand() {
+        let scope = Problem::new(Code::InsufficientScope, "needs keys:manage");
+        assert_eq!(manager_refusal(scope).code, Code::Forbidden);
+        for code in [Code::KeyRevoked, Code::IpNotAllowed, Code::RateLimited] {
+            assert_eq!(manager_refusal(Problem::new(code, "x")).code, code);
+        }
+    }
 
     const NOW: i64 = 1_800_000_000;
 

@@ -412,6 +412,14 @@ pub struct KeyCursor {
 }
 
 impl KeyCursor {
+    /// The position after `record`.
+    pub fn of(record: &KeyRecord) -> KeyCursor {
+        KeyCursor {
+            created_at: record.created_at,
+            id: record.id.clone(),
+        }
+    }
+
     /// The opaque text form.
     pub fn encode(&self) -> String {
         format!("{}.{}", self.created_at, self.id)
@@ -425,6 +433,64 @@ impl KeyCursor {
             created_at,
             id: id.to_string(),
         })
+    }
+}
+
+/// Most directory pages a filtered list reads for one answer: it answers fewer
+/// than `limit` keys only on the last page, or when this many pages held fewer.
+pub const FILTERED_PAGES: u32 = 4;
+
+/// One answer of a filtered list, gathered over the directory's pages: the
+/// kept items, up to `limit`, and where the next answer starts. A list kept by
+/// a filter never answers a short or empty page while more pages remain
+/// within [`FILTERED_PAGES`].
+#[derive(Debug)]
+pub struct Gather<T> {
+    items: Vec<T>,
+    limit: usize,
+    pages_left: u32,
+    next: Option<String>,
+}
+
+impl<T> Gather<T> {
+    /// An answer of at most `limit` items.
+    pub fn new(limit: u32) -> Gather<T> {
+        Gather {
+            items: Vec::new(),
+            limit: limit as usize,
+            pages_left: FILTERED_PAGES,
+            next: None,
+        }
+    }
+
+    /// Takes one page read from the directory: each record with what it shows
+    /// as when the filter keeps it, and the page's `next_cursor`. The cursor of
+    /// the next page to read, or `None` when the answer is whole.
+    pub fn take(
+        &mut self,
+        page: Vec<(KeyCursor, Option<T>)>,
+        next_cursor: Option<String>,
+    ) -> Option<String> {
+        self.pages_left = self.pages_left.saturating_sub(1);
+        self.next = next_cursor;
+        let last = page.len();
+        for (i, (at, kept)) in page.into_iter().enumerate() {
+            self.items.extend(kept);
+            if self.items.len() == self.limit {
+                // Full: the next answer starts after this record (none after
+                // the last record of the last page).
+                if i + 1 < last {
+                    self.next = Some(at.encode());
+                }
+                return None;
+            }
+        }
+        self.next.clone().filter(|_| self.pages_left > 0)
+    }
+
+    /// The kept items and the next answer's cursor.
+    pub fn finish(self) -> (Vec<T>, Option<String>) {
+        (self.items, self.next)
     }
 }
 
@@ -476,6 +542,63 @@ pub fn page_query(query: Option<&str>) -> Result<(Option<String>, u32), Problem>
 
 #[cfg(test)]
 mod tests {
+
+    fn at(n: i64) -> KeyCursor {
+        KeyCursor {
+            created_at: 1000 - n,
+            id: format!("key_{n}"),
+        }
+    }
+
+    /// A page of records `from..to`, of which the even ones are kept.
+    fn evens(from: i64, to: i64) -> Vec<(KeyCursor, Option<i64>)> {
+        (from..to)
+            .map(|n| (at(n), (n % 2 == 0).then_some(n)))
+            .collect()
+    }
+
+    #[test]
+    fn a_filtered_list_fills_its_answer_across_pages() {
+        // Two kept per page of four: three pages fill six.
+        let mut g = Gather::new(6);
+        let c = |n: i64| Some(at(n).encode());
+        assert_eq!(g.take(evens(0, 4), c(3)), c(3));
+        assert_eq!(g.take(evens(4, 8), c(7)), c(7));
+        assert_eq!(g.take(evens(8, 12), c(11)), None);
+        // Full on the page's third record: the next answer starts after it.
+        assert_eq!(g.finish(), (vec![0, 2, 4, 6, 8, 10], c(10)));
+        // Full on a page's last record: after it, as the page's own cursor says.
+        let mut g = Gather::new(2);
+        assert_eq!(g.take(evens(0, 3), c(2)), None);
+        assert_eq!(g.finish(), (vec![0, 2], c(2)));
+
+        // Full mid-page: the next answer starts after the record that filled it.
+        let mut g = Gather::new(3);
+        g.take(evens(0, 4), c(3));
+        assert_eq!(g.take(evens(4, 8), c(7)), None);
+        assert_eq!(g.finish(), (vec![0, 2, 4], c(4)));
+
+        // The last page: no cursor, even when the answer is full on its last record.
+        let mut g = Gather::new(2);
+        assert_eq!(g.take(evens(0, 3), None), None);
+        assert_eq!(g.finish(), (vec![0, 2], None));
+        let mut g = Gather::new(5);
+        assert_eq!(g.take(evens(0, 3), None), None);
+        assert_eq!(g.finish(), (vec![0, 2], None));
+
+        // Nothing kept: at most FILTERED_PAGES pages, then an answer that
+        // says where to go on.
+        let mut g: Gather<i64> = Gather::new(2);
+        let none = |from: i64| (from..from + 2).map(|n| (at(n), None)).collect();
+        let mut reads = 1;
+        let mut next = g.take(none(0), c(1));
+        while let Some(cursor) = next {
+            reads += 1;
+            next = g.take(none(reads * 2), Some(cursor));
+        }
+        assert_eq!(reads, FILTERED_PAGES as i64);
+        assert_eq!(g.finish().0, Vec::<i64>::new());
+    }
     use super::*;
     use crate::change::NewExpiry;
 

@@ -245,13 +245,7 @@ fn list(store: &impl Store, cursor: Option<&str>, limit: u32) -> Result<Page<Key
         Some(c) => Some(KeyCursor::parse(c).ok_or_else(bad_cursor)?),
     };
     let items = store.keys(after.as_ref(), limit + 1)?;
-    Ok(page(items, limit, |r| {
-        KeyCursor {
-            created_at: r.created_at,
-            id: r.id.clone(),
-        }
-        .encode()
-    }))
+    Ok(page(items, limit, |r| KeyCursor::of(r).encode()))
 }
 
 fn audit_page(

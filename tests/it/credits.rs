@@ -353,3 +353,42 @@ fn a_low_credit_notice_is_signed_and_sent_once_per_period() {
     assert_eq!((&n2["remaining"], &n2["of"]), (&json!(1), &json!(4)));
     assert_ne!(n2["id"], n["id"]);
 }
+
+/// A list kept by its credits fills its answer from the directory's later
+/// pages: it is never short, or empty, while keys remain to be read.
+#[test]
+fn a_list_kept_by_credits_is_never_short_while_keys_remain() {
+    let w = credits_worker();
+    let team = crate::harness::fresh_team("filtered");
+    let body = |name: &str, remaining: u64| json!({"name": name, "scopes": ["api.read"], "credits": {"remaining": remaining}});
+    let (spent, reply) = w.issue(&team, body("spent", 1));
+    let spent_id = reply["id"].clone();
+    assert_eq!(call(w, &spent, "GET", "/cheap/1").status, 200);
+    // Newer keys (a second later: keys list by their second, then their id),
+    // none exhausted: the exhausted key is the oldest, on the last page.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    for name in ["full one", "full two", "full three"] {
+        w.issue(&team, body(name, 50));
+    }
+    let list = |query: &str| {
+        let r = send(w.admin("GET", &format!("/teams/{team}/keys?{query}")));
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()
+    };
+    let page = list("credits=exhausted&limit=1");
+    let ids: Vec<&Value> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| &k["id"])
+        .collect();
+    assert_eq!(ids, [&spent_id], "{page}");
+    assert_eq!(page["next_cursor"], Value::Null, "{page}");
+    // Filled mid-way, the answer says where the next one starts.
+    let page = list("credits_below=100&limit=2");
+    assert_eq!(page["items"].as_array().unwrap().len(), 2, "{page}");
+    let next = page["next_cursor"].as_str().expect("more keys remain");
+    let rest = list(&format!("credits_below=100&limit=2&cursor={next}"));
+    assert_eq!(rest["items"].as_array().unwrap().len(), 2, "{rest}");
+    assert_eq!(rest["next_cursor"], Value::Null, "{rest}");
+}

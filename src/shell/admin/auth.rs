@@ -1,15 +1,13 @@
 //! Who calls the admin API.
 
-use super::super::Ctx;
-use crate::admin::actor::{Actor, MANAGE_SCOPE};
+use crate::admin::actor::{self, Actor, MANAGE_SCOPE};
 use crate::config::Config;
 use crate::credential;
 use crate::decide;
 use crate::key;
 use crate::policy::RouteDecision;
 use crate::problem::{Code, Problem};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use crate::shell::{authenticate, client_ip, Asked, Ctx};
 use worker::{Env, Request};
 
 /// The caller: the `ADMIN_TOKEN` (compared in constant time over SHA-256 digests,
@@ -35,12 +33,8 @@ pub(super) async fn authorize(
             )
         }
     })?;
-    let is_admin = config.admin_token.as_ref().is_some_and(|token| {
-        let a = Sha256::digest(presented.as_bytes());
-        let b = Sha256::digest(token.0.as_bytes());
-        bool::from(a.ct_eq(&b))
-    });
-    if is_admin {
+    let token = config.admin_token.as_ref().map(|t| t.0.as_str());
+    if actor::is_admin_token(presented, token) {
         return Ok(Actor::Admin);
     }
     let Ok(key) = key::parse_any(&config.key_prefix, &config.legacy_formats, presented) else {
@@ -49,7 +43,7 @@ pub(super) async fn authorize(
         );
     };
     let required = [MANAGE_SCOPE.to_string()];
-    let ip = super::super::client_ip(&req.headers().0);
+    let ip = client_ip(&req.headers().0);
     let request = crate::admission::Request {
         route: RouteDecision::Require(&required),
         // The admin API spends no credits.
@@ -58,17 +52,10 @@ pub(super) async fn authorize(
         method,
         path,
     };
-    let asked = super::super::Asked { key: &key, request };
-    let not_a_manager = |p: Problem| match p.code {
-        Code::InsufficientScope => Problem::new(
-            Code::Forbidden,
-            "this key does not hold keys:manage, which the admin API requires",
-        ),
-        _ => p,
-    };
-    let (cached, _) = super::super::authenticate(env, config, ctx, asked, None)
+    let asked = Asked { key: &key, request };
+    let (cached, _) = authenticate(env, config, ctx, asked, None)
         .await
-        .map_err(not_a_manager)?;
+        .map_err(actor::manager_refusal)?;
     // A manager's powers are judged on its team directory's record, not on a
     // copy that an isolate may hold for RECORD_CACHE_TTL: narrowed scopes, a
     // rotation's grace begun, new meta or limits hold on its next call.
@@ -85,6 +72,6 @@ pub(super) async fn authorize(
         ip,
         ctx.now_ms,
     )
-    .map_err(not_a_manager)?;
+    .map_err(actor::manager_refusal)?;
     Ok(Actor::key(record))
 }

@@ -21,7 +21,7 @@ use crate::admin::plan::{with_warnings, Audit, Command, Insert, Plan, Rotated, W
 use crate::admin::plan::{IMPORT_NOT_COPIED, OBJECT_NOT_TOLD, ROTATION_NOT_COPIED};
 use crate::config::Config;
 use crate::credits::Filter;
-use crate::directory::{Applied, AuditEntry, Call, Page, Stored};
+use crate::directory::{Applied, AuditEntry, Call, Gather, KeyCursor, Page, Stored};
 use crate::key::ApiKey;
 use crate::keystate::StateChange;
 use crate::problem::{Code, Problem};
@@ -58,10 +58,7 @@ pub async fn handle(
             cursor,
             limit,
             filter,
-        } => {
-            let call = Call::List { cursor, limit };
-            list(env, config, ctx, &team, &call, filter).await
-        }
+        } => list(env, config, ctx, &team, (cursor, limit), filter).await,
         Plan::Audit {
             team,
             cursor,
@@ -177,38 +174,41 @@ async fn import(
 }
 
 /// A page of the team's keys ([`Plan::List`]), each with its usage and credits
-/// as its object holds them, kept by `filter`.
+/// as its object holds them. Kept by a credits `filter`, the answer is
+/// gathered over up to `directory::FILTERED_PAGES` pages of the directory
+/// ([`Gather`]), so that it is never short while keys remain to be read.
 async fn list(
     env: &Env,
     config: &Config,
     ctx: &Ctx,
     team: &str,
-    call: &Call,
+    (mut cursor, limit): (Option<String>, u32),
     filter: Filter,
 ) -> Result<Response, Problem> {
     let now = ctx.now_ms.div_euclid(1000);
-    let page: Page<KeyRecord> = directory::call(env, team, call).await?;
-    let usages = join_all(page.items.iter().map(|r| usage(env, config, r, false))).await;
-    let items: Vec<Value> = page
-        .items
-        .iter()
-        .zip(usages)
-        .filter_map(|(r, u)| {
+    let mut gather = Gather::new(limit);
+    loop {
+        let call = Call::List { cursor, limit };
+        let page: Page<KeyRecord> = directory::call(env, team, &call).await?;
+        let usages = join_all(page.items.iter().map(|r| usage(env, config, r, false))).await;
+        let shown = page.items.iter().zip(usages).map(|(r, u)| {
             // Credits as the key's object holds them; the record's copy
             // when it cannot say.
             let (usage, credits) = match u {
                 Ok(u) => (Some(u.usage), u.credits),
                 Err(_) => (None, r.credits),
             };
-            filter
+            let view = filter
                 .keeps(credits.as_ref(), now)
-                .then(|| admin::key_view(r, ctx.now_ms, usage.as_ref(), credits.as_ref()))
-        })
-        .collect();
-    respond::json(
-        200,
-        &json!({"items": items, "next_cursor": page.next_cursor}),
-    )
+                .then(|| admin::key_view(r, ctx.now_ms, usage.as_ref(), credits.as_ref()));
+            (KeyCursor::of(r), view)
+        });
+        cursor = gather.take(shown.collect(), page.next_cursor);
+        if cursor.is_none() {
+            let (items, next_cursor) = gather.finish();
+            return respond::json(200, &json!({"items": items, "next_cursor": next_cursor}));
+        }
+    }
 }
 
 /// A page of the team's audit log ([`Plan::Audit`]).
