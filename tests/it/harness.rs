@@ -757,6 +757,23 @@ impl Worker {
         assert_eq!(r.status, 200, "{switch}: {}", r.text());
     }
 
+    /// Kills the worker's whole process group with SIGKILL, as a crash would:
+    /// nothing it holds in memory is written, no request in flight is answered.
+    /// Start another on the same `state` to see what survived.
+    pub fn crash(&self) {
+        let pgid = self.proc_.child.id() as i32;
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    }
+
+    /// Sends a request, with `None` for one that got no whole answer (the
+    /// worker died under it).
+    pub fn try_send(req: ureq::Request) -> Option<Resp> {
+        match req.call() {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => Resp::read(r),
+            Err(_) => None,
+        }
+    }
+
     /// A request with `key` as its bearer credential.
     pub fn keyed(&self, method: &str, path: &str, key: &str) -> ureq::Request {
         self.req(method, path)
@@ -824,6 +841,11 @@ pub struct Resp {
 
 impl Resp {
     fn from(r: ureq::Response) -> Resp {
+        Resp::read(r).expect("read the body")
+    }
+
+    /// The response, or `None` when its body could not be read whole.
+    fn read(r: ureq::Response) -> Option<Resp> {
         let status = r.status();
         let headers = r
             .headers_names()
@@ -839,12 +861,12 @@ impl Resp {
         r.into_reader()
             .take(64 * 1024 * 1024)
             .read_to_end(&mut body)
-            .expect("read the body");
-        Resp {
+            .ok()?;
+        Some(Resp {
             status,
             headers,
             body,
-        }
+        })
     }
 
     /// The first value of a header.

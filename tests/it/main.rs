@@ -15,6 +15,7 @@
 mod admin;
 mod cli;
 mod console;
+mod crash;
 mod credits;
 mod deploy;
 mod failures;
@@ -186,6 +187,21 @@ pub fn credits_worker() -> &'static Worker {
 pub fn private_credits_worker(state: &std::path::Path) -> Worker {
     Worker::start(with_vars(
         &CREDITS_VARS,
+        WorkerOptions {
+            state: Some(state.to_path_buf()),
+            ..Default::default()
+        },
+    ))
+}
+
+/// A credits instance of its own on `state`, with `admission` (`exact` or
+/// `leased`), for crash tests.
+pub fn crash_worker(state: &std::path::Path, admission: &str) -> Worker {
+    let mut vars = CREDITS_VARS.to_vec();
+    vars.retain(|(k, _)| *k != "ADMISSION");
+    vars.push(("ADMISSION", admission));
+    Worker::start(with_vars(
+        &vars,
         WorkerOptions {
             state: Some(state.to_path_buf()),
             ..Default::default()
