@@ -356,14 +356,20 @@ fn a_failing_store_fails_the_call() {
     o.flush(NOW_MS).unwrap();
 }
 
-#[test]
-fn the_low_credit_watch_is_written_when_it_changes() {
+/// An object whose chain spent 6 of its 10 credits: below 50%.
+fn spent_to_four() -> KeyObject<Memory> {
     let mut o = KeyObject::new(Memory::default());
     o.place("key_a", Some(&record(Some(credits(10)))), NOW_MS)
         .unwrap();
     for _ in 0..3 {
         o.admit(&admission("key_a", 2), NOW_MS).unwrap();
     }
+    o
+}
+
+#[test]
+fn the_low_credit_watch_is_written_when_it_changes() {
+    let mut o = spent_to_four();
     // 4 of 10 left: below 50%, claimed and written once.
     let n = o.claim_low("key_a", "acme", 50, NOW_MS).unwrap().unwrap();
     assert_eq!((n.remaining, n.of), (4, 10));
@@ -384,12 +390,7 @@ fn the_low_credit_watch_is_written_when_it_changes() {
 /// sent or released.
 #[test]
 fn a_claimed_notice_outlives_a_restart_until_it_is_delivered() {
-    let mut o = KeyObject::new(Memory::default());
-    o.place("key_a", Some(&record(Some(credits(10)))), NOW_MS)
-        .unwrap();
-    for _ in 0..3 {
-        o.admit(&admission("key_a", 2), NOW_MS).unwrap();
-    }
+    let mut o = spent_to_four();
     let n = o.claim_low("key_a", "acme", 50, NOW_MS).unwrap().unwrap();
     let mut restarted = KeyObject::new(o.store().clone());
     let due = restarted.due_notices().unwrap();
@@ -420,13 +421,7 @@ fn a_claimed_notice_outlives_a_restart_until_it_is_delivered() {
     assert!(again.store().low.unwrap().claimed);
     assert_eq!(again.claim_low("key_a", "acme", 50, NOW_MS).unwrap(), None);
     // A store that fails to write the notice fails the claim with the watch.
-    let mut failing = KeyObject::new(Memory::default());
-    failing
-        .place("key_a", Some(&record(Some(credits(10)))), NOW_MS)
-        .unwrap();
-    for _ in 0..3 {
-        failing.admit(&admission("key_a", 2), NOW_MS).unwrap();
-    }
+    let mut failing = spent_to_four();
     failing.store().failing = true;
     assert!(failing.claim_low("key_a", "acme", 50, NOW_MS).is_err());
 }
