@@ -743,6 +743,7 @@ mod tests {
             verdict,
             credits: None,
             exhausted: None,
+            stale: false,
         };
         let code = |a| {
             object_answer(&r, a, 0)

@@ -20,6 +20,14 @@ pub struct KeyState {
     pub revoked_at: Option<i64>,
     /// Whether the key is disabled.
     pub disabled: bool,
+    /// The newest revision of the key's record the object was told of: an
+    /// admission judged on an older one is judged again ([`Answer::stale`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rev: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A change sent by the admin API.
@@ -33,6 +41,9 @@ pub struct StateChange {
     /// Enable or disable.
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// The record's revision once its team directory applied the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rev: Option<u64>,
 }
 
 /// A denial decided before the object was asked (scope, expiry, address): the
@@ -79,6 +90,10 @@ pub struct Admission {
     /// route's `cost`).
     #[serde(default = "crate::policy::default_cost")]
     pub cost: u64,
+    /// The revision of the record the request was judged on (absent from
+    /// releases before revisions, whose requests are never judged again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rev: Option<u64>,
 }
 
 /// The object's answer to one admission.
@@ -96,6 +111,15 @@ pub struct Answer {
     /// costs more than is left.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exhausted: Option<Exhausted>,
+    /// The request was judged on an older revision of the key's record than
+    /// the object knows: nothing was counted, spent or recorded, and the
+    /// request is to be judged again on the team directory's record.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub stale: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Everything one object holds: the keys of one rotation chain.
@@ -129,6 +153,9 @@ impl KeyState {
         if let Some(enabled) = change.enabled {
             self.disabled = !enabled;
         }
+        if let Some(rev) = change.rev {
+            self.rev = self.rev.max(rev);
+        }
     }
 
     /// The status at `now_ms`, as far as this state decides it (never `Expired`).
@@ -154,12 +181,22 @@ impl ChainState {
     pub fn admit(&mut self, a: &Admission, now_ms: i64) -> Answer {
         let state = self.states.get(&a.key).copied().unwrap_or_default();
         let status = state.status(now_ms);
+        if a.rev.is_some_and(|rev| rev < state.rev) {
+            return Answer {
+                status,
+                verdict: None,
+                credits: None,
+                exhausted: None,
+                stale: true,
+            };
+        }
         let refused = |denial| {
             let answer = Answer {
                 status,
                 verdict: None,
                 credits: None,
                 exhausted: None,
+                stale: false,
             };
             (Some(denial), answer)
         };
@@ -222,6 +259,7 @@ impl ChainState {
             verdict: Some(v),
             credits,
             exhausted,
+            stale: false,
         };
         (denial, answer)
     }
@@ -489,6 +527,7 @@ mod tests {
             key: "key_a".into(),
             revoked_at: Some(at),
             enabled: None,
+            rev: None,
         }
     }
 
@@ -497,6 +536,7 @@ mod tests {
             key: "key_a".into(),
             revoked_at: None,
             enabled: Some(on),
+            rev: None,
         }
     }
 
@@ -582,6 +622,7 @@ mod tests {
                 code: Some(code),
             }),
             cost: 1,
+            rev: None,
         }
     }
 
@@ -906,5 +947,37 @@ mod tests {
         check(&auth, ("key_a", 50), &all);
         check(&auth, ("key_a", 60), &all);
         check(&auth, ("key_b", 5), &[]);
+    }
+
+    /// An admission judged on an older revision of the record than the object
+    /// was told of is answered stale: nothing counted, spent or recorded. Without
+    /// a revision (a release before them), or on the newest, it is decided.
+    #[test]
+    fn an_admission_on_an_older_record_is_answered_stale() {
+        let mut auth = ChainState::default();
+        auth.change(&StateChange {
+            key: "key_a".into(),
+            rev: Some(3),
+            ..StateChange::default()
+        });
+        // A later change with an older revision never lowers it.
+        auth.change(&StateChange {
+            key: "key_a".into(),
+            rev: Some(2),
+            ..StateChange::default()
+        });
+        let at = |rev| Admission {
+            rev,
+            ..admission("key_a", 5, None)
+        };
+        let answer = auth.admit(&at(Some(2)), 1_000);
+        assert!(answer.stale && answer.verdict.is_none());
+        assert!(!auth.usage.contains_key("key_a") && !auth.outcomes.contains_key("key_a"));
+        assert!(auth.counters.is_empty());
+        for rev in [Some(3), Some(4), None] {
+            let answer = auth.admit(&at(rev), 1_000);
+            assert!(!answer.stale && answer.verdict.unwrap().admitted, "{rev:?}");
+        }
+        assert_eq!(auth.usage["key_a"].requests, 3);
     }
 }

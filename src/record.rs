@@ -13,6 +13,10 @@ fn admin_actor() -> String {
     ADMIN_ACTOR.to_string()
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 fn is_false(b: &bool) -> bool {
     !*b
 }
@@ -86,6 +90,12 @@ pub struct KeyRecord {
     /// Registered by its hash (`import`), issued elsewhere.
     #[serde(default, skip_serializing_if = "is_false")]
     pub imported: bool,
+    /// The record's revision: 0 as issued, one more with each change its team
+    /// directory applies. The key's object knows the newest, so that a request
+    /// judged on an older copy (an isolate's cache, a KV copy still on its way)
+    /// is judged again on the directory's.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rev: u64,
 }
 
 /// How a key's requests are admitted: `ADMISSION`, a plan's `admission` or the

@@ -254,6 +254,7 @@ proptest! {
                         path: "/".into(),
                         denial: None,
                         cost: 1,
+                        rev: None,
                     };
                     if auth.admit(&a, now).verdict.is_some_and(|v| v.admitted) {
                         note(now, &mut admitted);
@@ -308,6 +309,7 @@ proptest! {
                 path: "/".into(),
                 denial: None,
                 cost,
+                rev: None,
             };
             // What it spent.
             if auth.admit(&a, now).credits.is_some() { cost } else { 0 }
@@ -439,6 +441,7 @@ proptest! {
                 path: "/".into(),
                 denial: denied.then_some(Denial { status: 403, code: Some(Code::InsufficientScope) }),
                 cost,
+                rev: None,
             };
             let left = auth.credits.unwrap().remaining;
             let answer = auth.admit(&a, 1_000);

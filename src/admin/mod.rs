@@ -13,7 +13,7 @@ pub mod routes;
 pub mod validate;
 pub mod views;
 
-pub use plan::{after_rotation, plan};
+pub use plan::{after_rotation, plan, revision};
 pub use routes::*;
 pub use validate::*;
 pub use views::*;

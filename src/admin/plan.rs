@@ -346,6 +346,7 @@ fn update_writes(
         key: stored.id.clone(),
         revoked_at: None,
         enabled: Some(enabled),
+        rev: None,
     });
     Ok(Writes {
         first,
@@ -376,6 +377,7 @@ fn revoke_writes(
             key: stored.id.clone(),
             revoked_at: Some(now),
             enabled: None,
+            rev: None,
         }),
         drop_leases: true,
         change: Change::Revoke { at: now },
@@ -451,6 +453,17 @@ fn changed(action: Action, r: &KeyRecord, details: Value) -> Audit {
     }
 }
 
+/// What a key's object is told once its team directory applied a change
+/// (other than a rotation): the record's new revision, so that a request judged
+/// on an older copy anywhere is judged again on the directory's.
+pub fn revision(record: &KeyRecord) -> StateChange {
+    StateChange {
+        key: record.id.clone(),
+        rev: Some(record.rev),
+        ..StateChange::default()
+    }
+}
+
 /// What follows a rotation that the directory applied at `now`.
 pub fn after_rotation(applied: &Applied, now: i64) -> AfterRotation {
     let old = &applied.key.record;
@@ -459,6 +472,7 @@ pub fn after_rotation(applied: &Applied, now: i64) -> AfterRotation {
             key: old.id.clone(),
             revoked_at: old.revoked_at,
             enabled: None,
+            rev: Some(old.rev),
         },
         drop_leases: old.revoked_at.is_some_and(|at| at <= now),
     }
@@ -838,7 +852,8 @@ mod tests {
             Some(StateChange {
                 key: "key_t".into(),
                 revoked_at: None,
-                enabled: Some(false)
+                enabled: Some(false),
+                rev: None,
             })
         );
         assert!(w.drop_leases);

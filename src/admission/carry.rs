@@ -4,11 +4,13 @@
 //! shell: which refusal is recorded where, when the lease falls back to asking
 //! exactly, what an unreachable object means, and what fail-open learns.
 
-use super::{answered, failed, leased, Failure, Learned, Plan, RecordAt, Step};
+use super::{answered, failed, leased, plan, Caller, Facts, Failure, Learned, Plan, RecordAt};
+use super::{Request, Step};
+use crate::config::Config;
 use crate::decide::Admitted;
 use crate::failopen::FailOpen;
 use crate::keystate::{Admission, Answer};
-use crate::problem::Problem;
+use crate::problem::{Code, Problem};
 use crate::record::KeyRecord;
 
 /// How a request of leased admission ended in the isolate's holder.
@@ -40,21 +42,62 @@ pub enum Event<'a, E> {
 pub trait Effects {
     /// The runtime's error from a call to the key's object.
     type Error;
-    /// Tells the key's object of a refusal decided before it (it counts nothing).
-    async fn record(&mut self, admission: &Admission) -> Result<(), Self::Error>;
+    /// Tells the key's object of a refusal decided before it (it counts
+    /// nothing); its answer says whether the record was out of date.
+    async fn record(&mut self, admission: &Admission) -> Result<Answer, Self::Error>;
     /// Keeps a refusal for the isolate's next report (leased admission).
-    fn report(&mut self, refused: &Problem);
+    fn report(&mut self, record: &KeyRecord, admission: &Admission, refused: &Problem);
     /// Admits from the isolate's lease, asking the object for one when none is
     /// usable.
-    async fn lease(&mut self) -> Leased<Self::Error>;
+    async fn lease(&mut self, record: &KeyRecord, admission: &Admission) -> Leased<Self::Error>;
     /// Asks the key's object, which decides exactly.
     async fn ask(&mut self, admission: &Admission) -> Result<Answer, Self::Error>;
+    /// The key's record as its team directory holds it now, kept in the
+    /// isolate's cache in place of `record`.
+    async fn fresh(&mut self, record: &KeyRecord) -> Result<KeyRecord, Problem>;
     /// Works on the isolate's fail-open memory.
     fn memory<T>(&mut self, f: impl FnOnce(&mut FailOpen) -> T) -> T;
     /// The fail-closed problem for an object that could not answer.
     fn unavailable(&mut self, e: Self::Error) -> Problem;
     /// Writes a log line.
     fn log(&mut self, event: Event<'_, Self::Error>);
+}
+
+/// How carrying a plan out ended.
+#[derive(Debug)]
+pub enum Carried {
+    /// Admitted, or refused.
+    Done(Result<Admitted, Problem>),
+    /// The key's object knows a newer revision of the record than the plan was
+    /// made on: nothing was counted, spent or recorded.
+    Stale,
+}
+
+/// Admits a keyed request: plans it on `record` ([`plan`]) and carries the
+/// plan out ([`carry_out`]); when the key's object knows a newer revision of
+/// the record (an isolate's cached copy, or a KV copy still on its way), once
+/// more on the team directory's. The record the request was admitted on, for
+/// what the origin receives.
+pub async fn admit<F: Effects>(
+    mut record: KeyRecord,
+    request: Request<'_>,
+    now_ms: i64,
+    caller: Caller,
+    config: &Config,
+    fx: &mut F,
+) -> Result<(KeyRecord, Admitted), Problem> {
+    for round in 0..2 {
+        let plan = plan(&Facts::new(&record, request, now_ms, caller), config)?;
+        match carry_out(&plan, &record, now_ms, fx).await {
+            Carried::Done(done) => return done.map(|admitted| (record, admitted)),
+            Carried::Stale if round == 0 => record = fx.fresh(&record).await?,
+            Carried::Stale => {}
+        }
+    }
+    Err(Problem::new(
+        Code::Unavailable,
+        "this key changed while the request was judged; try again",
+    ))
 }
 
 /// Carries `plan` out for `record` at `now_ms`: the refusal recorded where the
@@ -66,38 +109,40 @@ pub async fn carry_out<F: Effects>(
     record: &KeyRecord,
     now_ms: i64,
     fx: &mut F,
-) -> Result<Admitted, Problem> {
+) -> Carried {
+    let admission = &plan.admission;
     match &plan.step {
         Step::Refuse { problem, at } => {
             match at {
-                RecordAt::Report => fx.report(problem),
-                RecordAt::Object => {
-                    if let Err(e) = fx.record(&plan.admission).await {
-                        fx.log(Event::NotRecorded(&e));
-                    }
-                }
+                RecordAt::Report => fx.report(record, admission, problem),
+                RecordAt::Object => match fx.record(admission).await {
+                    Ok(answer) if answer.stale => return Carried::Stale,
+                    Ok(_) => {}
+                    Err(e) => fx.log(Event::NotRecorded(&e)),
+                },
             }
-            return Err(problem.clone());
+            return Carried::Done(Err(problem.clone()));
         }
-        Step::Leased { .. } => match fx.lease().await {
+        Step::Leased { .. } => match fx.lease(record, admission).await {
             Leased::Admitted(admitted) => {
                 learn(fx, plan, leased(&admitted), now_ms);
-                return Ok(admitted);
+                return Carried::Done(Ok(admitted));
             }
-            Leased::Refused(problem) => return Err(problem),
-            Leased::Unreachable(e) => return unreachable(fx, plan, e, now_ms),
+            Leased::Refused(problem) => return Carried::Done(Err(problem)),
+            Leased::Unreachable(e) => return Carried::Done(unreachable(fx, plan, e, now_ms)),
             Leased::AskExactly => {}
         },
         Step::Exact { .. } => {}
     }
-    match fx.ask(&plan.admission).await {
+    Carried::Done(match fx.ask(admission).await {
+        Ok(answer) if answer.stale => return Carried::Stale,
         Ok(answer) => {
             let (admitted, learned) = answered(record, answer, now_ms);
             learn(fx, plan, learned, now_ms);
             admitted
         }
         Err(e) => unreachable(fx, plan, e, now_ms),
-    }
+    })
 }
 
 /// Keeps what an answer says for a later failure of the object, when the plan
@@ -151,30 +196,41 @@ mod tests {
     /// Effects that write down what they were asked, in order.
     struct Fake {
         journal: Vec<String>,
-        recorded: Result<(), &'static str>,
+        recorded: Result<Answer, &'static str>,
         lease: Option<Leased<&'static str>>,
         asked: Option<Result<Answer, &'static str>>,
+        fresher: Option<KeyRecord>,
+        /// Every ask after the first answers stale too.
+        stale_always: bool,
         memory: FailOpen,
     }
 
     impl Effects for Fake {
         type Error = &'static str;
-        async fn record(&mut self, a: &Admission) -> Result<(), &'static str> {
+        async fn record(&mut self, a: &Admission) -> Result<Answer, &'static str> {
             self.journal.push(format!(
                 "record {:?}",
                 a.denial.as_ref().and_then(|d| d.code)
             ));
-            self.recorded
+            self.recorded.clone()
         }
-        fn report(&mut self, refused: &Problem) {
+        fn report(&mut self, _: &KeyRecord, _: &Admission, refused: &Problem) {
             self.journal.push(format!("report {:?}", refused.code));
         }
-        async fn lease(&mut self) -> Leased<&'static str> {
+        async fn fresh(&mut self, record: &KeyRecord) -> Result<KeyRecord, Problem> {
+            self.journal.push(format!("fresh {}", record.id));
+            let gone = || Problem::new(Code::InvalidKey, "gone");
+            self.fresher.take().ok_or_else(gone)
+        }
+        async fn lease(&mut self, _: &KeyRecord, _: &Admission) -> Leased<&'static str> {
             self.journal.push("lease".into());
             self.lease.take().expect("the lease asked once")
         }
         async fn ask(&mut self, _: &Admission) -> Result<Answer, &'static str> {
             self.journal.push("ask".into());
+            if self.stale_always && self.asked.is_none() {
+                return Ok(stale());
+            }
             self.asked.take().expect("the object asked once")
         }
         fn memory<T>(&mut self, f: impl FnOnce(&mut FailOpen) -> T) -> T {
@@ -195,9 +251,11 @@ mod tests {
     fn fake() -> Fake {
         Fake {
             journal: vec![],
-            recorded: Ok(()),
+            recorded: Ok(answer(KeyStatus::Active)),
             lease: None,
             asked: None,
+            fresher: None,
+            stale_always: false,
             memory: FailOpen::default(),
         }
     }
@@ -216,6 +274,7 @@ mod tests {
                 path: "/documents/1".into(),
                 denial: None,
                 cost: 1,
+                rev: None,
             },
             step,
         }
@@ -227,6 +286,7 @@ mod tests {
             verdict: None,
             credits: None,
             exhausted: None,
+            stale: false,
         }
     }
 
@@ -244,6 +304,15 @@ mod tests {
         Problem::new(code, "refused")
     }
 
+    /// Carries `plan` out with `fx`, for a plan made on the record the object
+    /// knows.
+    fn go(plan: &Plan, fx: &mut Fake) -> Result<Admitted, Problem> {
+        match run(carry_out(plan, &KeyRecord::default(), NOW_MS, fx)) {
+            Carried::Done(done) => done,
+            Carried::Stale => panic!("stale"),
+        }
+    }
+
     /// What came of a request: `admitted`, or the refusal's code.
     fn ended(r: &Result<Admitted, Problem>) -> String {
         match r {
@@ -254,7 +323,7 @@ mod tests {
 
     #[track_caller]
     fn check(plan: &Plan, fx: &mut Fake, expected: &str, journal: &[&str]) {
-        let got = run(carry_out(plan, &KeyRecord::default(), NOW_MS, fx));
+        let got = go(plan, fx);
         assert_eq!(ended(&got), expected);
         assert_eq!(fx.journal, journal);
     }
@@ -394,10 +463,10 @@ mod tests {
                 asked: Some(Ok(said.clone())),
                 ..fake()
             };
-            let answered = run(carry_out(&open, &KeyRecord::default(), NOW_MS, &mut fx));
+            let answered = go(&open, &mut fx);
             assert_eq!(ended(&answered), first);
             fx.asked = Some(Err("down"));
-            let got = run(carry_out(&open, &KeyRecord::default(), NOW_MS, &mut fx));
+            let got = go(&open, &mut fx);
             let log = format!("log fail-open: down, {remembered:?}");
             assert!(fx.journal.contains(&log), "{said:?}: {:?}", fx.journal);
             assert_eq!(got.is_ok(), remembered.is_none(), "{said:?}");
@@ -411,10 +480,10 @@ mod tests {
                 asked: Some(Ok(said.clone())),
                 ..fake()
             };
-            let answered = run(carry_out(&closed, &KeyRecord::default(), NOW_MS, &mut fx));
+            let answered = go(&closed, &mut fx);
             assert_eq!(ended(&answered), first);
             fx.asked = Some(Err("down"));
-            let got = run(carry_out(&open, &KeyRecord::default(), NOW_MS, &mut fx));
+            let got = go(&open, &mut fx);
             assert_eq!(ended(&got), "admitted");
             assert_eq!(fx.journal.last().unwrap(), "log fail-open: down, None");
         }
@@ -477,7 +546,7 @@ mod tests {
                 next_refill: None,
             }),
         }));
-        let got = run(carry_out(&open, &KeyRecord::default(), NOW_MS, &mut fx));
+        let got = go(&open, &mut fx);
         assert_eq!(ended(&got), "admitted");
         fx.lease = Some(Leased::Unreachable("down"));
         fx.journal.clear();
@@ -491,5 +560,113 @@ mod tests {
                 "unavailable down",
             ],
         );
+    }
+
+    /// A config whose routes need `documents.read`, and admits exactly.
+    fn config() -> Config {
+        Config::from_vars(|name| match name {
+            "POLICY" => Some(serde_json::json!({"routes": [
+                {"method": "GET", "path": "/documents/**", "scopes": ["documents.read"]}
+            ]})),
+            "ORIGIN_URL" => Some(serde_json::json!("http://127.0.0.1:1")),
+            _ => None,
+        })
+        .unwrap()
+    }
+
+    fn key(scopes: &[&str], rev: u64) -> KeyRecord {
+        KeyRecord {
+            id: "key_1".into(),
+            team: "acme".into(),
+            enabled: true,
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            rev,
+            ..KeyRecord::default()
+        }
+    }
+
+    fn stale() -> Answer {
+        Answer {
+            stale: true,
+            ..answer(KeyStatus::Active)
+        }
+    }
+
+    /// Admits a GET of a document with `record` under `config()`.
+    fn admit_one(record: KeyRecord, fx: &mut Fake) -> Result<(KeyRecord, Admitted), Problem> {
+        let c = config();
+        let request = Request {
+            route: c.policy.judge("GET", "/documents/1"),
+            cost: 1,
+            ip: None,
+            method: "GET",
+            path: "/documents/1",
+        };
+        run(admit(record, request, NOW_MS, Caller::RequestPath, &c, fx))
+    }
+
+    /// A request judged on an older copy of the record than the key's object
+    /// knows is judged again on the team directory's: a scope removed refuses
+    /// it, a scope added admits it, and the origin is told of the fresh record.
+    #[test]
+    fn a_stale_record_is_judged_again_on_the_directorys() {
+        // Admitted on a cached copy that still holds the scope; the directory's
+        // no longer does: refused, and recorded at the object.
+        let mut fx = Fake {
+            asked: Some(Ok(stale())),
+            fresher: Some(key(&[], 2)),
+            ..fake()
+        };
+        let got = admit_one(key(&["documents.read"], 1), &mut fx);
+        assert_eq!(got.unwrap_err().code, Code::InsufficientScope);
+        assert_eq!(
+            fx.journal,
+            ["ask", "fresh key_1", "record Some(InsufficientScope)"]
+        );
+
+        // Refused on a cached copy without the scope; the directory's has it.
+        let mut fx = Fake {
+            recorded: Ok(stale()),
+            fresher: Some(key(&["documents.read"], 2)),
+            asked: Some(Ok(answer(KeyStatus::Active))),
+            ..fake()
+        };
+        let (record, _) = admit_one(key(&[], 1), &mut fx).unwrap();
+        assert_eq!((record.rev, record.scopes.len()), (2, 1));
+        assert_eq!(
+            fx.journal,
+            ["record Some(InsufficientScope)", "fresh key_1", "ask"]
+        );
+
+        // Not stale: the directory is never asked.
+        let mut fx = Fake {
+            asked: Some(Ok(answer(KeyStatus::Active))),
+            ..fake()
+        };
+        assert!(admit_one(key(&["documents.read"], 1), &mut fx).is_ok());
+        assert_eq!(fx.journal, ["ask"]);
+    }
+
+    /// Judged again once only; a record gone from the directory is an
+    /// unknown key.
+    #[test]
+    fn a_record_stale_twice_or_gone_is_refused() {
+        let mut fx = Fake {
+            asked: Some(Ok(stale())),
+            fresher: Some(key(&["documents.read"], 2)),
+            stale_always: true,
+            ..fake()
+        };
+        let got = admit_one(key(&["documents.read"], 1), &mut fx);
+        assert_eq!(got.unwrap_err().code, Code::Unavailable);
+        assert_eq!(fx.journal, ["ask", "fresh key_1", "ask"]);
+
+        let mut fx = Fake {
+            asked: Some(Ok(stale())),
+            ..fake()
+        };
+        let got = admit_one(key(&["documents.read"], 1), &mut fx);
+        assert_eq!(got.unwrap_err().code, Code::InvalidKey);
+        assert_eq!(fx.journal, ["ask", "fresh key_1"]);
     }
 }

@@ -24,7 +24,7 @@
 
 mod carry;
 
-pub use carry::{carry_out, Effects, Event, Leased};
+pub use carry::{admit, carry_out, Carried, Effects, Event, Leased};
 
 use crate::config::Config;
 use crate::decide::{self, Admitted};
@@ -151,6 +151,7 @@ pub fn plan(facts: &Facts<'_>, config: &Config) -> Result<Plan, Problem> {
         path: crate::usage::cut_path(request.path),
         denial: None,
         cost: request.cost,
+        rev: Some(record.rev),
     };
     let request_path = facts.caller == Caller::RequestPath;
     let leased = request_path && decide::admission_mode(record, config) == AdmissionMode::Leased;
@@ -616,6 +617,7 @@ mod tests {
                 next_refill: None,
                 back_by: None,
             }),
+            stale: false,
         }
     }
 

@@ -321,6 +321,7 @@ pub fn apply(stored: &Stored, change: &Change, now_ms: i64) -> Result<Applied, P
             })
         }
     };
+    record.rev = stored.record.rev + 1;
     Ok(Applied {
         key: Stored {
             hash: stored.hash.clone(),
@@ -909,6 +910,7 @@ mod tests {
                 key: "key_a".into(),
                 revoked_at,
                 enabled,
+                rev: Some(3),
             });
         }
         for denial in [
@@ -926,6 +928,7 @@ mod tests {
                 path: "/".into(),
                 denial,
                 cost: 2,
+                rev: None,
             });
         }
         check(Answer {
@@ -936,6 +939,7 @@ mod tests {
                 next_refill: Some(7),
             }),
             exhausted: None,
+            stale: false,
         });
         for (status, code) in [(None, None), (Some(429), Some(Code::RateLimited))] {
             check(Outcome {
@@ -996,6 +1000,23 @@ mod tests {
         assert_eq!(later.key.record.revoked_at, Some(NOW + 10));
         let sooner = apply(&stored, &Change::Revoke { at: NOW }, NOW * 1000).unwrap();
         assert_eq!(sooner.key.record.revoked_at, Some(NOW));
+    }
+
+    /// Every change the directory applies is a new revision of the record.
+    #[test]
+    fn each_change_is_a_new_revision() {
+        let stored = Stored {
+            hash: "h".into(),
+            record: KeyRecord { rev: 4, ..old() },
+        };
+        let rename = Change::Update(KeyUpdate {
+            name: Some("renamed".into()),
+            ..Default::default()
+        });
+        for change in [rename, Change::Revoke { at: NOW }] {
+            let applied = apply(&stored, &change, NOW * 1000).unwrap();
+            assert_eq!(applied.key.record.rev, 5, "{change:?}");
+        }
     }
 
     #[track_caller]

@@ -311,6 +311,7 @@ impl<S: Store> KeyObject<S> {
         let state = record.map_or_else(KeyState::default, |r| KeyState {
             revoked_at: r.revoked_at,
             disabled: !r.enabled,
+            rev: r.rev,
         });
         let first = auth.states.is_empty();
         auth.adopt_credits(first, record.and_then(|r| r.credits));

@@ -133,6 +133,7 @@ fn admission(key: &str, cost: u64) -> Admission {
         path: "/documents/1".into(),
         denial: None,
         cost,
+        rev: None,
     }
 }
 
@@ -244,7 +245,8 @@ fn placing_takes_the_records_state_once() {
         state,
         KeyState {
             revoked_at: Some(5),
-            disabled: true
+            disabled: true,
+            rev: 0,
         }
     );
     // Placed once: a later record changes nothing here.
@@ -269,6 +271,7 @@ fn placing_takes_the_records_state_once() {
         key: "key_a".into(),
         revoked_at: Some(7),
         enabled: None,
+        rev: None,
     };
     o.change(&revoke, NOW_MS).unwrap();
     o.place("key_a", Some(&record(None)), NOW_MS).unwrap();
@@ -500,10 +503,10 @@ proptest! {
                     holders[k].apply(&answer);
                 }
                 Op::Revoke(k) => {
-                    o.change(&StateChange { key: KEYS[k].into(), revoked_at: Some(now / 1000), enabled: None }, now).unwrap();
+                    o.change(&StateChange { key: KEYS[k].into(), revoked_at: Some(now / 1000), enabled: None, rev: None }, now).unwrap();
                 }
                 Op::Disable(k, d) => {
-                    o.change(&StateChange { key: KEYS[k].into(), revoked_at: None, enabled: Some(!d) }, now).unwrap();
+                    o.change(&StateChange { key: KEYS[k].into(), revoked_at: None, enabled: Some(!d), rev: None }, now).unwrap();
                 }
                 Op::SetCredits(n) => {
                     let change = CreditsChange::Update { remaining: Some(n), add: None, refill: None };

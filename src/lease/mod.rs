@@ -585,6 +585,7 @@ mod tests {
                 path: "/".into(),
                 denial: None,
                 cost,
+                rev: None,
             };
             auth.admit(&a, now)
         };
@@ -1023,6 +1024,7 @@ mod tests {
             key: "key_a".into(),
             revoked_at: Some(0),
             enabled: None,
+            rev: None,
         });
         // The lease already held works until its deadline (LEASE_TTL)...
         assert!(matches!(h.admit(10, 1_000, 1), Local::Admitted { .. }));
@@ -1045,6 +1047,7 @@ mod tests {
             key: "key_a".into(),
             revoked_at: Some(2),
             enabled: None,
+            rev: None,
         });
         let mut h = Holder::default();
         let a = ask(&mut auth, &mut h, "i1", 1_500);
@@ -1111,6 +1114,7 @@ mod tests {
             path: "/".into(),
             denial: None,
             cost: 1,
+            rev: None,
         };
         let admitted = (0..20)
             .filter(|_| auth.admit(&exact, 10).verdict.is_some_and(|v| v.admitted))

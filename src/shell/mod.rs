@@ -240,48 +240,54 @@ pub(crate) async fn authenticate(
     asked: Asked<'_>,
     wctx: Option<&Context>,
 ) -> std::result::Result<(KeyRecord, Admitted), Problem> {
-    let found = store::Keys::lookup(env, config, &asked.key.hash(), ctx.now_ms).await?;
+    let hash = asked.key.hash();
+    let found = store::Keys::lookup(env, config, &hash, ctx.now_ms).await?;
     let record = found.ok_or_else(decide::unknown_key)?;
     ctx.key_id = Some(record.id.clone());
     let caller = wctx.map_or(Caller::AdminApi, |_| Caller::RequestPath);
-    let facts = admission::Facts::new(&record, asked.request, ctx.now_ms, caller);
-    let plan = admission::plan(&facts, config)?;
+    let now_ms = ctx.now_ms;
+    let object = authority::object(&record, config);
+    let (chain, region) = (object.0.to_string(), object.1.map(str::to_string));
     let mut effects = Effects {
         env,
         config,
         ctx,
-        record: &record,
-        admission: &plan.admission,
         wctx,
+        hash: &hash,
+        object: (&chain, region.as_deref()),
     };
-    let admitted = admission::carry_out(&plan, &record, ctx.now_ms, &mut effects).await?;
-    Ok((record, admitted))
+    admission::admit(record, asked.request, now_ms, caller, config, &mut effects).await
 }
 
-/// The effects of one admission in this isolate: the key's object, the
-/// isolate's lease (the request path only) and fail-open memory, the log.
+/// The effects of one admission in this isolate: the key's object, its team
+/// directory, the isolate's record cache, lease (the request path only) and
+/// fail-open memory, the log.
 struct Effects<'a> {
     env: &'a Env,
     config: &'static Config,
     ctx: &'a Ctx,
-    record: &'a KeyRecord,
-    admission: &'a Admission,
     wctx: Option<&'a Context>,
+    hash: &'a crate::key::KeyHash,
+    /// The key chain's object and its location hint.
+    object: (&'a str, Option<&'a str>),
 }
 
-impl Effects<'_> {
-    fn object(&self) -> (&str, Option<&str>) {
-        authority::object(self.record, self.config)
-    }
-
+impl<'a> Effects<'a> {
     /// The request to the isolate's lease: on the request path only.
-    fn leased(&self) -> Option<leased::Request<'_>> {
+    fn leased<'b>(
+        &self,
+        record: &'b KeyRecord,
+        admission: &'b Admission,
+    ) -> Option<leased::Request<'b>>
+    where
+        'a: 'b,
+    {
         self.wctx.map(|wctx| leased::Request {
             env: self.env,
             config: self.config,
             wctx,
-            record: self.record,
-            admission: self.admission,
+            record,
+            admission,
         })
     }
 }
@@ -289,18 +295,18 @@ impl Effects<'_> {
 impl admission::Effects for Effects<'_> {
     type Error = worker::Error;
 
-    async fn record(&mut self, admission: &Admission) -> Result<()> {
-        self.ask(admission).await.map(drop)
+    async fn record(&mut self, admission: &Admission) -> Result<Answer> {
+        self.ask(admission).await
     }
 
-    fn report(&mut self, refused: &Problem) {
-        if let Some(lease) = self.leased() {
+    fn report(&mut self, record: &KeyRecord, admission: &Admission, refused: &Problem) {
+        if let Some(lease) = self.leased(record, admission) {
             leased::refused(&lease, self.ctx.now_ms, refused);
         }
     }
 
-    async fn lease(&mut self) -> Leased<worker::Error> {
-        match self.leased() {
+    async fn lease(&mut self, record: &KeyRecord, admission: &Admission) -> Leased<worker::Error> {
+        match self.leased(record, admission) {
             Some(lease) => leased::admit(&lease, self.ctx).await,
             None => Leased::AskExactly,
         }
@@ -308,7 +314,18 @@ impl admission::Effects for Effects<'_> {
 
     async fn ask(&mut self, admission: &Admission) -> Result<Answer> {
         let timeout = self.config.authority_timeout_ms;
-        authority::admit(self.env, self.object(), admission, timeout).await
+        authority::admit(self.env, self.object, admission, timeout).await
+    }
+
+    async fn fresh(&mut self, record: &KeyRecord) -> std::result::Result<KeyRecord, Problem> {
+        let get = crate::directory::Call::Get {
+            id: record.id.clone(),
+        };
+        let stored: Option<crate::directory::Stored> =
+            directory::call(self.env, &record.team, &get).await?;
+        let fresh = stored.ok_or_else(decide::unknown_key)?.record;
+        store::Keys::remember(self.config, self.hash, &fresh, self.ctx.now_ms);
+        Ok(fresh)
     }
 
     fn memory<T>(&mut self, f: impl FnOnce(&mut FailOpen) -> T) -> T {

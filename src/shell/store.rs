@@ -78,6 +78,17 @@ impl Keys {
         Ok(record)
     }
 
+    /// Keeps `record` in the isolate's cache under `hash`, in place of what it
+    /// held: a record read from the key's team directory, newer than KV's copy.
+    pub fn remember(config: &Config, hash: &KeyHash, record: &KeyRecord, now_ms: i64) {
+        let ttl_ms = i64::from(config.record_cache_ttl_s) * 1000;
+        CACHE.with(|c| {
+            c.borrow_mut()
+                .get_or_insert_with(|| TtlCache::new(CACHE_CAPACITY, ttl_ms))
+                .insert(hash.0.clone(), record.clone(), now_ms)
+        });
+    }
+
     /// The record under a key's hash, read from KV.
     async fn read(&self, hash: &KeyHash) -> Result<Option<KeyRecord>, Problem> {
         let text = self

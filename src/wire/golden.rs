@@ -60,6 +60,7 @@ fn record() -> KeyRecord {
         admission: Some(AdmissionMode::Leased),
         credits: Some(credits()),
         imported: false,
+        rev: 3,
     }
 }
 
@@ -80,6 +81,7 @@ fn admission(denial: Option<Denial>) -> Admission {
         path: "/documents/1".into(),
         denial,
         cost: 2,
+        rev: Some(3),
     }
 }
 
@@ -146,13 +148,24 @@ fn key_object() -> Fixtures {
                 }))),
             ],
         ),
-        ("answer", vec![v(&admitted), v(&exhausted)]),
+        (
+            "answer",
+            vec![
+                v(&admitted),
+                v(&exhausted),
+                v(&Answer {
+                    stale: true,
+                    ..admitted.clone()
+                }),
+            ],
+        ),
         (
             "state_change",
             vec![v(&StateChange {
                 key: "key_a1".into(),
                 revoked_at: Some(NOW_MS / 1000),
                 enabled: Some(false),
+                rev: Some(4),
             })],
         ),
         (
@@ -160,6 +173,7 @@ fn key_object() -> Fixtures {
             vec![v(&KeyState {
                 revoked_at: Some(NOW_MS / 1000),
                 disabled: true,
+                rev: 4,
             })],
         ),
         (

@@ -27,6 +27,7 @@ mod isolates;
 mod leased;
 mod lifecycle;
 mod notices;
+mod propagation;
 mod ratelimit;
 mod request_path;
 mod secrets;

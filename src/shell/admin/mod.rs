@@ -72,7 +72,7 @@ pub async fn handle(
         Plan::Change { team, id, command } => {
             let (w, applied) = change(env, config, ctx, &actor, &team, &id, command).await?;
             let Some(rotated) = w.rotated else {
-                return changed(env, &keys, ctx, &team, &applied).await;
+                return changed(env, &keys, config, ctx, &team, &applied).await;
             };
             // The directory has committed: the new key's plaintext is returned
             // whatever fails from here on.
@@ -247,14 +247,22 @@ async fn get(
 async fn changed(
     env: &Env,
     keys: &Keys,
+    config: &Config,
     ctx: &Ctx,
     team: &str,
     applied: &Applied,
 ) -> Result<Response, Problem> {
-    sync(env, keys, team, applied).await?;
     let r = &applied.key.record;
+    // The object first: from now on, a request anywhere judged on an older copy
+    // of the record is judged again on the directory's.
+    let mut warnings = vec![];
+    if let Err(p) = tell(env, config, r, &admin::revision(r)).await {
+        runtime::log_cause(&p);
+        warnings.push(OBJECT_NOT_TOLD.to_string());
+    }
+    sync(env, keys, team, applied).await?;
     let view = admin::key_view(r, ctx.now_ms, None, r.credits.as_ref());
-    respond::json(200, &view)
+    respond::json(200, &with_warnings(view, &warnings))
 }
 
 /// What follows a rotation the directory committed at `now`, each step best
@@ -396,8 +404,8 @@ async fn change(
 async fn undo_enabled(env: &Env, config: &Config, record: &KeyRecord) {
     let state = StateChange {
         key: record.id.clone(),
-        revoked_at: None,
         enabled: Some(record.enabled),
+        ..StateChange::default()
     };
     if let Err(p) = tell(env, config, record, &state).await {
         runtime::log_cause(&p);

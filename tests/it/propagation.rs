@@ -1,0 +1,60 @@
+//! A change of a key applies on the next request, in exact admission, although
+//! the isolate serving it still holds the record it read before the change
+//! (`RECORD_CACHE_TTL`, and KV copies still on their way elsewhere): the key's
+//! object knows the record's newest revision, and a request judged on an older
+//! one is judged again on the team directory's.
+
+use crate::harness::{assert_problem, send, send_json, Worker};
+use crate::main_worker;
+use serde_json::{json, Value};
+
+/// A key that has been used once, so that the isolate holds its record, then
+/// changed by the admin with `patch`.
+fn used_then_changed(w: &Worker, name: &str, patch: Value) -> String {
+    let (key, reply) = w.issue("acme", json!({"name": name, "scopes": ["documents.read"]}));
+    let id = reply["id"].as_str().unwrap();
+    assert_eq!(w.read(&key).status, 200);
+    let r = send_json(w.admin("PATCH", &format!("/teams/acme/keys/{id}")), &patch);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["warnings"].is_null(), "{}", r.text());
+    key
+}
+
+#[test]
+fn a_scope_removed_is_refused_on_the_next_request() {
+    let w = main_worker();
+    let key = used_then_changed(w, "narrowed", json!({"scopes": []}));
+    assert_problem(&w.read(&key), 403, "INSUFFICIENT_SCOPE");
+}
+
+#[test]
+fn a_scope_added_is_admitted_on_the_next_request() {
+    let w = main_worker();
+    let (key, reply) = w.issue("acme", json!({"name": "widened", "scopes": []}));
+    let id = reply["id"].as_str().unwrap();
+    assert_problem(&w.read(&key), 403, "INSUFFICIENT_SCOPE");
+    let r = send_json(
+        w.admin("PATCH", &format!("/teams/acme/keys/{id}")),
+        &json!({"scopes": ["documents.read"]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = w.read(&key);
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[test]
+fn an_address_list_added_holds_on_the_next_request() {
+    let w = main_worker();
+    let key = used_then_changed(w, "fenced", json!({"ip_allow": ["203.0.113.0/24"]}));
+    assert_problem(&w.read(&key), 403, "IP_NOT_ALLOWED");
+}
+
+#[test]
+fn new_meta_reaches_the_origin_on_the_next_request() {
+    let w = main_worker();
+    let key = used_then_changed(w, "tagged", json!({"meta": {"tier": "gold"}}));
+    let r = send(w.keyed("GET", "/documents/1", &key));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let meta = r.json()["headers"]["x-keyward-meta"].clone();
+    assert_eq!(meta, json!(r#"{"tier":"gold"}"#), "{}", r.text());
+}
