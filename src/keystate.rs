@@ -326,11 +326,9 @@ impl ChainState {
         kept.into_iter().flatten().skip(len.saturating_sub(n))
     }
 
-    /// Answers an isolate's lease call at `now_ms` (see [`crate::lease`]): expired
-    /// leases count as used, returned ones count what they admitted, the report
-    /// goes into the key's usage and outcomes, and an active key gets a new lease
-    /// (or, with a window exhausted, the refused verdict).
-    pub fn lease(&mut self, r: &LeaseRequest, now_ms: i64) -> LeaseAnswer {
+    /// What a lease call gives back, whatever it is answered: its returns
+    /// settled, its cancelled grants undone, its report taken.
+    fn take_back(&mut self, r: &LeaseRequest, now_ms: i64) {
         self.catch_up(now_ms);
         for ret in &r.returns {
             self.book
@@ -341,6 +339,14 @@ impl ChainState {
             self.book.cancel(counters, credits, &r.holder, *ask);
         }
         self.report(&r.key, &r.report, now_ms);
+    }
+
+    /// Answers an isolate's lease call at `now_ms` (see [`crate::lease`]): expired
+    /// leases count as used, returned ones count what they admitted, the report
+    /// goes into the key's usage and outcomes, and an active key gets a new lease
+    /// (or, with a window exhausted, the refused verdict).
+    pub fn lease(&mut self, r: &LeaseRequest, now_ms: i64) -> LeaseAnswer {
+        self.take_back(r, now_ms);
         let state = self.states.get(&r.key).copied().unwrap_or_default();
         let status = state.status(now_ms);
         let mut answer = LeaseAnswer {
@@ -350,6 +356,12 @@ impl ChainState {
             exact: false,
         };
         if status != KeyStatus::Active || !r.want {
+            return answer;
+        }
+        // Judged on an older record than this object knows: no lease; asked
+        // exactly, the request is judged again on the directory's record.
+        if r.rev.is_some_and(|rev| rev < state.rev) {
+            answer.exact = true;
             return answer;
         }
         // Credits are leased from what is free; when too few are left to lease
@@ -596,6 +608,7 @@ mod tests {
                 want: false,
                 ask: 1,
                 cancel: vec![],
+                rev: None,
                 ttl_ms: 1_000,
             };
             auth.lease(&r, 1_000);
@@ -815,6 +828,7 @@ mod tests {
             want: true,
             ask: 1,
             cancel: vec![],
+            rev: None,
             ttl_ms: 1_000,
         };
         let answer = auth.lease(&r, 1_000);
@@ -979,5 +993,30 @@ mod tests {
             assert!(!answer.stale && answer.verdict.unwrap().admitted, "{rev:?}");
         }
         assert_eq!(auth.usage["key_a"].requests, 3);
+    }
+
+    /// A lease asked on an older revision of the record than the object knows
+    /// is not granted: the request goes exact, and is judged again there. Its
+    /// returns and report are taken all the same.
+    #[test]
+    fn a_lease_on_an_older_record_is_not_granted() {
+        let mut auth = ChainState::default();
+        auth.change(&StateChange {
+            key: "key_a".into(),
+            rev: Some(2),
+            ..StateChange::default()
+        });
+        let mut holder = crate::lease::Holder::default();
+        let _ = holder.admit(0, 1_000, 1);
+        let mut r = holder.request("key_a", "i1", &[], 0, 1_000, false);
+        for (rev, granted) in [(Some(1), false), (Some(2), true), (None, true)] {
+            r.rev = rev;
+            let answer = auth.lease(&r, 0);
+            assert_eq!(
+                (answer.grant.is_some(), answer.exact),
+                (granted, !granted),
+                "{rev:?}"
+            );
+        }
     }
 }

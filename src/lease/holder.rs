@@ -238,6 +238,7 @@ impl Holder {
             want: !closing,
             ask: self.asks,
             cancel: std::mem::take(&mut self.cancelled),
+            rev: None,
             ttl_ms,
         }
     }

@@ -241,6 +241,12 @@ pub struct LeaseRequest {
     /// were granted was never used, and is given back whole.
     #[serde(default)]
     pub cancel: Vec<u64>,
+    /// The revision of the key's record the isolate judges requests on
+    /// (absent from releases before revisions): an older one than the object
+    /// knows gets no lease, and the request is asked exactly (and so judged
+    /// again on the team directory's record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rev: Option<u64>,
     /// `LEASE_TTL`, milliseconds.
     pub ttl_ms: u32,
 }

@@ -95,6 +95,7 @@ impl Request<'_> {
             authority: self.record.chain().to_string(),
             region: crate::decide::region(self.record, self.config).map(str::to_string),
             policies: self.admission.policies.clone(),
+            rev: self.record.rev,
         }
     }
 }
@@ -116,7 +117,7 @@ pub(crate) async fn admit(r: &Request<'_>, ctx: &Ctx) -> Leased {
     let mut request = with(&a.key, |h| {
         h.request(&a.key, &name(&a.key), &a.policies, now, ttl, false)
     });
-    (request.team, request.cost) = (a.team.clone(), a.cost);
+    (request.team, request.cost, request.rev) = (a.team.clone(), a.cost, a.rev);
     let object = authority::object(r.record, r.config);
     let answer =
         match authority::lease(r.env, object, &request, r.config.authority_timeout_ms).await {
@@ -183,6 +184,8 @@ struct Background {
     authority: String,
     region: Option<String>,
     policies: Vec<crate::ratelimit::LimitPolicy>,
+    /// The revision of the record the isolate judges on.
+    rev: u64,
 }
 
 /// What a background task does.
@@ -223,7 +226,7 @@ impl Background {
                 closing,
             )
         });
-        request.team = self.team.clone();
+        (request.team, request.rev) = (self.team.clone(), Some(self.rev));
         let timeout = self.config.authority_timeout_ms;
         let object = (self.authority.as_str(), self.region.as_deref());
         match authority::lease(&self.env, object, &request, timeout).await {

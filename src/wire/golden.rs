@@ -206,7 +206,7 @@ fn chain() -> Fixtures {
         1_000,
         false,
     );
-    (request.team, request.cost) = ("acme".into(), 2);
+    (request.team, request.cost, request.rev) = ("acme".into(), 2, Some(3));
     let mut chain = ChainState {
         credits: Some(credits()),
         ..ChainState::default()

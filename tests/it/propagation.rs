@@ -58,3 +58,38 @@ fn new_meta_reaches_the_origin_on_the_next_request() {
     let meta = r.json()["headers"]["x-keyward-meta"].clone();
     assert_eq!(meta, json!(r#"{"tier":"gold"}"#), "{}", r.text());
 }
+
+/// Leased admission: the isolate's lease admits on the record it holds until
+/// the lease runs out; then the object grants no lease on the older revision,
+/// and the request, asked exactly, is judged again on the directory's record.
+/// So a change holds within `LEASE_TTL` (1 s here).
+#[test]
+fn in_leased_admission_a_scope_removed_is_refused_within_the_lease_ttl() {
+    let w = crate::leased_worker(true);
+    let team = crate::harness::fresh_team("leasedscope");
+    let (key, reply) = w.issue(
+        &team,
+        json!({"name": "narrowed", "scopes": ["documents.read"]}),
+    );
+    let id = reply["id"].as_str().unwrap();
+    assert_eq!(w.read(&key).status, 200);
+    let patched = std::time::Instant::now();
+    let r = send_json(
+        w.admin("PATCH", &format!("/teams/{team}/keys/{id}")),
+        &json!({"scopes": []}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let refused = loop {
+        let r = w.read(&key);
+        if r.status != 200 {
+            break r;
+        }
+        assert!(
+            patched.elapsed() < std::time::Duration::from_millis(2_500),
+            "still admitted long after LEASE_TTL"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_problem(&refused, 403, "INSUFFICIENT_SCOPE");
+    assert_problem(&w.read(&key), 403, "INSUFFICIENT_SCOPE");
+}
