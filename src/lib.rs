@@ -26,6 +26,7 @@ pub mod key;
 pub mod keyobject;
 pub mod keystate;
 pub mod lease;
+pub mod locator;
 pub mod notice;
 pub mod path;
 pub mod policy;

@@ -97,6 +97,10 @@ pub const DIRECTORY: Layout = Layout {
         "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, entry TEXT NOT NULL)",
         "CREATE TABLE IF NOT EXISTS notices (key_id TEXT NOT NULL, days INTEGER NOT NULL, \
          PRIMARY KEY (key_id, days))",
+    ], &[
+        // A key locator shard's rows (`crate::locator`: a directory object under
+        // a `~locator/` name); empty in a team's directory.
+        "CREATE TABLE IF NOT EXISTS located (hash TEXT PRIMARY KEY, record TEXT NOT NULL)",
     ]],
 };
 
@@ -106,6 +110,13 @@ pub const DIRECTORY: Layout = Layout {
 pub const LIVE_KEYS: &str = "SELECT COUNT(*) AS n FROM keys \
      WHERE (revoked_at IS NULL OR revoked_at * 1000 > ?1) \
      AND (expires_at IS NULL OR expires_at * 1000 > ?1)";
+
+/// A key locator shard's row for a hash (`?1`): the hash and its record.
+pub const LOCATED_FIND: &str = "SELECT hash, record FROM located WHERE hash = ?";
+
+/// Notes a record (`?2`) under its hash (`?1`), unless the hash holds one
+/// already: the first is kept (`directory::Call::Note`).
+pub const LOCATED_NOTE: &str = "INSERT OR IGNORE INTO located (hash, record) VALUES (?, ?)";
 
 /// A key chain's object's layout.
 pub const KEY_OBJECT: Layout = Layout {

@@ -615,3 +615,34 @@ fn lax_origin(p: &str) -> Vec<u8> {
     }
     format!("/{}", segs.join("/")).into_bytes()
 }
+
+proptest! {
+    /// The locator's abuse bound: whatever misses arrive, at whatever times and
+    /// with whatever hashes, an isolate's misses ask at most
+    /// `MISS_BURST + d / MISS_INTERVAL_MS` times in any `d` milliseconds.
+    #[test]
+    fn misses_never_ask_beyond_the_bound(
+        gaps in prop::collection::vec(0i64..250, 1..400),
+        repeats in prop::collection::vec(0usize..4, 1..400),
+    ) {
+        use keyward::locator::{Miss, Misses, MISS_BURST, MISS_INTERVAL_MS};
+        let mut misses = Misses::default();
+        let mut now = 1_800_000_000_000i64;
+        let mut asked = vec![];
+        for (i, gap) in gaps.iter().enumerate() {
+            now += gap;
+            // Some hashes come back: one found unknown is not asked again.
+            let hash = format!("{:064x}", i / (1 + repeats[i % repeats.len()]));
+            if misses.on_miss(&hash, now) == Miss::Ask {
+                asked.push(now);
+                misses.unknown(&hash, now);
+            }
+        }
+        for (i, from) in asked.iter().enumerate() {
+            for (j, to) in asked.iter().enumerate().skip(i) {
+                let bound = MISS_BURST + (to - from) / MISS_INTERVAL_MS;
+                prop_assert!((j - i + 1) as i64 <= bound, "{} asks in {} ms", j - i + 1, to - from);
+            }
+        }
+    }
+}

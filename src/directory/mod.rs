@@ -137,6 +137,19 @@ pub enum Call {
         /// The thresholds the notice settled.
         days: Vec<u32>,
     },
+    /// A key locator shard's (`crate::locator`): keeps a new key's record under
+    /// its hash, unless the hash holds one already (the first is kept).
+    Note {
+        /// The key's SHA-256, hex.
+        hash: String,
+        /// The record as the key was made.
+        record: Box<KeyRecord>,
+    },
+    /// A key locator shard's: the record noted under a hash, with the hash.
+    Locate {
+        /// The key's SHA-256, hex.
+        hash: String,
+    },
     /// A page of the audit log, newest first.
     Audit {
         /// Where the previous page ended.

@@ -40,6 +40,11 @@ pub trait Store {
     fn claimed(&self, key_id: &str) -> Result<Vec<u32>, Problem>;
     /// Claims (`true`) or releases a threshold of a key's notices.
     fn claim(&mut self, key_id: &str, days: u32, claimed: bool) -> Result<(), Problem>;
+    /// A key locator shard's record under `hash`, if one was noted.
+    fn located(&self, hash: &str) -> Result<Option<Stored>, Problem>;
+    /// Notes a record under its hash in a key locator shard, unless the hash
+    /// holds one already.
+    fn note(&mut self, stored: &Stored) -> Result<(), Problem>;
 }
 
 /// Answers one call: the [`Reply`] as JSON text, a refusal included; `Err` only
@@ -76,6 +81,11 @@ pub fn answer(store: &mut impl Store, call: Call, now_ms: i64) -> Result<String,
             thresholds,
             max,
         } => reply(Ok(claim_notices(store, now_ms, &thresholds, max)?)),
+        Call::Note { hash, record } => reply(note(store, hash, *record)),
+        Call::Locate { hash } => reply(match crate::locator::valid_hash(&hash) {
+            true => store.located(&hash),
+            false => Err(malformed_hash()),
+        }),
         Call::Unclaim { key_id, days } => {
             for d in days {
                 store.claim(&key_id, d, false)?;
@@ -83,6 +93,21 @@ pub fn answer(store: &mut impl Store, call: Call, now_ms: i64) -> Result<String,
             reply(Ok(()))
         }
     }
+}
+
+fn malformed_hash() -> Problem {
+    Problem::new(
+        Code::ValidationFailed,
+        "a key hash is 64 lowercase hex digits",
+    )
+}
+
+/// Notes a new key in a locator shard (the first record of a hash is kept).
+fn note(store: &mut impl Store, hash: String, record: KeyRecord) -> Result<(), Problem> {
+    if !crate::locator::valid_hash(&hash) {
+        return Err(malformed_hash());
+    }
+    store.note(&Stored { hash, record })
 }
 
 /// A refusal travels as a [`Reply::Err`]; a storage failure fails the whole call.
@@ -277,6 +302,7 @@ mod tests {
         keys: BTreeMap<String, Stored>,
         audit: Vec<AuditEntry>,
         claimed: Vec<(String, u32)>,
+        located: BTreeMap<String, Stored>,
         failing: bool,
     }
 
@@ -291,6 +317,16 @@ mod tests {
     }
 
     impl Store for Memory {
+        fn located(&self, hash: &str) -> Result<Option<Stored>, Problem> {
+            self.check()?;
+            Ok(self.located.get(hash).cloned())
+        }
+        fn note(&mut self, stored: &Stored) -> Result<(), Problem> {
+            self.check()?;
+            let entry = self.located.entry(stored.hash.clone());
+            entry.or_insert_with(|| stored.clone());
+            Ok(())
+        }
         fn get(&self, id: &str) -> Result<Option<Stored>, Problem> {
             self.check()?;
             Ok(self.keys.get(id).cloned())
@@ -428,6 +464,53 @@ mod tests {
                 audit: audit(Action::KeyCreate),
             },
         )
+    }
+
+    /// A locator shard keeps the first record noted under a hash (another
+    /// team's note of it moves nothing), finds nothing under another, refuses
+    /// a malformed hash, and never touches the directory's own keys.
+    #[test]
+    fn a_locator_shard_keeps_a_hashs_first_record() {
+        let mut s = Memory::default();
+        let (h1, h2) = ("a1".repeat(32), "b2".repeat(32));
+        let note = |s: &mut Memory, hash: &str, team: &str| {
+            let record = KeyRecord {
+                team: team.into(),
+                ..record("key_a", NOW)
+            };
+            let record = Box::new(record);
+            call::<()>(
+                s,
+                Call::Note {
+                    hash: hash.into(),
+                    record,
+                },
+            )
+        };
+        let locate = |s: &mut Memory, hash: &str| {
+            call::<Option<Stored>>(s, Call::Locate { hash: hash.into() })
+        };
+        assert_eq!(locate(&mut s, &h1), Ok(None));
+        assert_eq!(note(&mut s, &h1, "acme"), Ok(()));
+        assert_eq!(note(&mut s, &h1, "evil"), Ok(()));
+        let found = locate(&mut s, &h1).unwrap().unwrap();
+        assert_eq!(
+            (found.hash.as_str(), found.record.team.as_str()),
+            (h1.as_str(), "acme")
+        );
+        assert_eq!(locate(&mut s, &h2), Ok(None));
+        for bad in ["", "h1", &"A1".repeat(32), &"a1".repeat(31)] {
+            assert_eq!(locate(&mut s, bad), Err(Code::ValidationFailed), "{bad:?}");
+            assert_eq!(
+                note(&mut s, bad, "acme"),
+                Err(Code::ValidationFailed),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(s.located.len(), 1);
+        assert!(s.keys.is_empty() && s.audit.is_empty());
+        s.failing = true;
+        assert_eq!(locate(&mut s, &h1), Err(Code::Unavailable));
     }
 
     #[test]

@@ -66,7 +66,8 @@ impl DurableObject for TeamDirectory {
 impl TeamDirectory {
     /// The object's RPC method: `message` is a [`Call`] as JSON, the answer a
     /// [`Reply`] as JSON text (`call` is unused: every call names itself),
-    /// `version` the caller's wire version (`crate::wire`).
+    /// `version` the caller's wire version (`crate::wire`). A key locator
+    /// shard is a directory object too (`crate::locator`).
     #[wasm_bindgen(js_name = keywardCall)]
     pub async fn keyward_call(
         &self,
@@ -150,6 +151,23 @@ impl Sql {
 }
 
 impl Store for Sql {
+    fn located(&self, hash: &str) -> std::result::Result<Option<Stored>, Problem> {
+        let rows: Vec<KeyRow> = self.rows(crate::schema::LOCATED_FIND, vec![hash.into()])?;
+        match rows.into_iter().next() {
+            None => Ok(None),
+            Some(r) => Ok(Some(Stored {
+                record: serde_json::from_str(&r.record).map_err(|e| storage(e.into()))?,
+                hash: r.hash,
+            })),
+        }
+    }
+
+    fn note(&mut self, stored: &Stored) -> std::result::Result<(), Problem> {
+        let json = serde_json::to_string(&stored.record).map_err(|e| storage(e.into()))?;
+        let hash = stored.hash.clone().into();
+        self.exec(crate::schema::LOCATED_NOTE, vec![hash, json.into()])
+    }
+
     fn get(&self, id: &str) -> std::result::Result<Option<Stored>, Problem> {
         let rows: Vec<KeyRow> = self.rows(
             "SELECT hash, record FROM keys WHERE id = ?",

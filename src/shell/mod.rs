@@ -13,6 +13,7 @@ mod cors;
 mod directory;
 mod layout;
 mod leased;
+mod locator;
 mod notices;
 mod proxy;
 mod respond;
@@ -241,7 +242,7 @@ pub(crate) async fn authenticate(
     wctx: Option<&Context>,
 ) -> std::result::Result<(KeyRecord, Admitted), Problem> {
     let hash = asked.key.hash();
-    let found = store::Keys::lookup(env, config, &hash, ctx.now_ms).await?;
+    let found = locator::record(env, config, &hash, ctx.now_ms).await?;
     let record = found.ok_or_else(decide::unknown_key)?;
     ctx.key_id = Some(record.id.clone());
     let caller = wctx.map_or(Caller::AdminApi, |_| Caller::RequestPath);

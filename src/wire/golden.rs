@@ -1,5 +1,5 @@
 //! Golden fixtures: every message between the worker and its Durable Objects,
-//! and every stored form, as this release writes them (`tests/wire/v1/`). Every
+//! and every stored form, as this release writes them (`tests/wire/v2/`). Every
 //! later release must read them: a change that breaks an old reader, or reads
 //! an old writer's field as something else, fails here. Each release that
 //! changes a message adds its own directory beside the earlier ones.
@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 
 /// This release's directory of fixtures.
-const THIS_RELEASE: &str = "v1";
+const THIS_RELEASE: &str = "v2";
 
 const NOW_MS: i64 = 1_800_000_000_000;
 
@@ -345,6 +345,19 @@ fn directory_calls() -> Vec<Value> {
     ]
 }
 
+/// The calls a team directory answers as a key locator shard.
+fn locator_calls() -> Vec<Value> {
+    vec![
+        v(&Call::Note {
+            hash: "ab".repeat(32),
+            record: Box::new(record()),
+        }),
+        v(&Call::Locate {
+            hash: "ab".repeat(32),
+        }),
+    ]
+}
+
 /// A team directory's calls and replies, and the key record it stores.
 fn directory() -> Fixtures {
     let stored = Stored {
@@ -355,7 +368,10 @@ fn directory() -> Fixtures {
         &Problem::new(Code::TeamKeyLimit, "the team holds 100 live keys").with("limit", json!(100)),
     );
     vec![
-        ("directory_call", directory_calls()),
+        (
+            "directory_call",
+            [directory_calls(), locator_calls()].concat(),
+        ),
         (
             "directory_reply_applied",
             vec![v(&Reply::Ok(Applied {

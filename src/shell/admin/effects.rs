@@ -3,6 +3,7 @@
 
 use super::super::authority;
 use super::super::directory;
+use super::super::locator;
 use super::super::runtime;
 use super::super::store::Keys;
 use crate::admin;
@@ -70,7 +71,7 @@ fn insert_call(config: &Config, hash: &KeyHash, record: &KeyRecord, audit: Audit
 /// Adds an issued key: its KV copy first (nobody holds a key that no directory knows: the
 /// plaintext is returned only after the directory accepted it), then the team
 /// directory, which enforces `MAX_KEYS_PER_TEAM` and may refuse: the KV copy is
-/// then removed.
+/// then removed. Then its locator shard, so that every location finds it at once.
 pub(super) async fn add(
     env: &Env,
     keys: &Keys,
@@ -91,6 +92,7 @@ pub(super) async fn add(
         }
         return Err(p);
     }
+    locator::note(env, hash, record).await;
     Ok(())
 }
 
@@ -109,6 +111,7 @@ pub(super) async fn import_key(
 ) -> Result<bool, Problem> {
     keys.register_team(&record.team).await?;
     directory::call::<()>(env, &record.team, &insert_call(config, hash, record, audit)).await?;
+    locator::note(env, hash, record).await;
     let stored = Stored {
         hash: hash.0.clone(),
         record: record.clone(),
@@ -136,7 +139,8 @@ pub(super) async fn apply(
 }
 
 /// Writes the KV copies of what the directory applied (a rotation's new key
-/// first, then the changed key), each with [`sync_one`].
+/// first, noted in its locator shard, then the changed key), each with
+/// [`sync_one`].
 pub(super) async fn sync(
     env: &Env,
     keys: &Keys,
@@ -144,6 +148,8 @@ pub(super) async fn sync(
     applied: &Applied,
 ) -> Result<(), Problem> {
     if let Some(new) = &applied.new_key {
+        let hash = KeyHash(new.hash.clone());
+        locator::note(env, &hash, &new.record).await;
         sync_one(env, keys, team, new.clone()).await?;
     }
     sync_one(env, keys, team, applied.key.clone()).await
