@@ -597,6 +597,12 @@ impl Worker {
     /// binds the first's classes), with these vars over the shipped ones; waits at
     /// most 60 s until both answer.
     pub fn pair(vars: &[(String, String)]) -> (Worker, Worker) {
+        Worker::pair_with("src/shell/entry.mjs", vars)
+    }
+
+    /// [`Worker::pair`] with `main` (relative to the repository) as both
+    /// workers' entry module, such as `tests/it/lagging.mjs`.
+    pub fn pair_with(main: &str, vars: &[(String, String)]) -> (Worker, Worker) {
         let dir = TempDir::new("pair");
         let mut token = [0u8; 24];
         getrandom(&mut token);
@@ -613,7 +619,8 @@ impl Worker {
             .arg(root().join("tests/it/pair.mjs"))
             .args([port_a.to_string(), port_b.to_string()])
             .arg(&state)
-            .arg(serde_json::Value::Object(all).to_string());
+            .arg(serde_json::Value::Object(all).to_string())
+            .arg(main);
         let (proc_, ready) = Proc::spawn(cmd, |line| line == "ready");
         if ready.recv_timeout(Duration::from_secs(60)).is_err() {
             panic!(
@@ -749,6 +756,14 @@ impl Worker {
     /// A request builder for `path` on this worker.
     pub fn req(&self, method: &str, path: &str) -> ureq::Request {
         agent().request(method, &format!("{}{path}", self.url))
+    }
+
+    /// This isolate's calls to its Durable Objects so far, by binding and call
+    /// (`TEAM_DIRECTORY/directory`), as `tests/it/lagging.mjs` counts them.
+    pub fn object_calls(&self) -> std::collections::BTreeMap<String, u64> {
+        let r = send(self.req("GET", "/_test/object-calls"));
+        assert_eq!(r.status, 200, "{}", r.text());
+        serde_json::from_value(r.json()["calls"].clone()).unwrap()
     }
 
     /// Throws a switch of `tests/it/flaky.mjs` (`objects/down`, `hold/on`, …).

@@ -24,6 +24,7 @@ mod harness;
 mod hostile;
 mod identity;
 mod isolates;
+mod lag;
 mod leased;
 mod lifecycle;
 mod notices;

@@ -2,14 +2,16 @@
 // namespace and one set of Durable Objects: worker "b" binds the object classes of
 // worker "a" (scriptName). For the end-to-end suite's tests of several isolates.
 //
-//   node tests/it/pair.mjs <port-a> <port-b> <state-dir> <vars-json>
+//   node tests/it/pair.mjs <port-a> <port-b> <state-dir> <vars-json> [<main>]
 //
-// <vars-json> holds the workers' vars and secrets (ORIGIN_URL, POLICY, ADMIN_TOKEN, ...).
+// <vars-json> holds the workers' vars and secrets (ORIGIN_URL, POLICY, ADMIN_TOKEN, ...);
+// <main>, both workers' entry module, relative to the repository (by default
+// src/shell/entry.mjs; tests/it/lagging.mjs puts their KV behind a lag).
 // Prints `ready` once both answer; stops on SIGTERM.
 import { Miniflare, convertV4MiniflareOptions } from "miniflare";
 import { resolve } from "node:path";
 
-const [portA, portB, state, varsJson] = process.argv.slice(2);
+const [portA, portB, state, varsJson, main = "src/shell/entry.mjs"] = process.argv.slice(2);
 const root = resolve(new URL("../..", import.meta.url).pathname);
 const bindings = JSON.parse(varsJson);
 const worker = (name, durableObjects, sockets) => ({
@@ -17,7 +19,10 @@ const worker = (name, durableObjects, sockets) => ({
   compatibilityDate: "2026-11-01",
   modulesRoot: root,
   modules: [
-    { type: "ESModule", path: `${root}/src/shell/entry.mjs` },
+    { type: "ESModule", path: `${root}/${main}` },
+    ...(main === "src/shell/entry.mjs"
+      ? []
+      : [{ type: "ESModule", path: `${root}/src/shell/entry.mjs` }]),
     { type: "ESModule", path: `${root}/build/index.js` },
     { type: "CompiledWasm", path: `${root}/build/index_bg.wasm` },
   ],
