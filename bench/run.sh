@@ -18,7 +18,9 @@
 # without credits (leased like quota); keyward exact and leased with the key's
 # object 100 ms away (bench/distant.mjs delays every call to it, in the harness
 # only), leased also with credits. Then one hot key at high concurrency under
-# leased admission: object calls per 1,000 admitted requests. workerd runs alone on core 0; wrk, the origin
+# leased admission: object calls per 1,000 admitted requests; and with KV hiding
+# every write for 30 s (tests/it/lagging.mjs), made-up keys (bench/madeup-keys.mjs:
+# one repeated, then 10,000 distinct) and a new key: object calls per 1,000 requests. workerd runs alone on core 0; wrk, the origin
 # and Miniflare's Node.js processes on core 1 (when there are two). CPU per request is
 # workerd's utime+stime delta from /proc/<pid>/stat divided by the requests.
 set -euo pipefail
@@ -244,3 +246,30 @@ hot_calls "with a rate limit" \
   "{\"name\": \"hot\", \"scopes\": [\"documents.read\"], \"rate_limits\": [{\"name\": \"total\", \"limit\": $limit, \"window\": \"366d\"}]}"
 hot_calls "with credits" \
   "{\"name\": \"hot\", \"scopes\": [\"documents.read\"], \"rate_limits\": [], \"credits\": {\"remaining\": 1000000000000}}"
+
+# KV hiding every write for 30 s, as in a location KV has not reached yet: what a
+# KV miss costs in object calls (the key locator, within its per-isolate bound).
+lag_port=$(free_port)
+KW_BENCH_ADMIN_TOKEN=$token start_worker "$state/lagging.log" node bench/serve.mjs keyward-lagging "$lag_port" "$origin" "$state/lagging"
+lag_calls() { curl -s "http://127.0.0.1:$lag_port/_test/object-calls" | python3 -c 'import json, sys; print(sum(json.load(sys.stdin)["calls"].values()))'; }
+lag_row() {
+  local label=$1 before after out answered
+  before=$(lag_calls)
+  out=$(taskset -c "$load_cpu" wrk -t1 -c"$conns" -d"${secs}s" "${@:2}")
+  after=$(lag_calls)
+  answered=$(awk '/requests in/ {print $1}' <<<"$out")
+  awk -v l="$label" -v c=$((after - before)) -v n="$answered" -v s="$secs" \
+    -v r="$(awk '/Non-2xx/ {print $NF}' <<<"$out")" \
+    'BEGIN { printf "under a 30 s KV lag, %s: %d requests in %d s (non-2xx: %s), %d object calls: %.1f per 1,000 requests\n", l, n, s, r, c, c * 1000 / n }'
+}
+madeup=$(node bench/madeup-keys.mjs 1)
+lag_row "one made-up key" -H "authorization: Bearer $madeup" "http://127.0.0.1:$lag_port/documents/1"
+lua="$state/madeup.lua"
+{
+  echo "keys = {"; node bench/madeup-keys.mjs 10000 | sed 's/.*/  "&",/'; echo "}"
+  echo 'i = 0'
+  echo 'request = function() i = i % #keys + 1; return wrk.format("GET", "/documents/1", {["authorization"] = "Bearer " .. keys[i]}) end'
+} >"$lua"
+lag_row "10,000 made-up keys" -s "$lua" "http://127.0.0.1:$lag_port"
+lag_key=$(issue_key "$lag_port" bench "$reader")
+lag_row "a key issued 0 s before" -H "authorization: Bearer $lag_key" "http://127.0.0.1:$lag_port/documents/1"

@@ -6,7 +6,8 @@
 // Setups: keyward (the release build in build/), keyward-problems-log (the same with
 // DECISION_LOG = "problems"), keyward-leased (ADMISSION = "leased"), keyward-distant
 // and keyward-leased-distant (exact and leased with the key objects 100 ms away,
-// bench/distant.mjs), passthrough (bench/passthrough.js), passthrough-log
+// bench/distant.mjs), keyward-lagging (its KV hiding writes for 30 s,
+// tests/it/lagging.mjs), passthrough (bench/passthrough.js), passthrough-log
 // (bench/passthrough-log.js), passthrough-rs (bench/rust-passthrough, built by
 // bench/run.sh), peer (bench/peer.js) and peer-fast (bench/peer-fast.js).
 // Prints `ready <port>` once it answers; stops on SIGTERM.
@@ -93,6 +94,16 @@ const wrappedKeyward = (admission, delay) => ({
 setups["keyward-leased"] = wrappedKeyward("leased", 0);
 setups["keyward-distant"] = wrappedKeyward("exact", 100);
 setups["keyward-leased-distant"] = wrappedKeyward("leased", 100);
+// keyward whose KV hides every write for 30 s, as propagation to another location
+// would (tests/it/lagging.mjs, test-only; it counts the object calls too).
+setups["keyward-lagging"] = {
+  ...setups.keyward,
+  modules: [
+    { type: "ESModule", path: `${root}/tests/it/lagging.mjs` },
+    ...setups.keyward.modules,
+  ],
+  bindings: { ...setups.keyward.bindings, TEST_KV_LAG_MS: "30000" },
+};
 // keyward with DECISION_LOG = "problems": no line for a forwarded request.
 setups["keyward-problems-log"] = {
   ...setups.keyward,
